@@ -1,0 +1,572 @@
+//! Protocol version 1: every message, its kind byte, and its payload.
+//!
+//! A message's **kind** travels in the frame header (see [`crate::frame`]); its payload is the
+//! postcard encoding of the payload struct named after it. Kinds are **append-only**: a new
+//! message takes the next free number; a number is never reused or given another payload. A
+//! response carries the sequence number of the request it answers; unsolicited frames
+//! (telemetry, events, heartbeats, row-bus broadcasts, plant I/O) carry the sender's own
+//! running sequence number.
+//!
+//! | direction | messages |
+//! |---|---|
+//! | host -> device | `GetIdentity`, `GetTelemetry`, `Subscribe`, `GetSetpoint`, `SetSetpoint`, `SetMode`, `GetAlarms`, `AckAlarm`, `AckAllAlarms`, `GetEvents`, `Command` |
+//! | device -> host | `Identity`, `CoolantTelemetry`, `PowerTelemetry`, `Setpoint`, `Alarms`, `Events`, `Ack`, `Refused` |
+//! | both | `Heartbeat` |
+//! | row bus (controller to controller) | `RackPowerReport`, `ThermalHeadroom`, `IsolationRequest` |
+//! | plant I/O (processor-in-the-loop) | `PlantSample` (simulator -> firmware), `ActuatorCommand` (firmware -> simulator) |
+
+use heapless::{String, Vec};
+use postcard::experimental::max_size::MaxSize;
+use serde::{Deserialize, Serialize};
+
+use crate::types::{
+    Action, AlarmCode, AlarmEntry, BbuState, BreakerState, ControllerState, DeviceKind, Event,
+    FirmwareVersion, LeakState, ModeSetting, OperatingMode, PsuState, PumpControlMode, PumpState,
+    Reason, Refusal, SetpointId, TrayState,
+};
+
+/// Redundant secondary supply temperature sensors a CDU may have.
+pub const MAX_SUPPLY_SENSORS: usize = 3;
+/// Pumps a CDU may have (N+1 with N up to 3).
+pub const MAX_PUMPS: usize = 4;
+/// Racks a row may have.
+pub const MAX_RACKS_PER_ROW: usize = 16;
+/// Leak zones: one per rack plus the CDU's own (the last), each with a moisture and a float
+/// detector: detector `2 * zone` is moisture, `2 * zone + 1` is float.
+pub const MAX_LEAK_DETECTORS: usize = 2 * (MAX_RACKS_PER_ROW + 1);
+/// Power shelves per rack (GB200 reference rack: 8).
+pub const MAX_SHELVES: usize = 8;
+/// PSUs per shelf (6 x 5.5 kW).
+pub const PSUS_PER_SHELF: usize = 6;
+/// Compute trays per rack (NVL72: 18).
+pub const MAX_TRAYS: usize = 18;
+/// Battery backup units per rack.
+pub const MAX_BBUS: usize = 8;
+/// Alarm entries one `Alarms` message carries.
+pub const MAX_ALARMS_PER_MESSAGE: usize = 16;
+/// Events one `Events` message carries.
+pub const MAX_EVENTS_PER_MESSAGE: usize = 8;
+/// Analog inputs one plant sample carries (sensor channels, engineering units).
+pub const MAX_PLANT_ANALOG_IN: usize = 96;
+/// Analog outputs one actuator command carries.
+pub const MAX_PLANT_ANALOG_OUT: usize = 32;
+/// Length of a serial number string.
+pub const SERIAL_NUMBER_LEN: usize = 16;
+
+/// Bits of [`CoolantTelemetry::sensor_faults`]: which sensors failed validation.
+pub mod sensor_fault_bit {
+    /// Secondary supply temperature sensor `n` is bit `SUPPLY_0 + n` (n < 3).
+    pub const SUPPLY_0: u32 = 0;
+    /// Secondary return temperature.
+    pub const SECONDARY_RETURN: u32 = 3;
+    /// Primary (facility) supply temperature.
+    pub const PRIMARY_SUPPLY: u32 = 4;
+    /// Primary (facility) return temperature.
+    pub const PRIMARY_RETURN: u32 = 5;
+    /// Secondary flow.
+    pub const FLOW: u32 = 6;
+    /// Secondary differential pressure.
+    pub const DIFFERENTIAL_PRESSURE: u32 = 7;
+    /// Reservoir level.
+    pub const RESERVOIR: u32 = 8;
+    /// Primary valve position feedback.
+    pub const VALVE_FEEDBACK: u32 = 9;
+}
+
+/// Ask a device who it is. Answered by [`Identity`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, MaxSize)]
+pub struct GetIdentity;
+
+/// Who a device is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, MaxSize)]
+pub struct Identity {
+    /// Which controller.
+    pub device_kind: DeviceKind,
+    /// Firmware version.
+    pub firmware_version: FirmwareVersion,
+    /// Highest protocol version the device speaks.
+    pub protocol_version: u8,
+    /// Serial number (printable ASCII, at most 16 bytes).
+    pub serial_number: String<SERIAL_NUMBER_LEN>,
+    /// Time since boot, 1 ms resolution.
+    pub uptime_ms: u64,
+}
+
+/// Ask for one telemetry snapshot. Answered by [`CoolantTelemetry`] or [`PowerTelemetry`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, MaxSize)]
+pub struct GetTelemetry;
+
+/// One pump's reading.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, MaxSize)]
+pub struct PumpStatus {
+    /// Measured speed, 1 rpm.
+    pub speed_rpm: u16,
+    /// State.
+    pub state: PumpState,
+}
+
+/// A coolant controller's snapshot.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, MaxSize)]
+pub struct CoolantTelemetry {
+    /// Time since boot, 1 ms resolution.
+    pub uptime_ms: u64,
+    /// State machine state.
+    pub state: ControllerState,
+    /// Operating mode.
+    pub mode: OperatingMode,
+    /// What the pumps hold.
+    pub pump_control: PumpControlMode,
+    /// Secondary supply temperature setpoint, 0.01 degC.
+    pub supply_setpoint_centi_c: i16,
+    /// Secondary supply temperature, each redundant sensor, 0.01 degC.
+    pub secondary_supply_temps_centi_c: Vec<i16, MAX_SUPPLY_SENSORS>,
+    /// Secondary return temperature, 0.01 degC.
+    pub secondary_return_temp_centi_c: i16,
+    /// Primary (facility water) supply temperature, 0.01 degC.
+    pub primary_supply_temp_centi_c: i16,
+    /// Primary (facility water) return temperature, 0.01 degC.
+    pub primary_return_temp_centi_c: i16,
+    /// Secondary flow, 0.1 L/min.
+    pub secondary_flow_deci_lpm: u16,
+    /// Secondary differential pressure, 0.1 kPa.
+    pub differential_pressure_deci_kpa: u16,
+    /// Each pump's speed and state.
+    pub pumps: Vec<PumpStatus, MAX_PUMPS>,
+    /// Index of the lead pump.
+    pub lead_pump: u8,
+    /// Primary valve position (feedback), 0.1 %.
+    pub primary_valve_position_permille: u16,
+    /// Reservoir level, 0.1 %.
+    pub reservoir_level_permille: u16,
+    /// Leak detectors, two per zone (see [`MAX_LEAK_DETECTORS`]).
+    pub leak_detectors: Vec<LeakState, MAX_LEAK_DETECTORS>,
+    /// Racks whose isolation valve is closed, bit n = rack n.
+    pub isolated_racks: u16,
+    /// Sensors that failed validation, bits per [`sensor_fault_bit`].
+    pub sensor_faults: u32,
+    /// Heat the loop could still absorb at the current facility water conditions, 1 W.
+    pub thermal_headroom_w: u32,
+    /// Number of active alarms.
+    pub active_alarms: u8,
+}
+
+/// One power shelf's reading.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, MaxSize)]
+pub struct ShelfStatus {
+    /// Output power, 1 W.
+    pub output_power_w: u32,
+    /// Each PSU's state.
+    pub psus: [PsuState; PSUS_PER_SHELF],
+}
+
+/// One compute tray's reading.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, MaxSize)]
+pub struct TrayStatus {
+    /// Input power, 1 W.
+    pub power_w: u16,
+    /// GPU power cap allotted to the tray, 1 W.
+    pub cap_w: u16,
+    /// State.
+    pub state: TrayState,
+    /// Hottest GPU on the tray, 0.01 degC.
+    pub hottest_gpu_temp_centi_c: i16,
+}
+
+/// One battery backup unit's reading.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, MaxSize)]
+pub struct BbuStatus {
+    /// State of charge, 0.1 %.
+    pub state_of_charge_permille: u16,
+    /// Power into the bus (positive: discharging), 1 W.
+    pub power_w: i32,
+    /// State.
+    pub state: BbuState,
+}
+
+/// A power controller's snapshot.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, MaxSize)]
+pub struct PowerTelemetry {
+    /// Time since boot, 1 ms resolution.
+    pub uptime_ms: u64,
+    /// State machine state.
+    pub state: ControllerState,
+    /// Operating mode.
+    pub mode: OperatingMode,
+    /// Rack input power from the AC feed, 1 W.
+    pub rack_input_power_w: u32,
+    /// Power budget in force (host budget, thermal derate and ride-through applied), 1 W.
+    pub power_budget_w: u32,
+    /// Busbar voltage, 1 mV.
+    pub bus_voltage_mv: u16,
+    /// AC input present.
+    pub ac_present: bool,
+    /// Each shelf.
+    pub shelves: Vec<ShelfStatus, MAX_SHELVES>,
+    /// Each compute tray.
+    pub trays: Vec<TrayStatus, MAX_TRAYS>,
+    /// Each battery backup unit.
+    pub bbus: Vec<BbuStatus, MAX_BBUS>,
+    /// Feed breaker state.
+    pub breaker: BreakerState,
+    /// How far the breaker's I2t integral is toward its trip point, 0.1 %.
+    pub breaker_i2t_permille: u16,
+    /// Number of active alarms.
+    pub active_alarms: u8,
+}
+
+/// Ask for periodic telemetry. Answered by [`Ack`] or [`Refused`] (period out of range).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, MaxSize)]
+pub struct Subscribe {
+    /// Period between snapshots, 1 ms; 0 stops the subscription.
+    pub period_ms: u32,
+}
+
+/// Liveness, either direction; a device answers a heartbeat with its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, MaxSize)]
+pub struct Heartbeat {
+    /// Sender's time since boot, 1 ms resolution.
+    pub uptime_ms: u64,
+}
+
+/// A request was carried out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, MaxSize)]
+pub struct Ack {
+    /// Kind of the request acknowledged.
+    pub of: MessageKind,
+}
+
+/// A request was refused, and why.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, MaxSize)]
+pub struct Refused {
+    /// Kind of the request refused.
+    pub of: MessageKind,
+    /// Why.
+    pub reason: Refusal,
+}
+
+/// Read a setpoint. Answered by [`Setpoint`] or [`Refused`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, MaxSize)]
+pub struct GetSetpoint {
+    /// Which.
+    pub id: SetpointId,
+}
+
+/// Change a setpoint. Answered by [`Setpoint`] (the value now in force) or [`Refused`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, MaxSize)]
+pub struct SetSetpoint {
+    /// Which.
+    pub id: SetpointId,
+    /// New value, in the setpoint's unit (see [`SetpointId`]).
+    pub value: i32,
+}
+
+/// A setpoint's value and its allowed range.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, MaxSize)]
+pub struct Setpoint {
+    /// Which.
+    pub id: SetpointId,
+    /// Value in force.
+    pub value: i32,
+    /// Smallest allowed value.
+    pub min: i32,
+    /// Largest allowed value.
+    pub max: i32,
+}
+
+/// Change a mode. Answered by [`Ack`] or [`Refused`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, MaxSize)]
+pub struct SetMode {
+    /// The mode to set.
+    pub mode: ModeSetting,
+}
+
+/// Ask for the alarm list. Answered by [`Alarms`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, MaxSize)]
+pub struct GetAlarms;
+
+/// Active and latched alarms.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, MaxSize)]
+pub struct Alarms {
+    /// The alarms, most severe first.
+    pub entries: Vec<AlarmEntry, MAX_ALARMS_PER_MESSAGE>,
+    /// How many alarms the device holds in all (more than `entries` when the list was cut).
+    pub total: u8,
+}
+
+/// Acknowledge one alarm. Answered by [`Ack`] or [`Refused`] (no such alarm).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, MaxSize)]
+pub struct AckAlarm {
+    /// Which.
+    pub code: AlarmCode,
+    /// Which instance.
+    pub instance: u8,
+}
+
+/// Acknowledge every alarm. Answered by [`Ack`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, MaxSize)]
+pub struct AckAllAlarms;
+
+/// Read the event log from a sequence number. Answered by [`Events`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, MaxSize)]
+pub struct GetEvents {
+    /// First sequence number wanted (events with `seq >= from_seq`).
+    pub from_seq: u32,
+}
+
+/// A batch of events.
+///
+/// A host that reconnects asks from the sequence number after the last it saw, then keeps
+/// asking from `next_seq` of each answer while `more` is set: it gets every event exactly once,
+/// and `lost` tells it how many it can no longer get because the ring overwrote them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, MaxSize)]
+pub struct Events {
+    /// Events in sequence order.
+    pub events: Vec<Event, MAX_EVENTS_PER_MESSAGE>,
+    /// Sequence number to ask from next.
+    pub next_seq: u32,
+    /// More events are waiting after this batch.
+    pub more: bool,
+    /// Requested events already overwritten in the device's ring.
+    pub lost: u32,
+    /// Events the ring has overwritten since boot.
+    pub overwritten_total: u32,
+}
+
+/// A technician command. Answered by [`Ack`] or [`Refused`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, MaxSize)]
+pub struct Command {
+    /// What to do.
+    pub action: Action,
+}
+
+/// Row bus: a rack power controller's periodic report, the CDU's feed-forward input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, MaxSize)]
+pub struct RackPowerReport {
+    /// Rack index in the row.
+    pub rack: u8,
+    /// Rack input power, 1 W.
+    pub input_power_w: u32,
+    /// Power cap in force, 1 W.
+    pub power_cap_w: u32,
+    /// Hottest GPU in the rack, 0.01 degC.
+    pub hottest_gpu_temp_centi_c: i16,
+}
+
+/// Row bus: the CDU's thermal headroom, for the racks' thermal-aware power caps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, MaxSize)]
+pub struct ThermalHeadroom {
+    /// Row index.
+    pub row: u16,
+    /// Heat the loop could still absorb at the current facility water conditions, 1 W.
+    pub headroom_w: u32,
+    /// Secondary supply temperature, 0.01 degC.
+    pub supply_temp_centi_c: i16,
+    /// CDU state.
+    pub state: ControllerState,
+}
+
+/// Row bus: the CDU asks a rack's power controller to isolate the rack electrically.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, MaxSize)]
+pub struct IsolationRequest {
+    /// Rack index in the row.
+    pub rack: u8,
+    /// Why (a confirmed leak).
+    pub reason: Reason,
+}
+
+/// Plant I/O: the simulator's sensor sample for processor-in-the-loop runs.
+///
+/// `sim_time_us` is the firmware's clock in this mode. Channels are in engineering units, in
+/// the order of the device's channel map (defined by the node for each device kind).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, MaxSize)]
+pub struct PlantSample {
+    /// Simulation time, 1 us.
+    pub sim_time_us: u64,
+    /// Analog channels.
+    pub analog: Vec<f32, MAX_PLANT_ANALOG_IN>,
+    /// Digital inputs, bit n = channel n.
+    pub digital: u128,
+}
+
+/// Plant I/O: the firmware's actuator command answering a [`PlantSample`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, MaxSize)]
+pub struct ActuatorCommand {
+    /// Simulation time of the sample this answers, 1 us.
+    pub sim_time_us: u64,
+    /// Analog outputs (PWM duties, valve demands), in the device's channel-map order.
+    pub analog: Vec<f32, MAX_PLANT_ANALOG_OUT>,
+    /// Digital outputs, bit n = channel n.
+    pub digital: u64,
+}
+
+/// Declares the message table once: the kind enum, the message enum, body encoding and
+/// decoding by kind, and the largest body size. Written as a macro so the kind number, the
+/// variant and its payload type are stated in exactly one place.
+macro_rules! messages {
+    ($( $(#[$doc:meta])* $kind:literal => $name:ident ),* $(,)?) => {
+        /// The kind byte of a frame header. Append-only.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        #[repr(u8)]
+        pub enum MessageKind {
+            $( $(#[$doc])* $name = $kind, )*
+        }
+
+        impl MessageKind {
+            /// Every kind of this protocol version, in kind order.
+            pub const ALL: &'static [MessageKind] = &[$(MessageKind::$name),*];
+
+            /// The kind with this number, if this version has one.
+            pub const fn from_u8(value: u8) -> Option<Self> {
+                match value {
+                    $( $kind => Some(MessageKind::$name), )*
+                    _ => None,
+                }
+            }
+
+            /// The kind's name, as in the golden vector files.
+            pub const fn name(self) -> &'static str {
+                match self {
+                    $( MessageKind::$name => stringify!($name), )*
+                }
+            }
+
+            /// The largest postcard encoding of this kind's payload.
+            pub const fn max_body_size(self) -> usize {
+                match self {
+                    $( MessageKind::$name => <$name as MaxSize>::POSTCARD_MAX_SIZE, )*
+                }
+            }
+        }
+
+        /// A message of protocol version 1.
+        #[derive(Debug, Clone, PartialEq)]
+        #[allow(clippy::large_enum_variant)] // messages live in one frame buffer, not in bulk
+        pub enum Message {
+            $( $(#[$doc])* $name($name), )*
+        }
+
+        impl Message {
+            /// This message's kind.
+            pub const fn kind(&self) -> MessageKind {
+                match self {
+                    $( Message::$name(_) => MessageKind::$name, )*
+                }
+            }
+
+            /// Encodes the payload into `out`, returning the bytes written.
+            pub(crate) fn encode_body<'a>(&self, out: &'a mut [u8]) -> postcard::Result<&'a mut [u8]> {
+                match self {
+                    $( Message::$name(payload) => postcard::to_slice(payload, out), )*
+                }
+            }
+
+            /// Decodes a payload of `kind`; the payload must use every byte.
+            pub(crate) fn decode_body(kind: MessageKind, body: &[u8]) -> postcard::Result<Self> {
+                fn exact<'de, T: Deserialize<'de>>(body: &'de [u8]) -> postcard::Result<T> {
+                    match postcard::take_from_bytes(body)? {
+                        (value, []) => Ok(value),
+                        _ => Err(postcard::Error::DeserializeBadEncoding),
+                    }
+                }
+                match kind {
+                    $( MessageKind::$name => exact(body).map(Message::$name), )*
+                }
+            }
+        }
+
+        $(
+            impl From<$name> for Message {
+                fn from(payload: $name) -> Self {
+                    Message::$name(payload)
+                }
+            }
+        )*
+
+        /// The largest postcard body of any message.
+        pub const MAX_BODY_SIZE: usize = {
+            let mut max = 0;
+            $(
+                if <$name as MaxSize>::POSTCARD_MAX_SIZE > max {
+                    max = <$name as MaxSize>::POSTCARD_MAX_SIZE;
+                }
+            )*
+            max
+        };
+    };
+}
+
+messages! {
+    /// Host asks who the device is.
+    0 => GetIdentity,
+    /// Device says who it is.
+    1 => Identity,
+    /// Host asks for one telemetry snapshot.
+    2 => GetTelemetry,
+    /// Coolant controller snapshot.
+    3 => CoolantTelemetry,
+    /// Power controller snapshot.
+    4 => PowerTelemetry,
+    /// Host subscribes to periodic telemetry.
+    5 => Subscribe,
+    /// Liveness, either direction.
+    6 => Heartbeat,
+    /// A request was carried out.
+    7 => Ack,
+    /// A request was refused, with the reason.
+    8 => Refused,
+    /// Host reads a setpoint.
+    9 => GetSetpoint,
+    /// Host changes a setpoint.
+    10 => SetSetpoint,
+    /// A setpoint's value and allowed range.
+    11 => Setpoint,
+    /// Host changes a mode.
+    12 => SetMode,
+    /// Host asks for the alarm list.
+    13 => GetAlarms,
+    /// Active and latched alarms.
+    14 => Alarms,
+    /// Host acknowledges one alarm.
+    15 => AckAlarm,
+    /// Host acknowledges every alarm.
+    16 => AckAllAlarms,
+    /// Host reads the event log from a sequence number.
+    17 => GetEvents,
+    /// A batch of events.
+    18 => Events,
+    /// A technician command.
+    19 => Command,
+    /// Row bus: a rack's power report.
+    20 => RackPowerReport,
+    /// Row bus: the CDU's thermal headroom.
+    21 => ThermalHeadroom,
+    /// Row bus: electrical isolation request for a rack.
+    22 => IsolationRequest,
+    /// Plant I/O: sensor sample in.
+    23 => PlantSample,
+    /// Plant I/O: actuator command out.
+    24 => ActuatorCommand,
+}
+
+// `MessageKind` travels inside `Ack` and `Refused` as its kind byte.
+impl Serialize for MessageKind {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_u8(*self as u8)
+    }
+}
+
+impl<'de> Deserialize<'de> for MessageKind {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let value = u8::deserialize(deserializer)?;
+        MessageKind::from_u8(value).ok_or_else(|| {
+            serde::de::Error::invalid_value(
+                serde::de::Unexpected::Unsigned(u64::from(value)),
+                &"a message kind of protocol version 1",
+            )
+        })
+    }
+}
+
+impl MaxSize for MessageKind {
+    const POSTCARD_MAX_SIZE: usize = 1;
+}

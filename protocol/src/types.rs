@@ -1,0 +1,440 @@
+//! The building blocks that messages are made of: device kinds, controller states, alarm codes,
+//! setpoints, refusals and events.
+//!
+//! Every enum here is **append-only**: postcard encodes a variant as its index, so a variant may
+//! be added at the end but never removed, reordered or given a different payload. Changing one
+//! breaks every peer in the field; the golden vectors in `protocol/tests/golden/` catch it.
+//!
+//! Units and resolutions are part of the field names: `_centi_c` is 0.01 degC, `_deci_kpa` is
+//! 0.1 kPa, `_deci_lpm` is 0.1 L/min, `_permille` is 0.1 %, `_w` is 1 W, `_mv` is 1 mV,
+//! `_ms` is 1 ms, `_s` is 1 s. Integers keep postcard's varints short and make the resolution
+//! explicit; controllers convert to `f32` at the edge.
+
+use postcard::experimental::max_size::MaxSize;
+use serde::{Deserialize, Serialize};
+
+/// Which controller a device is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, MaxSize)]
+pub enum DeviceKind {
+    /// The row's coolant distribution unit (CDU) controller.
+    CoolantController,
+    /// A rack's power controller.
+    PowerController,
+}
+
+/// A firmware version, semantic-versioning style.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, MaxSize)]
+pub struct FirmwareVersion {
+    /// Incompatible changes.
+    pub major: u8,
+    /// Added features.
+    pub minor: u8,
+    /// Fixes.
+    pub patch: u8,
+}
+
+/// The state of a controller's state machine, for both device kinds.
+///
+/// Coolant controller: `Startup -> Running <-> Degraded -> Failsafe`, `Stopped` on command.
+/// Power controller: `Off -> Sequencing -> Running <-> Capped/RideThrough/Shedding`,
+/// `Isolated` on a leak isolation request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, MaxSize)]
+pub enum ControllerState {
+    /// Coolant: pumps starting, alarms inhibited while the loop settles.
+    Startup,
+    /// Normal control (both kinds).
+    Running,
+    /// Coolant: control continues with a reduced set of sensors or actuators.
+    Degraded,
+    /// Coolant: no valid supply measurement; valve fully open, pumps at a safe speed.
+    Failsafe,
+    /// Stopped on command or for lack of reservoir level (both kinds).
+    Stopped,
+    /// Power: all trays off.
+    Off,
+    /// Power: trays being enabled one by one to keep inrush under the breaker's limit.
+    Sequencing,
+    /// Power: demand above the budget; per-tray caps are active.
+    Capped,
+    /// Power: AC lost, the rack runs on its battery backup units.
+    RideThrough,
+    /// Power: low-priority trays shed to protect the feed breaker.
+    Shedding,
+    /// Power: the rack has been electrically isolated (leak).
+    Isolated,
+}
+
+/// Why a state machine moved, or why an action was taken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, MaxSize)]
+pub enum Reason {
+    /// Power-on or reset.
+    Boot,
+    /// A technician or host asked for it.
+    Command,
+    /// The start-up period elapsed.
+    StartupComplete,
+    /// A sensor failed validation (out of range, stale, stuck or disagreeing).
+    SensorFault,
+    /// Every redundant supply temperature sensor is invalid.
+    NoValidSupplySensor,
+    /// A pump faulted (tach lost, under-speed or over-current).
+    PumpFault,
+    /// The valve does not follow its demand.
+    ValveFault,
+    /// A leak was confirmed after its reaction delay.
+    Leak,
+    /// Reservoir level switch open.
+    ReservoirLow,
+    /// The fault that caused a degraded mode has cleared.
+    Recovered,
+    /// Demand exceeds the power budget.
+    OverBudget,
+    /// AC input lost.
+    AcLoss,
+    /// AC input returned.
+    AcRestored,
+    /// The feed breaker's I2t margin was about to run out.
+    Overcurrent,
+    /// The row's thermal headroom or a GPU's temperature requires lower caps.
+    ThermalLimit,
+    /// The CDU requested electrical isolation of this rack.
+    IsolationRequested,
+    /// The host link has been silent longer than its timeout.
+    CommsLost,
+}
+
+/// Alarm codes, shared by both device kinds (Redfish Environmental registry names in the docs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, MaxSize)]
+pub enum AlarmCode {
+    /// Secondary supply temperature above setpoint + band, held for the alarm delay.
+    SupplyTempHigh,
+    /// Secondary supply temperature below setpoint - band, held for the alarm delay.
+    SupplyTempLow,
+    /// A sensor failed validation; `instance` names the sensor.
+    SensorFault,
+    /// No valid secondary supply temperature measurement remains; failsafe output.
+    SupplySensorsLost,
+    /// A leak detector reports a leak; `instance` names the zone (rack index, or 255 for the CDU).
+    LeakDetected,
+    /// Reservoir level low: pumps will not start.
+    ReservoirLow,
+    /// A pump faulted; `instance` names it (Redfish `PumpFailed`).
+    PumpFault,
+    /// The primary valve does not reach its demand (Redfish `ValveUnableToReachSetPoint`).
+    ValveFault,
+    /// The loop cannot hold the supply setpoint at the current facility water conditions.
+    CannotHoldSetpoint,
+    /// The row bus has gone silent (no power reports or headroom broadcasts).
+    RowBusSilent,
+    /// A power supply unit faulted; `instance` is shelf * 8 + PSU.
+    PsuFault,
+    /// AC input lost; running on battery.
+    AcLoss,
+    /// Battery state of charge low.
+    BbuLow,
+    /// Rack demand is being capped below what it asks for.
+    PowerCapped,
+    /// A tray was shed to protect the breaker; `instance` names the tray.
+    TrayShed,
+    /// The feed breaker tripped.
+    BreakerTripped,
+    /// GPU power derated for heat.
+    ThermalDerate,
+    /// The host link timed out; running on last valid settings.
+    CommsLost,
+}
+
+/// How serious an alarm is (Redfish `Health`-like).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, MaxSize)]
+pub enum Severity {
+    /// Needs attention soon.
+    Warning,
+    /// Needs attention now; the controller has acted or will.
+    Critical,
+}
+
+/// One entry of a device's alarm list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, MaxSize)]
+pub struct AlarmEntry {
+    /// What it is.
+    pub code: AlarmCode,
+    /// Which sensor, pump, rack, PSU or tray (meaning given per code), 0 when there is one.
+    pub instance: u8,
+    /// How serious.
+    pub severity: Severity,
+    /// The condition is still present (false: it cleared but the alarm is latched).
+    pub active: bool,
+    /// The alarm stays listed until acknowledged, even after the condition clears.
+    pub latched: bool,
+    /// A technician has acknowledged it.
+    pub acknowledged: bool,
+    /// Device uptime when it was raised, 1 ms resolution.
+    pub raised_at_ms: u64,
+}
+
+/// Settable values. Each has a unit and resolution, and the receiver enforces its allowed range.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, MaxSize)]
+pub enum SetpointId {
+    /// Coolant: secondary supply temperature setpoint, 0.01 degC.
+    SupplyTempCentiC,
+    /// Coolant: secondary differential pressure setpoint, 0.1 kPa.
+    DifferentialPressureDeciKpa,
+    /// Coolant: secondary flow setpoint, 0.1 L/min.
+    FlowDeciLpm,
+    /// Coolant: lead pump rotation interval, 1 s.
+    LeadRotationIntervalS,
+    /// Coolant: leak reaction delay, 1 s (Redfish `ReactionDelaySeconds`).
+    LeakReactionDelayS,
+    /// Power: rack input power budget, 1 W.
+    RackPowerBudgetW,
+    /// Power: input power ramp-rate limit, 1 W/s.
+    RampLimitWPerS,
+    /// Power: input power floor while smoothing, 1 W.
+    PowerFloorW,
+    /// Power: battery ride-through time to guarantee, 1 s.
+    RideThroughS,
+}
+
+/// Device operating modes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, MaxSize)]
+pub enum OperatingMode {
+    /// The controller decides.
+    Auto,
+    /// Actuator commands come from the technician; protections stay active.
+    Manual,
+    /// Outputs off (pumps stopped, trays off); protections stay active.
+    Standby,
+}
+
+/// Which variable the coolant controller's pumps hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, MaxSize)]
+pub enum PumpControlMode {
+    /// Hold the secondary differential pressure.
+    DifferentialPressure,
+    /// Hold the secondary flow.
+    Flow,
+}
+
+/// A mode to set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, MaxSize)]
+pub enum ModeSetting {
+    /// The device's operating mode.
+    Operating(OperatingMode),
+    /// Coolant only: the pumps' controlled variable.
+    PumpControl(PumpControlMode),
+}
+
+/// Why a device refused a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, MaxSize)]
+pub enum Refusal {
+    /// The value is outside the allowed range, given inclusive in the setpoint's unit.
+    OutOfRange {
+        /// Smallest allowed value.
+        min: i32,
+        /// Largest allowed value.
+        max: i32,
+    },
+    /// The request needs another operating mode; `current` is the device's mode.
+    WrongMode {
+        /// The mode the device is in.
+        current: OperatingMode,
+    },
+    /// The device will not do this now (for example unisolating a rack with an active leak).
+    NotPermitted,
+    /// This device kind does not have that setpoint, command or object.
+    NotSupported,
+    /// An index (pump, rack, tray) does not exist on this device; `count` is how many there are.
+    NoSuchInstance {
+        /// How many instances the device has.
+        count: u8,
+    },
+}
+
+/// What a technician command does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, MaxSize)]
+pub enum Action {
+    /// Coolant: make this pump the lead.
+    SetLeadPump(u8),
+    /// Coolant: rotate the lead pump now.
+    RotateLead,
+    /// Coolant: close a rack's isolation valve; power: isolate the rack.
+    IsolateRack(u8),
+    /// Undo an isolation (refused while the cause persists).
+    RestoreRack(u8),
+    /// Power: enable a compute tray.
+    EnableTray(u8),
+    /// Power: disable a compute tray.
+    DisableTray(u8),
+    /// Clear latched alarms whose condition has gone.
+    ClearLatched,
+}
+
+/// What happened, as recorded in a device's event log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, MaxSize)]
+pub enum EventKind {
+    /// The device started.
+    Boot,
+    /// The state machine moved.
+    StateChanged {
+        /// State before.
+        from: ControllerState,
+        /// State after.
+        to: ControllerState,
+        /// Why.
+        reason: Reason,
+    },
+    /// An alarm was raised.
+    AlarmRaised {
+        /// Which.
+        code: AlarmCode,
+        /// Which instance.
+        instance: u8,
+    },
+    /// An alarm's condition cleared.
+    AlarmCleared {
+        /// Which.
+        code: AlarmCode,
+        /// Which instance.
+        instance: u8,
+    },
+    /// An alarm was acknowledged.
+    AlarmAcknowledged {
+        /// Which.
+        code: AlarmCode,
+        /// Which instance.
+        instance: u8,
+    },
+    /// A setpoint was changed.
+    SetpointChanged {
+        /// Which.
+        id: SetpointId,
+        /// The new value in the setpoint's unit.
+        value: i32,
+    },
+    /// A mode was changed.
+    ModeChanged(ModeSetting),
+    /// The lead pump changed.
+    LeadPumpChanged {
+        /// Previous lead.
+        from: u8,
+        /// New lead.
+        to: u8,
+        /// Failover (pump fault) or rotation.
+        reason: Reason,
+    },
+    /// A rack was isolated.
+    RackIsolated {
+        /// Which rack.
+        rack: u8,
+        /// Why.
+        reason: Reason,
+    },
+    /// A tray was shed or re-enabled.
+    TrayChanged {
+        /// Which tray.
+        tray: u8,
+        /// Enabled after the change.
+        enabled: bool,
+        /// Why.
+        reason: Reason,
+    },
+}
+
+/// One event-log record. Sequence numbers count up from 1 without gaps for the life of a boot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, MaxSize)]
+pub struct Event {
+    /// Sequence number, unique and increasing.
+    pub seq: u32,
+    /// Device uptime when it happened, 1 ms resolution.
+    pub at_ms: u64,
+    /// What happened.
+    pub kind: EventKind,
+}
+
+/// State of one pump.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, MaxSize)]
+pub enum PumpState {
+    /// Not running, not available as standby (stopped, or no reservoir level).
+    Off,
+    /// Available to take over.
+    Standby,
+    /// Running.
+    Running,
+    /// Faulted; will not be started until the fault is cleared.
+    Faulted,
+}
+
+/// State of one leak detector (Redfish `LeakDetector` states).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, MaxSize)]
+pub enum LeakState {
+    /// Dry.
+    Ok,
+    /// Moisture seen, within the reaction delay.
+    Warning,
+    /// Leak confirmed.
+    Critical,
+    /// Detector fitted but not answering (open circuit).
+    Unavailable,
+    /// No detector fitted.
+    Absent,
+}
+
+/// State of one power supply unit (sequencing per Oxide's psc-seq-server timing).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, MaxSize)]
+pub enum PsuState {
+    /// Slot empty.
+    Absent,
+    /// Inserted, waiting out the insert debounce.
+    Debouncing,
+    /// Enabled, waiting to settle.
+    Settling,
+    /// Delivering power.
+    Ok,
+    /// Faulted and switched off; retried after the fault-off time.
+    Faulted,
+    /// Re-enabled after a fault, watched through its probation time.
+    Probation,
+    /// Switched off on command.
+    Off,
+}
+
+/// State of one compute tray's power.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, MaxSize)]
+pub enum TrayState {
+    /// Switched off.
+    Off,
+    /// Waiting for its turn in the power-on sequence.
+    Pending,
+    /// On and drawing below its cap.
+    On,
+    /// On and held at its cap.
+    Capped,
+    /// Shed to protect the breaker.
+    Shed,
+    /// Disabled by a technician.
+    Disabled,
+}
+
+/// State of a battery backup unit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, MaxSize)]
+pub enum BbuState {
+    /// Full, on standby.
+    Standby,
+    /// Charging.
+    Charging,
+    /// Supplying the bus (ride-through or smoothing).
+    Discharging,
+    /// Faulted.
+    Faulted,
+}
+
+/// State of the rack's feed breaker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, MaxSize)]
+pub enum BreakerState {
+    /// Closed, carrying load.
+    Closed,
+    /// Tripped by overcurrent.
+    Tripped,
+    /// Opened on command.
+    Open,
+}
