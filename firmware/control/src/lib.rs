@@ -1,10 +1,49 @@
 //! # rack-control
 //!
-//! The control laws, safety logic and state machines of rackloop's two controllers, as
+//! The control laws, safety logic and state machines of rackloop's controllers, as
 //! deterministic `step(now, &inputs) -> outputs` functions: no I/O, no clock reads, no
-//! allocation, no panics. This crate depends on nothing of ours.
+//! allocation, no panics. This crate depends on nothing of ours; the firmware node and the
+//! simulator fill the same inputs and apply the same outputs.
 //!
-//! Empty for now: the coolant controller and the power controller land with their own issues.
-//! It is built for `thumbv7em-none-eabihf` by `cargo xtask test` from the start, so that
-//! nothing that needs `std` can creep in.
+//! - [`coolant`]: the row's coolant distribution unit (CDU) controller.
+//! - [`pid`]: the PID law both controllers build on (integral clamp, derivative on measurement,
+//!   output slew limit, bumpless feed-forward changes).
+//! - [`sensor`]: sensor validation (range, stale with worst-case projection, stuck, vote).
+//! - [`alarm`]: delayed alarms with hysteresis, latching and acknowledgement.
+//! - [`events`]: the event log ring with sequence numbers and an overflow count.
+//!
+//! All maths is `f32` through `libm`, so the host build and the ARM build compute the same
+//! bits.
 #![no_std]
+#![cfg_attr(
+    test,
+    allow(clippy::indexing_slicing, clippy::unwrap_used, clippy::float_cmp)
+)]
+
+pub mod alarm;
+pub mod coolant;
+pub mod events;
+pub mod pid;
+pub mod sensor;
+
+/// A point in time: milliseconds since the controller's clock started.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Instant(pub u64);
+
+impl Instant {
+    /// Seconds from `earlier` to `self` (0 if `earlier` is later).
+    pub fn secs_since(self, earlier: Instant) -> f32 {
+        self.0.saturating_sub(earlier.0) as f32 / 1000.0
+    }
+
+    /// Milliseconds since the clock started.
+    pub const fn as_millis(self) -> u64 {
+        self.0
+    }
+
+    /// This instant plus `ms` milliseconds.
+    #[must_use]
+    pub const fn plus_millis(self, ms: u64) -> Instant {
+        Instant(self.0.saturating_add(ms))
+    }
+}

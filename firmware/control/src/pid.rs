@@ -1,0 +1,245 @@
+//! A PID law with the settings `OpenBMC`'s `phosphor-pid-control` makes first-class: integral limits,
+//! output limits, output slew limit and feed-forward; derivative on the measurement (no kick on
+//! a setpoint change), filtered.
+//!
+//! Sign convention: `error = measurement - setpoint` when `reverse` (for example a valve that
+//! must open when the coolant is too hot), `setpoint - measurement` otherwise.
+//!
+//! Bumpless feed-forward changes: when the feed-forward term is dropped (its source went stale)
+//! or resumed, the integral absorbs the difference, so the output does not jump.
+
+/// Gains and limits.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PidConfig {
+    /// Proportional gain, output units per unit of error.
+    pub kp: f32,
+    /// Integral time, s (0 disables the integral).
+    pub ti_s: f32,
+    /// Derivative time, s (0 disables the derivative).
+    pub td_s: f32,
+    /// Derivative filter time constant as a fraction of `td_s`.
+    pub derivative_filter: f32,
+    /// Output limits.
+    pub out_min: f32,
+    /// Output limits.
+    pub out_max: f32,
+    /// Largest output change per second (0 disables the slew limit).
+    pub slew_per_s: f32,
+    /// Error is measurement minus setpoint (true) or setpoint minus measurement (false).
+    pub reverse: bool,
+}
+
+/// PID state.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Pid {
+    /// Settings.
+    pub config: PidConfig,
+    integral: f32,
+    last_measurement: Option<f32>,
+    derivative: f32,
+    feed_forward: f32,
+    output: f32,
+}
+
+impl Pid {
+    /// A PID starting at `initial_output`.
+    pub fn new(config: PidConfig, initial_output: f32) -> Self {
+        let output = initial_output.clamp(config.out_min, config.out_max);
+        Self {
+            config,
+            integral: output,
+            last_measurement: None,
+            derivative: 0.0,
+            feed_forward: 0.0,
+            output,
+        }
+    }
+
+    /// The last output.
+    pub fn output(&self) -> f32 {
+        self.output
+    }
+
+    /// The feed-forward term in force.
+    pub fn feed_forward(&self) -> f32 {
+        self.feed_forward
+    }
+
+    /// Changes the feed-forward term without a bump in the output: the integral takes up the
+    /// difference. Use it when a feed-forward source is dropped (`0.0`) or resumed.
+    pub fn set_feed_forward_bumpless(&mut self, feed_forward: f32) {
+        self.integral += self.feed_forward - feed_forward;
+        self.feed_forward = feed_forward;
+    }
+
+    /// Forces the output (manual mode, failsafe); the next step continues from it.
+    pub fn force(&mut self, output: f32) {
+        let output = output.clamp(self.config.out_min, self.config.out_max);
+        self.integral = output - self.feed_forward;
+        self.output = output;
+        self.last_measurement = None;
+        self.derivative = 0.0;
+    }
+
+    /// One step of `dt_s` seconds with feed-forward `feed_forward` (output units).
+    pub fn step(&mut self, setpoint: f32, measurement: f32, feed_forward: f32, dt_s: f32) -> f32 {
+        let c = self.config;
+        if dt_s <= 0.0 || dt_s.is_nan() || !measurement.is_finite() || !setpoint.is_finite() {
+            return self.output;
+        }
+        let feed_forward = if feed_forward.is_finite() {
+            feed_forward
+        } else {
+            0.0
+        };
+        let sign = if c.reverse { -1.0 } else { 1.0 };
+        let error = sign * (setpoint - measurement);
+
+        // Derivative on measurement, first-order filtered.
+        if c.td_s > 0.0
+            && let Some(last) = self.last_measurement
+        {
+            let raw = -sign * c.kp * c.td_s * (measurement - last) / dt_s;
+            let tf = (c.derivative_filter * c.td_s).max(dt_s);
+            self.derivative += (raw - self.derivative) * dt_s / tf;
+        }
+        self.last_measurement = Some(measurement);
+
+        let proportional = c.kp * error;
+        // Integral with conditional integration (clamping anti-windup): integrate only when
+        // the output is not saturated in the direction the error pushes it.
+        let mut integral = self.integral;
+        if c.ti_s > 0.0 {
+            integral += c.kp * error * dt_s / c.ti_s;
+        }
+        let unclamped = proportional + integral + self.derivative + feed_forward;
+        let saturated_high = unclamped > c.out_max && error > 0.0;
+        let saturated_low = unclamped < c.out_min && error < 0.0;
+        if !(saturated_high || saturated_low) {
+            self.integral = integral;
+        }
+        // Integral clamp: the integral and the feed-forward together stay inside the output
+        // range, so the integral never holds more than the output could ever use.
+        self.integral = self
+            .integral
+            .clamp(c.out_min - feed_forward, c.out_max - feed_forward);
+        self.feed_forward = feed_forward;
+
+        let target = (proportional + self.integral + self.derivative + feed_forward)
+            .clamp(c.out_min, c.out_max);
+        let output = if c.slew_per_s > 0.0 {
+            let max_change = c.slew_per_s * dt_s;
+            self.output + (target - self.output).clamp(-max_change, max_change)
+        } else {
+            target
+        };
+        self.output = output;
+        output
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+mod tests {
+    use super::*;
+
+    fn config() -> PidConfig {
+        PidConfig {
+            kp: 2.0,
+            ti_s: 10.0,
+            td_s: 0.0,
+            derivative_filter: 0.1,
+            out_min: 0.0,
+            out_max: 100.0,
+            slew_per_s: 0.0,
+            reverse: true,
+        }
+    }
+
+    /// A first-order plant: y' = (gain * u - y) / tau.
+    fn run(pid: &mut Pid, setpoint: f32, mut y: f32, seconds: f32) -> f32 {
+        let dt = 0.1;
+        let steps = (seconds * 10.0).round() as u32;
+        for _ in 0..steps {
+            let u = pid.step(setpoint, y, 0.0, dt);
+            // reverse-acting: more output lowers y
+            y += (50.0 - 0.5 * u - y) * dt / 5.0;
+        }
+        y
+    }
+
+    #[test]
+    fn holds_a_first_order_plant_at_its_setpoint() {
+        let mut pid = Pid::new(config(), 0.0);
+        let y = run(&mut pid, 30.0, 50.0, 300.0);
+        assert!((y - 30.0).abs() < 0.01, "y = {y}");
+        assert!((pid.output() - 40.0).abs() < 0.1);
+    }
+
+    #[test]
+    fn integral_does_not_wind_up_while_saturated() {
+        let mut pid = Pid::new(config(), 0.0);
+        // Setpoint unreachable (needs output 140 %): output saturates at 100.
+        run(&mut pid, -20.0, 50.0, 600.0);
+        assert!(pid.output() > 99.0, "at the limit: {}", pid.output());
+        // A reachable setpoint again: the output leaves saturation at once, not after unwinding.
+        let mut y = 0.0;
+        let mut left_saturation_after = None;
+        for i in 0..100 {
+            let u = pid.step(30.0, y, 0.0, 0.1);
+            y = 20.0;
+            if u < 100.0 && left_saturation_after.is_none() {
+                left_saturation_after = Some(i);
+            }
+        }
+        assert_eq!(left_saturation_after, Some(0));
+    }
+
+    #[test]
+    fn dropping_the_feed_forward_does_not_bump_the_output() {
+        let mut pid = Pid::new(config(), 0.0);
+        for _ in 0..100 {
+            pid.step(30.0, 30.0, 25.0, 0.1);
+        }
+        let before = pid.output();
+        pid.set_feed_forward_bumpless(0.0);
+        let after = pid.step(30.0, 30.0, 0.0, 0.1);
+        assert!((after - before).abs() < 1e-4, "{before} -> {after}");
+    }
+
+    #[test]
+    fn the_slew_limit_bounds_each_step() {
+        let mut pid = Pid::new(
+            PidConfig {
+                slew_per_s: 5.0,
+                ..config()
+            },
+            0.0,
+        );
+        let out = pid.step(0.0, 100.0, 0.0, 0.1);
+        assert!((out - 0.5).abs() < 1e-5, "{out}");
+    }
+
+    #[test]
+    fn a_setpoint_change_does_not_kick_the_derivative() {
+        let mut pid = Pid::new(
+            PidConfig {
+                td_s: 5.0,
+                ..config()
+            },
+            50.0,
+        );
+        pid.step(30.0, 30.0, 0.0, 0.1);
+        let a = pid.step(30.0, 30.0, 0.0, 0.1);
+        let b = pid.step(20.0, 30.0, 0.0, 0.1);
+        // Only the proportional and integral terms move: 2 * 10 + 2 * 10 * 0.1 / 10.
+        assert!((b - a - 20.2).abs() < 1e-3, "{a} -> {b}");
+    }
+
+    #[test]
+    fn bad_numbers_hold_the_output() {
+        let mut pid = Pid::new(config(), 42.0);
+        assert!((pid.step(30.0, f32::NAN, 0.0, 0.1) - 42.0).abs() < f32::EPSILON);
+        assert!((pid.step(30.0, 31.0, 0.0, 0.0) - 42.0).abs() < f32::EPSILON);
+    }
+}
