@@ -268,12 +268,14 @@ pub const TRANSITIONS: &[(CoolantState, Trigger, CoolantState)] = &[
 ];
 
 /// Which variable the pumps hold.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub enum PumpControl {
-    /// Secondary differential pressure.
+    /// Secondary differential pressure, with the setpoint reset from the heat load.
     DifferentialPressure,
     /// Secondary flow.
     Flow,
+    /// A fixed speed, % (the conventional constant-speed CDU; also a manual override).
+    FixedSpeed(f32),
 }
 
 /// Every setting of the controller. Defaults follow `DOMAIN.md` (sources there).
@@ -303,6 +305,9 @@ pub struct CoolantConfig {
     pub liquid_capture_fraction: f32,
     /// A rack report older than this is stale, s.
     pub report_stale_after_s: f32,
+    /// Time constant of the heat's arrival at the heat exchanger at design flow, s: the
+    /// feed-forward follows the reported heat through this lag.
+    pub feed_forward_lag_s: f32,
     /// Pumps hold differential pressure or flow.
     pub pump_control: PumpControl,
     /// Differential pressure at design flow, kPa (Redfish mockup: 35).
@@ -315,6 +320,8 @@ pub struct CoolantConfig {
     pub design_heat_w: f32,
     /// Design secondary temperature rise, K (10 K: 1.43 L/min per kW for water).
     pub design_rise_k: f32,
+    /// Largest secondary flow the pumps deliver, as a multiple of design flow.
+    pub max_flow_factor: f32,
     /// Coolant density, kg/L.
     pub coolant_density_kg_per_l: f32,
     /// Hydraulic exponent of the racks' pressure drop vs flow (cold plates: 1.85).
@@ -333,6 +340,8 @@ pub struct CoolantConfig {
     pub pump_max_rpm: f32,
     /// Lowest running speed, %.
     pub pump_min_speed_pct: f32,
+    /// Speed a pump starts at before the pressure loop takes over, %.
+    pub pump_start_speed_pct: f32,
     /// Pump speed in failsafe, %.
     pub failsafe_pump_speed_pct: f32,
     /// Time a pump is given to reach speed before it is judged, s.
@@ -355,6 +364,8 @@ pub struct CoolantConfig {
     pub startup_min_s: f32,
     /// Leak reaction delay, s (Redfish mockup `ReactionDelaySeconds`: 15).
     pub leak_reaction_delay_s: f32,
+    /// After electrical isolation is requested, the rack's valve closes this much later, s.
+    pub isolation_valve_delay_s: f32,
     /// Valve feedback this far from demand...
     pub valve_fault_tolerance_pct: f32,
     /// ...for this long is a valve fault, s.
@@ -410,7 +421,7 @@ impl Default for CoolantConfig {
                 reverse: true,
             },
             hx: HxModel {
-                ua_design_w_per_k: 320_000.0,
+                ua_design_w_per_k: 175_000.0,
                 secondary_design_kg_s,
                 primary_max_kg_s: 1.6 * design_heat_w / (4_186.0 * 10.0),
                 primary_design_kg_s: design_heat_w / (4_186.0 * 10.0),
@@ -420,13 +431,15 @@ impl Default for CoolantConfig {
             },
             feed_forward: true,
             liquid_capture_fraction: 0.9,
-            report_stale_after_s: 1.0,
+            report_stale_after_s: 0.5,
+            feed_forward_lag_s: 16.0,
             pump_control: PumpControl::DifferentialPressure,
             dp_design_kpa: 35.0,
             dp_min_kpa: 8.0,
             flow_setpoint_lpm: 1_300.0,
             design_heat_w,
             design_rise_k,
+            max_flow_factor: 1.2,
             coolant_density_kg_per_l: 1.02,
             flow_exponent: 1.85,
             gpu_slowdown_c: 83.0,
@@ -445,6 +458,7 @@ impl Default for CoolantConfig {
             },
             pump_max_rpm: 3_600.0,
             pump_min_speed_pct: 30.0,
+            pump_start_speed_pct: 60.0,
             failsafe_pump_speed_pct: 90.0,
             pump_spinup_s: 2.0,
             pump_underspeed_fraction: 0.7,
@@ -456,6 +470,7 @@ impl Default for CoolantConfig {
             startup_inhibit_s: 1200.0,
             startup_min_s: 5.0,
             leak_reaction_delay_s: 15.0,
+            isolation_valve_delay_s: 5.0,
             valve_fault_tolerance_pct: 10.0,
             valve_fault_delay_s: 60.0,
             cannot_hold_excess_k: 0.5,
@@ -634,7 +649,8 @@ struct Pump {
 #[derive(Debug, Clone, Copy, PartialEq)]
 struct Zone {
     wet_since: Option<Instant>,
-    isolated: bool,
+    /// When the leak was confirmed and electrical isolation requested.
+    isolated_at: Option<Instant>,
 }
 
 /// The coolant controller.
@@ -655,6 +671,7 @@ pub struct CoolantController {
     temp_pid: Pid,
     temp_pid_primed: bool,
     feed_forward_in_pid: bool,
+    arriving_heat_w: Option<f32>,
     pump_pid: Pid,
     pumps: [Pump; MAX_PUMPS],
     lead: usize,
@@ -702,6 +719,7 @@ impl CoolantController {
             temp_pid: Pid::new(config.temp_pid, 0.0),
             temp_pid_primed: false,
             feed_forward_in_pid: false,
+            arriving_heat_w: None,
             pump_pid: Pid::new(config.pump_pid, config.pump_min_speed_pct),
             pumps: [pump; MAX_PUMPS],
             lead: 0,
@@ -709,7 +727,7 @@ impl CoolantController {
             rotating_to: None,
             zones: [Zone {
                 wet_since: None,
-                isolated: false,
+                isolated_at: None,
             }; MAX_ZONES],
             dp_setpoint_kpa: config.dp_design_kpa,
             feed_forward_active: false,
@@ -841,7 +859,7 @@ impl CoolantController {
         if zone.wet_since.is_some() {
             return Err(SettingError::NotPermitted);
         }
-        zone.isolated = false;
+        zone.isolated_at = None;
         Ok(())
     }
 
@@ -939,8 +957,7 @@ impl CoolantController {
             self.fire(now, Trigger::Start, Reason::Boot);
             self.started_at = now;
             self.start_pump(now, self.lead);
-            self.pump_pid
-                .force(self.config.pump_min_speed_pct.max(60.0));
+            self.pump_pid.force(self.config.pump_start_speed_pct);
         }
     }
 
@@ -958,8 +975,8 @@ impl CoolantController {
                 let since = *zone.wet_since.get_or_insert(now);
                 let confirmed = now.secs_since(since) >= delay;
                 let is_rack = z < self.config.racks;
-                if confirmed && is_rack && !zone.isolated {
-                    zone.isolated = true;
+                if confirmed && is_rack && zone.isolated_at.is_none() {
+                    zone.isolated_at = Some(now);
                     #[allow(clippy::cast_possible_truncation)] // z < MAX_ZONES
                     self.events
                         .push(now, CoolantEvent::RackIsolated { rack: z as u8 });
@@ -973,9 +990,12 @@ impl CoolantController {
             }
         }
         for (rack, open) in self.outputs.rack_valve_open.iter_mut().enumerate() {
-            let isolated = self.zones.get(rack).is_some_and(|z| z.isolated);
-            *open = !isolated;
-            if isolated {
+            // Electrical isolation is requested at once; the valve closes once the power
+            // controller has had time to shed the rack, so its GPUs never run without flow.
+            let isolated_at = self.zones.get(rack).and_then(|z| z.isolated_at);
+            *open = isolated_at
+                .is_none_or(|at| now.secs_since(at) < self.config.isolation_valve_delay_s);
+            if isolated_at.is_some() {
                 requests |= 1 << rack;
             }
         }
@@ -996,7 +1016,11 @@ impl CoolantController {
             .take(self.config.racks)
         {
             let Some(report) = report else { continue };
-            if self.zones.get(rack).is_some_and(|z| z.isolated) {
+            if self
+                .zones
+                .get(rack)
+                .is_some_and(|z| z.isolated_at.is_some())
+            {
                 continue;
             }
             power += report.input_power_w;
@@ -1118,7 +1142,13 @@ impl CoolantController {
 
         // Setpoint reset: the pressure that gives the flow for the design rise at this load,
         // raised when the hottest GPU's margin runs short.
-        let load_fraction = (heat_w / c.design_heat_w).clamp(0.0, 1.5);
+        // Without the racks' reports the load forecast and the GPU temperatures are gone:
+        // hold the design pressure rather than guess low.
+        let load_fraction = if hottest_gpu_c.is_some() {
+            (heat_w / c.design_heat_w).clamp(0.0, 1.5)
+        } else {
+            1.0
+        };
         let mut dp_target = c.dp_design_kpa * libm::powf(load_fraction, c.flow_exponent);
         if let Some(gpu) = hottest_gpu_c {
             let shortfall = c.gpu_margin_k - (c.gpu_slowdown_c - gpu);
@@ -1144,6 +1174,10 @@ impl CoolantController {
                 PumpControl::Flow if self.flow.status().usable() => {
                     self.pump_pid
                         .step(c.flow_setpoint_lpm, inputs.flow_lpm.value, 0.0, dt)
+                }
+                PumpControl::FixedSpeed(pct) => {
+                    self.pump_pid.force(pct);
+                    pct
                 }
                 // The controlled variable is unmeasurable: hold a safe speed.
                 _ => {
@@ -1173,14 +1207,20 @@ impl CoolantController {
 
     fn control_valve(&mut self, inputs: &CoolantInputs, supply: Option<f32>, heat_w: f32, dt: f32) {
         let c = self.config;
+        let kg_s = if self.flow.status().usable() {
+            (inputs.flow_lpm.value * c.coolant_density_kg_per_l / 60.0).max(0.01)
+        } else {
+            c.hx.secondary_design_kg_s
+        };
+        // The reported heat reaches the heat exchanger only after the coolant has carried it
+        // from the racks: a lag whose time constant grows as the flow falls.
+        let lag_s = c.feed_forward_lag_s * c.hx.secondary_design_kg_s / kg_s;
+        let arriving = self.arriving_heat_w.get_or_insert(heat_w);
+        *arriving += (heat_w - *arriving) * (dt / lag_s.max(dt));
+        let arriving = *arriving;
         let feed_forward = if self.feed_forward_active && self.primary_supply.status().usable() {
-            let kg_s = if self.flow.status().usable() {
-                inputs.flow_lpm.value * c.coolant_density_kg_per_l / 60.0
-            } else {
-                c.hx.secondary_design_kg_s
-            };
             Some(c.hx.valve_for_heat(
-                heat_w,
+                arriving,
                 kg_s,
                 c.supply_setpoint_c,
                 inputs.primary_supply_temp_c.value,
@@ -1301,22 +1341,26 @@ impl CoolantController {
             Some(Reason::PumpFault)
         } else if self.alarms.any_active(Alarm::ValveFault) {
             Some(Reason::ValveFault)
-        } else if self.zones.iter().any(|z| z.isolated) {
+        } else if self.zones.iter().any(|z| z.isolated_at.is_some()) {
             Some(Reason::Leak)
         } else {
             None
         }
     }
 
+    /// Heat the loop could still absorb: the lesser of what the heat exchanger rejects with
+    /// the valve wide open (at the current facility water temperature) and what the pumps'
+    /// largest flow carries at the design temperature rise (beyond it the GPUs run hot).
     fn headroom(&self, heat_w: f32) -> f32 {
         let c = self.config;
         if !self.primary_supply.status().usable() || self.state == CoolantState::Stopped {
             return 0.0;
         }
-        let facility = self.primary_supply.value();
-        let max =
-            c.hx.max_heat_w(c.hx.secondary_design_kg_s, c.supply_setpoint_c, facility);
-        (max - heat_w).max(0.0)
+        let max_kg_s = c.hx.secondary_design_kg_s * c.max_flow_factor;
+        let hx_limit =
+            c.hx.max_heat_w(max_kg_s, c.supply_setpoint_c, self.primary_supply.value());
+        let flow_limit = max_kg_s * c.hx.secondary_cp_j_per_kg_k * c.design_rise_k;
+        (hx_limit.min(flow_limit) - heat_w).max(0.0)
     }
 
     fn is_running_state(&self) -> bool {

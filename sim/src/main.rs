@@ -1,0 +1,135 @@
+//! `racksim`: runs rackloop's controllers closed-loop against the plant models.
+//!
+//! `racksim run sim/scenarios/load-step.toml --compare baseline --out target/report`
+//! prints the KPI table and the checks, exits 0 when every check passes, 1 when one fails,
+//! 2 when the input (a scenario file, a flag) is bad.
+#![allow(clippy::print_stdout)] // a command-line tool prints
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use indicatif::{ProgressBar, ProgressStyle};
+use rack_sim::scenario::Scenario;
+
+/// rackloop's plant simulator: runs the real controllers against a row of liquid-cooled racks.
+#[derive(Debug, Parser)]
+#[command(name = "racksim", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Debug, Subcommand)]
+enum Cmd {
+    /// Run a scenario file and report its KPIs and checks.
+    Run {
+        /// The scenario, a TOML file (see sim/scenarios/).
+        scenario: PathBuf,
+        /// Also run a conventional CDU control and print both KPI sets with their ratios.
+        #[arg(long, value_enum)]
+        compare: Option<Baseline>,
+        /// Write trace.csv, summary.json and plots.png into this directory.
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+        /// Print the summary as JSON on stdout instead of the table.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum Baseline {
+    /// Feedback-only PI on the valve (SIMC-tuned from a bump test), constant-speed pumps.
+    Baseline,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Cmd::Run {
+            scenario,
+            compare,
+            out,
+            json,
+        } => run(&scenario, compare.is_some(), out, json),
+    }
+}
+
+fn run(path: &std::path::Path, compare: bool, out: Option<PathBuf>, json: bool) -> ExitCode {
+    let scenario = match Scenario::load(path) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("racksim: bad scenario: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let bar = if std::io::stderr().is_terminal() && !json {
+        let bar = ProgressBar::new(1000);
+        bar.set_style(
+            ProgressStyle::with_template("{spinner} {msg} [{bar:40}] {percent:>3}% {elapsed}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        bar.set_message(format!(
+            "{} ({} s simulated)",
+            scenario.name, scenario.duration_s
+        ));
+        Some(bar)
+    } else {
+        None
+    };
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)] // fraction in 0..=1
+    let outcome = rack_sim::run_scenario(&scenario, compare, |f| {
+        if let Some(bar) = &bar {
+            bar.set_position((f.clamp(0.0, 1.0) * 1000.0) as u64);
+        }
+    });
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    let outcome = match outcome {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("racksim: {}: {e}", path.display());
+            return ExitCode::from(2);
+        }
+    };
+    if json {
+        match serde_json::to_string_pretty(&outcome.summary) {
+            Ok(text) => println!("{text}"),
+            Err(e) => {
+                eprintln!("racksim: cannot encode the summary: {e}");
+                return ExitCode::from(2);
+            }
+        }
+    } else {
+        print!("{}", rack_sim::report::table(&outcome.summary));
+        print!(
+            "  events:\n{}",
+            rack_sim::report::markers_text(&outcome.run.markers)
+        );
+    }
+    if let Some(dir) = out {
+        if let Err(e) = rack_sim::report::write_outputs(
+            &dir,
+            &outcome.summary,
+            &outcome.run,
+            outcome.baseline.as_ref(),
+        ) {
+            eprintln!("racksim: {e}");
+            return ExitCode::from(2);
+        }
+        if !json {
+            println!(
+                "  wrote {}/{{summary.json, trace.csv, plots.png}}",
+                dir.display()
+            );
+        }
+    }
+    if outcome.summary.passed {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}

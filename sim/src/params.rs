@@ -1,0 +1,170 @@
+//! Every physical parameter of the simulated row, in one struct, with its source.
+//!
+//! Sources are in `DOMAIN.md` of the project's shared folder; **(assumed)** marks a value no
+//! primary source confirmed. The design point: 8 racks of 120 kW (GB200 NVL72 class), 90 % of
+//! it into the liquid loop, PG25 secondary at 10 K rise (~1.5 L/min per kW), secondary supply
+//! 30 degC (Redfish CDU mockup), facility water at 25 degC (inside ASHRAE W32), a CDU near
+//! 1 MW (`LiquidStack` CDU-1MW class), 35 kPa across the racks (Redfish mockup).
+
+use serde::{Deserialize, Serialize};
+
+/// Parameters of one row: a CDU and its racks. Scenario files may override any field.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RowParams {
+    /// Racks in the row (DOMAIN: a ~1 MW CDU serves ~8 racks).
+    pub racks: usize,
+    /// Compute trays per rack (NVL72: 18).
+    pub trays_per_rack: usize,
+    /// GPUs per compute tray (NVL72: 4).
+    pub gpus_per_tray: usize,
+    /// Rack input power at 100 % workload, W (GB200 NVL72 ~120 kW).
+    pub rack_design_power_w: f64,
+    /// Share of rack power carried away by the liquid loop (assumed 0.9).
+    pub liquid_capture_fraction: f64,
+    /// Share of a tray's power dissipated in its GPUs (assumed 0.6: 4 x ~1 kW of 6.7 kW).
+    pub gpu_power_fraction: f64,
+    /// Junction-to-cold-plate resistance per GPU, K/W (assumed; with the cold plate, 0.04 K/W total).
+    pub gpu_junction_r_k_per_w: f64,
+    /// Cold-plate-to-coolant resistance per GPU at design flow, K/W (assumed, see above).
+    pub cold_plate_r_design_k_per_w: f64,
+    /// Exponent of cold plate conductance vs flow (turbulent convection, ~0.8; LBNL `ColdPlateR_P` fit).
+    pub cold_plate_flow_exponent: f64,
+    /// Heat capacity of one GPU with its cold plate, J/K (assumed: ~0.65 kg copper).
+    pub gpu_heat_capacity_j_per_k: f64,
+    /// Coolant volume in one tray, L (assumed).
+    pub tray_coolant_l: f64,
+    /// GPU slowdown temperature, degC (H100 class ~83, assumed for GB200).
+    pub gpu_slowdown_c: f64,
+    /// GPU shutdown temperature, degC (~90-92, assumed).
+    pub gpu_shutdown_c: f64,
+    /// GPU power while throttled, fraction of demand (assumed).
+    pub throttle_power_fraction: f64,
+    /// Spread of the hottest GPU above its tray's mean (hot spot), fraction of the GPU rise (assumed).
+    pub hot_spot_fraction: f64,
+
+    /// Secondary coolant density, kg/L (PG25).
+    pub secondary_density_kg_per_l: f64,
+    /// Secondary coolant specific heat, J/(kg K) (PG25 ~3.9 kJ/kg K).
+    pub secondary_cp_j_per_kg_k: f64,
+    /// Facility water specific heat, J/(kg K).
+    pub primary_cp_j_per_kg_k: f64,
+    /// Design secondary temperature rise, K (DOMAIN: flow per kW at 10 K).
+    pub design_rise_k: f64,
+    /// Supply manifold volume, CDU to racks, L (assumed: ~20 m of DN150 pipe).
+    pub supply_manifold_l: f64,
+    /// Return manifold volume, racks to CDU, L (assumed).
+    pub return_manifold_l: f64,
+    /// Tanks in series modelling each manifold's transport delay.
+    pub manifold_segments: usize,
+    /// Reservoir volume in the return path, L (assumed).
+    pub reservoir_l: f64,
+    /// CDU secondary volume from heat exchanger to supply sensor, L (assumed).
+    pub cdu_outlet_l: f64,
+
+    /// Differential pressure across the racks at design flow, kPa (Redfish mockup: 35).
+    pub rack_dp_design_kpa: f64,
+    /// Pressure drop inside the CDU (heat exchanger, strainer, piping) at design flow, kPa (assumed).
+    pub cdu_internal_dp_design_kpa: f64,
+    /// Exponent of a rack branch's pressure drop vs flow (LBNL cold plate: 1.85).
+    pub rack_flow_exponent: f64,
+    /// Bypass flow at the design differential pressure, fraction of design flow (assumed).
+    pub bypass_fraction: f64,
+    /// Pumps fitted (N+1 with N = 1).
+    pub pumps: usize,
+    /// Pump shut-off head at full speed, kPa (assumed pump curve).
+    pub pump_shutoff_kpa: f64,
+    /// Pump speed at which one pump delivers design flow, fraction (commissioning point).
+    pub pump_design_speed: f64,
+    /// Pump full speed, rpm.
+    pub pump_max_rpm: f64,
+    /// Pump spin-up time constant, s (assumed VFD ramp).
+    pub pump_spinup_tau_s: f64,
+    /// Pump coast-down time constant after a trip, s (assumed).
+    pub pump_coastdown_tau_s: f64,
+    /// Wire-to-water efficiency of a pump at its best point (assumed).
+    pub pump_efficiency: f64,
+
+    /// Heat exchanger UA at design flows, W/K (sized for a 5 K approach at design, DOMAIN 3-5 K).
+    pub hx_ua_design_w_per_k: f64,
+    /// Facility water flow with the valve fully open, as a multiple of design primary flow (assumed).
+    pub primary_max_flow_factor: f64,
+    /// Equal-percentage valve rangeability (assumed, typical 50).
+    pub valve_rangeability: f64,
+    /// Valve actuator full-stroke time, s (assumed electric actuator).
+    pub valve_stroke_s: f64,
+    /// Reservoir level at start, %.
+    pub reservoir_level_pct: f64,
+    /// Level below which the level switch opens, %.
+    pub reservoir_switch_pct: f64,
+}
+
+impl Default for RowParams {
+    fn default() -> Self {
+        Self {
+            racks: 8,
+            trays_per_rack: 18,
+            gpus_per_tray: 4,
+            rack_design_power_w: 120_000.0,
+            liquid_capture_fraction: 0.9,
+            gpu_power_fraction: 0.6,
+            gpu_junction_r_k_per_w: 0.015,
+            cold_plate_r_design_k_per_w: 0.025,
+            cold_plate_flow_exponent: 0.8,
+            gpu_heat_capacity_j_per_k: 250.0,
+            tray_coolant_l: 1.5,
+            gpu_slowdown_c: 83.0,
+            gpu_shutdown_c: 91.0,
+            throttle_power_fraction: 0.7,
+            hot_spot_fraction: 0.05,
+            secondary_density_kg_per_l: 1.02,
+            secondary_cp_j_per_kg_k: 3_900.0,
+            primary_cp_j_per_kg_k: 4_186.0,
+            design_rise_k: 10.0,
+            supply_manifold_l: 120.0,
+            return_manifold_l: 120.0,
+            manifold_segments: 4,
+            reservoir_l: 80.0,
+            cdu_outlet_l: 30.0,
+            rack_dp_design_kpa: 35.0,
+            cdu_internal_dp_design_kpa: 50.0,
+            rack_flow_exponent: 1.85,
+            bypass_fraction: 0.03,
+            pumps: 2,
+            pump_shutoff_kpa: 150.0,
+            pump_design_speed: 0.85,
+            pump_max_rpm: 3_600.0,
+            pump_spinup_tau_s: 0.8,
+            pump_coastdown_tau_s: 1.5,
+            pump_efficiency: 0.65,
+            hx_ua_design_w_per_k: 175_000.0,
+            primary_max_flow_factor: 1.6,
+            valve_rangeability: 50.0,
+            valve_stroke_s: 30.0,
+            reservoir_level_pct: 85.0,
+            reservoir_switch_pct: 20.0,
+        }
+    }
+}
+
+impl RowParams {
+    /// Heat into the liquid at 100 % workload, W.
+    pub fn design_heat_w(&self) -> f64 {
+        self.racks as f64 * self.rack_design_power_w * self.liquid_capture_fraction
+    }
+
+    /// Secondary design mass flow, kg/s.
+    pub fn secondary_design_kg_s(&self) -> f64 {
+        self.design_heat_w() / (self.secondary_cp_j_per_kg_k * self.design_rise_k)
+    }
+
+    /// Secondary design flow, L/min.
+    pub fn secondary_design_lpm(&self) -> f64 {
+        self.secondary_design_kg_s() / self.secondary_density_kg_per_l * 60.0
+    }
+
+    /// Primary design mass flow (10 K rise on the facility side), kg/s.
+    pub fn primary_design_kg_s(&self) -> f64 {
+        self.design_heat_w() / (self.primary_cp_j_per_kg_k * 10.0)
+    }
+}

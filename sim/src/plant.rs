@@ -1,0 +1,556 @@
+//! The physical row: a CDU with N+1 pumps, a counter-flow plate heat exchanger and a primary
+//! valve, serving racks of compute trays through supply and return manifolds.
+//!
+//! Hydraulics are quasi-static (they settle in well under a control period): each step solves
+//! the pump curves (affinity laws: head ~ speed^2) against the racks' branches (pressure drop
+//! ~ flow^1.85, isolated racks closed), a bypass, and the CDU's own losses (~ flow^2).
+//!
+//! Thermal state is a loop of mixed volumes, integrated explicitly with every node updated from
+//! the previous step's temperatures: CDU outlet (supply sensor) -> supply manifold (tanks in
+//! series: the transport delay) -> each rack's trays in parallel (coolant volume; GPUs with
+//! cold plates as thermal masses, conductance growing with flow; junction = cold plate + P x R)
+//! -> rack return mix -> return manifold -> reservoir -> heat exchanger (eps-NTU, no volume) ->
+//! CDU outlet. Because every heat flow leaves one node exactly as it enters another, the energy
+//! ledger (heat in = rejected + stored) closes to rounding; the KPI checks it.
+
+use rack_control::coolant::model::counter_flow_effectiveness;
+
+use crate::params::RowParams;
+
+/// What the controller (through the actuator models) commands.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Actuators {
+    /// Primary valve demand, %.
+    pub valve_demand_pct: f64,
+    /// Pump speed commands, % (0 = off).
+    pub pump_speed_pct: Vec<f64>,
+    /// Rack isolation valves, true = open.
+    pub rack_valve_open: Vec<bool>,
+}
+
+/// Conditions outside the controller's reach at one instant.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Environment {
+    /// Facility water supply temperature, degC.
+    pub facility_supply_c: f64,
+    /// Facility water available (false: primary flow stops).
+    pub facility_flow_available: bool,
+    /// Each rack's input power demand from its workload, W.
+    pub rack_demand_w: Vec<f64>,
+    /// Each rack's power is on (false once electrically isolated).
+    pub rack_powered: Vec<bool>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+struct Tray {
+    coolant_c: f64,
+    gpu_c: f64,
+    /// This tray's share of its rack's power (mean 1).
+    share: f64,
+    throttled: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+struct Rack {
+    trays: Vec<Tray>,
+    flow_kg_s: f64,
+    power_w: f64,
+}
+
+/// Plant state and its ledgers.
+#[derive(Debug, Clone)]
+pub struct RowPlant {
+    /// Parameters.
+    pub p: RowParams,
+    pump_speed: Vec<f64>,
+    pump_tripped: Vec<bool>,
+    valve_pct: f64,
+    valve_stuck: bool,
+    cdu_outlet_c: f64,
+    supply_manifold: Vec<f64>,
+    racks: Vec<Rack>,
+    return_manifold: Vec<f64>,
+    reservoir_c: f64,
+    reservoir_level_pct: f64,
+    reservoir_drain_lpm: f64,
+    /// Last solved values.
+    pub state: PlantState,
+    ledger: Ledger,
+}
+
+/// What sensors can see, and what the KPIs need, after a step.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PlantState {
+    /// Secondary supply (CDU outlet), degC.
+    pub supply_c: f64,
+    /// Secondary return at the CDU, degC.
+    pub return_c: f64,
+    /// Facility supply, degC.
+    pub primary_supply_c: f64,
+    /// Facility return, degC.
+    pub primary_return_c: f64,
+    /// Secondary flow, L/min.
+    pub flow_lpm: f64,
+    /// Differential pressure across the racks, kPa.
+    pub dp_kpa: f64,
+    /// Valve position, %.
+    pub valve_pct: f64,
+    /// Pump speeds, rpm.
+    pub pump_rpm: Vec<f64>,
+    /// Pump electrical power, W.
+    pub pump_power_w: f64,
+    /// Heat rejected by the heat exchanger, W.
+    pub hx_heat_w: f64,
+    /// Heat into the liquid, W.
+    pub heat_in_w: f64,
+    /// Each rack's input power, W.
+    pub rack_power_w: Vec<f64>,
+    /// Each rack's hottest GPU junction, degC.
+    pub rack_hottest_gpu_c: Vec<f64>,
+    /// The row's hottest GPU junction, degC.
+    pub hottest_gpu_c: f64,
+    /// GPUs (trays) throttling.
+    pub throttling_trays: usize,
+    /// Reservoir level, %.
+    pub reservoir_level_pct: f64,
+    /// Each rack's coolant flow, L/min.
+    pub rack_flow_lpm: Vec<f64>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+struct Ledger {
+    heat_in_j: f64,
+    rejected_j: f64,
+    initial_stored_j: f64,
+    pump_energy_j: f64,
+}
+
+/// Energy accounting of a run.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct EnergyBalance {
+    /// Heat into the liquid, J.
+    pub heat_in_j: f64,
+    /// Heat rejected to facility water, J.
+    pub rejected_j: f64,
+    /// Change of heat stored in the loop and the GPUs, J.
+    pub stored_j: f64,
+    /// |in - rejected - stored| / in, %.
+    pub error_pct: f64,
+    /// Pump electrical energy, kWh.
+    pub pump_energy_kwh: f64,
+}
+
+impl RowPlant {
+    /// A row in steady state at `load` (fraction of design power) with the supply at
+    /// `supply_c`; `seed` spreads tray power shares (+/- 3 %).
+    pub fn new(p: RowParams, load: f64, supply_c: f64, seed: u64) -> Self {
+        let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+        let mut next = move || {
+            // xorshift64*: a tiny deterministic spread, no need for a full RNG here.
+            state ^= state >> 12;
+            state ^= state << 25;
+            state ^= state >> 27;
+            (state.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 11) as f64 / (1u64 << 53) as f64
+        };
+        let tray_kg_s = p.secondary_design_kg_s() / (p.racks * p.trays_per_rack) as f64;
+        let tray_heat =
+            load * p.rack_design_power_w / p.trays_per_rack as f64 * p.liquid_capture_fraction;
+        let tray_rise = tray_heat / (tray_kg_s * p.secondary_cp_j_per_kg_k);
+        let racks = (0..p.racks)
+            .map(|_| {
+                let mut shares: Vec<f64> = (0..p.trays_per_rack)
+                    .map(|_| 0.97 + 0.06 * next())
+                    .collect();
+                let mean = shares.iter().sum::<f64>() / shares.len() as f64;
+                shares.iter_mut().for_each(|s| *s /= mean);
+                Rack {
+                    trays: shares
+                        .into_iter()
+                        .map(|share| Tray {
+                            coolant_c: supply_c + tray_rise,
+                            gpu_c: supply_c
+                                + tray_rise * 0.5
+                                + load * 1000.0 * p.cold_plate_r_design_k_per_w,
+                            share,
+                            throttled: false,
+                        })
+                        .collect(),
+                    flow_kg_s: p.secondary_design_kg_s() / p.racks as f64,
+                    power_w: load * p.rack_design_power_w,
+                }
+            })
+            .collect();
+        let return_c = supply_c + tray_rise;
+        let mut plant = Self {
+            pump_speed: (0..p.pumps)
+                .map(|i| if i == 0 { p.pump_design_speed } else { 0.0 })
+                .collect(),
+            pump_tripped: vec![false; p.pumps],
+            valve_pct: 50.0,
+            valve_stuck: false,
+            cdu_outlet_c: supply_c,
+            supply_manifold: vec![supply_c; p.manifold_segments],
+            racks,
+            return_manifold: vec![return_c; p.manifold_segments],
+            reservoir_c: return_c,
+            reservoir_level_pct: p.reservoir_level_pct,
+            reservoir_drain_lpm: 0.0,
+            state: PlantState::default(),
+            ledger: Ledger::default(),
+            p,
+        };
+        plant.ledger.initial_stored_j = plant.stored_heat_j();
+        plant
+    }
+
+    /// Starts the valve at `pct` (used to begin a run near its steady state).
+    pub fn set_valve(&mut self, pct: f64) {
+        self.valve_pct = pct.clamp(0.0, 100.0);
+    }
+
+    /// Trips pump `i` (it coasts down and ignores commands until reset).
+    pub fn trip_pump(&mut self, i: usize) {
+        if let Some(t) = self.pump_tripped.get_mut(i) {
+            *t = true;
+        }
+    }
+
+    /// Freezes the valve where it is.
+    pub fn stick_valve(&mut self) {
+        self.valve_stuck = true;
+    }
+
+    /// Starts draining the reservoir at `lpm`.
+    pub fn drain_reservoir(&mut self, lpm: f64) {
+        self.reservoir_drain_lpm = lpm;
+    }
+
+    /// Whether the reservoir level switch is closed.
+    pub fn reservoir_level_ok(&self) -> bool {
+        self.reservoir_level_pct > self.p.reservoir_switch_pct
+    }
+
+    /// Heat held by every thermal node now, J (relative to 0 degC).
+    fn stored_heat_j(&self) -> f64 {
+        let p = &self.p;
+        let c_per_l = p.secondary_density_kg_per_l * p.secondary_cp_j_per_kg_k;
+        let seg_supply = p.supply_manifold_l / p.manifold_segments as f64 * c_per_l;
+        let seg_return = p.return_manifold_l / p.manifold_segments as f64 * c_per_l;
+        let mut e = self.cdu_outlet_c * p.cdu_outlet_l * c_per_l
+            + self.reservoir_c * p.reservoir_l * c_per_l
+            + self.supply_manifold.iter().sum::<f64>() * seg_supply
+            + self.return_manifold.iter().sum::<f64>() * seg_return;
+        let tray_c = p.tray_coolant_l * c_per_l;
+        let gpu_c = p.gpu_heat_capacity_j_per_k * p.gpus_per_tray as f64;
+        for rack in &self.racks {
+            for tray in &rack.trays {
+                e += tray.coolant_c * tray_c + tray.gpu_c * gpu_c;
+            }
+        }
+        e
+    }
+
+    /// The energy ledger so far.
+    pub fn energy_balance(&self) -> EnergyBalance {
+        let stored = self.stored_heat_j() - self.ledger.initial_stored_j;
+        let l = self.ledger;
+        let error_pct = if l.heat_in_j > 0.0 {
+            (l.heat_in_j - l.rejected_j - stored).abs() / l.heat_in_j * 100.0
+        } else {
+            0.0
+        };
+        EnergyBalance {
+            heat_in_j: l.heat_in_j,
+            rejected_j: l.rejected_j,
+            stored_j: stored,
+            error_pct,
+            pump_energy_kwh: l.pump_energy_j / 3.6e6,
+        }
+    }
+
+    /// Advances the plant by `dt_s`.
+    pub fn step(&mut self, dt_s: f64, act: &Actuators, env: &Environment) {
+        let p = self.p;
+        self.move_actuators(dt_s, act);
+        let flows = self.solve_hydraulics(act);
+        let total_kg_s = flows.rack_kg_s.iter().sum::<f64>() + flows.bypass_kg_s;
+        let cp = p.secondary_cp_j_per_kg_k;
+        let c_per_l = p.secondary_density_kg_per_l * cp;
+
+        // Heat exchanger (no volume): reservoir outlet is the hot inlet.
+        let hot_in = self.reservoir_c;
+        let primary_kg_s = if env.facility_flow_available {
+            p.primary_max_flow_factor
+                * p.primary_design_kg_s()
+                * p.valve_rangeability.powf(self.valve_pct / 100.0 - 1.0)
+        } else {
+            0.0
+        };
+        let (hx_w, primary_return_c) =
+            self.heat_exchanger(total_kg_s, primary_kg_s, hot_in, env.facility_supply_c);
+        let hot_out = if total_kg_s > 0.0 {
+            hot_in - hx_w / (total_kg_s * cp)
+        } else {
+            hot_in
+        };
+
+        // Every node from the previous temperatures (flux-conservative explicit step).
+        let mut heat_in_w = 0.0;
+        let mdot_cp = total_kg_s * cp;
+        let old_outlet = self.cdu_outlet_c;
+        self.cdu_outlet_c += dt_s * mdot_cp * (hot_out - old_outlet) / (p.cdu_outlet_l * c_per_l);
+        let seg_supply = p.supply_manifold_l / p.manifold_segments as f64 * c_per_l;
+        let mut upstream = old_outlet;
+        for t in &mut self.supply_manifold {
+            let old = *t;
+            *t += dt_s * mdot_cp * (upstream - old) / seg_supply;
+            upstream = old;
+        }
+        let rack_inlet = upstream;
+
+        let tray_cap = p.tray_coolant_l * c_per_l;
+        let gpu_cap = p.gpu_heat_capacity_j_per_k * p.gpus_per_tray as f64;
+        let trays = p.trays_per_rack as f64;
+        let mut return_mix_w = flows.bypass_kg_s * cp * rack_inlet;
+        let mut hottest = f64::MIN;
+        let mut throttling = 0;
+        let mut rack_power = Vec::with_capacity(self.racks.len());
+        let mut rack_hottest = Vec::with_capacity(self.racks.len());
+        for (r, rack) in self.racks.iter_mut().enumerate() {
+            rack.flow_kg_s = flows.rack_kg_s.get(r).copied().unwrap_or(0.0);
+            let powered = env.rack_powered.get(r).copied().unwrap_or(true);
+            let demand = if powered {
+                env.rack_demand_w.get(r).copied().unwrap_or(0.0)
+            } else {
+                0.0
+            };
+            let tray_kg_s = rack.flow_kg_s / trays;
+            let flow_ratio =
+                (rack.flow_kg_s / (p.secondary_design_kg_s() / p.racks as f64)).max(0.0);
+            let g_plate = if flow_ratio > 0.0 {
+                p.gpus_per_tray as f64 / p.cold_plate_r_design_k_per_w
+                    * flow_ratio.powf(p.cold_plate_flow_exponent)
+            } else {
+                0.0
+            };
+            let mut rack_w = 0.0;
+            let mut rack_max = f64::MIN;
+            let mut rack_out_w = 0.0;
+            for tray in &mut rack.trays {
+                let tray_demand = demand / trays * tray.share;
+                let gpu_demand = tray_demand * p.gpu_power_fraction;
+                let gpu_w = if tray.throttled {
+                    gpu_demand * p.throttle_power_fraction
+                } else {
+                    gpu_demand
+                };
+                let tray_w = tray_demand - gpu_demand + gpu_w;
+                rack_w += tray_w;
+                let liquid_w = tray_w * p.liquid_capture_fraction;
+                let gpu_liquid_w = gpu_w * p.liquid_capture_fraction;
+                let other_liquid_w = liquid_w - gpu_liquid_w;
+                heat_in_w += liquid_w;
+                // The cold plate sees the mean of the tray's inlet and outlet.
+                let mean_coolant = 0.5 * (rack_inlet + tray.coolant_c);
+                let plate_w = g_plate * (tray.gpu_c - mean_coolant);
+                let old_coolant = tray.coolant_c;
+                tray.gpu_c += dt_s * (gpu_liquid_w - plate_w) / gpu_cap;
+                tray.coolant_c += dt_s
+                    * (tray_kg_s * cp * (rack_inlet - old_coolant) + plate_w + other_liquid_w)
+                    / tray_cap;
+                rack_out_w += tray_kg_s * cp * old_coolant;
+                let per_gpu = gpu_w / p.gpus_per_tray as f64;
+                let junction = tray.gpu_c
+                    + per_gpu * p.gpu_junction_r_k_per_w
+                    + p.hot_spot_fraction
+                        * per_gpu
+                        * (p.gpu_junction_r_k_per_w + p.cold_plate_r_design_k_per_w);
+                if junction > p.gpu_slowdown_c {
+                    tray.throttled = true;
+                } else if junction < p.gpu_slowdown_c - 2.0 {
+                    tray.throttled = false;
+                }
+                if tray.throttled {
+                    throttling += 1;
+                }
+                rack_max = rack_max.max(junction);
+            }
+            return_mix_w += rack_out_w;
+            rack.power_w = rack_w;
+            rack_power.push(rack_w);
+            rack_hottest.push(rack_max);
+            hottest = hottest.max(rack_max);
+        }
+        let return_inlet = if total_kg_s > 0.0 {
+            return_mix_w / mdot_cp
+        } else {
+            rack_inlet
+        };
+        let seg_return = p.return_manifold_l / p.manifold_segments as f64 * c_per_l;
+        let mut upstream = return_inlet;
+        for t in &mut self.return_manifold {
+            let old = *t;
+            *t += dt_s * mdot_cp * (upstream - old) / seg_return;
+            upstream = old;
+        }
+        let old_reservoir = self.reservoir_c;
+        self.reservoir_c += dt_s * mdot_cp * (upstream - old_reservoir) / (p.reservoir_l * c_per_l);
+        self.reservoir_level_pct = (self.reservoir_level_pct
+            - self.reservoir_drain_lpm * dt_s / 60.0 / p.reservoir_l * 100.0)
+            .max(0.0);
+
+        let pump_power = self.pump_power_w(&flows);
+        self.ledger.heat_in_j += heat_in_w * dt_s;
+        self.ledger.rejected_j += hx_w * dt_s;
+        self.ledger.pump_energy_j += pump_power * dt_s;
+        self.state = PlantState {
+            supply_c: self.cdu_outlet_c,
+            return_c: self.reservoir_c,
+            primary_supply_c: env.facility_supply_c,
+            primary_return_c,
+            flow_lpm: total_kg_s / p.secondary_density_kg_per_l * 60.0,
+            dp_kpa: flows.dp_kpa,
+            valve_pct: self.valve_pct,
+            pump_rpm: self.pump_speed.iter().map(|s| s * p.pump_max_rpm).collect(),
+            pump_power_w: pump_power,
+            hx_heat_w: hx_w,
+            heat_in_w,
+            rack_flow_lpm: flows
+                .rack_kg_s
+                .iter()
+                .map(|k| k / p.secondary_density_kg_per_l * 60.0)
+                .collect(),
+            rack_power_w: rack_power,
+            rack_hottest_gpu_c: rack_hottest,
+            hottest_gpu_c: hottest,
+            throttling_trays: throttling,
+            reservoir_level_pct: self.reservoir_level_pct,
+        };
+    }
+
+    fn move_actuators(&mut self, dt_s: f64, act: &Actuators) {
+        let p = self.p;
+        if !self.valve_stuck {
+            let max_move = 100.0 / p.valve_stroke_s * dt_s;
+            let target = act.valve_demand_pct.clamp(0.0, 100.0);
+            self.valve_pct += (target - self.valve_pct).clamp(-max_move, max_move);
+        }
+        let level_ok = self.reservoir_level_pct > 0.0;
+        for (i, speed) in self.pump_speed.iter_mut().enumerate() {
+            let tripped = self.pump_tripped.get(i).copied().unwrap_or(false);
+            let command = act.pump_speed_pct.get(i).copied().unwrap_or(0.0) / 100.0;
+            let (target, tau) = if tripped || !level_ok {
+                (0.0, p.pump_coastdown_tau_s)
+            } else if command < *speed {
+                (command.clamp(0.0, 1.0), p.pump_coastdown_tau_s)
+            } else {
+                (command.clamp(0.0, 1.0), p.pump_spinup_tau_s)
+            };
+            *speed += (target - *speed) * (1.0 - (-dt_s / tau).exp());
+        }
+    }
+
+    fn heat_exchanger(
+        &self,
+        secondary_kg_s: f64,
+        primary_kg_s: f64,
+        hot_in: f64,
+        cold_in: f64,
+    ) -> (f64, f64) {
+        let p = &self.p;
+        let cs = secondary_kg_s * p.secondary_cp_j_per_kg_k;
+        let cc = primary_kg_s * p.primary_cp_j_per_kg_k;
+        let (c_min, c_max) = (cs.min(cc), cs.max(cc));
+        if c_min <= 0.0 {
+            return (0.0, cold_in);
+        }
+        // UA with both film coefficients scaling as flow^0.8 (series resistances, equal at design).
+        let hs = (secondary_kg_s / p.secondary_design_kg_s()).powf(0.8);
+        let hp = (primary_kg_s / p.primary_design_kg_s()).powf(0.8);
+        let ua = p.hx_ua_design_w_per_k * 2.0 * hs * hp / (hs + hp);
+        #[allow(clippy::cast_possible_truncation)] // effectiveness needs f32 precision only
+        let eps = f64::from(counter_flow_effectiveness(
+            (ua / c_min) as f32,
+            (c_min / c_max) as f32,
+        ));
+        let q = eps * c_min * (hot_in - cold_in);
+        (q, cold_in + q / cc)
+    }
+
+    fn solve_hydraulics(&self, act: &Actuators) -> Flows {
+        let p = &self.p;
+        let design_lps = p.secondary_design_kg_s() / p.secondary_density_kg_per_l;
+        let rack_design_lps = design_lps / p.racks as f64;
+        let k_rack = p.rack_dp_design_kpa / rack_design_lps.powf(p.rack_flow_exponent);
+        let k_bypass = p.rack_dp_design_kpa / (p.bypass_fraction * design_lps).powi(2);
+        let k_internal = p.cdu_internal_dp_design_kpa / design_lps.powi(2);
+        // One pump at design speed gives design flow at design head: sets the curve's droop.
+        let design_head = p.rack_dp_design_kpa + p.cdu_internal_dp_design_kpa;
+        let k_pump =
+            (p.pump_shutoff_kpa * p.pump_design_speed.powi(2) - design_head) / design_lps.powi(2);
+        let open: Vec<bool> = (0..p.racks)
+            .map(|r| act.rack_valve_open.get(r).copied().unwrap_or(true))
+            .collect();
+        let n_open = open.iter().filter(|o| **o).count() as f64;
+        let racks_lps = |dp: f64| {
+            n_open * (dp / k_rack).powf(1.0 / p.rack_flow_exponent) + (dp / k_bypass).sqrt()
+        };
+        let pumps_lps = |head: f64| -> f64 {
+            self.pump_speed
+                .iter()
+                .map(|n| {
+                    let shutoff = p.pump_shutoff_kpa * n * n;
+                    if head < shutoff {
+                        ((shutoff - head) / k_pump).sqrt()
+                    } else {
+                        0.0
+                    }
+                })
+                .sum()
+        };
+        // Bisect on the racks' dP: the pumps must deliver the racks' flow at dP + internal loss.
+        let (mut lo, mut hi) = (0.0f64, p.pump_shutoff_kpa);
+        for _ in 0..50 {
+            let dp = 0.5 * (lo + hi);
+            let q = racks_lps(dp);
+            if pumps_lps(dp + k_internal * q * q) > q {
+                lo = dp;
+            } else {
+                hi = dp;
+            }
+        }
+        let dp = 0.5 * (lo + hi);
+        let rho = p.secondary_density_kg_per_l;
+        let rack_kg_s = open
+            .iter()
+            .map(|&o| {
+                if o {
+                    (dp / k_rack).powf(1.0 / p.rack_flow_exponent) * rho
+                } else {
+                    0.0
+                }
+            })
+            .collect();
+        let q = racks_lps(dp);
+        Flows {
+            rack_kg_s,
+            bypass_kg_s: (dp / k_bypass).sqrt() * rho,
+            dp_kpa: dp,
+            head_kpa: dp + k_internal * q * q,
+        }
+    }
+
+    fn pump_power_w(&self, flows: &Flows) -> f64 {
+        let total_lps = (flows.rack_kg_s.iter().sum::<f64>() + flows.bypass_kg_s)
+            / self.p.secondary_density_kg_per_l;
+        // Hydraulic power = head x flow; kPa x L/s = W.
+        flows.head_kpa * total_lps / self.p.pump_efficiency
+    }
+}
+
+struct Flows {
+    rack_kg_s: Vec<f64>,
+    bypass_kg_s: f64,
+    dp_kpa: f64,
+    head_kpa: f64,
+}

@@ -1,0 +1,559 @@
+//! KPIs, pass/fail checks and the report: a table on the terminal, `summary.json`,
+//! `trace.csv` and `plots.png`.
+//!
+//! KPIs are measured on the plant's true values (not the sensors'), from `t = 0`:
+//!
+//! | KPI | meaning |
+//! |---|---|
+//! | `max_gpu_temp_c` | hottest GPU junction |
+//! | `throttle_s` | time any GPU spent throttling (above its slowdown temperature) |
+//! | `supply_temp_max_dev_c` | largest \|supply - setpoint\| from `kpi.window_start_s` |
+//! | `supply_temp_max_dev_in_authority_c` | the same, only while the valve is below 95 % (while holding is possible) |
+//! | `supply_temp_settle_s` | from `kpi.disturbance_at_s` to the last exit from the settle band |
+//! | `supply_temp_pp_c` | supply peak-to-peak from `kpi.window_start_s` |
+//! | `pump_energy_kwh` | pump electrical energy |
+//! | `energy_balance_error_pct` | \|heat in - rejected - stored\| / heat in |
+//! | `flow_min_pct`, `flow_recovery_s` | after the first fault: lowest flow, and time back to 90 %, of the flow at the fault |
+//! | `standby_pump_start_s` | after the first pump trip: time until another pump runs above half speed |
+//! | `failsafe_s` | after the first fault: time to the Failsafe state |
+//! | `isolation_s` | after the first leak: time until a rack's valve closed |
+//! | `other_racks_max_gpu_c` | hottest GPU of the racks never isolated |
+//! | `ff_drop_s`, `valve_jump_at_ff_drop_pct` | after the row bus went silent: time until the feed-forward was dropped, and the valve demand's change in that step |
+//! | `headroom_start_kw`, `headroom_end_kw` | thermal headroom broadcast at the start and end |
+//! | `max_pump_speed_pct` | highest pump speed command |
+//! | `alarm_<name>_s` | after the first fault (or 0): time to the first such alarm; absent if never raised |
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::Path;
+
+use rack_control::coolant::{Alarm, CoolantController, CoolantOutputs, CoolantState};
+use serde::Serialize;
+
+use crate::plant::RowPlant;
+use crate::runner::{ALARMS, Marker, RunResult, TraceRow};
+use crate::scenario::{Check, Fault, Scenario};
+
+/// KPIs by name.
+pub type Kpis = BTreeMap<String, f64>;
+
+/// KPI names a check may use (the `alarm_*_s` family is listed per alarm).
+pub const KPI_NAMES: &[&str] = &[
+    "max_gpu_temp_c",
+    "throttle_s",
+    "supply_temp_max_dev_c",
+    "supply_temp_settle_s",
+    "supply_temp_max_dev_in_authority_c",
+    "supply_temp_pp_c",
+    "pump_energy_kwh",
+    "energy_balance_error_pct",
+    "flow_min_pct",
+    "flow_recovery_s",
+    "standby_pump_start_s",
+    "failsafe_s",
+    "isolation_s",
+    "other_racks_max_gpu_c",
+    "ff_drop_s",
+    "valve_jump_at_ff_drop_pct",
+    "headroom_start_kw",
+    "headroom_end_kw",
+    "max_pump_speed_pct",
+    "alarm_<alarm>_s",
+];
+
+/// The KPI name of an alarm's timing, for example `alarm_pump_fault_s`.
+pub fn alarm_kpi(alarm: Alarm) -> String {
+    let name = format!("{alarm:?}");
+    let mut snake = String::new();
+    for (i, ch) in name.chars().enumerate() {
+        if ch.is_uppercase() && i > 0 {
+            snake.push('_');
+        }
+        snake.push(ch.to_ascii_lowercase());
+    }
+    format!("alarm_{snake}_s")
+}
+
+/// Whether `name` is a KPI this report produces.
+pub fn is_known_kpi(name: &str) -> bool {
+    KPI_NAMES.contains(&name) || ALARMS.iter().any(|a| alarm_kpi(*a) == name)
+}
+
+/// Accumulates KPIs step by step.
+#[derive(Debug, Clone)]
+pub struct KpiTracker {
+    window_start_s: f64,
+    disturbance_at_s: f64,
+    band_c: f64,
+    max_gpu: f64,
+    throttle_s: f64,
+    max_dev: f64,
+    max_dev_in_authority: f64,
+    last_outside: Option<f64>,
+    supply_min: f64,
+    supply_max: f64,
+    first_fault: Option<f64>,
+    flow_at_fault: Option<f64>,
+    flow_min: Option<f64>,
+    flow_recovered: Option<f64>,
+    tripped: Vec<usize>,
+    trip_at: Option<f64>,
+    standby_started: Option<f64>,
+    alarms: BTreeMap<String, f64>,
+    failsafe_at: Option<f64>,
+    leak_at: Option<f64>,
+    isolated_at: Option<f64>,
+    ever_isolated: Vec<bool>,
+    rack_max_gpu: Vec<f64>,
+    silence_at: Option<f64>,
+    ff_dropped: Option<f64>,
+    valve_jump: Option<f64>,
+    last_valve_demand: f64,
+    last_ff: bool,
+    headroom_start: Option<f64>,
+    headroom_end: f64,
+    max_pump_speed: f64,
+    energy_at_start: Option<(f64, f64, f64, f64)>,
+}
+
+impl KpiTracker {
+    /// A tracker for `scenario`.
+    pub fn new(scenario: &Scenario, _design_heat_w: f64) -> Self {
+        Self {
+            window_start_s: scenario.kpi.window_start_s,
+            disturbance_at_s: scenario.kpi.disturbance_at_s,
+            band_c: scenario.kpi.settle_band_c,
+            max_gpu: f64::MIN,
+            throttle_s: 0.0,
+            max_dev: 0.0,
+            max_dev_in_authority: 0.0,
+            last_outside: None,
+            supply_min: f64::MAX,
+            supply_max: f64::MIN,
+            first_fault: None,
+            flow_at_fault: None,
+            flow_min: None,
+            flow_recovered: None,
+            tripped: Vec::new(),
+            trip_at: None,
+            standby_started: None,
+            alarms: BTreeMap::new(),
+            failsafe_at: None,
+            leak_at: None,
+            isolated_at: None,
+            ever_isolated: vec![false; scenario.row.racks],
+            rack_max_gpu: vec![f64::MIN; scenario.row.racks],
+            silence_at: None,
+            ff_dropped: None,
+            valve_jump: None,
+            last_valve_demand: 0.0,
+            last_ff: false,
+            headroom_start: None,
+            headroom_end: 0.0,
+            max_pump_speed: 0.0,
+            energy_at_start: None,
+        }
+    }
+
+    /// Notes the energy ledger at `t = 0`.
+    pub fn start_energy(&mut self, plant: &RowPlant) {
+        let e = plant.energy_balance();
+        self.energy_at_start = Some((e.heat_in_j, e.rejected_j, e.stored_j, e.pump_energy_kwh));
+    }
+
+    /// Notes a fault at `t`.
+    pub fn fault(&mut self, t: f64, fault: &Fault) {
+        self.first_fault.get_or_insert(t);
+        match fault {
+            Fault::PumpTrip { pump } => {
+                self.tripped.push(*pump);
+                self.trip_at.get_or_insert(t);
+            }
+            Fault::Leak { wet: true, .. } => {
+                self.leak_at.get_or_insert(t);
+            }
+            Fault::RowBusSilence { silent: true } => {
+                self.silence_at.get_or_insert(t);
+            }
+            _ => {}
+        }
+    }
+
+    /// Notes an alarm raised at `t`.
+    pub fn alarm(&mut self, t: f64, alarm: Alarm) {
+        let since = self.first_fault.unwrap_or(0.0);
+        self.alarms
+            .entry(alarm_kpi(alarm))
+            .or_insert((t - since).max(0.0));
+    }
+
+    /// One step at `t`.
+    pub fn step(
+        &mut self,
+        t: f64,
+        dt: f64,
+        plant: &RowPlant,
+        out: &CoolantOutputs,
+        _c: &CoolantController,
+    ) {
+        let s = &plant.state;
+        let setpoint = f64::from(out.supply_setpoint_c);
+        self.max_gpu = self.max_gpu.max(s.hottest_gpu_c);
+        if s.throttling_trays > 0 {
+            self.throttle_s += dt;
+        }
+        if t >= self.window_start_s {
+            self.max_dev = self.max_dev.max((s.supply_c - setpoint).abs());
+            if out.valve_demand_pct < 95.0 {
+                self.max_dev_in_authority =
+                    self.max_dev_in_authority.max((s.supply_c - setpoint).abs());
+            }
+            self.supply_min = self.supply_min.min(s.supply_c);
+            self.supply_max = self.supply_max.max(s.supply_c);
+        }
+        if t >= self.disturbance_at_s && (s.supply_c - setpoint).abs() > self.band_c {
+            self.last_outside = Some(t);
+        }
+        if let Some(fault_t) = self.first_fault {
+            let at_fault = *self.flow_at_fault.get_or_insert(s.flow_lpm);
+            let min = self.flow_min.get_or_insert(s.flow_lpm);
+            *min = min.min(s.flow_lpm);
+            if self.flow_recovered.is_none() && t > fault_t && s.flow_lpm >= 0.9 * at_fault {
+                self.flow_recovered = Some(t - fault_t);
+            }
+        }
+        if let Some(trip_t) = self.trip_at
+            && self.standby_started.is_none()
+        {
+            let design_rpm = plant.p.pump_design_speed * plant.p.pump_max_rpm;
+            let other_running = s
+                .pump_rpm
+                .iter()
+                .enumerate()
+                .any(|(i, rpm)| !self.tripped.contains(&i) && *rpm >= 0.5 * design_rpm);
+            if other_running {
+                self.standby_started = Some(t - trip_t);
+            }
+        }
+        if out.state == CoolantState::Failsafe && self.failsafe_at.is_none() {
+            self.failsafe_at = Some(t - self.first_fault.unwrap_or(0.0));
+        }
+        for (r, open) in out
+            .rack_valve_open
+            .iter()
+            .enumerate()
+            .take(self.ever_isolated.len())
+        {
+            if !open {
+                if let Some(flag) = self.ever_isolated.get_mut(r) {
+                    *flag = true;
+                }
+                if let (Some(leak_t), None) = (self.leak_at, self.isolated_at) {
+                    self.isolated_at = Some(t - leak_t);
+                }
+            }
+        }
+        for (m, gpu) in self.rack_max_gpu.iter_mut().zip(&s.rack_hottest_gpu_c) {
+            *m = m.max(*gpu);
+        }
+        let valve = f64::from(out.valve_demand_pct);
+        if let (Some(silence_t), None, true, false) = (
+            self.silence_at,
+            self.ff_dropped,
+            self.last_ff,
+            out.feed_forward_active,
+        ) {
+            self.ff_dropped = Some(t - silence_t);
+            self.valve_jump = Some((valve - self.last_valve_demand).abs());
+        }
+        self.last_ff = out.feed_forward_active;
+        self.last_valve_demand = valve;
+        let headroom = f64::from(out.headroom_w) / 1e3;
+        self.headroom_start.get_or_insert(headroom);
+        self.headroom_end = headroom;
+        for speed in out.pump_speed_pct {
+            self.max_pump_speed = self.max_pump_speed.max(f64::from(speed));
+        }
+    }
+
+    /// The KPIs at the end of the run.
+    pub fn finish(self, plant: &RowPlant, _c: &CoolantController) -> Kpis {
+        let mut k = Kpis::new();
+        let e = plant.energy_balance();
+        let (in0, rej0, st0, pump0) = self.energy_at_start.unwrap_or((0.0, 0.0, 0.0, 0.0));
+        let heat_in = e.heat_in_j - in0;
+        let imbalance = heat_in - (e.rejected_j - rej0) - (e.stored_j - st0);
+        k.insert(
+            "energy_balance_error_pct".into(),
+            if heat_in > 0.0 {
+                imbalance.abs() / heat_in * 100.0
+            } else {
+                0.0
+            },
+        );
+        k.insert("pump_energy_kwh".into(), e.pump_energy_kwh - pump0);
+        k.insert("max_gpu_temp_c".into(), self.max_gpu);
+        k.insert("throttle_s".into(), self.throttle_s);
+        k.insert("supply_temp_max_dev_c".into(), self.max_dev);
+        k.insert(
+            "supply_temp_max_dev_in_authority_c".into(),
+            self.max_dev_in_authority,
+        );
+        k.insert(
+            "supply_temp_pp_c".into(),
+            (self.supply_max - self.supply_min).max(0.0),
+        );
+        k.insert(
+            "supply_temp_settle_s".into(),
+            self.last_outside
+                .map_or(0.0, |t| (t - self.disturbance_at_s).max(0.0)),
+        );
+        if let (Some(at), Some(min)) = (self.flow_at_fault, self.flow_min)
+            && at > 0.0
+        {
+            k.insert("flow_min_pct".into(), min / at * 100.0);
+        }
+        let optional = [
+            ("flow_recovery_s", self.flow_recovered),
+            ("standby_pump_start_s", self.standby_started),
+            ("failsafe_s", self.failsafe_at),
+            ("isolation_s", self.isolated_at),
+            ("ff_drop_s", self.ff_dropped),
+            ("valve_jump_at_ff_drop_pct", self.valve_jump),
+            ("headroom_start_kw", self.headroom_start),
+        ];
+        for (name, value) in optional {
+            if let Some(v) = value {
+                k.insert(name.into(), v);
+            }
+        }
+        k.insert("headroom_end_kw".into(), self.headroom_end);
+        k.insert("max_pump_speed_pct".into(), self.max_pump_speed);
+        let others = self
+            .rack_max_gpu
+            .iter()
+            .zip(&self.ever_isolated)
+            .filter(|(_, iso)| !**iso)
+            .map(|(g, _)| *g)
+            .fold(f64::MIN, f64::max);
+        if others > f64::MIN {
+            k.insert("other_racks_max_gpu_c".into(), others);
+        }
+        k.extend(self.alarms);
+        k
+    }
+}
+
+/// The outcome of one check.
+#[derive(Debug, Clone, Serialize)]
+pub struct CheckResult {
+    /// The KPI.
+    pub kpi: String,
+    /// The rule, in words.
+    pub rule: String,
+    /// The KPI's value (absent if the run did not produce it).
+    pub value: Option<f64>,
+    /// The baseline's value, for ratio checks.
+    pub baseline: Option<f64>,
+    /// Passed.
+    pub passed: bool,
+}
+
+/// Evaluates `checks` on `kpis` (and `baseline` for ratio checks).
+pub fn evaluate(checks: &[Check], kpis: &Kpis, baseline: Option<&Kpis>) -> Vec<CheckResult> {
+    checks
+        .iter()
+        .map(|c| {
+            let value = kpis.get(&c.kpi).copied();
+            let base = baseline.and_then(|b| b.get(&c.kpi).copied());
+            let mut rules = Vec::new();
+            let mut passed = value.is_some();
+            if let Some(min) = c.min {
+                rules.push(format!(">= {min}"));
+                passed &= value.is_some_and(|v| v >= min);
+            }
+            if let Some(max) = c.max {
+                rules.push(format!("<= {max}"));
+                passed &= value.is_some_and(|v| v <= max);
+            }
+            if let Some(ratio) = c.max_ratio_to_baseline {
+                rules.push(format!("<= {ratio} x baseline"));
+                passed &= matches!((value, base), (Some(v), Some(b)) if v <= ratio * b);
+            }
+            CheckResult {
+                kpi: c.kpi.clone(),
+                rule: rules.join(" and "),
+                value,
+                baseline: base,
+                passed,
+            }
+        })
+        .collect()
+}
+
+/// The JSON summary.
+#[derive(Debug, Clone, Serialize)]
+pub struct Summary {
+    /// Scenario name.
+    pub scenario: String,
+    /// All checks passed.
+    pub passed: bool,
+    /// KPIs of rackloop's control.
+    pub kpis: Kpis,
+    /// Checks.
+    pub checks: Vec<CheckResult>,
+    /// The baseline run, when compared.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub baseline: Option<BaselineSummary>,
+}
+
+/// The baseline's part of the summary.
+#[derive(Debug, Clone, Serialize)]
+pub struct BaselineSummary {
+    /// The baseline's KPIs.
+    pub kpis: Kpis,
+    /// rackloop / baseline, per KPI.
+    pub ratios: Kpis,
+    /// The identified plant and the SIMC tuning used.
+    pub tuning: crate::tuning::Tuning,
+}
+
+/// Ratios rackloop / baseline for KPIs both runs produced.
+pub fn ratios(ours: &Kpis, baseline: &Kpis) -> Kpis {
+    ours.iter()
+        .filter_map(|(k, v)| {
+            baseline
+                .get(k)
+                .filter(|b| b.abs() > 1e-12)
+                .map(|b| (k.clone(), v / b))
+        })
+        .collect()
+}
+
+/// The KPI table and checks, as text.
+pub fn table(summary: &Summary) -> String {
+    let mut out = String::new();
+    let verdict = if summary.passed { "PASS" } else { "FAIL" };
+    let _ = writeln!(out, "scenario {}: {verdict}", summary.scenario);
+    let base = summary.baseline.as_ref();
+    let _ = writeln!(
+        out,
+        "  {:<28} {:>12}{}",
+        "KPI",
+        "rackloop",
+        if base.is_some() {
+            format!(" {:>12} {:>8}", "baseline", "ratio")
+        } else {
+            String::new()
+        }
+    );
+    for (name, value) in &summary.kpis {
+        let _ = write!(out, "  {name:<28} {value:>12.3}");
+        if let Some(b) = base {
+            match (b.kpis.get(name), b.ratios.get(name)) {
+                (Some(bv), Some(r)) => {
+                    let _ = write!(out, " {bv:>12.3} {r:>8.3}");
+                }
+                (Some(bv), None) => {
+                    let _ = write!(out, " {bv:>12.3} {:>8}", "-");
+                }
+                _ => {}
+            }
+        }
+        out.push('\n');
+    }
+    let _ = writeln!(out, "  checks:");
+    for c in &summary.checks {
+        let value = c
+            .value
+            .map_or_else(|| "not produced".to_owned(), |v| format!("{v:.3}"));
+        let _ = writeln!(
+            out,
+            "    [{}] {} {} (got {value})",
+            if c.passed { "ok" } else { "FAIL" },
+            c.kpi,
+            c.rule
+        );
+    }
+    if let Some(b) = base {
+        let t = &b.tuning;
+        let _ = writeln!(
+            out,
+            "  baseline tuning (SIMC from a {:.0} % valve step): K = {:.4} K/%, tau = {:.1} s, theta = {:.1} s -> Kc = {:.2} %/K, Ti = {:.1} s",
+            t.step_pct, t.gain_k_per_pct, t.tau_s, t.theta_s, t.kc_pct_per_k, t.ti_s
+        );
+    }
+    out
+}
+
+/// Writes `trace.csv`, `summary.json` and `plots.png` into `dir`.
+pub fn write_outputs(
+    dir: &Path,
+    summary: &Summary,
+    run: &RunResult,
+    baseline: Option<&RunResult>,
+) -> Result<(), String> {
+    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    let json = serde_json::to_string_pretty(summary).map_err(|e| e.to_string())?;
+    write(&dir.join("summary.json"), &json)?;
+    write(&dir.join("trace.csv"), &csv(&run.trace))?;
+    if let Some(b) = baseline {
+        write(&dir.join("trace_baseline.csv"), &csv(&b.trace))?;
+    }
+    crate::plot::plot(&dir.join("plots.png"), &summary.scenario, run, baseline)
+}
+
+fn write(path: &Path, text: &str) -> Result<(), String> {
+    std::fs::write(path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))
+}
+
+fn csv(trace: &[TraceRow]) -> String {
+    let mut out = String::from(
+        "t_s,supply_c,setpoint_c,return_c,facility_c,flow_lpm,dp_kpa,dp_setpoint_kpa,valve_pct,pump0_rpm,pump1_rpm,pump2_rpm,hottest_gpu_c,heat_in_kw,hx_kw,headroom_kw,pump_kw,row_power_kw,state,feed_forward\n",
+    );
+    for r in trace {
+        let _ = writeln!(
+            out,
+            "{:.1},{:.3},{:.2},{:.3},{:.3},{:.1},{:.2},{:.2},{:.2},{:.0},{:.0},{:.0},{:.2},{:.2},{:.2},{:.1},{:.3},{:.2},{:?},{}",
+            r.t_s,
+            r.supply_c,
+            r.setpoint_c,
+            r.return_c,
+            r.facility_c,
+            r.flow_lpm,
+            r.dp_kpa,
+            r.dp_setpoint_kpa,
+            r.valve_pct,
+            r.pump_rpm[0],
+            r.pump_rpm[1],
+            r.pump_rpm[2],
+            r.hottest_gpu_c,
+            r.heat_in_kw,
+            r.hx_kw,
+            r.headroom_kw,
+            r.pump_kw,
+            r.row_power_kw,
+            r.state.map_or_else(String::new, |s| format!("{s:?}")),
+            u8::from(r.feed_forward)
+        );
+    }
+    out
+}
+
+/// Markers, as text lines (for the terminal).
+pub fn markers_text(markers: &[Marker]) -> String {
+    let mut out = String::new();
+    for m in markers.iter().take(40) {
+        let _ = writeln!(
+            out,
+            "  t = {:>8.1} s  {}{}",
+            m.t_s,
+            if m.fault { "FAULT " } else { "" },
+            m.label
+        );
+    }
+    if markers.len() > 40 {
+        let _ = writeln!(out, "  ... {} more", markers.len() - 40);
+    }
+    out
+}

@@ -1,0 +1,495 @@
+//! The closed loop: plant -> sensors -> the real `rack-control` coolant controller ->
+//! actuators -> plant, every control period, with the scenario's workload and faults.
+//!
+//! Time runs from `-warmup_s` (initial workload, steady state reached) to `duration_s`; KPIs
+//! are measured from 0. The controller's clock is the simulation time since the warm-up began,
+//! so `step` sees exactly what a board would: readings with time stamps, and nothing else.
+
+use rack_control::Instant;
+use rack_control::coolant::{
+    Alarm, CoolantConfig, CoolantController, CoolantEvent, CoolantInputs, CoolantState, MAX_PUMPS,
+    MAX_RACKS, MAX_SUPPLY_SENSORS, MAX_ZONES, PumpControl, RackReport,
+};
+use rack_control::pid::PidConfig;
+
+use crate::plant::{Actuators, Environment, RowPlant};
+use crate::scenario::{Fault, LeakDetector, Scenario, SensorId};
+use crate::sensors::{Sensor, SensorSpec, millis};
+
+/// Control period and plant step, s.
+pub const DT_S: f64 = 0.1;
+/// Time the power controllers take to shed a rack after an isolation request, s (assumed).
+pub const ISOLATION_SHED_S: f64 = 2.0;
+
+/// Which control the run uses.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Control {
+    /// rackloop's controller: feed-forward, pressure reset, everything.
+    Rackloop,
+    /// A conventional CDU: feedback-only PI on the valve, constant-speed pumps (same
+    /// protections), PI tuned by SIMC from an identified step response.
+    Baseline,
+}
+
+/// One sample of the trace.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct TraceRow {
+    /// Time, s.
+    pub t_s: f64,
+    /// Secondary supply (true), degC.
+    pub supply_c: f64,
+    /// Supply setpoint, degC.
+    pub setpoint_c: f64,
+    /// Secondary return (true), degC.
+    pub return_c: f64,
+    /// Facility supply, degC.
+    pub facility_c: f64,
+    /// Secondary flow, L/min.
+    pub flow_lpm: f64,
+    /// Differential pressure, kPa.
+    pub dp_kpa: f64,
+    /// Differential pressure setpoint, kPa.
+    pub dp_setpoint_kpa: f64,
+    /// Valve position, %.
+    pub valve_pct: f64,
+    /// Pump speeds, rpm.
+    pub pump_rpm: [f64; MAX_PUMPS],
+    /// Hottest GPU, degC.
+    pub hottest_gpu_c: f64,
+    /// Heat into the liquid, kW.
+    pub heat_in_kw: f64,
+    /// Heat rejected, kW.
+    pub hx_kw: f64,
+    /// Thermal headroom broadcast, kW.
+    pub headroom_kw: f64,
+    /// Pump power, kW.
+    pub pump_kw: f64,
+    /// Row input power, kW.
+    pub row_power_kw: f64,
+    /// Controller state.
+    pub state: Option<CoolantState>,
+    /// Feed-forward in use.
+    pub feed_forward: bool,
+}
+
+/// A marker on the time axis.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Marker {
+    /// Time, s.
+    pub t_s: f64,
+    /// What.
+    pub label: String,
+    /// A fault (true) or an alarm/event (false).
+    pub fault: bool,
+}
+
+/// Everything a run produced.
+#[derive(Debug, Clone)]
+pub struct RunResult {
+    /// The trace, one row per record interval.
+    pub trace: Vec<TraceRow>,
+    /// Faults and alarms on the time axis.
+    pub markers: Vec<Marker>,
+    /// Time series that the KPIs need at every step.
+    pub kpis: crate::report::Kpis,
+}
+
+/// Settings that differ between rackloop's control and the baseline.
+pub fn controller_config(
+    scenario: &Scenario,
+    control: Control,
+    temp_pid: PidConfig,
+) -> CoolantConfig {
+    let p = &scenario.row;
+    #[allow(clippy::cast_possible_truncation)] // physical values fit f32
+    let mut c = CoolantConfig {
+        racks: p.racks,
+        pumps: p.pumps,
+        supply_sensors: MAX_SUPPLY_SENSORS,
+        temp_pid,
+        design_heat_w: p.design_heat_w() as f32,
+        design_rise_k: p.design_rise_k as f32,
+        liquid_capture_fraction: p.liquid_capture_fraction as f32,
+        coolant_density_kg_per_l: p.secondary_density_kg_per_l as f32,
+        dp_design_kpa: p.rack_dp_design_kpa as f32,
+        flow_exponent: p.rack_flow_exponent as f32,
+        gpu_slowdown_c: p.gpu_slowdown_c as f32,
+        pump_max_rpm: p.pump_max_rpm as f32,
+        ..CoolantConfig::default()
+    };
+    #[allow(clippy::cast_possible_truncation)]
+    {
+        c.hx.ua_design_w_per_k = p.hx_ua_design_w_per_k as f32;
+        c.hx.secondary_design_kg_s = p.secondary_design_kg_s() as f32;
+        c.hx.primary_design_kg_s = p.primary_design_kg_s() as f32;
+        c.hx.primary_max_kg_s = (p.primary_design_kg_s() * p.primary_max_flow_factor) as f32;
+        c.hx.secondary_cp_j_per_kg_k = p.secondary_cp_j_per_kg_k as f32;
+        c.hx.primary_cp_j_per_kg_k = p.primary_cp_j_per_kg_k as f32;
+        c.hx.valve_rangeability = p.valve_rangeability as f32;
+    }
+    let o = &scenario.controller;
+    if let Some(v) = o.supply_setpoint_c {
+        c.supply_setpoint_c = v;
+    }
+    if let Some(v) = o.startup_inhibit_s {
+        c.startup_inhibit_s = v;
+    }
+    if let Some(v) = o.supply_alarm_delay_s {
+        c.supply_alarm_delay_s = v;
+    }
+    if let Some(v) = o.leak_reaction_delay_s {
+        c.leak_reaction_delay_s = v;
+    }
+    if let Some(v) = o.lead_rotation_interval_s {
+        c.lead_rotation_interval_s = v;
+    }
+    if let Some(v) = o.feed_forward {
+        c.feed_forward = v;
+    }
+    if let Some(v) = o.feed_forward_lag_s {
+        c.feed_forward_lag_s = v;
+    }
+    if control == Control::Baseline {
+        c.feed_forward = false;
+        #[allow(clippy::cast_possible_truncation)]
+        {
+            c.pump_control = PumpControl::FixedSpeed((p.pump_design_speed * 100.0) as f32);
+        }
+    }
+    c
+}
+
+struct Sensors {
+    supply: Vec<Sensor>,
+    ret: Sensor,
+    primary_supply: Sensor,
+    primary_return: Sensor,
+    flow: Sensor,
+    dp: Sensor,
+    valve: Sensor,
+}
+
+impl Sensors {
+    fn new(seed: u64) -> Self {
+        // Pt100 in a thermowell: 0.02 K noise, 0.01 K resolution, 1 s lag (assumed).
+        let temp = SensorSpec {
+            noise_sd: 0.02,
+            quantum: 0.01,
+            lag_s: 1.0,
+        };
+        let s = |k: u64, spec| Sensor::new(spec, seed.wrapping_mul(31).wrapping_add(k));
+        Self {
+            supply: (0..MAX_SUPPLY_SENSORS as u64).map(|k| s(k, temp)).collect(),
+            ret: s(10, temp),
+            primary_supply: s(11, temp),
+            primary_return: s(12, temp),
+            flow: s(
+                13,
+                SensorSpec {
+                    noise_sd: 3.0,
+                    quantum: 0.1,
+                    lag_s: 0.5,
+                },
+            ),
+            dp: s(
+                14,
+                SensorSpec {
+                    noise_sd: 0.2,
+                    quantum: 0.1,
+                    lag_s: 0.2,
+                },
+            ),
+            valve: s(
+                15,
+                SensorSpec {
+                    noise_sd: 0.2,
+                    quantum: 0.1,
+                    lag_s: 0.0,
+                },
+            ),
+        }
+    }
+
+    fn get(&mut self, id: SensorId) -> Option<&mut Sensor> {
+        match id {
+            SensorId::Supply0 => self.supply.get_mut(0),
+            SensorId::Supply1 => self.supply.get_mut(1),
+            SensorId::Supply2 => self.supply.get_mut(2),
+            SensorId::Return => Some(&mut self.ret),
+            SensorId::PrimarySupply => Some(&mut self.primary_supply),
+            SensorId::PrimaryReturn => Some(&mut self.primary_return),
+            SensorId::Flow => Some(&mut self.flow),
+            SensorId::Dp => Some(&mut self.dp),
+            SensorId::ValveFeedback => Some(&mut self.valve),
+        }
+    }
+}
+
+/// Runs `scenario` with `control` and the temperature loop tuning `temp_pid`.
+pub fn run(
+    scenario: &Scenario,
+    control: Control,
+    temp_pid: PidConfig,
+    mut progress: impl FnMut(f64),
+) -> RunResult {
+    let p = scenario.row;
+    let config = controller_config(scenario, control, temp_pid);
+    let mut controller = CoolantController::new(config);
+    let initial_load = scenario.workload.level(0.0);
+    let mut plant = RowPlant::new(
+        p,
+        initial_load,
+        f64::from(config.supply_setpoint_c),
+        scenario.seed,
+    );
+    let mut sensors = Sensors::new(scenario.seed);
+    let mut inputs = CoolantInputs::uniform(Instant(0), config.supply_setpoint_c);
+    let mut actuators = Actuators {
+        valve_demand_pct: 50.0,
+        pump_speed_pct: vec![0.0; p.pumps],
+        rack_valve_open: vec![true; p.racks],
+    };
+    let mut env = Environment {
+        facility_supply_c: scenario.facility.supply_at(0.0),
+        facility_flow_available: true,
+        rack_demand_w: vec![0.0; p.racks],
+        rack_powered: vec![true; p.racks],
+    };
+    let mut leak_moisture = [false; MAX_ZONES];
+    let mut leak_float = [false; MAX_ZONES];
+    let mut row_bus_silent = false;
+    let mut isolation_requested_at: [Option<f64>; MAX_RACKS] = [None; MAX_RACKS];
+    let mut kpis = crate::report::KpiTracker::new(scenario, p.design_heat_w());
+    let mut trace = Vec::new();
+    let mut markers = Vec::new();
+    let mut next_fault = 0;
+    let mut last_event_seq = 0;
+
+    let record_every = (scenario.duration_s / 20_000.0).max(DT_S);
+    let mut next_record = 0.0;
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)] // durations are positive
+    let steps = ((scenario.warmup_s + scenario.duration_s) / DT_S).round() as u64;
+    for k in 1..=steps {
+        let elapsed = k as f64 * DT_S;
+        let t = elapsed - scenario.warmup_s;
+        let now = Instant(millis(elapsed));
+
+        // Faults due now.
+        while let Some(event) = scenario.faults.get(next_fault).filter(|f| f.at_s <= t) {
+            next_fault += 1;
+            markers.push(Marker {
+                t_s: event.at_s,
+                label: fault_label(&event.fault),
+                fault: true,
+            });
+            kpis.fault(t, &event.fault);
+            match &event.fault {
+                Fault::PumpTrip { pump } => plant.trip_pump(*pump),
+                Fault::Sensor { sensor, failure } => {
+                    if let Some(s) = sensors.get(*sensor) {
+                        s.set_fault(*failure, elapsed);
+                    }
+                }
+                Fault::Leak {
+                    zone,
+                    detector,
+                    wet,
+                } => {
+                    let slot = match detector {
+                        LeakDetector::Moisture => leak_moisture.get_mut(*zone),
+                        LeakDetector::Float => leak_float.get_mut(*zone),
+                    };
+                    if let Some(slot) = slot {
+                        *slot = *wet;
+                    }
+                }
+                Fault::ValveStuck => plant.stick_valve(),
+                Fault::ReservoirDrain { lpm } => plant.drain_reservoir(*lpm),
+                Fault::RowBusSilence { silent } => row_bus_silent = *silent,
+            }
+        }
+
+        // Environment: workload, facility water, racks shed after an isolation request.
+        let t_env = t.max(0.0);
+        env.facility_supply_c = scenario.facility.supply_at(t_env);
+        for (r, demand) in env.rack_demand_w.iter_mut().enumerate() {
+            *demand = scenario.workload.rack_level(r, t_env) * p.rack_design_power_w;
+        }
+        for (r, powered) in env.rack_powered.iter_mut().enumerate() {
+            if let Some(at) = isolation_requested_at.get(r).copied().flatten() {
+                *powered = t - at < ISOLATION_SHED_S;
+            }
+        }
+        plant.step(DT_S, &actuators, &env);
+        let s = &plant.state;
+
+        // Sensors and row bus into the controller's inputs.
+        for (i, sensor) in sensors.supply.iter_mut().enumerate() {
+            if let Some(slot) = inputs.supply_temps_c.get_mut(i) {
+                *slot = sensor.sample(elapsed, DT_S, s.supply_c);
+            }
+        }
+        inputs.return_temp_c = sensors.ret.sample(elapsed, DT_S, s.return_c);
+        inputs.primary_supply_temp_c =
+            sensors
+                .primary_supply
+                .sample(elapsed, DT_S, s.primary_supply_c);
+        inputs.primary_return_temp_c =
+            sensors
+                .primary_return
+                .sample(elapsed, DT_S, s.primary_return_c);
+        inputs.flow_lpm = sensors.flow.sample(elapsed, DT_S, s.flow_lpm);
+        inputs.dp_kpa = sensors.dp.sample(elapsed, DT_S, s.dp_kpa);
+        inputs.valve_feedback_pct = sensors.valve.sample(elapsed, DT_S, s.valve_pct);
+        inputs.reservoir_level_ok = plant.reservoir_level_ok();
+        for (i, tach) in inputs.pump_tach_rpm.iter_mut().enumerate() {
+            #[allow(clippy::cast_possible_truncation)]
+            {
+                *tach = s.pump_rpm.get(i).copied().unwrap_or(0.0) as f32;
+            }
+        }
+        inputs.leak_moisture = leak_moisture;
+        inputs.leak_float = leak_float;
+        if !row_bus_silent {
+            for (r, report) in inputs.rack_reports.iter_mut().enumerate().take(p.racks) {
+                #[allow(clippy::cast_possible_truncation)]
+                {
+                    *report = Some(RackReport {
+                        input_power_w: s.rack_power_w.get(r).copied().unwrap_or(0.0) as f32,
+                        hottest_gpu_c: s.rack_hottest_gpu_c.get(r).copied().unwrap_or(0.0) as f32,
+                        at: now,
+                    });
+                }
+            }
+        }
+
+        let out = *controller.step(now, &inputs);
+        actuators.valve_demand_pct = f64::from(out.valve_demand_pct);
+        for (i, speed) in actuators.pump_speed_pct.iter_mut().enumerate() {
+            *speed = f64::from(out.pump_speed_pct.get(i).copied().unwrap_or(0.0));
+        }
+        for (r, open) in actuators.rack_valve_open.iter_mut().enumerate() {
+            *open = out.rack_valve_open.get(r).copied().unwrap_or(true);
+            if out.isolation_requests & (1 << r) != 0
+                && let Some(slot) = isolation_requested_at.get_mut(r)
+                && slot.is_none()
+            {
+                *slot = Some(t);
+            }
+        }
+
+        // Alarms and transitions since the last step, as markers and KPI timings.
+        let events = controller.events();
+        let mut newest = last_event_seq;
+        events.read_from(last_event_seq + 1, usize::MAX, |record| {
+            newest = record.seq;
+            if t >= 0.0 {
+                if let Some(label) = event_label(record.event) {
+                    markers.push(Marker {
+                        t_s: t,
+                        label,
+                        fault: false,
+                    });
+                }
+                if let CoolantEvent::AlarmRaised { alarm, .. } = record.event {
+                    kpis.alarm(t, alarm);
+                }
+            }
+        });
+        last_event_seq = newest;
+
+        if t >= 0.0 {
+            kpis.step(t, DT_S, &plant, &out, &controller);
+            if t + 1e-9 >= next_record {
+                next_record += record_every;
+                trace.push(TraceRow {
+                    t_s: t,
+                    supply_c: s.supply_c,
+                    setpoint_c: f64::from(out.supply_setpoint_c),
+                    return_c: s.return_c,
+                    facility_c: s.primary_supply_c,
+                    flow_lpm: s.flow_lpm,
+                    dp_kpa: s.dp_kpa,
+                    dp_setpoint_kpa: f64::from(out.dp_setpoint_kpa),
+                    valve_pct: s.valve_pct,
+                    pump_rpm: std::array::from_fn(|i| s.pump_rpm.get(i).copied().unwrap_or(0.0)),
+                    hottest_gpu_c: s.hottest_gpu_c,
+                    heat_in_kw: s.heat_in_w / 1e3,
+                    hx_kw: s.hx_heat_w / 1e3,
+                    headroom_kw: f64::from(out.headroom_w) / 1e3,
+                    pump_kw: s.pump_power_w / 1e3,
+                    row_power_kw: s.rack_power_w.iter().sum::<f64>() / 1e3,
+                    state: Some(out.state),
+                    feed_forward: out.feed_forward_active,
+                });
+            }
+            if k % 1000 == 0 {
+                progress(t / scenario.duration_s);
+            }
+        }
+        if t.abs() < DT_S / 2.0 {
+            kpis.start_energy(&plant);
+        }
+    }
+    let kpis = kpis.finish(&plant, &controller);
+    RunResult {
+        trace,
+        markers,
+        kpis,
+    }
+}
+
+fn fault_label(fault: &Fault) -> String {
+    match fault {
+        Fault::PumpTrip { pump } => format!("pump {pump} trips"),
+        Fault::Sensor {
+            sensor,
+            failure: Some(f),
+        } => format!("{sensor:?} {f:?}").to_lowercase(),
+        Fault::Sensor {
+            sensor,
+            failure: None,
+        } => format!("{sensor:?} repaired").to_lowercase(),
+        Fault::Leak {
+            zone,
+            detector,
+            wet,
+        } => format!(
+            "leak zone {zone} {detector:?} {}",
+            if *wet { "wet" } else { "dry" }
+        )
+        .to_lowercase(),
+        Fault::ValveStuck => "valve stuck".into(),
+        Fault::ReservoirDrain { lpm } => format!("reservoir drains {lpm} L/min"),
+        Fault::RowBusSilence { silent } => if *silent {
+            "row bus silent"
+        } else {
+            "row bus back"
+        }
+        .into(),
+    }
+}
+
+fn event_label(event: CoolantEvent) -> Option<String> {
+    match event {
+        CoolantEvent::AlarmRaised { alarm, instance } => Some(format!("{alarm:?} {instance}")),
+        CoolantEvent::StateChanged { to, .. } => Some(format!("-> {to:?}")),
+        CoolantEvent::LeadPumpChanged { to, .. } => Some(format!("lead -> pump {to}")),
+        CoolantEvent::RackIsolated { rack } => Some(format!("rack {rack} isolated")),
+        _ => None,
+    }
+}
+
+/// The alarm codes, for KPI names.
+pub const ALARMS: [Alarm; 10] = [
+    Alarm::SupplyTempHigh,
+    Alarm::SupplyTempLow,
+    Alarm::SensorFault,
+    Alarm::SupplySensorsLost,
+    Alarm::LeakDetected,
+    Alarm::ReservoirLow,
+    Alarm::PumpFault,
+    Alarm::ValveFault,
+    Alarm::CannotHoldSetpoint,
+    Alarm::RowBusSilent,
+];

@@ -1,0 +1,163 @@
+//! Tuning the supply temperature loop by a standard method from an identified step response.
+//!
+//! The bump test a commissioning engineer would do, on the simulated plant: full design load,
+//! pumps at their commissioning speed, valve held until steady, then stepped open by
+//! `STEP_PCT`; the supply sensor's response (1 s sensor lag included) is fitted to a
+//! first-order-plus-dead-time model by the two-point method (28.3 % and 63.2 % of the final
+//! change: tau = 1.5 (t63 - t28), theta = t63 - tau), and the PI is set by Skogestad's SIMC
+//! rules with the tight choice `tau_c = theta`: `Kc = tau / (|K| (tau_c + theta))`,
+//! `Ti = min(tau, 4 (tau_c + theta))`. Both the baseline and rackloop's controller use this PI,
+//! so their comparison measures what feed-forward and pump control add, not a tuning gap.
+
+use rack_control::pid::PidConfig;
+use serde::Serialize;
+
+use crate::params::RowParams;
+use crate::plant::{Actuators, Environment, RowPlant};
+
+/// Valve step of the bump test, %.
+pub const STEP_PCT: f64 = 5.0;
+const SETTLE_S: f64 = 1200.0;
+const RECORD_S: f64 = 900.0;
+const DT_S: f64 = 0.1;
+const SENSOR_LAG_S: f64 = 1.0;
+
+/// The identified model and the PI it gives.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Tuning {
+    /// Valve step, %.
+    pub step_pct: f64,
+    /// Valve position before the step, %.
+    pub valve_before_pct: f64,
+    /// Process gain, K per % valve (negative: opening cools).
+    pub gain_k_per_pct: f64,
+    /// Time constant, s.
+    pub tau_s: f64,
+    /// Dead time, s.
+    pub theta_s: f64,
+    /// Proportional gain, % valve per K.
+    pub kc_pct_per_k: f64,
+    /// Integral time, s.
+    pub ti_s: f64,
+}
+
+impl Tuning {
+    /// The PI as the controller's setting.
+    pub fn pid(&self) -> PidConfig {
+        #[allow(clippy::cast_possible_truncation)] // gains fit f32
+        PidConfig {
+            kp: self.kc_pct_per_k as f32,
+            ti_s: self.ti_s as f32,
+            td_s: 0.0,
+            derivative_filter: 0.1,
+            out_min: 0.0,
+            out_max: 100.0,
+            slew_per_s: 10.0,
+            reverse: true,
+        }
+    }
+}
+
+/// Runs the bump test on a row with parameters `p`, facility water at `facility_c`.
+pub fn identify(p: &RowParams, facility_c: f64, setpoint_c: f64) -> Result<Tuning, String> {
+    let mut plant = RowPlant::new(*p, 1.0, setpoint_c, 0);
+    let env = Environment {
+        facility_supply_c: facility_c,
+        facility_flow_available: true,
+        rack_demand_w: vec![p.rack_design_power_w; p.racks],
+        rack_powered: vec![true; p.racks],
+    };
+    let mut act = Actuators {
+        valve_demand_pct: 0.0,
+        pump_speed_pct: (0..p.pumps)
+            .map(|i| {
+                if i == 0 {
+                    p.pump_design_speed * 100.0
+                } else {
+                    0.0
+                }
+            })
+            .collect(),
+        rack_valve_open: vec![true; p.racks],
+    };
+    // Find the valve position that holds the setpoint at design load (bisection on the
+    // steady state), so the step is taken at the operating point.
+    let (mut lo, mut hi) = (0.0f64, 100.0f64);
+    for _ in 0..12 {
+        let v = 0.5 * (lo + hi);
+        let supply = settle(&mut plant.clone(), &mut act, &env, v, 600.0);
+        if supply > setpoint_c { lo = v } else { hi = v }
+    }
+    let v0 = (0.5 * (lo + hi)).min(100.0 - STEP_PCT);
+    let y0 = settle(&mut plant, &mut act, &env, v0, SETTLE_S);
+    act.valve_demand_pct = v0 + STEP_PCT;
+    let mut y = y0;
+    let mut samples = Vec::new();
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    let steps = (RECORD_S / DT_S) as usize;
+    for k in 1..=steps {
+        plant.step(DT_S, &act, &env);
+        y += (plant.state.supply_c - y) * (1.0 - (-DT_S / SENSOR_LAG_S).exp());
+        samples.push((k as f64 * DT_S, y));
+    }
+    let y_end = samples.last().map_or(y0, |s| s.1);
+    let change = y_end - y0;
+    if change.abs() < 1e-3 {
+        return Err(format!(
+            "the bump test moved the supply by only {change:.4} K: the plant is not controllable by the valve here"
+        ));
+    }
+    let time_at = |fraction: f64| {
+        samples
+            .iter()
+            .find(|(_, v)| (v - y0) / change >= fraction)
+            .map(|(t, _)| *t)
+    };
+    let (Some(t28), Some(t63)) = (time_at(0.283), time_at(0.632)) else {
+        return Err("the bump test response never reached 63 % of its change".into());
+    };
+    let tau = (1.5 * (t63 - t28)).max(DT_S);
+    let theta = (t63 - tau).max(DT_S);
+    let gain = change / STEP_PCT;
+    let tau_c = theta;
+    Ok(Tuning {
+        step_pct: STEP_PCT,
+        valve_before_pct: v0,
+        gain_k_per_pct: gain,
+        tau_s: tau,
+        theta_s: theta,
+        kc_pct_per_k: tau / (gain.abs() * (tau_c + theta)),
+        ti_s: tau.min(4.0 * (tau_c + theta)),
+    })
+}
+
+fn settle(
+    plant: &mut RowPlant,
+    act: &mut Actuators,
+    env: &Environment,
+    valve: f64,
+    seconds: f64,
+) -> f64 {
+    act.valve_demand_pct = valve;
+    plant.set_valve(valve);
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    let steps = (seconds / DT_S) as usize;
+    for _ in 0..steps {
+        plant.step(DT_S, act, env);
+    }
+    plant.state.supply_c
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_bump_test_finds_a_cooling_valve_and_a_sane_model() {
+        let t = identify(&RowParams::default(), 25.0, 30.0).unwrap();
+        assert!(t.gain_k_per_pct < 0.0, "opening the valve cools: {t:?}");
+        assert!(t.tau_s > 1.0 && t.tau_s < 300.0, "{t:?}");
+        assert!(t.theta_s > 0.0 && t.theta_s < t.tau_s * 2.0, "{t:?}");
+        assert!(t.kc_pct_per_k > 0.0 && t.ti_s > 0.0, "{t:?}");
+    }
+}
