@@ -431,15 +431,38 @@ impl Scenario {
     }
 }
 
-/// The line where the last key of a dotted field path first appears, if found.
+/// The line of a field path such as `faults[1].fault.pump`, found by walking the path: the
+/// `n`-th `[[faults]]` table, then the first line after it that sets each key in turn.
 fn find_key_line(text: &str, field: &str) -> Option<usize> {
-    let key = field
-        .rsplit(['.', ']'])
-        .find(|k| !k.is_empty() && !k.starts_with('['))?;
-    let key = key.split('[').next()?;
-    text.lines()
-        .position(|l| l.trim_start().starts_with(key))
-        .map(|i| i + 1)
+    let lines: Vec<&str> = text.lines().collect();
+    let mut at = 0;
+    for segment in field.split('.') {
+        let (name, index) = match segment.split_once('[') {
+            Some((name, rest)) => (name, rest.trim_end_matches(']').parse::<usize>().ok()),
+            None => (segment, None),
+        };
+        let sets_key = |line: &str| {
+            let line = line.trim_start();
+            line.starts_with(&format!("[{name}]"))
+                || line.starts_with(&format!("[[{name}]]"))
+                || line.split(['{', ',']).any(|part| {
+                    part.trim_start()
+                        .strip_prefix(name)
+                        .is_some_and(|rest| rest.trim_start().starts_with('='))
+                })
+        };
+        let mut matches = lines
+            .iter()
+            .enumerate()
+            .skip(at)
+            .filter(|(_, l)| sets_key(l));
+        let (found, _) = match index {
+            Some(n) => matches.nth(n)?,
+            None => matches.next()?,
+        };
+        at = found;
+    }
+    Some(at + 1)
 }
 
 #[cfg(test)]

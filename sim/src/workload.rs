@@ -228,7 +228,10 @@ mod tests {
         assert!((w.level(0.5) - 1.0).abs() < 1e-12);
         assert!((w.level(1.5) - 0.3).abs() < 1e-12);
         assert!((w.level(100.0 + 20.0) - 1.0).abs() < 1e-12);
-        assert!((w.level(155.0) - 0.3).abs() < 1e-12, "35 s into a 60 s period is the low phase");
+        assert!(
+            (w.level(155.0) - 0.3).abs() < 1e-12,
+            "35 s into a 60 s period is the low phase"
+        );
     }
 
     #[test]

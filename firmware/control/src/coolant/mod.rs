@@ -879,7 +879,7 @@ impl CoolantController {
         self.handle_reservoir(now, inputs);
         self.handle_leaks(now, inputs);
         let (heat_w, hottest_gpu_c) = self.heat_load(now, inputs);
-        self.control_pumps(now, inputs, heat_w, hottest_gpu_c, dt);
+        self.control_pumps(now, inputs, supply.is_none(), heat_w, hottest_gpu_c, dt);
         self.control_valve(inputs, supply, heat_w, dt);
         self.supervise(now, inputs, supply);
         self.outputs.headroom_w = self.headroom(heat_w);
@@ -1067,6 +1067,7 @@ impl CoolantController {
         &mut self,
         now: Instant,
         inputs: &CoolantInputs,
+        supply_lost: bool,
         heat_w: f32,
         hottest_gpu_c: Option<f32>,
         dt: f32,
@@ -1163,7 +1164,8 @@ impl CoolantController {
 
         let speed = match self.state {
             CoolantState::Stopped => 0.0,
-            CoolantState::Failsafe => {
+            // Failsafe, or about to be: no valid supply measurement this step.
+            _ if self.state == CoolantState::Failsafe || supply_lost => {
                 self.pump_pid.force(c.failsafe_pump_speed_pct);
                 c.failsafe_pump_speed_pct
             }
@@ -1447,3 +1449,6 @@ fn secs_to_ms(s: f32) -> u64 {
     let ms = libm::roundf(s.max(0.0) * 1000.0) as u64;
     ms
 }
+
+#[cfg(test)]
+mod tests;

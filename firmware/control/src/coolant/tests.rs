@@ -1,0 +1,335 @@
+//! The coolant controller's logic on hand-made inputs (the closed-loop behaviour is tested
+//! against the plant in `rack-sim`'s scenarios).
+
+#![allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+
+use super::*;
+
+/// A bench: ideal pumps (tach follows the command), steady sensors, fresh rack reports.
+struct Bench {
+    c: CoolantController,
+    inputs: CoolantInputs,
+    now: Instant,
+    dead_pumps: [bool; MAX_PUMPS],
+}
+
+impl Bench {
+    fn new(config: CoolantConfig) -> Self {
+        let mut inputs = CoolantInputs::uniform(Instant(0), 30.0);
+        inputs.return_temp_c.value = 40.0;
+        inputs.primary_supply_temp_c.value = 25.0;
+        inputs.primary_return_temp_c.value = 35.0;
+        inputs.flow_lpm.value = 1_300.0;
+        inputs.dp_kpa.value = 35.0;
+        Self {
+            c: CoolantController::new(config),
+            inputs,
+            now: Instant(0),
+            dead_pumps: [false; MAX_PUMPS],
+        }
+    }
+
+    /// Runs for `seconds`, refreshing readings (with a little movement, as live sensors have).
+    fn run(&mut self, seconds: f32) {
+        let steps = libm::roundf(seconds * 10.0) as u32;
+        for k in 0..steps {
+            self.now = self.now.plus_millis(100);
+            let wiggle = if k % 2 == 0 { 0.01 } else { -0.01 };
+            let at = self.now;
+            for r in self.inputs.supply_temps_c.iter_mut() {
+                if r.value > -100.0 {
+                    *r = Reading {
+                        value: 30.0 + wiggle,
+                        at,
+                    };
+                }
+            }
+            for r in [
+                &mut self.inputs.return_temp_c,
+                &mut self.inputs.primary_supply_temp_c,
+                &mut self.inputs.primary_return_temp_c,
+                &mut self.inputs.flow_lpm,
+                &mut self.inputs.dp_kpa,
+            ] {
+                r.value += wiggle;
+                r.at = at;
+            }
+            self.inputs.valve_feedback_pct = Reading {
+                value: self.c.outputs().valve_demand_pct,
+                at,
+            };
+            for (i, tach) in self.inputs.pump_tach_rpm.iter_mut().enumerate() {
+                let command = self.c.outputs().pump_speed_pct[i];
+                *tach = if self.dead_pumps[i] {
+                    0.0
+                } else {
+                    command / 100.0 * 3_600.0
+                };
+            }
+            for (r, report) in self.inputs.rack_reports.iter_mut().enumerate().take(8) {
+                let _ = r;
+                *report = Some(RackReport {
+                    input_power_w: 120_000.0,
+                    hottest_gpu_c: 70.0,
+                    at,
+                });
+            }
+            let inputs = self.inputs;
+            self.c.step(self.now, &inputs);
+        }
+    }
+
+    fn events(&self) -> heapless::Vec<CoolantEvent, 64> {
+        self.c.events().iter().map(|r| r.event).collect()
+    }
+}
+
+#[test]
+fn the_transition_table_is_a_function_and_every_state_can_stop() {
+    for (i, (from, trigger, _)) in TRANSITIONS.iter().enumerate() {
+        for (other_from, other_trigger, _) in TRANSITIONS.iter().skip(i + 1) {
+            assert!(
+                !(from == other_from && trigger == other_trigger),
+                "{from:?} {trigger:?} twice"
+            );
+        }
+    }
+    for state in [
+        CoolantState::Startup,
+        CoolantState::Running,
+        CoolantState::Degraded,
+        CoolantState::Failsafe,
+    ] {
+        assert!(
+            TRANSITIONS.iter().any(|(f, t, to)| *f == state
+                && *t == Trigger::Stop
+                && *to == CoolantState::Stopped)
+        );
+    }
+}
+
+#[test]
+fn it_starts_runs_and_records_why() {
+    let mut b = Bench::new(CoolantConfig::default());
+    b.run(10.0);
+    assert_eq!(b.c.state(), CoolantState::Running);
+    assert!(b.c.outputs().pump_speed_pct[0] > 0.0);
+    assert_eq!(
+        b.c.outputs().pump_speed_pct[1],
+        0.0,
+        "one pump runs, the other stands by"
+    );
+    let events = b.events();
+    assert!(events.contains(&CoolantEvent::StateChanged {
+        from: CoolantState::Stopped,
+        to: CoolantState::Startup,
+        reason: Reason::Boot
+    }));
+    assert!(events.contains(&CoolantEvent::StateChanged {
+        from: CoolantState::Startup,
+        to: CoolantState::Running,
+        reason: Reason::StartupComplete
+    }));
+}
+
+#[test]
+fn pumps_do_not_start_without_reservoir_level() {
+    let mut b = Bench::new(CoolantConfig::default());
+    b.inputs.reservoir_level_ok = false;
+    b.run(30.0);
+    assert_eq!(b.c.state(), CoolantState::Stopped);
+    assert_eq!(b.c.outputs().pump_speed_pct, [0.0; MAX_PUMPS]);
+    assert!(b.c.alarms().is_active(Alarm::ReservoirLow, 0));
+    b.inputs.reservoir_level_ok = true;
+    b.run(1.0);
+    assert_eq!(b.c.state(), CoolantState::Startup);
+}
+
+#[test]
+fn a_leak_that_dries_within_the_reaction_delay_isolates_nothing() {
+    let mut b = Bench::new(CoolantConfig::default());
+    b.run(10.0);
+    b.inputs.leak_moisture[3] = true;
+    b.run(0.1);
+    assert!(
+        b.c.alarms().is_active(Alarm::LeakDetected, 3),
+        "alarm at once"
+    );
+    b.run(10.0);
+    b.inputs.leak_moisture[3] = false;
+    b.run(20.0);
+    assert_eq!(b.c.outputs().isolation_requests, 0);
+    assert!(b.c.outputs().rack_valve_open[3]);
+    assert!(!b.c.alarms().is_active(Alarm::LeakDetected, 3));
+}
+
+#[test]
+fn a_confirmed_leak_sheds_the_rack_first_then_closes_its_valve() {
+    let mut b = Bench::new(CoolantConfig::default());
+    b.run(10.0);
+    b.inputs.leak_float[3] = true;
+    b.run(14.9);
+    assert_eq!(
+        b.c.outputs().isolation_requests,
+        0,
+        "not before the reaction delay"
+    );
+    b.run(0.2);
+    assert_eq!(b.c.outputs().isolation_requests, 1 << 3);
+    assert!(
+        b.c.outputs().rack_valve_open[3],
+        "power is shed before the flow stops"
+    );
+    b.run(5.0);
+    assert!(!b.c.outputs().rack_valve_open[3]);
+    assert!(
+        b.c.outputs()
+            .rack_valve_open
+            .iter()
+            .take(8)
+            .enumerate()
+            .all(|(r, open)| *open == (r != 3))
+    );
+    assert_eq!(b.c.state(), CoolantState::Degraded);
+    assert_eq!(
+        b.c.restore_rack(3),
+        Err(SettingError::NotPermitted),
+        "still wet"
+    );
+    b.inputs.leak_float[3] = false;
+    b.run(0.1);
+    assert_eq!(b.c.restore_rack(3), Ok(()));
+    assert_eq!(
+        b.c.restore_rack(9),
+        Err(SettingError::NoSuchInstance { count: 8 })
+    );
+}
+
+#[test]
+fn a_dead_lead_pump_fails_over_to_the_standby() {
+    let mut b = Bench::new(CoolantConfig::default());
+    b.run(10.0);
+    b.dead_pumps[0] = true;
+    b.run(5.0);
+    assert_eq!(b.c.outputs().lead_pump, 1);
+    assert_eq!(b.c.outputs().pump_states[0], PumpState::Faulted);
+    assert_eq!(b.c.outputs().pump_states[1], PumpState::Running);
+    assert!(b.c.alarms().is_active(Alarm::PumpFault, 0));
+    assert!(b.events().contains(&CoolantEvent::LeadPumpChanged {
+        from: 0,
+        to: 1,
+        reason: Reason::PumpFault
+    }));
+}
+
+#[test]
+fn the_lead_rotates_at_its_interval_without_a_gap() {
+    let mut b = Bench::new(CoolantConfig {
+        lead_rotation_interval_s: 60.0,
+        ..CoolantConfig::default()
+    });
+    b.run(59.0);
+    assert_eq!(b.c.outputs().lead_pump, 0);
+    let mut both_seen = false;
+    for _ in 0..50 {
+        b.run(0.1);
+        let out = b.c.outputs();
+        assert!(
+            out.pump_speed_pct.iter().any(|s| *s > 0.0),
+            "a pump always runs"
+        );
+        both_seen |= out.pump_speed_pct[0] > 0.0 && out.pump_speed_pct[1] > 0.0;
+    }
+    assert!(both_seen, "the new lead starts before the old one stops");
+    assert_eq!(b.c.outputs().lead_pump, 1);
+    assert!(b.events().contains(&CoolantEvent::LeadPumpChanged {
+        from: 0,
+        to: 1,
+        reason: Reason::LeadRotation
+    }));
+}
+
+#[test]
+fn losing_every_supply_sensor_goes_failsafe_and_says_so() {
+    let mut b = Bench::new(CoolantConfig::default());
+    b.run(10.0);
+    for r in b.inputs.supply_temps_c.iter_mut() {
+        r.value = -999.0;
+    }
+    b.run(0.1);
+    let out = *b.c.outputs();
+    assert_eq!(out.state, CoolantState::Failsafe);
+    assert_eq!(out.valve_demand_pct, 100.0);
+    assert_eq!(
+        out.pump_speed_pct[0],
+        CoolantConfig::default().failsafe_pump_speed_pct
+    );
+    assert!(b.c.alarms().is_active(Alarm::SupplySensorsLost, 0));
+    assert!(b.events().contains(&CoolantEvent::StateChanged {
+        from: CoolantState::Running,
+        to: CoolantState::Failsafe,
+        reason: Reason::NoValidSupplySensor
+    }));
+}
+
+#[test]
+fn a_setpoint_outside_its_range_is_refused_with_the_range() {
+    let mut c = CoolantController::new(CoolantConfig::default());
+    assert_eq!(
+        c.set_supply_setpoint(Instant(0), 50.0),
+        Err(SettingError::OutOfRange {
+            min: 10.0,
+            max: 35.0
+        })
+    );
+    assert_eq!(
+        c.set_supply_setpoint(Instant(0), f32::NAN),
+        Err(SettingError::OutOfRange {
+            min: 10.0,
+            max: 35.0
+        })
+    );
+    assert_eq!(c.set_supply_setpoint(Instant(0), 32.0), Ok(()));
+    assert_eq!(c.config().supply_setpoint_c, 32.0);
+    assert_eq!(
+        c.events().iter().last().map(|r| r.event),
+        Some(CoolantEvent::SetpointChanged { centi_c: 3200 })
+    );
+}
+
+#[test]
+fn a_silent_row_bus_drops_the_feed_forward_and_raises_an_alarm() {
+    let mut b = Bench::new(CoolantConfig::default());
+    b.run(10.0);
+    assert!(b.c.outputs().feed_forward_active);
+    let before = b.c.outputs().valve_demand_pct;
+    // Reports stop: they keep their last time stamps.
+    let frozen = b.inputs.rack_reports;
+    for _ in 0..10 {
+        b.now = b.now.plus_millis(100);
+        let mut inputs = b.inputs;
+        inputs.rack_reports = frozen;
+        for r in inputs.supply_temps_c.iter_mut() {
+            r.at = b.now;
+        }
+        for r in [
+            &mut inputs.return_temp_c,
+            &mut inputs.primary_supply_temp_c,
+            &mut inputs.primary_return_temp_c,
+            &mut inputs.flow_lpm,
+            &mut inputs.dp_kpa,
+            &mut inputs.valve_feedback_pct,
+        ] {
+            r.at = b.now;
+        }
+        b.c.step(b.now, &inputs);
+    }
+    let out = b.c.outputs();
+    assert!(!out.feed_forward_active);
+    assert!(
+        (out.valve_demand_pct - before).abs() < 1.0,
+        "no bump: {before} -> {}",
+        out.valve_demand_pct
+    );
+    assert!(b.c.alarms().is_active(Alarm::RowBusSilent, 0));
+}

@@ -1,0 +1,69 @@
+//! Every scenario in `sim/scenarios/` runs closed-loop with the real coolant controller and
+//! must pass its own checks (those comparing with the baseline run it too). One test per
+//! scenario, so they run in parallel and a failure names its scenario and prints its table.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+use std::path::PathBuf;
+
+use rack_sim::scenario::Scenario;
+
+fn scenario_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scenarios")
+}
+
+fn run(name: &str) {
+    let path = scenario_dir().join(format!("{name}.toml"));
+    let scenario = Scenario::load(&path).unwrap_or_else(|e| panic!("{e}"));
+    let outcome = rack_sim::run_scenario(&scenario, false, |_| {}).unwrap();
+    let table = rack_sim::report::table(&outcome.summary);
+    assert!(outcome.summary.passed, "{name} failed:\n{table}");
+    assert!(!outcome.summary.checks.is_empty(), "{name} has no checks");
+    let balance = outcome.summary.kpis["energy_balance_error_pct"];
+    assert!(
+        balance < 0.5,
+        "{name}: energy balance error {balance} %\n{table}"
+    );
+}
+
+macro_rules! scenarios {
+    ($($test:ident => $name:literal),* $(,)?) => {
+        $(
+            #[test]
+            fn $test() {
+                run($name);
+            }
+        )*
+
+        /// A scenario file without a test here would never run in CI.
+        #[test]
+        fn every_scenario_file_has_a_test() {
+            let tested = [$($name),*];
+            for entry in std::fs::read_dir(scenario_dir()).unwrap() {
+                let path = entry.unwrap().path();
+                if path.extension().is_some_and(|e| e == "toml") {
+                    let stem = path.file_stem().unwrap().to_string_lossy().into_owned();
+                    assert!(tested.contains(&stem.as_str()), "{} has no test in sim/tests/scenarios.rs", path.display());
+                }
+            }
+        }
+    };
+}
+
+scenarios! {
+    steady => "steady",
+    load_step => "load-step",
+    training_oscillation => "training-oscillation",
+    pump_failure => "pump-failure",
+    supply_sensor_stuck => "supply-sensor-stuck",
+    all_supply_sensors_lost => "all-supply-sensors-lost",
+    rack_leak => "rack-leak",
+    facility_excursion => "facility-excursion",
+    low_reservoir => "low-reservoir",
+    row_bus_silence => "row-bus-silence",
+    diurnal => "diurnal",
+}
