@@ -33,8 +33,9 @@ pub struct Actuators {
 pub struct Environment {
     /// Facility water supply temperature, degC.
     pub facility_supply_c: f64,
-    /// Facility water available (false: primary flow stops).
-    pub facility_flow_available: bool,
+    /// Facility water flow available, as a fraction of what the valve would pass (1 = all;
+    /// less when the facility's pumps or pressure fall short).
+    pub facility_flow_fraction: f64,
     /// Each rack's input power demand from its workload, W.
     pub rack_demand_w: Vec<f64>,
     /// Each rack's power is on (false once electrically isolated).
@@ -279,13 +280,10 @@ impl RowPlant {
 
         // Heat exchanger (no volume): reservoir outlet is the hot inlet.
         let hot_in = self.reservoir_c;
-        let primary_kg_s = if env.facility_flow_available {
-            p.primary_max_flow_factor
-                * p.primary_design_kg_s()
-                * p.valve_rangeability.powf(self.valve_pct / 100.0 - 1.0)
-        } else {
-            0.0
-        };
+        let primary_kg_s = env.facility_flow_fraction.clamp(0.0, 1.0)
+            * p.primary_max_flow_factor
+            * p.primary_design_kg_s()
+            * p.valve_rangeability.powf(self.valve_pct / 100.0 - 1.0);
         let (hx_w, primary_return_c) =
             self.heat_exchanger(total_kg_s, primary_kg_s, hot_in, env.facility_supply_c);
         let hot_out = if total_kg_s > 0.0 {

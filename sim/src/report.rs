@@ -438,7 +438,7 @@ pub fn table(summary: &Summary) -> String {
     let base = summary.baseline.as_ref();
     let _ = writeln!(
         out,
-        "  {:<28} {:>12}{}",
+        "  {:<36} {:>12}{}",
         "KPI",
         "rackloop",
         if base.is_some() {
@@ -448,14 +448,14 @@ pub fn table(summary: &Summary) -> String {
         }
     );
     for (name, value) in &summary.kpis {
-        let _ = write!(out, "  {name:<28} {value:>12.3}");
+        let _ = write!(out, "  {name:<36} {:>12}", number(*value));
         if let Some(b) = base {
             match (b.kpis.get(name), b.ratios.get(name)) {
                 (Some(bv), Some(r)) => {
-                    let _ = write!(out, " {bv:>12.3} {r:>8.3}");
+                    let _ = write!(out, " {:>12} {r:>8.3}", number(*bv));
                 }
                 (Some(bv), None) => {
-                    let _ = write!(out, " {bv:>12.3} {:>8}", "-");
+                    let _ = write!(out, " {:>12} {:>8}", number(*bv), "-");
                 }
                 _ => {}
             }
@@ -484,6 +484,15 @@ pub fn table(summary: &Summary) -> String {
         );
     }
     out
+}
+
+/// A KPI value for the table: three decimals, or scientific when that would show nothing.
+fn number(v: f64) -> String {
+    if v != 0.0 && v.abs() < 5e-4 {
+        format!("{v:.2e}")
+    } else {
+        format!("{v:.3}")
+    }
 }
 
 /// Writes `trace.csv`, `summary.json` and `plots.png` into `dir`.

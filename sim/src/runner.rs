@@ -251,7 +251,7 @@ pub fn run(
     };
     let mut env = Environment {
         facility_supply_c: scenario.facility.supply_at(0.0),
-        facility_flow_available: true,
+        facility_flow_fraction: 1.0,
         rack_demand_w: vec![0.0; p.racks],
         rack_powered: vec![true; p.racks],
     };
@@ -312,6 +312,7 @@ pub fn run(
         // Environment: workload, facility water, racks shed after an isolation request.
         let t_env = t.max(0.0);
         env.facility_supply_c = scenario.facility.supply_at(t_env);
+        env.facility_flow_fraction = scenario.facility.flow_at(t_env);
         for (r, demand) in env.rack_demand_w.iter_mut().enumerate() {
             *demand = scenario.workload.rack_level(r, t_env) * p.rack_design_power_w;
         }

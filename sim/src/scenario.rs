@@ -87,6 +87,10 @@ pub struct Facility {
     /// Piecewise-linear profile: `[[t_s, degC], ...]`, held before the first and after the last.
     #[serde(default)]
     pub profile: Vec<[f64; 2]>,
+    /// Facility flow available as a fraction of full, piecewise linear: `[[t_s, fraction], ...]`
+    /// (empty: always 1).
+    #[serde(default)]
+    pub flow_profile: Vec<[f64; 2]>,
 }
 
 fn default_facility_c() -> f64 {
@@ -98,6 +102,7 @@ impl Default for Facility {
         Self {
             supply_c: default_facility_c(),
             profile: Vec::new(),
+            flow_profile: Vec::new(),
         }
     }
 }
@@ -105,26 +110,35 @@ impl Default for Facility {
 impl Facility {
     /// Supply temperature at `t_s`.
     pub fn supply_at(&self, t_s: f64) -> f64 {
-        let Some(first) = self.profile.first() else {
-            return self.supply_c;
-        };
-        if t_s <= first[0] {
-            return first[1];
-        }
-        let mut prev = first;
-        for point in self.profile.iter().skip(1) {
-            let ([t0, v0], [t1, v1]) = (*prev, *point);
-            if t_s <= t1 {
-                return if t1 > t0 {
-                    v0 + (v1 - v0) * (t_s - t0) / (t1 - t0)
-                } else {
-                    v1
-                };
-            }
-            prev = point;
-        }
-        prev[1]
+        piecewise(&self.profile, t_s).unwrap_or(self.supply_c)
     }
+
+    /// Facility flow fraction at `t_s`.
+    pub fn flow_at(&self, t_s: f64) -> f64 {
+        piecewise(&self.flow_profile, t_s).unwrap_or(1.0)
+    }
+}
+
+/// A piecewise-linear profile's value at `t_s`, held before the first point and after the
+/// last; `None` when the profile is empty.
+fn piecewise(profile: &[[f64; 2]], t_s: f64) -> Option<f64> {
+    let first = profile.first()?;
+    if t_s <= first[0] {
+        return Some(first[1]);
+    }
+    let mut prev = first;
+    for point in profile.iter().skip(1) {
+        let ([t0, v0], [t1, v1]) = (*prev, *point);
+        if t_s <= t1 {
+            return Some(if t1 > t0 {
+                v0 + (v1 - v0) * (t_s - t0) / (t1 - t0)
+            } else {
+                v1
+            });
+        }
+        prev = point;
+    }
+    Some(prev[1])
 }
 
 /// A fault at a time.
@@ -516,7 +530,9 @@ mod tests {
         let f = Facility {
             supply_c: 0.0,
             profile: vec![[60.0, 25.0], [660.0, 40.0]],
+            flow_profile: vec![[0.0, 1.0], [10.0, 0.5]],
         };
+        assert!((f.flow_at(5.0) - 0.75).abs() < 1e-12);
         assert!((f.supply_at(0.0) - 25.0).abs() < 1e-12);
         assert!((f.supply_at(360.0) - 32.5).abs() < 1e-12);
         assert!((f.supply_at(1000.0) - 40.0).abs() < 1e-12);

@@ -63,7 +63,7 @@ pub fn identify(p: &RowParams, facility_c: f64, setpoint_c: f64) -> Result<Tunin
     let mut plant = RowPlant::new(*p, 1.0, setpoint_c, 0);
     let env = Environment {
         facility_supply_c: facility_c,
-        facility_flow_available: true,
+        facility_flow_fraction: 1.0,
         rack_demand_w: vec![p.rack_design_power_w; p.racks],
         rack_powered: vec![true; p.racks],
     };
