@@ -13,7 +13,7 @@
 //! | `supply_temp_pp_c` | supply peak-to-peak from `kpi.window_start_s` |
 //! | `pump_energy_kwh` | pump electrical energy |
 //! | `energy_balance_error_pct` | \|heat in - rejected - stored\| / heat in |
-//! | `flow_min_pct`, `flow_recovery_s` | after the first fault: lowest flow, and time back to 90 %, of the flow at the fault |
+//! | `flow_min_pct`, `flow_recovery_s` | after the first fault: the lowest flow, and the time from the fault after which the flow never again falls below 90 %, both against the flow just before the fault |
 //! | `standby_pump_start_s` | after the first pump trip: time until another pump runs above half speed |
 //! | `failsafe_s` | after the first fault: time to the Failsafe state |
 //! | `isolation_s` | after the first leak: time until a rack's valve closed |
@@ -95,7 +95,9 @@ pub struct KpiTracker {
     first_fault: Option<f64>,
     flow_at_fault: Option<f64>,
     flow_min: Option<f64>,
-    flow_recovered: Option<f64>,
+    /// Last time after the fault the flow was below 90 % of the flow before it.
+    flow_last_low: Option<f64>,
+    last_flow: f64,
     tripped: Vec<usize>,
     trip_at: Option<f64>,
     standby_started: Option<f64>,
@@ -133,7 +135,8 @@ impl KpiTracker {
             first_fault: None,
             flow_at_fault: None,
             flow_min: None,
-            flow_recovered: None,
+            flow_last_low: None,
+            last_flow: 0.0,
             tripped: Vec::new(),
             trip_at: None,
             standby_started: None,
@@ -164,6 +167,7 @@ impl KpiTracker {
     /// Notes a fault at `t`.
     pub fn fault(&mut self, t: f64, fault: &Fault) {
         self.first_fault.get_or_insert(t);
+        self.flow_at_fault.get_or_insert(self.last_flow);
         match fault {
             Fault::PumpTrip { pump } => {
                 self.tripped.push(*pump);
@@ -214,14 +218,14 @@ impl KpiTracker {
         if t >= self.disturbance_at_s && (s.supply_c - setpoint).abs() > self.band_c {
             self.last_outside = Some(t);
         }
-        if let Some(fault_t) = self.first_fault {
-            let at_fault = *self.flow_at_fault.get_or_insert(s.flow_lpm);
+        if let (Some(fault_t), Some(at_fault)) = (self.first_fault, self.flow_at_fault) {
             let min = self.flow_min.get_or_insert(s.flow_lpm);
             *min = min.min(s.flow_lpm);
-            if self.flow_recovered.is_none() && t > fault_t && s.flow_lpm >= 0.9 * at_fault {
-                self.flow_recovered = Some(t - fault_t);
+            if s.flow_lpm < 0.9 * at_fault {
+                self.flow_last_low = Some(t - fault_t);
             }
         }
+        self.last_flow = s.flow_lpm;
         if let Some(trip_t) = self.trip_at
             && self.standby_started.is_none()
         {
@@ -314,7 +318,10 @@ impl KpiTracker {
             k.insert("flow_min_pct".into(), min / at * 100.0);
         }
         let optional = [
-            ("flow_recovery_s", self.flow_recovered),
+            (
+                "flow_recovery_s",
+                self.first_fault.map(|_| self.flow_last_low.unwrap_or(0.0)),
+            ),
             ("standby_pump_start_s", self.standby_started),
             ("failsafe_s", self.failsafe_at),
             ("isolation_s", self.isolated_at),
