@@ -22,9 +22,11 @@
     )
 )]
 
+pub mod electrical;
 pub mod params;
 pub mod plant;
 pub mod plot;
+pub mod power_row;
 pub mod report;
 pub mod runner;
 pub mod scenario;

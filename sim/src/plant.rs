@@ -40,6 +40,31 @@ pub struct Environment {
     pub rack_demand_w: Vec<f64>,
     /// Each rack's power is on (false once electrically isolated).
     pub rack_powered: Vec<bool>,
+    /// Each rack's power controller's commands to its trays; `None`: the trays follow the
+    /// workload uncapped.
+    pub tray_commands: Vec<Option<TrayCommands>>,
+}
+
+/// A power controller's commands to one rack's trays.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrayCommands {
+    /// Tray power enables.
+    pub enable: Vec<bool>,
+    /// GPU power caps, W (the GPUs hold their tray under it).
+    pub cap_w: Vec<f64>,
+    /// Power floors, W (the GPUs burn up to it when the workload asks less).
+    pub floor_w: Vec<f64>,
+}
+
+/// One tray's electrical and thermal reading.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct TrayReading {
+    /// What the workload asks of the tray, W.
+    pub demand_w: f64,
+    /// What it draws, W.
+    pub power_w: f64,
+    /// Its hottest GPU junction, degC.
+    pub hottest_c: f64,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -49,6 +74,9 @@ struct Tray {
     /// This tray's share of its rack's power (mean 1).
     share: f64,
     throttled: bool,
+    /// A fault makes the tray draw this multiple of its demand, ignoring its cap (1: healthy).
+    overdraw: f64,
+    last: TrayReading,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -174,6 +202,8 @@ impl RowPlant {
                                 + load * 1000.0 * p.cold_plate_r_design_k_per_w,
                             share,
                             throttled: false,
+                            overdraw: 1.0,
+                            last: TrayReading::default(),
                         })
                         .collect(),
                     flow_kg_s: p.secondary_design_kg_s() / p.racks as f64,
@@ -214,6 +244,21 @@ impl RowPlant {
         if let Some(t) = self.pump_tripped.get_mut(i) {
             *t = true;
         }
+    }
+
+    /// Makes tray `tray` of rack `rack` draw `factor` x its demand regardless of its cap.
+    pub fn fault_tray(&mut self, rack: usize, tray: usize, factor: f64) {
+        if let Some(t) = self.racks.get_mut(rack).and_then(|r| r.trays.get_mut(tray)) {
+            t.overdraw = factor;
+        }
+    }
+
+    /// The last reading of tray `tray` of rack `rack`.
+    pub fn tray(&self, rack: usize, tray: usize) -> TrayReading {
+        self.racks
+            .get(rack)
+            .and_then(|r| r.trays.get(tray))
+            .map_or_else(TrayReading::default, |t| t.last)
     }
 
     /// Freezes the valve where it is.
@@ -334,15 +379,32 @@ impl RowPlant {
             let mut rack_w = 0.0;
             let mut rack_max = f64::MIN;
             let mut rack_out_w = 0.0;
-            for tray in &mut rack.trays {
+            let commands = env.tray_commands.get(r).and_then(Option::as_ref);
+            for (i, tray) in rack.trays.iter_mut().enumerate() {
                 let tray_demand = demand / trays * tray.share;
-                let gpu_demand = tray_demand * p.gpu_power_fraction;
-                let gpu_w = if tray.throttled {
-                    gpu_demand * p.throttle_power_fraction
+                let (enabled, cap, floor) = commands.map_or((true, f64::INFINITY, 0.0), |c| {
+                    (
+                        c.enable.get(i).copied().unwrap_or(false),
+                        c.cap_w.get(i).copied().unwrap_or(0.0),
+                        c.floor_w.get(i).copied().unwrap_or(0.0),
+                    )
+                });
+                // GPUs hold the tray under its cap and, when asked, burn up to its floor; a
+                // faulted tray ignores both.
+                let drawn = if !enabled {
+                    0.0
+                } else if tray.overdraw > 1.0 {
+                    tray_demand * tray.overdraw
                 } else {
-                    gpu_demand
+                    tray_demand.min(cap).max(floor.min(cap))
                 };
-                let tray_w = tray_demand - gpu_demand + gpu_w;
+                let gpu_drawn = drawn * p.gpu_power_fraction;
+                let gpu_w = if tray.throttled {
+                    gpu_drawn * p.throttle_power_fraction
+                } else {
+                    gpu_drawn
+                };
+                let tray_w = drawn - gpu_drawn + gpu_w;
                 rack_w += tray_w;
                 let liquid_w = tray_w * p.liquid_capture_fraction;
                 let gpu_liquid_w = gpu_w * p.liquid_capture_fraction;
@@ -371,6 +433,11 @@ impl RowPlant {
                 if tray.throttled {
                     throttling += 1;
                 }
+                tray.last = TrayReading {
+                    demand_w: if enabled { tray_demand } else { 0.0 },
+                    power_w: tray_w,
+                    hottest_c: junction,
+                };
                 rack_max = rack_max.max(junction);
             }
             return_mix_w += rack_out_w;

@@ -39,10 +39,12 @@ fn draw(
     run: &RunResult,
     baseline: Option<&RunResult>,
 ) -> Result<(), Box<dyn std::error::Error>> {
-    let root = BitMapBackend::new(path, (1400, 1800)).into_drawing_area();
+    let power = run.trace.first().is_some_and(|r| r.power.is_some());
+    let height = if power { 2600 } else { 1800 };
+    let root = BitMapBackend::new(path, (1400, height)).into_drawing_area();
     root.fill(&WHITE)?;
     let root = root.titled(&format!("racksim: {title}"), ("sans-serif", 28))?;
-    let panels = root.split_evenly((5, 1));
+    let panels = root.split_evenly((if power { 8 } else { 5 }, 1));
     let t_end = run.trace.last().map_or(1.0, |r| r.t_s).max(1.0);
     let max_rpm = 3600.0;
 
@@ -108,6 +110,42 @@ fn draw(
             Some(("baseline dP", Box::new(|r: &TraceRow| r.dp_kpa))),
         ),
     ];
+    let mut specs = specs;
+    if power {
+        let pw = |f: fn(&crate::runner::PowerTrace) -> f64| {
+            move |r: &TraceRow| r.power.as_ref().map_or(0.0, f)
+        };
+        specs.push((
+            "rack 0 power (kW)",
+            vec![
+                ("grid input", BLUE, Box::new(pw(|p| p.rack0_grid_kw))),
+                ("budget", BLACK, Box::new(pw(|p| p.rack0_budget_kw))),
+                ("sum of caps", MAGENTA, Box::new(pw(|p| p.rack0_caps_kw))),
+                ("BBU (+ discharge)", GREEN, Box::new(pw(|p| p.rack0_bbu_kw))),
+            ],
+            Some(("baseline grid input", Box::new(pw(|p| p.rack0_grid_kw)))),
+        ));
+        specs.push((
+            "row grid input (kW)",
+            vec![("row grid input", BLUE, Box::new(pw(|p| p.row_grid_kw)))],
+            Some(("baseline row grid input", Box::new(pw(|p| p.row_grid_kw)))),
+        ));
+        specs.push((
+            "BBU SoC (%), row ramp (kW/s)",
+            vec![
+                (
+                    "rack 0 BBU state of charge",
+                    GREEN,
+                    Box::new(pw(|p| p.bbu_soc_pct)),
+                ),
+                ("row grid ramp", RED, Box::new(pw(|p| p.row_ramp_kw_per_s))),
+            ],
+            Some((
+                "baseline row grid ramp",
+                Box::new(pw(|p| p.row_ramp_kw_per_s)),
+            )),
+        ));
+    }
 
     for (area, (label, series, base_series)) in panels.iter().zip(specs) {
         let mut lo = f64::MAX;

@@ -22,6 +22,25 @@
 //! | `headroom_start_kw`, `headroom_end_kw` | thermal headroom broadcast at the start and end |
 //! | `max_pump_speed_pct` | highest pump speed command |
 //! | `alarm_<name>_s` | after the first fault (or 0): time to the first such alarm; absent if never raised |
+//!
+//! With a `[power]` section (rack power controllers and electrical plant):
+//!
+//! | KPI | meaning |
+//! |---|---|
+//! | `breaker_trips` | racks whose feed breaker tripped |
+//! | `max_feed_current_ratio` | highest feed current / breaker rating, any rack |
+//! | `tray_power_loss_s` | time any rack's bus collapsed (trays lost power) |
+//! | `all_trays_on_s` | time until every rack had all its trays on |
+//! | `cap_response_s` | longest time any rack's draw (tray load through the PSUs) stayed above 102 % of its budget |
+//! | `cap_fairness` | rack 0 at the end: largest / smallest share of demand above floor granted, over capped trays (1 = proportional) |
+//! | `min_budget_kw` | lowest budget any rack had in force |
+//! | `trays_shed_max` | most trays any rack had shed (breaker protection or tray fault) |
+//! | `min_bbu_soc_pct`, `max_bbu_discharge_pct` | lowest state of charge, highest discharge as % of the BBUs' limit |
+//! | `ac_recovery_s` | after AC returns: time until no rack is on battery |
+//! | `rack_ramp_max_w_per_s`, `row_ramp_max_kw_per_s` | largest grid-side change over one second, per rack and for the row |
+//! | `row_grid_pp_kw` | row grid power peak-to-peak from `kpi.window_start_s` |
+//! | `isolation_shed_s` | isolation request to all of the rack's trays off |
+//! | `other_racks_trays_off` | most trays off in any rack never asked to isolate |
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -59,6 +78,22 @@ pub const KPI_NAMES: &[&str] = &[
     "headroom_end_kw",
     "max_pump_speed_pct",
     "alarm_<alarm>_s",
+    "breaker_trips",
+    "max_feed_current_ratio",
+    "tray_power_loss_s",
+    "all_trays_on_s",
+    "cap_response_s",
+    "cap_fairness",
+    "min_budget_kw",
+    "trays_shed_max",
+    "min_bbu_soc_pct",
+    "max_bbu_discharge_pct",
+    "ac_recovery_s",
+    "rack_ramp_max_w_per_s",
+    "row_ramp_max_kw_per_s",
+    "row_grid_pp_kw",
+    "isolation_shed_s",
+    "other_racks_trays_off",
 ];
 
 /// The KPI name of an alarm's timing, for example `alarm_pump_fault_s`.
@@ -116,6 +151,35 @@ pub struct KpiTracker {
     headroom_end: f64,
     max_pump_speed: f64,
     energy_at_start: Option<(f64, f64, f64, f64)>,
+    power: Option<PowerKpis>,
+}
+
+/// KPIs of the racks' power side.
+#[derive(Debug, Clone, Default)]
+struct PowerKpis {
+    max_current_ratio: f64,
+    bus_lost_s: f64,
+    all_on_at: Option<f64>,
+    over_since: Vec<Option<f64>>,
+    cap_response: f64,
+    min_budget: f64,
+    shed_max: u32,
+    min_soc: f64,
+    max_discharge: f64,
+    ac_back_at: Option<f64>,
+    recovered: Option<f64>,
+    rack_hist: Vec<std::collections::VecDeque<f64>>,
+    row_hist: std::collections::VecDeque<f64>,
+    rack_ramp: f64,
+    row_ramp: f64,
+    row_ramp_now: f64,
+    row_min: f64,
+    row_max: f64,
+    isolated_at: Vec<Option<f64>>,
+    isolation_shed: Option<f64>,
+    other_off: usize,
+    trips: usize,
+    fairness: Option<f64>,
 }
 
 impl KpiTracker {
@@ -155,6 +219,117 @@ impl KpiTracker {
             headroom_end: 0.0,
             max_pump_speed: 0.0,
             energy_at_start: None,
+            power: scenario.power.as_ref().map(|_| PowerKpis {
+                over_since: vec![None; scenario.row.racks],
+                min_budget: f64::MAX,
+                min_soc: f64::MAX,
+                rack_hist: vec![std::collections::VecDeque::new(); scenario.row.racks],
+                row_min: f64::MAX,
+                row_max: f64::MIN,
+                isolated_at: vec![None; scenario.row.racks],
+                ..PowerKpis::default()
+            }),
+        }
+    }
+
+    /// The row's grid-side ramp over the last second, W/s.
+    pub fn row_ramp_w_per_s(&self) -> f64 {
+        self.power.as_ref().map_or(0.0, |p| p.row_ramp_now)
+    }
+
+    /// One step of the power side at `t`.
+    pub fn power_step(
+        &mut self,
+        t: f64,
+        dt: f64,
+        row: &crate::power_row::PowerRow,
+        bus_lost: &[bool],
+    ) {
+        let window = self.window_start_s;
+        let Some(k) = self.power.as_mut() else { return };
+        const SECOND: usize = 10; // steps of 0.1 s
+        if bus_lost.iter().any(|l| *l) {
+            k.bus_lost_s += dt;
+        }
+        let mut all_on = true;
+        let mut any_battery = false;
+        for (r, (elec, out)) in row.electrical.iter().zip(&row.outputs).enumerate() {
+            let limit = elec.p.breaker_rated_a;
+            k.max_current_ratio = k.max_current_ratio.max(elec.state.feed_current_a / limit);
+            let trays = row.controllers.get(r).map_or(0, |c| c.config().trays);
+            let on = out.tray_enable.iter().take(trays).filter(|e| **e).count();
+            all_on &= on == trays;
+            let budget = f64::from(out.budget_w);
+            k.min_budget = k.min_budget.min(budget);
+            if let Some(since) = k.over_since.get_mut(r) {
+                // The rack's draw before storage (the trays through the PSUs) against its budget.
+                let efficiency = row
+                    .controllers
+                    .get(r)
+                    .map_or(0.96, |c| f64::from(c.config().psu_efficiency));
+                if elec.state.load_w / efficiency > 1.02 * budget && elec.state.ac_ok {
+                    let at = *since.get_or_insert(t);
+                    k.cap_response = k.cap_response.max(t - at + dt);
+                } else {
+                    *since = None;
+                }
+            }
+            k.shed_max = k.shed_max.max(out.shed_trays);
+            k.min_soc = k.min_soc.min(elec.soc * 100.0);
+            k.max_discharge = k
+                .max_discharge
+                .max(elec.state.bbu_power_w / elec.p.bbu_max_discharge_w * 100.0);
+            any_battery |= out.state == rack_control::power::PowerState::RideThrough;
+            if let Some(hist) = k.rack_hist.get_mut(r) {
+                hist.push_back(elec.state.input_power_w);
+                if hist.len() > SECOND {
+                    let old = hist.pop_front().unwrap_or(0.0);
+                    if t >= window {
+                        k.rack_ramp = k.rack_ramp.max((elec.state.input_power_w - old).abs());
+                    }
+                }
+            }
+            let isolated = out.state == rack_control::power::PowerState::Isolated;
+            if let Some(at) = k.isolated_at.get_mut(r) {
+                if isolated && at.is_none() {
+                    *at = Some(t);
+                }
+                if let Some(start) = *at
+                    && on == 0
+                    && k.isolation_shed.is_none()
+                {
+                    k.isolation_shed = Some(t - start);
+                }
+                if at.is_none() {
+                    k.other_off = k.other_off.max(trays - on);
+                }
+            }
+        }
+        if all_on && k.all_on_at.is_none() {
+            k.all_on_at = Some(t);
+        }
+        if let (Some(back), None, false) = (k.ac_back_at, k.recovered, any_battery) {
+            k.recovered = Some(t - back);
+        }
+        let grid = row.grid_w();
+        k.row_hist.push_back(grid);
+        if k.row_hist.len() > SECOND {
+            let old = k.row_hist.pop_front().unwrap_or(grid);
+            k.row_ramp_now = (grid - old).abs();
+            if t >= window {
+                k.row_ramp = k.row_ramp.max(k.row_ramp_now);
+            }
+        }
+        if t >= window {
+            k.row_min = k.row_min.min(grid);
+            k.row_max = k.row_max.max(grid);
+        }
+        k.trips = row.electrical.iter().filter(|e| e.tripped).count();
+        // Fairness of rack 0's allotment, at the latest step it was capped.
+        if let (Some(c), Some(out)) = (row.controllers.first(), row.outputs.first())
+            && out.state == rack_control::power::PowerState::Capped
+        {
+            k.fairness = Some(fairness(c, out));
         }
     }
 
@@ -178,6 +353,11 @@ impl KpiTracker {
             }
             Fault::RowBusSilence { silent: true } => {
                 self.silence_at.get_or_insert(t);
+            }
+            Fault::AcLoss { lost: false } => {
+                if let Some(k) = self.power.as_mut() {
+                    k.ac_back_at.get_or_insert(t);
+                }
             }
             _ => {}
         }
@@ -347,7 +527,59 @@ impl KpiTracker {
             k.insert("other_racks_max_gpu_c".into(), others);
         }
         k.extend(self.alarms);
+        if let Some(p) = self.power {
+            let mut put = |name: &str, v: f64| {
+                k.insert(name.into(), v);
+            };
+            put("breaker_trips", p.trips as f64);
+            put("max_feed_current_ratio", p.max_current_ratio);
+            put("tray_power_loss_s", p.bus_lost_s);
+            put("cap_response_s", p.cap_response);
+            put("min_budget_kw", p.min_budget / 1e3);
+            put("trays_shed_max", f64::from(p.shed_max));
+            put("min_bbu_soc_pct", p.min_soc);
+            put("max_bbu_discharge_pct", p.max_discharge.max(0.0));
+            put("rack_ramp_max_w_per_s", p.rack_ramp);
+            put("row_ramp_max_kw_per_s", p.row_ramp / 1e3);
+            put("row_grid_pp_kw", (p.row_max - p.row_min).max(0.0) / 1e3);
+            put("other_racks_trays_off", p.other_off as f64);
+            for (name, v) in [
+                ("all_trays_on_s", p.all_on_at),
+                ("ac_recovery_s", p.recovered),
+                ("isolation_shed_s", p.isolation_shed),
+                ("cap_fairness", p.fairness),
+            ] {
+                if let Some(v) = v {
+                    put(name, v);
+                }
+            }
+        }
         k
+    }
+}
+
+/// Rack 0's allotment fairness: over its enabled trays whose cap holds them below demand, the
+/// largest granted share of (demand - floor) over the smallest (1 = strictly proportional).
+fn fairness(
+    c: &rack_control::power::PowerController,
+    out: &rack_control::power::PowerOutputs,
+) -> f64 {
+    let cfg = c.config();
+    let shares: Vec<f64> = (0..cfg.trays)
+        .filter(|&t| out.tray_enable.get(t).copied().unwrap_or(false))
+        .filter_map(|t| {
+            let cap = f64::from(*out.tray_cap_w.get(t)?);
+            let demand = f64::from(*c.last_demand_w().get(t)?);
+            let floor = f64::from(cfg.tray_floor_w);
+            (demand > cap * 1.001 && demand > floor).then(|| (cap - floor) / (demand - floor))
+        })
+        .collect();
+    let max = shares.iter().copied().fold(f64::MIN, f64::max);
+    let min = shares.iter().copied().fold(f64::MAX, f64::min);
+    if shares.is_empty() || min <= 0.0 {
+        1.0
+    } else {
+        max / min
     }
 }
 
@@ -525,7 +757,7 @@ fn write(path: &Path, text: &str) -> Result<(), String> {
 
 fn csv(trace: &[TraceRow]) -> String {
     let mut out = String::from(
-        "t_s,supply_c,setpoint_c,return_c,facility_c,flow_lpm,dp_kpa,dp_setpoint_kpa,valve_pct,pump0_rpm,pump1_rpm,pump2_rpm,hottest_gpu_c,heat_in_kw,hx_kw,headroom_kw,pump_kw,row_power_kw,state,feed_forward\n",
+        "t_s,supply_c,setpoint_c,return_c,facility_c,flow_lpm,dp_kpa,dp_setpoint_kpa,valve_pct,pump0_rpm,pump1_rpm,pump2_rpm,hottest_gpu_c,heat_in_kw,hx_kw,headroom_kw,pump_kw,row_power_kw,state,feed_forward,row_grid_kw,rack0_grid_kw,rack0_budget_kw,rack0_caps_kw,rack0_bbu_kw,bbu_soc_pct,row_ramp_kw_per_s\n",
     );
     for r in trace {
         let _ = writeln!(
@@ -552,6 +784,23 @@ fn csv(trace: &[TraceRow]) -> String {
             r.state.map_or_else(String::new, |s| format!("{s:?}")),
             u8::from(r.feed_forward)
         );
+        if let Some(pw) = r.power {
+            out.pop();
+            let _ = writeln!(
+                out,
+                ",{:.2},{:.2},{:.2},{:.2},{:.2},{:.2},{:.3}",
+                pw.row_grid_kw,
+                pw.rack0_grid_kw,
+                pw.rack0_budget_kw,
+                pw.rack0_caps_kw,
+                pw.rack0_bbu_kw,
+                pw.bbu_soc_pct,
+                pw.row_ramp_kw_per_s
+            );
+        } else {
+            out.pop();
+            out.push_str(",,,,,,,\n");
+        }
     }
     out
 }

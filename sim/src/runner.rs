@@ -13,6 +13,7 @@ use rack_control::coolant::{
 use rack_control::pid::PidConfig;
 
 use crate::plant::{Actuators, Environment, RowPlant};
+use crate::power_row::PowerRow;
 use crate::scenario::{Fault, LeakDetector, Scenario, SensorId};
 use crate::sensors::{Sensor, SensorSpec, millis};
 
@@ -70,6 +71,27 @@ pub struct TraceRow {
     pub state: Option<CoolantState>,
     /// Feed-forward in use.
     pub feed_forward: bool,
+    /// The racks' power side, when the scenario has one.
+    pub power: Option<PowerTrace>,
+}
+
+/// The power side of a trace row.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct PowerTrace {
+    /// Row input power from the grid, kW.
+    pub row_grid_kw: f64,
+    /// Rack 0 input power from the grid, kW.
+    pub rack0_grid_kw: f64,
+    /// Rack 0 budget in force, kW.
+    pub rack0_budget_kw: f64,
+    /// Rack 0 sum of enabled trays' caps, kW.
+    pub rack0_caps_kw: f64,
+    /// Rack 0 BBU power (positive: discharge), kW.
+    pub rack0_bbu_kw: f64,
+    /// Rack 0 BBU state of charge, %.
+    pub bbu_soc_pct: f64,
+    /// Row grid-side ramp rate over the last second, kW/s.
+    pub row_ramp_kw_per_s: f64,
 }
 
 /// A marker on the time axis.
@@ -254,6 +276,7 @@ pub fn run(
         facility_flow_fraction: 1.0,
         rack_demand_w: vec![0.0; p.racks],
         rack_powered: vec![true; p.racks],
+        tray_commands: vec![None; p.racks],
     };
     let mut leak_moisture = [false; MAX_ZONES];
     let mut leak_float = [false; MAX_ZONES];
@@ -263,6 +286,9 @@ pub fn run(
     let mut trace = Vec::new();
     let mut markers = Vec::new();
     let mut next_fault = 0;
+    let mut power = PowerRow::new(scenario, control);
+    let mut bus_lost = vec![false; p.racks];
+    let mut cdu_out = *controller.outputs();
     let mut last_event_seq = 0;
 
     let record_every = (scenario.duration_s / 20_000.0).max(DT_S);
@@ -306,6 +332,22 @@ pub fn run(
                 Fault::ValveStuck => plant.stick_valve(),
                 Fault::ReservoirDrain { lpm } => plant.drain_reservoir(*lpm),
                 Fault::RowBusSilence { silent } => row_bus_silent = *silent,
+                Fault::AcLoss { lost } => {
+                    if let Some(power) = power.as_mut() {
+                        power.ac_present = !*lost;
+                    }
+                }
+                Fault::PsuFail { rack, shelf, psu } => {
+                    if let Some(slot) = power
+                        .as_mut()
+                        .and_then(|pw| pw.electrical.get_mut(*rack))
+                        .and_then(|e| e.psu_failed.get_mut(*shelf))
+                        .and_then(|s| s.get_mut(*psu))
+                    {
+                        *slot = true;
+                    }
+                }
+                Fault::TrayFault { rack, tray, factor } => plant.fault_tray(*rack, *tray, *factor),
             }
         }
 
@@ -316,12 +358,23 @@ pub fn run(
         for (r, demand) in env.rack_demand_w.iter_mut().enumerate() {
             *demand = scenario.workload.rack_level(r, t_env) * p.rack_design_power_w;
         }
-        for (r, powered) in env.rack_powered.iter_mut().enumerate() {
-            if let Some(at) = isolation_requested_at.get(r).copied().flatten() {
-                *powered = t - at < ISOLATION_SHED_S;
+        if let Some(power) = power.as_mut() {
+            // The racks' own controllers cap, shed and isolate; a collapsed bus cuts the trays.
+            env.tray_commands = power.control(now, &plant, &cdu_out);
+            for (powered, lost) in env.rack_powered.iter_mut().zip(&bus_lost) {
+                *powered = !lost;
+            }
+        } else {
+            for (r, powered) in env.rack_powered.iter_mut().enumerate() {
+                if let Some(at) = isolation_requested_at.get(r).copied().flatten() {
+                    *powered = t - at < ISOLATION_SHED_S;
+                }
             }
         }
         plant.step(DT_S, &actuators, &env);
+        if let Some(power) = power.as_mut() {
+            bus_lost = power.electrical_step(DT_S, &plant);
+        }
         let s = &plant.state;
 
         // Sensors and row bus into the controller's inputs.
@@ -365,6 +418,7 @@ pub fn run(
         }
 
         let out = *controller.step(now, &inputs);
+        cdu_out = out;
         actuators.valve_demand_pct = f64::from(out.valve_demand_pct);
         for (i, speed) in actuators.pump_speed_pct.iter_mut().enumerate() {
             *speed = f64::from(out.pump_speed_pct.get(i).copied().unwrap_or(0.0));
@@ -401,6 +455,9 @@ pub fn run(
 
         if t >= 0.0 {
             kpis.step(t, DT_S, &plant, &out, &controller);
+            if let Some(power) = &power {
+                kpis.power_step(t, DT_S, power, &bus_lost);
+            }
             if t + 1e-9 >= next_record {
                 next_record += record_every;
                 trace.push(TraceRow {
@@ -422,6 +479,25 @@ pub fn run(
                     row_power_kw: s.rack_power_w.iter().sum::<f64>() / 1e3,
                     state: Some(out.state),
                     feed_forward: out.feed_forward_active,
+                    power: power.as_ref().map(|pw| PowerTrace {
+                        row_grid_kw: pw.grid_w() / 1e3,
+                        rack0_grid_kw: pw.electrical.first().map_or(0.0, |e| e.state.input_power_w)
+                            / 1e3,
+                        rack0_budget_kw: pw.outputs.first().map_or(0.0, |o| f64::from(o.budget_w))
+                            / 1e3,
+                        rack0_caps_kw: pw.outputs.first().map_or(0.0, |o| {
+                            o.tray_cap_w
+                                .iter()
+                                .zip(&o.tray_enable)
+                                .filter(|(_, e)| **e)
+                                .map(|(c, _)| f64::from(*c))
+                                .sum()
+                        }) / 1e3,
+                        rack0_bbu_kw: pw.electrical.first().map_or(0.0, |e| e.state.bbu_power_w)
+                            / 1e3,
+                        bbu_soc_pct: pw.electrical.first().map_or(0.0, |e| e.soc * 100.0),
+                        row_ramp_kw_per_s: kpis.row_ramp_w_per_s() / 1e3,
+                    }),
                 });
             }
             if k % 1000 == 0 {
@@ -468,6 +544,11 @@ fn fault_label(fault: &Fault) -> String {
             "row bus back"
         }
         .into(),
+        Fault::AcLoss { lost } => if *lost { "AC lost" } else { "AC back" }.into(),
+        Fault::PsuFail { rack, shelf, psu } => format!("rack {rack} PSU {shelf}.{psu} fails"),
+        Fault::TrayFault { rack, tray, factor } => {
+            format!("rack {rack} tray {tray} draws {factor}x")
+        }
     }
 }
 

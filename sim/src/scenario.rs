@@ -51,6 +51,40 @@ pub struct Scenario {
     /// What must hold for the scenario to pass.
     #[serde(default)]
     pub checks: Vec<Check>,
+    /// Rack power controllers and the electrical plant; absent: racks draw their workload
+    /// uncapped and only the coolant controller runs.
+    #[serde(default)]
+    pub power: Option<PowerSettings>,
+}
+
+/// The racks' power controllers and electrical plant.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PowerSettings {
+    /// Start with every rack off and sequence it up (true), or running (false).
+    #[serde(default)]
+    pub cold_start: bool,
+    /// Host budget per rack, W.
+    #[serde(default)]
+    pub budget_w: Option<f32>,
+    /// Guaranteed ride-through on battery, s.
+    #[serde(default)]
+    pub ride_through_s: Option<f32>,
+    /// Grid-side ramp limit per rack, W/s.
+    #[serde(default)]
+    pub ramp_limit_w_per_s: Option<f32>,
+    /// Grid power floor per rack while smoothing, W.
+    #[serde(default)]
+    pub power_floor_w: Option<f32>,
+    /// Grid smoothing on.
+    #[serde(default)]
+    pub smoothing: Option<bool>,
+    /// Tray priorities (18 values, higher keeps power longer).
+    #[serde(default)]
+    pub tray_priorities: Option<Vec<u8>>,
+    /// Electrical parameter overrides.
+    #[serde(default)]
+    pub electrical: crate::electrical::ElectricalParams,
 }
 
 fn default_warmup() -> f64 {
@@ -190,6 +224,30 @@ pub enum Fault {
         /// Silent (true) or back.
         #[serde(default = "yes")]
         silent: bool,
+    },
+    /// The AC feed of every rack fails (or returns with `lost = false`).
+    AcLoss {
+        /// Lost (true) or back.
+        #[serde(default = "yes")]
+        lost: bool,
+    },
+    /// A PSU fails.
+    PsuFail {
+        /// Rack.
+        rack: usize,
+        /// Shelf (0..=7).
+        shelf: usize,
+        /// PSU in the shelf (0..=5).
+        psu: usize,
+    },
+    /// A tray faults and draws `factor` x its demand regardless of its cap.
+    TrayFault {
+        /// Rack.
+        rack: usize,
+        /// Tray (0..=17).
+        tray: usize,
+        /// Multiple of its demand.
+        factor: f64,
     },
 }
 
@@ -403,6 +461,37 @@ impl Scenario {
                         ),
                     ));
                 }
+                Fault::AcLoss { .. } | Fault::PsuFail { .. } | Fault::TrayFault { .. }
+                    if self.power.is_none() =>
+                {
+                    return Err((
+                        format!("{field}.fault.kind"),
+                        "needs a [power] section: electrical faults act on the racks' power plant"
+                            .into(),
+                    ));
+                }
+                Fault::PsuFail { rack, shelf, psu }
+                    if rack >= self.row.racks || shelf >= 8 || psu >= 6 =>
+                {
+                    return Err((
+                        format!("{field}.fault"),
+                        format!(
+                            "no PSU rack {rack} shelf {shelf} psu {psu}: racks 0..={}, shelves 0..=7, PSUs 0..=5",
+                            self.row.racks - 1
+                        ),
+                    ));
+                }
+                Fault::TrayFault { rack, tray, factor }
+                    if rack >= self.row.racks || tray >= 18 || factor.is_nan() || factor < 1.0 =>
+                {
+                    return Err((
+                        format!("{field}.fault"),
+                        format!(
+                            "bad tray fault rack {rack} tray {tray} factor {factor}: racks 0..={}, trays 0..=17, factor >= 1",
+                            self.row.racks - 1
+                        ),
+                    ));
+                }
                 Fault::Leak { zone, .. } if zone > self.row.racks => {
                     return Err((
                         format!("{field}.fault.zone"),
@@ -414,6 +503,25 @@ impl Scenario {
                     ));
                 }
                 _ => {}
+            }
+        }
+        if let Some(power) = &self.power {
+            if let Some(p) = &power.tray_priorities
+                && p.len() != 18
+            {
+                return Err((
+                    "power.tray_priorities".into(),
+                    format!("needs 18 values, one per tray; got {}", p.len()),
+                ));
+            }
+            if power
+                .budget_w
+                .is_some_and(|b| !(10_000.0..=200_000.0).contains(&b))
+            {
+                return Err((
+                    "power.budget_w".into(),
+                    "must be within 10000..=200000 W".into(),
+                ));
             }
         }
         for (i, c) in self.checks.iter().enumerate() {

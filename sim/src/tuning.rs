@@ -66,6 +66,7 @@ pub fn identify(p: &RowParams, facility_c: f64, setpoint_c: f64) -> Result<Tunin
         facility_flow_fraction: 1.0,
         rack_demand_w: vec![p.rack_design_power_w; p.racks],
         rack_powered: vec![true; p.racks],
+        tray_commands: vec![None; p.racks],
     };
     let mut act = Actuators {
         valve_demand_pct: 0.0,

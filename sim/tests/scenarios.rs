@@ -20,6 +20,15 @@ fn run(name: &str) {
     let path = scenario_dir().join(format!("{name}.toml"));
     let scenario = Scenario::load(&path).unwrap_or_else(|e| panic!("{e}"));
     let outcome = rack_sim::run_scenario(&scenario, false, |_| {}).unwrap();
+    if scenario.power.is_some() {
+        // With rack power controllers, heat into the liquid follows their caps: the ledger
+        // must still close, and no rack may lose its bus or trip its breaker.
+        assert_eq!(
+            outcome.summary.kpis.get("breaker_trips").copied(),
+            Some(0.0),
+            "{name}: a breaker tripped"
+        );
+    }
     let table = rack_sim::report::table(&outcome.summary);
     assert!(outcome.summary.passed, "{name} failed:\n{table}");
     assert!(!outcome.summary.checks.is_empty(), "{name} has no checks");
@@ -66,4 +75,12 @@ scenarios! {
     low_reservoir => "low-reservoir",
     row_bus_silence => "row-bus-silence",
     diurnal => "diurnal",
+    power_on_sequence => "power-on-sequence",
+    over_budget => "over-budget",
+    thermal_derate => "thermal-derate",
+    psu_failure => "psu-failure",
+    overcurrent => "overcurrent",
+    ac_loss => "ac-loss",
+    grid_smoothing => "grid-smoothing",
+    leak_isolation => "leak-isolation",
 }

@@ -24,6 +24,7 @@ pub mod alarm;
 pub mod coolant;
 pub mod events;
 pub mod pid;
+pub mod power;
 pub mod sensor;
 
 /// A point in time: milliseconds since the controller's clock started.

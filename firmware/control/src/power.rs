@@ -1,0 +1,996 @@
+//! A rack's power controller.
+//!
+//! ## Theory of operation
+//! Every `period_ms` (100 ms) the board or simulator calls [`PowerController::step`] with the
+//! AC feed's state and power, the feed current, the PSUs' presence and faults, each compute
+//! tray's demand, power and hottest GPU, the battery backup units' state of charge, the row's
+//! thermal headroom from the CDU, and any isolation request. The step:
+//! 1. **sequences** power-up: PSUs pass their insert debounce, are enabled and settle; then
+//!    trays are enabled one every `tray_stagger_s`, so inrush stays under the breaker's
+//!    instantaneous limit: a full rack is on in `psu_debounce_s + psu_settle_s + 18 x
+//!    tray_stagger_s` (1 + 0.5 + 9 = 10.5 s by default). A faulted PSU is switched off, retried
+//!    after `psu_fault_off_s`, watched through `psu_probation_s`; the others carry the load
+//!    (timings from Oxide's psc-seq-server, DOMAIN.md);
+//! 2. **sets the budget**: the least of the host's budget, the breaker's continuous rating,
+//!    the healthy PSUs' capacity, the thermal budget (an integral loop holding the hottest GPU
+//!    below `gpu_limit_c`, ahead of the GPUs' own slowdown, and the CDU's headroom share; a
+//!    conservative cap when the headroom broadcast is stale), and on battery the power that
+//!    makes the BBUs last `ride_through_s`;
+//! 3. **allots per-tray caps**: every enabled tray gets its floor; the rest goes to trays in
+//!    priority order, in proportion to their demand within a priority. The caps take effect in
+//!    the next step, so a demand above budget is capped within one period plus the GPUs' own
+//!    power-limit response (bounded at 0.5 s in the tests);
+//! 4. **protects** the feed breaker: its thermal (I2t) state is modelled from the measured
+//!    current; before it could trip, the lowest-priority trays are shed one by one, each with
+//!    the reason recorded; a tray drawing far above its cap is shed as faulted;
+//! 5. **rides through** AC loss on the BBUs (they take the bus by themselves within 2 ms; the
+//!    controller caps power so they last the configured time) and recovers when AC returns;
+//! 6. **smooths grid power**: the grid-side target follows the load through a low-pass filter
+//!    and a ramp limit; the BBUs supply or absorb the difference within their state-of-charge
+//!    window (keeping the ride-through reserve); when storage cannot absorb a drop, the trays'
+//!    power floor is raised so the grid sees no deeper swing;
+//! 7. honours an **isolation request** from the CDU (a leak): trays are shed lowest priority
+//!    first, one every `isolation_shed_interval_s`, then the PSUs are switched off.
+//!
+//! ## States
+//! `Off -> Sequencing -> Running <-> Capped`; `RideThrough` while on battery; `Shedding` while
+//! protecting the breaker; `Isolated` after an isolation request. [`TRANSITIONS`] is the table.
+
+use crate::Instant;
+use crate::events::EventLog;
+
+/// Power shelves per rack.
+pub const SHELVES: usize = 8;
+/// PSUs per shelf.
+pub const PSUS_PER_SHELF: usize = 6;
+/// Compute trays per rack.
+pub const TRAYS: usize = 18;
+/// Events the log holds.
+pub const EVENT_LOG_LEN: usize = 64;
+
+/// The controller's states.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PowerState {
+    /// Everything off.
+    Off,
+    /// PSUs and trays being brought up.
+    Sequencing,
+    /// All trays on, demand within budget.
+    Running,
+    /// Demand above budget: caps are holding it.
+    Capped,
+    /// On battery.
+    RideThrough,
+    /// Shedding trays to protect the breaker.
+    Shedding,
+    /// Electrically isolated (leak).
+    Isolated,
+}
+
+/// Why.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PowerReason {
+    /// Start.
+    Boot,
+    /// Sequencing finished.
+    SequenceComplete,
+    /// Demand above the budget.
+    OverBudget,
+    /// Demand back within budget.
+    WithinBudget,
+    /// AC input lost.
+    AcLoss,
+    /// AC input back.
+    AcRestored,
+    /// The breaker's I2t margin was running out.
+    Overcurrent,
+    /// A tray drew far above its cap.
+    TrayFault,
+    /// The CDU asked to isolate the rack.
+    IsolationRequested,
+    /// A PSU faulted.
+    PsuFault,
+    /// Heat: the thermal budget is below demand.
+    ThermalLimit,
+}
+
+/// What the state machine reacts to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PowerTrigger {
+    /// Start.
+    Start,
+    /// All trays on.
+    SequenceDone,
+    /// Demand above budget.
+    OverBudget,
+    /// Demand within budget.
+    WithinBudget,
+    /// AC lost.
+    AcLost,
+    /// AC back.
+    AcBack,
+    /// Shedding for the breaker.
+    Shed,
+    /// Shedding done.
+    ShedDone,
+    /// Isolate.
+    Isolate,
+}
+
+/// The state machine: (from, trigger, to).
+pub const TRANSITIONS: &[(PowerState, PowerTrigger, PowerState)] = &[
+    (PowerState::Off, PowerTrigger::Start, PowerState::Sequencing),
+    (
+        PowerState::Sequencing,
+        PowerTrigger::SequenceDone,
+        PowerState::Running,
+    ),
+    (
+        PowerState::Running,
+        PowerTrigger::OverBudget,
+        PowerState::Capped,
+    ),
+    (
+        PowerState::Capped,
+        PowerTrigger::WithinBudget,
+        PowerState::Running,
+    ),
+    (
+        PowerState::Running,
+        PowerTrigger::AcLost,
+        PowerState::RideThrough,
+    ),
+    (
+        PowerState::Capped,
+        PowerTrigger::AcLost,
+        PowerState::RideThrough,
+    ),
+    (
+        PowerState::Sequencing,
+        PowerTrigger::AcLost,
+        PowerState::RideThrough,
+    ),
+    (
+        PowerState::RideThrough,
+        PowerTrigger::AcBack,
+        PowerState::Running,
+    ),
+    (
+        PowerState::Running,
+        PowerTrigger::Shed,
+        PowerState::Shedding,
+    ),
+    (PowerState::Capped, PowerTrigger::Shed, PowerState::Shedding),
+    (
+        PowerState::Shedding,
+        PowerTrigger::ShedDone,
+        PowerState::Capped,
+    ),
+    (PowerState::Off, PowerTrigger::Isolate, PowerState::Isolated),
+    (
+        PowerState::Sequencing,
+        PowerTrigger::Isolate,
+        PowerState::Isolated,
+    ),
+    (
+        PowerState::Running,
+        PowerTrigger::Isolate,
+        PowerState::Isolated,
+    ),
+    (
+        PowerState::Capped,
+        PowerTrigger::Isolate,
+        PowerState::Isolated,
+    ),
+    (
+        PowerState::RideThrough,
+        PowerTrigger::Isolate,
+        PowerState::Isolated,
+    ),
+    (
+        PowerState::Shedding,
+        PowerTrigger::Isolate,
+        PowerState::Isolated,
+    ),
+];
+
+/// What the event log records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PowerEvent {
+    /// The state machine moved.
+    StateChanged {
+        /// From.
+        from: PowerState,
+        /// To.
+        to: PowerState,
+        /// Why.
+        reason: PowerReason,
+    },
+    /// A tray was shed or enabled.
+    TrayChanged {
+        /// Which.
+        tray: u8,
+        /// Enabled after the change.
+        enabled: bool,
+        /// Why.
+        reason: PowerReason,
+    },
+    /// A PSU faulted.
+    PsuFaulted {
+        /// Shelf.
+        shelf: u8,
+        /// PSU in the shelf.
+        psu: u8,
+    },
+}
+
+/// Settings. Defaults follow DOMAIN.md (GB200 NVL72 class rack, ORV3 HPR shelves).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PowerConfig {
+    /// Control period, ms.
+    pub period_ms: u32,
+    /// Trays fitted.
+    pub trays: usize,
+    /// Host budget for rack input power, W.
+    pub budget_w: f32,
+    /// Feed breaker rated current, A.
+    pub breaker_rated_a: f32,
+    /// Feed line-to-line voltage, V.
+    pub feed_voltage_v: f32,
+    /// Thermal trip constant: at I = k x rated the breaker trips after `breaker_k_s / (k^2 - 1)` s.
+    pub breaker_k_s: f32,
+    /// Shed when the breaker's modelled thermal state passes this fraction of trip.
+    pub breaker_shed_at: f32,
+    /// Budget share of the breaker's continuous rating.
+    pub breaker_budget_fraction: f32,
+    /// PSU rating, W (5.5 kW).
+    pub psu_rating_w: f32,
+    /// PSU efficiency used to turn input budget into DC caps.
+    pub psu_efficiency: f32,
+    /// Largest tray cap, W.
+    pub tray_max_w: f32,
+    /// Smallest tray cap of an enabled tray, W.
+    pub tray_floor_w: f32,
+    /// Tray priorities (higher keeps power longer).
+    pub tray_priority: [u8; TRAYS],
+    /// A tray drawing more than this multiple of its cap for `tray_fault_s` is faulted.
+    pub tray_fault_ratio: f32,
+    /// See `tray_fault_ratio`, s.
+    pub tray_fault_s: f32,
+    /// Delay between tray enables in the power-on sequence, s.
+    pub tray_stagger_s: f32,
+    /// PSU insert debounce, s (1 s).
+    pub psu_debounce_s: f32,
+    /// PSU settle time after enable, s (0.5 s).
+    pub psu_settle_s: f32,
+    /// A faulted PSU stays off this long before a retry, s (5 s).
+    pub psu_fault_off_s: f32,
+    /// A retried PSU is on probation this long, s (4 s).
+    pub psu_probation_s: f32,
+    /// GPU temperature the thermal budget holds the hottest GPU below, degC (slowdown 83 - 3).
+    pub gpu_limit_c: f32,
+    /// Thermal budget integral gain, W per K per s.
+    pub thermal_gain_w_per_k_s: f32,
+    /// The CDU's headroom broadcast is stale after this long, s.
+    pub headroom_stale_s: f32,
+    /// Budget while the headroom broadcast is stale, W.
+    pub conservative_budget_w: f32,
+    /// Racks sharing the row's headroom.
+    pub racks_in_row: f32,
+    /// BBU usable energy when full, J.
+    pub bbu_energy_j: f32,
+    /// BBU largest discharge power, W.
+    pub bbu_max_discharge_w: f32,
+    /// BBU largest charge power, W.
+    pub bbu_max_charge_w: f32,
+    /// Guaranteed ride-through, s.
+    pub ride_through_s: f32,
+    /// Grid smoothing on.
+    pub smoothing: bool,
+    /// Grid-side ramp limit, W/s.
+    pub ramp_limit_w_per_s: f32,
+    /// Grid-side low-pass time constant, s.
+    pub smoothing_tau_s: f32,
+    /// State of charge kept for ride-through; smoothing works above it.
+    pub soc_reserve: f32,
+    /// Highest state of charge smoothing charges to.
+    pub soc_max: f32,
+    /// Highest power floor the GPUs are asked to burn while smoothing, when storage cannot
+    /// absorb a drop, W (the trade of energy for a steadier grid that NVML's power smoothing
+    /// makes too).
+    pub power_floor_w: f32,
+    /// Delay between tray sheds when isolating, s.
+    pub isolation_shed_interval_s: f32,
+    /// Static caps (the conventional baseline): every tray capped at budget / trays, no
+    /// smoothing, no thermal budget.
+    pub static_caps: bool,
+}
+
+impl Default for PowerConfig {
+    fn default() -> Self {
+        Self {
+            period_ms: 100,
+            trays: TRAYS,
+            budget_w: 132_000.0,
+            breaker_rated_a: 200.0,
+            feed_voltage_v: 415.0,
+            breaker_k_s: 100.0,
+            breaker_shed_at: 0.5,
+            breaker_budget_fraction: 0.95,
+            psu_rating_w: 5_500.0,
+            psu_efficiency: 0.96,
+            tray_max_w: 9_000.0,
+            tray_floor_w: 1_500.0,
+            tray_priority: [1; TRAYS],
+            tray_fault_ratio: 1.8,
+            tray_fault_s: 0.5,
+            tray_stagger_s: 0.5,
+            psu_debounce_s: 1.0,
+            psu_settle_s: 0.5,
+            psu_fault_off_s: 5.0,
+            psu_probation_s: 4.0,
+            gpu_limit_c: 80.0,
+            thermal_gain_w_per_k_s: 1_500.0,
+            headroom_stale_s: 5.0,
+            conservative_budget_w: 0.8 * 132_000.0,
+            racks_in_row: 8.0,
+            bbu_energy_j: 120_000.0 * 240.0,
+            bbu_max_discharge_w: 160_000.0,
+            bbu_max_charge_w: 15_000.0,
+            ride_through_s: 300.0,
+            smoothing: true,
+            ramp_limit_w_per_s: 2_000.0,
+            smoothing_tau_s: 30.0,
+            soc_reserve: 0.5,
+            soc_max: 0.95,
+            power_floor_w: 0.8 * 132_000.0,
+            isolation_shed_interval_s: 0.2,
+            static_caps: false,
+        }
+    }
+}
+
+/// What the controller reads.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PowerInputs {
+    /// AC input present.
+    pub ac_present: bool,
+    /// Rack input power from the AC feed, W.
+    pub input_power_w: f32,
+    /// Feed current, A.
+    pub feed_current_a: f32,
+    /// PSUs fitted.
+    pub psu_present: [[bool; PSUS_PER_SHELF]; SHELVES],
+    /// PSUs reporting a fault.
+    pub psu_fault: [[bool; PSUS_PER_SHELF]; SHELVES],
+    /// Each tray's demand (what its GPUs ask for), W.
+    pub tray_demand_w: [f32; TRAYS],
+    /// Each tray's power, W.
+    pub tray_power_w: [f32; TRAYS],
+    /// Each tray's hottest GPU, degC.
+    pub tray_hottest_gpu_c: [f32; TRAYS],
+    /// BBU state of charge, 0..=1.
+    pub bbu_soc: f32,
+    /// The row's thermal headroom and when it was received.
+    pub headroom: Option<(f32, Instant)>,
+    /// The CDU asks to isolate this rack.
+    pub isolation_requested: bool,
+}
+
+/// What the controller commands and reports.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PowerOutputs {
+    /// Tray power enables.
+    pub tray_enable: [bool; TRAYS],
+    /// Tray GPU power caps, W.
+    pub tray_cap_w: [f32; TRAYS],
+    /// Tray power floors (the GPUs burn up to this when asked less), W.
+    pub tray_floor_w: [f32; TRAYS],
+    /// PSU enables.
+    pub psu_enable: [[bool; PSUS_PER_SHELF]; SHELVES],
+    /// BBU power into the bus (positive: discharge), W.
+    pub bbu_power_w: f32,
+    /// Budget in force, W (input side).
+    pub budget_w: f32,
+    /// While `smoothing`: the PSUs' output target on the bus, W (the BBUs supply or absorb the
+    /// difference to the load at once).
+    pub grid_target_w: f32,
+    /// Smoothing is in force: the PSUs follow `grid_target_w`.
+    pub smoothing: bool,
+    /// State.
+    pub state: PowerState,
+    /// Trays shed to protect the breaker or for a fault.
+    pub shed_trays: u32,
+    /// Modelled breaker thermal state, fraction of trip.
+    pub breaker_thermal: f32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Psu {
+    Absent,
+    Debouncing(Instant),
+    Settling(Instant),
+    Ok,
+    Faulted(Instant),
+    Probation(Instant),
+}
+
+/// The power controller.
+#[derive(Debug, Clone)]
+pub struct PowerController {
+    config: PowerConfig,
+    state: PowerState,
+    last_step: Option<Instant>,
+    psus: [[Psu; PSUS_PER_SHELF]; SHELVES],
+    sequence_next: usize,
+    sequence_at: Option<Instant>,
+    shed: [bool; TRAYS],
+    over_cap_since: [Option<Instant>; TRAYS],
+    last_shed_at: Option<Instant>,
+    thermal_budget_w: f32,
+    breaker_thermal: f32,
+    grid_filtered_w: Option<f32>,
+    grid_target_w: f32,
+    on_battery_since: Option<Instant>,
+    last_demand_w: [f32; TRAYS],
+    events: EventLog<PowerEvent, EVENT_LOG_LEN>,
+    outputs: PowerOutputs,
+}
+
+impl PowerController {
+    /// A controller in `Off`; it starts sequencing on the first step with AC present.
+    pub fn new(config: PowerConfig) -> Self {
+        let config = PowerConfig {
+            trays: config.trays.clamp(1, TRAYS),
+            ..config
+        };
+        Self {
+            state: PowerState::Off,
+            last_step: None,
+            psus: [[Psu::Absent; PSUS_PER_SHELF]; SHELVES],
+            sequence_next: 0,
+            sequence_at: None,
+            shed: [false; TRAYS],
+            over_cap_since: [None; TRAYS],
+            last_shed_at: None,
+            thermal_budget_w: config.budget_w,
+            breaker_thermal: 0.0,
+            grid_filtered_w: None,
+            grid_target_w: 0.0,
+            on_battery_since: None,
+            last_demand_w: [0.0; TRAYS],
+            events: EventLog::new(),
+            outputs: PowerOutputs {
+                tray_enable: [false; TRAYS],
+                tray_cap_w: [config.tray_floor_w; TRAYS],
+                tray_floor_w: [0.0; TRAYS],
+                psu_enable: [[false; PSUS_PER_SHELF]; SHELVES],
+                bbu_power_w: 0.0,
+                budget_w: config.budget_w,
+                grid_target_w: 0.0,
+                smoothing: false,
+                state: PowerState::Off,
+                shed_trays: 0,
+                breaker_thermal: 0.0,
+            },
+            config,
+        }
+    }
+
+    /// A controller already running (all PSUs and trays on), as after a completed sequence.
+    pub fn running(config: PowerConfig) -> Self {
+        let mut c = Self::new(config);
+        c.state = PowerState::Running;
+        c.psus = [[Psu::Ok; PSUS_PER_SHELF]; SHELVES];
+        c.sequence_next = c.config.trays;
+        c.outputs.psu_enable = [[true; PSUS_PER_SHELF]; SHELVES];
+        for (i, e) in c.outputs.tray_enable.iter_mut().enumerate() {
+            *e = i < c.config.trays;
+        }
+        c.outputs.state = PowerState::Running;
+        c
+    }
+
+    /// Settings.
+    pub fn config(&self) -> &PowerConfig {
+        &self.config
+    }
+
+    /// State.
+    pub fn state(&self) -> PowerState {
+        self.state
+    }
+
+    /// The last outputs.
+    pub fn outputs(&self) -> &PowerOutputs {
+        &self.outputs
+    }
+
+    /// The trays' demand seen in the last step, W.
+    pub fn last_demand_w(&self) -> &[f32; TRAYS] {
+        &self.last_demand_w
+    }
+
+    /// The event log.
+    pub fn events(&self) -> &EventLog<PowerEvent, EVENT_LOG_LEN> {
+        &self.events
+    }
+
+    /// Sets the host budget; refused (with the allowed range) outside the breaker's rating.
+    pub fn set_budget(&mut self, budget_w: f32) -> Result<(), (f32, f32)> {
+        let max = self.breaker_budget_w();
+        let min = self.config.tray_floor_w * self.config.trays as f32 / self.config.psu_efficiency;
+        if !(budget_w >= min && budget_w <= max) {
+            return Err((min, max));
+        }
+        self.config.budget_w = budget_w;
+        Ok(())
+    }
+
+    fn breaker_budget_w(&self) -> f32 {
+        let c = &self.config;
+        libm::sqrtf(3.0) * c.feed_voltage_v * c.breaker_rated_a * 0.99 * c.breaker_budget_fraction
+    }
+
+    /// One step.
+    pub fn step(&mut self, now: Instant, inputs: &PowerInputs) -> &PowerOutputs {
+        let period_s = self.config.period_ms as f32 / 1000.0;
+        let dt = self
+            .last_step
+            .map_or(period_s, |l| now.secs_since(l).clamp(0.0, 1.0));
+        self.last_step = Some(now);
+        self.last_demand_w = inputs.tray_demand_w;
+
+        if inputs.isolation_requested && self.state != PowerState::Isolated {
+            self.fire(now, PowerTrigger::Isolate, PowerReason::IsolationRequested);
+        }
+        if self.state == PowerState::Isolated {
+            self.isolate(now);
+            self.outputs.state = self.state;
+            return &self.outputs;
+        }
+        if self.state == PowerState::Off && inputs.ac_present {
+            self.fire(now, PowerTrigger::Start, PowerReason::Boot);
+        }
+        self.manage_psus(now, inputs);
+        self.sequence(now);
+        self.ride_through(now, inputs);
+        self.protect(now, inputs, dt);
+        let budget = self.budget(now, inputs, dt);
+        self.outputs.budget_w = budget;
+        self.allot(budget, inputs);
+        self.smooth(inputs, dt);
+
+        let demand: f32 = inputs
+            .tray_demand_w
+            .iter()
+            .take(self.config.trays)
+            .sum::<f32>()
+            / self.config.psu_efficiency;
+        if demand > budget * 1.001 {
+            let reason = if budget < self.config.budget_w {
+                PowerReason::ThermalLimit
+            } else {
+                PowerReason::OverBudget
+            };
+            self.fire(now, PowerTrigger::OverBudget, reason);
+        } else if demand < budget * 0.98 {
+            self.fire(now, PowerTrigger::WithinBudget, PowerReason::WithinBudget);
+        }
+        self.outputs.budget_w = budget;
+        self.outputs.state = self.state;
+        self.outputs.breaker_thermal = self.breaker_thermal;
+        #[allow(clippy::cast_possible_truncation)] // at most TRAYS
+        {
+            self.outputs.shed_trays = self.shed.iter().filter(|s| **s).count() as u32;
+        }
+        &self.outputs
+    }
+
+    fn manage_psus(&mut self, now: Instant, inputs: &PowerInputs) {
+        let c = self.config;
+        for s in 0..SHELVES {
+            for p in 0..PSUS_PER_SHELF {
+                let present = inputs
+                    .psu_present
+                    .get(s)
+                    .and_then(|r| r.get(p))
+                    .copied()
+                    .unwrap_or(false);
+                let fault = inputs
+                    .psu_fault
+                    .get(s)
+                    .and_then(|r| r.get(p))
+                    .copied()
+                    .unwrap_or(false);
+                let Some(psu) = self.psus.get_mut(s).and_then(|r| r.get_mut(p)) else {
+                    continue;
+                };
+                let next = match *psu {
+                    _ if !present => Psu::Absent,
+                    Psu::Absent => Psu::Debouncing(now),
+                    Psu::Debouncing(at) if now.secs_since(at) >= c.psu_debounce_s => {
+                        Psu::Settling(now)
+                    }
+                    Psu::Settling(at) if now.secs_since(at) >= c.psu_settle_s => Psu::Ok,
+                    Psu::Ok | Psu::Probation(_) if fault => Psu::Faulted(now),
+                    Psu::Faulted(at) if now.secs_since(at) >= c.psu_fault_off_s => {
+                        Psu::Probation(now)
+                    }
+                    Psu::Probation(at) if now.secs_since(at) >= c.psu_probation_s => Psu::Ok,
+                    other => other,
+                };
+                let newly_faulted =
+                    matches!(next, Psu::Faulted(_)) && !matches!(*psu, Psu::Faulted(_));
+                *psu = next;
+                if let Some(e) = self
+                    .outputs
+                    .psu_enable
+                    .get_mut(s)
+                    .and_then(|r| r.get_mut(p))
+                {
+                    *e = matches!(next, Psu::Settling(_) | Psu::Ok | Psu::Probation(_));
+                }
+                if newly_faulted {
+                    #[allow(clippy::cast_possible_truncation)] // < 8
+                    self.events.push(
+                        now,
+                        PowerEvent::PsuFaulted {
+                            shelf: s as u8,
+                            psu: p as u8,
+                        },
+                    );
+                }
+            }
+        }
+    }
+
+    fn psu_capacity_w(&self) -> f32 {
+        let ok = self
+            .psus
+            .iter()
+            .flatten()
+            .filter(|p| matches!(p, Psu::Ok | Psu::Probation(_)))
+            .count();
+        ok as f32 * self.config.psu_rating_w
+    }
+
+    fn sequence(&mut self, now: Instant) {
+        if self.state != PowerState::Sequencing {
+            return;
+        }
+        // Trays start once at least half the PSUs are up (N of N+N).
+        let needed = SHELVES * PSUS_PER_SHELF / 2;
+        let ok = self
+            .psus
+            .iter()
+            .flatten()
+            .filter(|p| matches!(p, Psu::Ok))
+            .count();
+        if ok < needed {
+            return;
+        }
+        let due = self
+            .sequence_at
+            .is_none_or(|at| now.secs_since(at) >= self.config.tray_stagger_s);
+        if due && self.sequence_next < self.config.trays {
+            if let Some(e) = self.outputs.tray_enable.get_mut(self.sequence_next) {
+                *e = true;
+            }
+            #[allow(clippy::cast_possible_truncation)] // < TRAYS
+            self.events.push(
+                now,
+                PowerEvent::TrayChanged {
+                    tray: self.sequence_next as u8,
+                    enabled: true,
+                    reason: PowerReason::Boot,
+                },
+            );
+            self.sequence_next += 1;
+            self.sequence_at = Some(now);
+        }
+        if self.sequence_next >= self.config.trays {
+            self.fire(
+                now,
+                PowerTrigger::SequenceDone,
+                PowerReason::SequenceComplete,
+            );
+        }
+    }
+
+    fn ride_through(&mut self, now: Instant, inputs: &PowerInputs) {
+        if !inputs.ac_present && self.on_battery_since.is_none() {
+            self.on_battery_since = Some(now);
+            self.fire(now, PowerTrigger::AcLost, PowerReason::AcLoss);
+        } else if inputs.ac_present && self.on_battery_since.is_some() {
+            self.on_battery_since = None;
+            self.fire(now, PowerTrigger::AcBack, PowerReason::AcRestored);
+            // Resume smoothing from where the grid is now taking the load.
+            self.grid_filtered_w = None;
+        }
+    }
+
+    /// Models the breaker's thermal state and sheds trays before it could trip.
+    fn protect(&mut self, now: Instant, inputs: &PowerInputs, dt: f32) {
+        let c = self.config;
+        let ratio = inputs.feed_current_a / c.breaker_rated_a;
+        // Heats above rated current, cools below, in units of "fraction of trip".
+        self.breaker_thermal =
+            (self.breaker_thermal + (ratio * ratio - 1.0) * dt / c.breaker_k_s).max(0.0);
+
+        // A tray far above its cap is faulted: shed it.
+        for t in 0..c.trays {
+            let (Some(power), Some(cap)) =
+                (inputs.tray_power_w.get(t), self.outputs.tray_cap_w.get(t))
+            else {
+                continue;
+            };
+            let enabled = self.outputs.tray_enable.get(t).copied().unwrap_or(false);
+            let Some(since) = self.over_cap_since.get_mut(t) else {
+                continue;
+            };
+            if enabled && *power > c.tray_fault_ratio * cap.max(c.tray_floor_w) {
+                let at = *since.get_or_insert(now);
+                if now.secs_since(at) >= c.tray_fault_s {
+                    *since = None;
+                    self.shed_tray(now, t, PowerReason::TrayFault);
+                }
+            } else {
+                *since = None;
+            }
+        }
+
+        let interval_ok = self.last_shed_at.is_none_or(|at| now.secs_since(at) >= 0.5);
+        if self.breaker_thermal >= c.breaker_shed_at && ratio > 1.0 && interval_ok {
+            if let Some(t) = self.lowest_priority_enabled() {
+                self.fire(now, PowerTrigger::Shed, PowerReason::Overcurrent);
+                self.shed_tray(now, t, PowerReason::Overcurrent);
+            }
+        } else if self.state == PowerState::Shedding && ratio < 1.0 {
+            self.fire(now, PowerTrigger::ShedDone, PowerReason::WithinBudget);
+        }
+    }
+
+    fn lowest_priority_enabled(&self) -> Option<usize> {
+        (0..self.config.trays)
+            .rev()
+            .filter(|&t| self.outputs.tray_enable.get(t).copied().unwrap_or(false))
+            .min_by_key(|&t| self.config.tray_priority.get(t).copied().unwrap_or(0))
+    }
+
+    fn shed_tray(&mut self, now: Instant, t: usize, reason: PowerReason) {
+        if let (Some(e), Some(s)) = (self.outputs.tray_enable.get_mut(t), self.shed.get_mut(t))
+            && *e
+        {
+            *e = false;
+            *s = true;
+            self.last_shed_at = Some(now);
+            #[allow(clippy::cast_possible_truncation)] // < TRAYS
+            self.events.push(
+                now,
+                PowerEvent::TrayChanged {
+                    tray: t as u8,
+                    enabled: false,
+                    reason,
+                },
+            );
+        }
+    }
+
+    /// The host's budget bounded by the breaker and the healthy PSUs, input side, W.
+    fn electrical_budget_w(&self) -> f32 {
+        let c = &self.config;
+        c.budget_w
+            .min(self.breaker_budget_w())
+            .min(self.psu_capacity_w() / c.psu_efficiency)
+    }
+
+    /// The budget in force (input side, W).
+    fn budget(&mut self, now: Instant, inputs: &PowerInputs, dt: f32) -> f32 {
+        let c = self.config;
+        let mut budget = self.electrical_budget_w();
+        if c.static_caps {
+            return budget;
+        }
+        // Thermal: integral loop on the hottest GPU, bounded by the CDU headroom share.
+        let hottest = inputs
+            .tray_hottest_gpu_c
+            .iter()
+            .take(c.trays)
+            .copied()
+            .fold(f32::MIN, f32::max);
+        let error = c.gpu_limit_c - hottest;
+        let floor_total = c.tray_floor_w * c.trays as f32 / c.psu_efficiency;
+        self.thermal_budget_w = (self.thermal_budget_w + c.thermal_gain_w_per_k_s * error * dt)
+            .clamp(floor_total, c.budget_w);
+        let drawn = self.load_w(inputs) / c.psu_efficiency;
+        budget = budget.min(self.thermal_budget_w);
+        match inputs.headroom {
+            Some((headroom, at)) if now.secs_since(at) <= c.headroom_stale_s => {
+                let share = headroom / c.racks_in_row.max(1.0);
+                budget = budget.min(drawn + share / 0.9);
+            }
+            _ => budget = budget.min(c.conservative_budget_w),
+        }
+        if let Some(since) = self.on_battery_since {
+            // Spread the BBUs' remaining energy over the rest of the guaranteed time.
+            let remaining_s = (c.ride_through_s - now.secs_since(since)).max(1.0);
+            let energy = inputs.bbu_soc.clamp(0.0, 1.0) * c.bbu_energy_j;
+            budget = budget.min(energy / remaining_s).min(c.bbu_max_discharge_w);
+        }
+        budget.max(floor_total)
+    }
+
+    /// Allots per-tray caps: floors first, then by priority, proportional to demand.
+    fn allot(&mut self, budget_w: f32, inputs: &PowerInputs) {
+        let c = self.config;
+        let n = c.trays;
+        let enabled: [bool; TRAYS] = self.outputs.tray_enable;
+        let count = enabled.iter().take(n).filter(|e| **e).count().max(1) as f32;
+        let dc_budget = budget_w * c.psu_efficiency;
+        if c.static_caps {
+            for t in 0..n {
+                if let Some(cap) = self.outputs.tray_cap_w.get_mut(t) {
+                    *cap = (c.budget_w * c.psu_efficiency / n as f32).min(c.tray_max_w);
+                }
+            }
+            return;
+        }
+        let mut remaining = dc_budget - c.tray_floor_w * count;
+        let mut caps = [c.tray_floor_w; TRAYS];
+        for level in (0..=u8::MAX).rev() {
+            if remaining <= 0.0 {
+                break;
+            }
+            let in_level = |t: usize| {
+                enabled.get(t).copied().unwrap_or(false)
+                    && c.tray_priority.get(t).copied() == Some(level)
+            };
+            let need: f32 = (0..n)
+                .filter(|&t| in_level(t))
+                .map(|t| {
+                    (inputs.tray_demand_w.get(t).copied().unwrap_or(0.0) - c.tray_floor_w).max(0.0)
+                })
+                .sum();
+            if need <= 0.0 {
+                continue;
+            }
+            let share = (remaining / need).min(1.0);
+            for t in (0..n).filter(|&t| in_level(t)) {
+                let want =
+                    (inputs.tray_demand_w.get(t).copied().unwrap_or(0.0) - c.tray_floor_w).max(0.0);
+                if let Some(cap) = caps.get_mut(t) {
+                    *cap += want * share;
+                }
+            }
+            remaining -= need * share;
+            if level == 0 {
+                break;
+            }
+        }
+        // Budget left after every demand is met is spread evenly, so caps do not pin trays
+        // exactly at their present demand.
+        let spare = remaining.max(0.0) / count;
+        for t in 0..n {
+            if let (Some(out), Some(cap)) = (self.outputs.tray_cap_w.get_mut(t), caps.get(t)) {
+                *out = (cap + spare).min(c.tray_max_w);
+            }
+        }
+    }
+
+    /// Grid-side smoothing with the BBUs: the PSUs' output follows a low-passed, ramp-limited
+    /// target; the BBUs on the bus take the difference within their state-of-charge window.
+    fn smooth(&mut self, inputs: &PowerInputs, dt: f32) {
+        let c = self.config;
+        let load = self.load_w(inputs);
+        self.outputs.tray_floor_w = [0.0; TRAYS];
+        if self.on_battery_since.is_some() {
+            self.outputs.smoothing = false;
+            self.outputs.bbu_power_w = load;
+            self.grid_filtered_w = None;
+            return;
+        }
+        if !c.smoothing || c.static_caps || self.state == PowerState::Sequencing {
+            // Recharge toward full when not smoothing.
+            self.outputs.smoothing = false;
+            self.outputs.bbu_power_w = if inputs.bbu_soc < c.soc_max {
+                -c.bbu_max_charge_w
+            } else {
+                0.0
+            };
+            self.grid_filtered_w = None;
+            return;
+        }
+        // Below the reserve the target leans up so the BBUs recharge; near full it leans down.
+        let lean = if inputs.bbu_soc < c.soc_reserve {
+            0.5 * c.bbu_max_charge_w
+        } else if inputs.bbu_soc > c.soc_max {
+            -0.5 * c.bbu_max_charge_w
+        } else {
+            0.0
+        };
+        let filtered = self.grid_filtered_w.get_or_insert(load);
+        *filtered += (load + lean - *filtered) * (dt / c.smoothing_tau_s.max(dt));
+        if !self.outputs.smoothing {
+            self.grid_target_w = load;
+        }
+        let max_step = c.ramp_limit_w_per_s * c.psu_efficiency * dt;
+        self.grid_target_w += (*filtered - self.grid_target_w).clamp(-max_step, max_step);
+        // The grid side answers to the host's and the breaker's limits (the thermal part of the
+        // budget concerns the trays' heat, which the caps already hold).
+        self.grid_target_w = self
+            .grid_target_w
+            .min(self.electrical_budget_w() * c.psu_efficiency);
+        // The BBUs can supply down to `target - max discharge` only above the reserve, and
+        // absorb up to `max charge` only below the top of their window.
+        let can_discharge = if inputs.bbu_soc > c.soc_reserve * 0.9 {
+            c.bbu_max_discharge_w
+        } else {
+            0.0
+        };
+        let can_charge = if inputs.bbu_soc < 1.0 {
+            c.bbu_max_charge_w
+        } else {
+            0.0
+        };
+        self.grid_target_w = self.grid_target_w.max(load - can_discharge);
+        // A drop deeper than the BBUs can absorb: the GPUs burn up to the floor, so the grid
+        // does not see it (NVML's power-smoothing floor does the same on the GPU).
+        let floor_total = (self.grid_target_w - can_charge).clamp(0.0, c.power_floor_w.max(0.0));
+        let on = self
+            .outputs
+            .tray_enable
+            .iter()
+            .take(c.trays)
+            .filter(|e| **e)
+            .count()
+            .max(1) as f32;
+        for (t, f) in self.outputs.tray_floor_w.iter_mut().enumerate() {
+            let enabled = self.outputs.tray_enable.get(t).copied().unwrap_or(false);
+            *f = if enabled {
+                (floor_total / on).min(c.tray_max_w)
+            } else {
+                0.0
+            };
+        }
+        self.outputs.smoothing = true;
+        self.outputs.bbu_power_w = load - self.grid_target_w;
+        self.outputs.grid_target_w = self.grid_target_w;
+    }
+
+    /// The trays' DC load as measured last step, W.
+    fn load_w(&self, inputs: &PowerInputs) -> f32 {
+        inputs.tray_power_w.iter().take(self.config.trays).sum()
+    }
+
+    fn isolate(&mut self, now: Instant) {
+        let due = self
+            .last_shed_at
+            .is_none_or(|at| now.secs_since(at) >= self.config.isolation_shed_interval_s);
+        if due {
+            if let Some(t) = self.lowest_priority_enabled() {
+                self.shed_tray(now, t, PowerReason::IsolationRequested);
+            } else {
+                self.outputs.psu_enable = [[false; PSUS_PER_SHELF]; SHELVES];
+            }
+        }
+        self.outputs.bbu_power_w = 0.0;
+        self.outputs.tray_floor_w = [0.0; TRAYS];
+    }
+
+    fn fire(&mut self, now: Instant, trigger: PowerTrigger, reason: PowerReason) {
+        let Some(&(from, _, to)) = TRANSITIONS
+            .iter()
+            .find(|(f, t, _)| *f == self.state && *t == trigger)
+        else {
+            return;
+        };
+        self.state = to;
+        self.events
+            .push(now, PowerEvent::StateChanged { from, to, reason });
+    }
+}
+
+#[cfg(test)]
+#[path = "power_tests.rs"]
+mod tests;

@@ -1,0 +1,279 @@
+//! The power controller's logic on hand-made inputs (closed-loop behaviour against the
+//! electrical and thermal plant is tested in `rack-sim`'s scenarios).
+#![allow(
+    clippy::cast_possible_truncation,
+    clippy::cast_sign_loss,
+    clippy::cast_precision_loss
+)]
+
+use super::*;
+
+fn inputs(demand_per_tray_w: f32) -> PowerInputs {
+    PowerInputs {
+        ac_present: true,
+        input_power_w: demand_per_tray_w * TRAYS as f32 / 0.96,
+        feed_current_a: 150.0,
+        psu_present: [[true; PSUS_PER_SHELF]; SHELVES],
+        psu_fault: [[false; PSUS_PER_SHELF]; SHELVES],
+        tray_demand_w: [demand_per_tray_w; TRAYS],
+        tray_power_w: [demand_per_tray_w; TRAYS],
+        tray_hottest_gpu_c: [70.0; TRAYS],
+        bbu_soc: 0.9,
+        headroom: Some((400_000.0, Instant(0))),
+        isolation_requested: false,
+    }
+}
+
+fn run(c: &mut PowerController, from_ms: u64, seconds: f32, inputs: &mut PowerInputs) -> u64 {
+    let steps = (seconds * 10.0).round() as u64;
+    let mut now = from_ms;
+    for _ in 0..steps {
+        now += 100;
+        inputs.headroom = inputs.headroom.map(|(h, _)| (h, Instant(now)));
+        c.step(Instant(now), inputs);
+    }
+    now
+}
+
+fn static_config() -> PowerConfig {
+    PowerConfig {
+        smoothing: false,
+        ..PowerConfig::default()
+    }
+}
+
+#[test]
+fn the_transition_table_is_a_function_and_every_live_state_can_isolate() {
+    for (i, (from, trigger, _)) in TRANSITIONS.iter().enumerate() {
+        for (f, t, _) in TRANSITIONS.iter().skip(i + 1) {
+            assert!(!(from == f && trigger == t), "{from:?} {trigger:?} twice");
+        }
+    }
+    for state in [
+        PowerState::Off,
+        PowerState::Sequencing,
+        PowerState::Running,
+        PowerState::Capped,
+        PowerState::RideThrough,
+        PowerState::Shedding,
+    ] {
+        assert!(TRANSITIONS.iter().any(|(f, t, to)| *f == state
+            && *t == PowerTrigger::Isolate
+            && *to == PowerState::Isolated));
+    }
+}
+
+#[test]
+fn a_cold_rack_comes_up_in_the_documented_time_one_tray_at_a_time() {
+    let mut c = PowerController::new(static_config());
+    let mut i = inputs(6_000.0);
+    let mut now = 0;
+    let mut first_all_on = None;
+    let mut max_enabled_per_step = 0;
+    let mut last = 0;
+    for _ in 0..200 {
+        now = run(&mut c, now, 0.1, &mut i);
+        let on = c.outputs().tray_enable.iter().filter(|e| **e).count();
+        max_enabled_per_step = max_enabled_per_step.max(on - last);
+        last = on;
+        if on == TRAYS && first_all_on.is_none() {
+            first_all_on = Some(now);
+        }
+    }
+    assert_eq!(max_enabled_per_step, 1, "trays come on one at a time");
+    let all_on_ms = first_all_on.unwrap_or(u64::MAX);
+    // debounce 1 s + settle 0.5 s + 17 staggers of 0.5 s after the first tray = 10.1 s.
+    assert!(all_on_ms <= 10_500, "all trays on after {all_on_ms} ms");
+    assert_eq!(c.state(), PowerState::Running);
+}
+
+#[test]
+fn caps_hold_the_budget_in_proportion_to_demand_and_never_below_the_floor() {
+    let mut config = static_config();
+    config.budget_w = 100_000.0;
+    let mut c = PowerController::running(config);
+    let mut i = inputs(0.0);
+    for (t, d) in i.tray_demand_w.iter_mut().enumerate() {
+        *d = if t < 9 { 8_000.0 } else { 4_000.0 };
+    }
+    i.tray_demand_w[17] = 500.0; // asks less than the floor
+    i.tray_power_w = i.tray_demand_w;
+    run(&mut c, 0, 1.0, &mut i);
+    let out = c.outputs();
+    let total: f32 = out.tray_cap_w.iter().sum();
+    assert!(
+        (total - 100_000.0 * 0.96).abs() < 1.0,
+        "caps sum to the DC budget: {total}"
+    );
+    let floor = config.tray_floor_w;
+    assert!(out.tray_cap_w.iter().all(|cap| *cap >= floor - 1e-3));
+    let share = |t: usize| (out.tray_cap_w[t] - floor) / (i.tray_demand_w[t] - floor);
+    assert!(
+        (share(0) - share(12)).abs() < 1e-4,
+        "same share of demand: {} vs {}",
+        share(0),
+        share(12)
+    );
+    assert_eq!(c.state(), PowerState::Capped);
+}
+
+#[test]
+fn higher_priority_trays_are_served_first() {
+    let mut config = static_config();
+    config.budget_w = 90_000.0;
+    for (t, p) in config.tray_priority.iter_mut().enumerate() {
+        *p = if t < 6 { 3 } else { 1 };
+    }
+    let mut c = PowerController::running(config);
+    let mut i = inputs(7_000.0);
+    run(&mut c, 0, 0.5, &mut i);
+    let out = c.outputs();
+    assert!(
+        out.tray_cap_w[..6].iter().all(|cap| *cap >= 7_000.0 - 1e-2),
+        "{:?}",
+        &out.tray_cap_w[..6]
+    );
+    assert!(out.tray_cap_w[6..].iter().all(|cap| *cap < 7_000.0));
+}
+
+#[test]
+fn a_hot_breaker_sheds_the_lowest_priority_trays_first_and_says_why() {
+    let mut config = static_config();
+    for (t, p) in config.tray_priority.iter_mut().enumerate() {
+        *p = if t == 4 { 0 } else { 2 };
+    }
+    let mut c = PowerController::running(config);
+    let mut i = inputs(6_000.0);
+    i.feed_current_a = 1.5 * config.breaker_rated_a; // heats at (2.25 - 1) / 100 per s
+    run(&mut c, 0, 45.0, &mut i);
+    let shed: heapless::Vec<u8, 32> = c
+        .events()
+        .iter()
+        .filter_map(|r| match r.event {
+            PowerEvent::TrayChanged {
+                tray,
+                enabled: false,
+                reason: PowerReason::Overcurrent,
+            } => Some(tray),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(shed.first(), Some(&4), "lowest priority first: {shed:?}");
+    assert!(
+        c.outputs().breaker_thermal < 1.0,
+        "shed before the modelled trip"
+    );
+    assert!(!c.outputs().tray_enable[4]);
+}
+
+#[test]
+fn on_battery_power_is_capped_to_last_the_ride_through() {
+    let mut c = PowerController::running(static_config());
+    let mut i = inputs(6_600.0);
+    i.ac_present = false;
+    i.bbu_soc = 1.0;
+    run(&mut c, 0, 0.2, &mut i);
+    let c_cfg = *c.config();
+    let expected = c_cfg.bbu_energy_j / c_cfg.ride_through_s;
+    assert_eq!(c.state(), PowerState::RideThrough);
+    assert!(
+        (c.outputs().budget_w - expected).abs() / expected < 0.01,
+        "{} vs {expected}",
+        c.outputs().budget_w
+    );
+    i.ac_present = true;
+    run(&mut c, 200, 0.2, &mut i);
+    assert_ne!(c.state(), PowerState::RideThrough);
+}
+
+#[test]
+fn an_isolation_request_sheds_every_tray_in_order_then_the_psus() {
+    let mut c = PowerController::running(static_config());
+    let mut i = inputs(6_000.0);
+    i.isolation_requested = true;
+    let now = run(&mut c, 0, 3.5, &mut i);
+    assert_eq!(c.state(), PowerState::Isolated);
+    assert!(
+        c.outputs().tray_enable.iter().all(|e| !e),
+        "all shed within 18 x 0.2 s"
+    );
+    run(&mut c, now, 0.3, &mut i);
+    assert!(c.outputs().psu_enable.iter().flatten().all(|e| !e));
+}
+
+#[test]
+fn a_faulted_psu_is_switched_off_retried_and_watched() {
+    let mut c = PowerController::running(static_config());
+    let mut i = inputs(6_000.0);
+    i.psu_fault[2][3] = true;
+    let now = run(&mut c, 0, 0.2, &mut i);
+    assert!(!c.outputs().psu_enable[2][3]);
+    i.psu_fault[2][3] = false;
+    let now = run(&mut c, now, 5.0, &mut i);
+    assert!(
+        c.outputs().psu_enable[2][3],
+        "retried after the fault-off time"
+    );
+    assert!(
+        c.events()
+            .iter()
+            .any(|r| r.event == PowerEvent::PsuFaulted { shelf: 2, psu: 3 })
+    );
+    let _ = now;
+}
+
+#[test]
+fn a_budget_beyond_the_breaker_is_refused_with_the_range() {
+    let mut c = PowerController::running(static_config());
+    let refused = c.set_budget(500_000.0);
+    assert!(refused.is_err(), "a budget beyond the breaker was accepted");
+    let (min, max) = refused.unwrap_err();
+    assert!(
+        min > 0.0 && max < 500_000.0 && max > 130_000.0,
+        "{min}..{max}"
+    );
+    assert!(c.set_budget(110_000.0).is_ok());
+    assert!(c.set_budget(f32::NAN).is_err());
+}
+
+#[test]
+fn a_hot_gpu_lowers_the_budget_before_it_reaches_slowdown() {
+    let mut c = PowerController::running(static_config_thermal());
+    let mut i = inputs(6_600.0);
+    run(&mut c, 0, 1.0, &mut i);
+    let cool = c.outputs().budget_w;
+    i.tray_hottest_gpu_c[7] = 82.0;
+    run(&mut c, 1000, 5.0, &mut i);
+    assert!(
+        c.outputs().budget_w < cool - 5_000.0,
+        "{cool} -> {}",
+        c.outputs().budget_w
+    );
+}
+
+fn static_config_thermal() -> PowerConfig {
+    PowerConfig {
+        smoothing: false,
+        static_caps: false,
+        ..PowerConfig::default()
+    }
+}
+
+#[test]
+fn smoothing_limits_the_grid_side_ramp() {
+    let mut c = PowerController::running(PowerConfig::default());
+    let mut i = inputs(6_600.0);
+    run(&mut c, 0, 5.0, &mut i);
+    let before = c.outputs().grid_target_w;
+    // The load halves at once.
+    i.tray_power_w = [3_300.0; TRAYS];
+    i.tray_demand_w = [3_300.0; TRAYS];
+    run(&mut c, 5000, 1.0, &mut i);
+    let after = c.outputs().grid_target_w;
+    let limit = c.config().ramp_limit_w_per_s * c.config().psu_efficiency;
+    assert!(before - after <= limit * 1.0 + 1.0, "{before} -> {after}");
+    assert!(
+        c.outputs().tray_floor_w.iter().any(|f| *f > 0.0),
+        "the GPUs are asked to burn what the BBUs cannot absorb"
+    );
+}

@@ -1,0 +1,204 @@
+//! The racks' power side in a run: one real `rack-control` power controller and one
+//! electrical plant per rack, wired to the thermal plant (tray caps, floors, enables; tray
+//! power and GPU temperatures back) and to the CDU (power reports, headroom, isolation
+//! requests).
+
+use rack_control::Instant;
+use rack_control::coolant::CoolantOutputs;
+use rack_control::power::{
+    PSUS_PER_SHELF, PowerConfig, PowerController, PowerInputs, PowerOutputs, SHELVES, TRAYS,
+};
+
+use crate::electrical::RackElectrical;
+use crate::plant::{RowPlant, TrayCommands};
+use crate::runner::Control;
+use crate::scenario::{PowerSettings, Scenario};
+
+/// Every rack's power controller and electrical plant.
+#[derive(Debug, Clone)]
+pub struct PowerRow {
+    /// The controllers, one per rack.
+    pub controllers: Vec<PowerController>,
+    /// The electrical plants, one per rack.
+    pub electrical: Vec<RackElectrical>,
+    /// Each rack's last outputs.
+    pub outputs: Vec<PowerOutputs>,
+    /// The AC feed is up.
+    pub ac_present: bool,
+}
+
+/// The power controller's settings for a scenario.
+pub fn power_config(
+    scenario: &Scenario,
+    settings: &PowerSettings,
+    control: Control,
+) -> PowerConfig {
+    let e = &settings.electrical;
+    #[allow(clippy::cast_possible_truncation)] // physical values fit f32
+    let mut c = PowerConfig {
+        trays: scenario.row.trays_per_rack.min(TRAYS),
+        breaker_rated_a: e.breaker_rated_a as f32,
+        feed_voltage_v: e.feed_voltage_v as f32,
+        breaker_k_s: e.breaker_k_s as f32,
+        psu_rating_w: e.psu_rating_w as f32,
+        bbu_energy_j: e.bbu_energy_j as f32,
+        bbu_max_discharge_w: e.bbu_max_discharge_w as f32,
+        bbu_max_charge_w: e.bbu_max_charge_w as f32,
+        gpu_limit_c: (scenario.row.gpu_slowdown_c - 3.0) as f32,
+        racks_in_row: scenario.row.racks as f32,
+        ..PowerConfig::default()
+    };
+    if let Some(v) = settings.budget_w {
+        c.budget_w = v;
+        c.conservative_budget_w = 0.8 * v;
+        c.power_floor_w = 0.8 * v;
+    }
+    if let Some(v) = settings.ride_through_s {
+        c.ride_through_s = v;
+    }
+    if let Some(v) = settings.ramp_limit_w_per_s {
+        c.ramp_limit_w_per_s = v;
+    }
+    if let Some(v) = settings.power_floor_w {
+        c.power_floor_w = v;
+    }
+    if let Some(v) = settings.smoothing {
+        c.smoothing = v;
+    }
+    if let Some(p) = &settings.tray_priorities {
+        for (slot, v) in c.tray_priority.iter_mut().zip(p) {
+            *slot = *v;
+        }
+    }
+    if control == Control::Baseline {
+        c.static_caps = true;
+        c.smoothing = false;
+    }
+    c
+}
+
+impl PowerRow {
+    /// The power side of `scenario`, if it has one.
+    pub fn new(scenario: &Scenario, control: Control) -> Option<Self> {
+        let settings = scenario.power.as_ref()?;
+        let config = power_config(scenario, settings, control);
+        let racks = scenario.row.racks;
+        let controllers: Vec<PowerController> = (0..racks)
+            .map(|_| {
+                if settings.cold_start {
+                    PowerController::new(config)
+                } else {
+                    PowerController::running(config)
+                }
+            })
+            .collect();
+        let outputs = controllers.iter().map(|c| *c.outputs()).collect();
+        Some(Self {
+            controllers,
+            electrical: (0..racks)
+                .map(|_| RackElectrical::new(settings.electrical))
+                .collect(),
+            outputs,
+            ac_present: true,
+        })
+    }
+
+    /// Steps every controller on the plant's last state; returns the tray commands.
+    pub fn control(
+        &mut self,
+        now: Instant,
+        plant: &RowPlant,
+        cdu: &CoolantOutputs,
+    ) -> Vec<Option<TrayCommands>> {
+        let trays = plant.p.trays_per_rack.min(TRAYS);
+        let mut commands = Vec::with_capacity(self.controllers.len());
+        for (r, controller) in self.controllers.iter_mut().enumerate() {
+            let Some(elec) = self.electrical.get(r) else {
+                continue;
+            };
+            let mut inputs = PowerInputs {
+                ac_present: self.ac_present && !elec.tripped,
+                input_power_w: 0.0,
+                feed_current_a: 0.0,
+                psu_present: [[true; PSUS_PER_SHELF]; SHELVES],
+                psu_fault: elec.psu_failed,
+                tray_demand_w: [0.0; TRAYS],
+                tray_power_w: [0.0; TRAYS],
+                tray_hottest_gpu_c: [0.0; TRAYS],
+                bbu_soc: 0.0,
+                headroom: Some((cdu.headroom_w, now)),
+                isolation_requested: cdu.isolation_requests & (1 << r) != 0,
+            };
+            #[allow(clippy::cast_possible_truncation)] // sensor values fit f32
+            {
+                inputs.input_power_w = elec.state.input_power_w as f32;
+                inputs.feed_current_a = elec.state.feed_current_a as f32;
+                inputs.bbu_soc = elec.soc as f32;
+                for t in 0..trays {
+                    let reading = plant.tray(r, t);
+                    if let (Some(d), Some(p), Some(h)) = (
+                        inputs.tray_demand_w.get_mut(t),
+                        inputs.tray_power_w.get_mut(t),
+                        inputs.tray_hottest_gpu_c.get_mut(t),
+                    ) {
+                        *d = reading.demand_w as f32;
+                        *p = reading.power_w as f32;
+                        *h = reading.hottest_c as f32;
+                    }
+                }
+            }
+            let out = *controller.step(now, &inputs);
+            if let Some(slot) = self.outputs.get_mut(r) {
+                *slot = out;
+            }
+            commands.push(Some(TrayCommands {
+                enable: out.tray_enable.iter().take(trays).copied().collect(),
+                cap_w: out
+                    .tray_cap_w
+                    .iter()
+                    .take(trays)
+                    .map(|c| f64::from(*c))
+                    .collect(),
+                floor_w: out
+                    .tray_floor_w
+                    .iter()
+                    .take(trays)
+                    .map(|f| f64::from(*f))
+                    .collect(),
+            }));
+        }
+        commands
+    }
+
+    /// Steps every rack's electrical plant with the trays' load from the thermal plant.
+    /// Returns which racks lost their bus.
+    pub fn electrical_step(&mut self, dt_s: f64, plant: &RowPlant) -> Vec<bool> {
+        let trays = plant.p.trays_per_rack.min(TRAYS);
+        let ac = self.ac_present;
+        self.electrical
+            .iter_mut()
+            .zip(&self.outputs)
+            .enumerate()
+            .map(|(r, (elec, out))| {
+                let load: f64 = (0..trays).map(|t| plant.tray(r, t).power_w).sum();
+                let enable: Vec<bool> = out.tray_enable.iter().take(trays).copied().collect();
+                let target = out.smoothing.then_some(f64::from(out.grid_target_w));
+                elec.step(
+                    dt_s,
+                    load,
+                    &enable,
+                    &out.psu_enable,
+                    target,
+                    f64::from(out.bbu_power_w),
+                    ac,
+                );
+                elec.state.bus_lost
+            })
+            .collect()
+    }
+
+    /// Row input power from the grid, W.
+    pub fn grid_w(&self) -> f64 {
+        self.electrical.iter().map(|e| e.state.input_power_w).sum()
+    }
+}
