@@ -339,6 +339,13 @@ impl KpiTracker {
         self.energy_at_start = Some((e.heat_in_j, e.rejected_j, e.stored_j, e.pump_energy_kwh));
     }
 
+    /// Notes that AC came back at `t` (after an outage or a sag).
+    pub fn ac_restored(&mut self, t: f64) {
+        if let Some(k) = self.power.as_mut() {
+            k.ac_back_at.get_or_insert(t);
+        }
+    }
+
     /// Notes a fault at `t`.
     pub fn fault(&mut self, t: f64, fault: &Fault) {
         self.first_fault.get_or_insert(t);
@@ -354,11 +361,7 @@ impl KpiTracker {
             Fault::RowBusSilence { silent: true } => {
                 self.silence_at.get_or_insert(t);
             }
-            Fault::AcLoss { lost: false } => {
-                if let Some(k) = self.power.as_mut() {
-                    k.ac_back_at.get_or_insert(t);
-                }
-            }
+            Fault::AcLoss { lost: false } => self.ac_restored(t),
             _ => {}
         }
     }

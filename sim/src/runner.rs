@@ -19,6 +19,8 @@ use crate::sensors::{Sensor, SensorSpec, millis};
 
 /// Control period and plant step, s.
 pub const DT_S: f64 = 0.1;
+/// AC voltage below which the PSUs drop out, % of nominal (assumed).
+pub const PSU_DROPOUT_PCT: f64 = 85.0;
 /// Time the power controllers take to shed a rack after an isolation request, s (assumed).
 pub const ISOLATION_SHED_S: f64 = 2.0;
 
@@ -288,6 +290,7 @@ pub fn run(
     let mut next_fault = 0;
     let mut power = PowerRow::new(scenario, control);
     let mut bus_lost = vec![false; p.racks];
+    let mut sag_until: Option<f64> = None;
     let mut cdu_out = *controller.outputs();
     let mut last_event_seq = 0;
 
@@ -337,6 +340,18 @@ pub fn run(
                         power.ac_present = !*lost;
                     }
                 }
+                Fault::AcSag {
+                    volts_pct,
+                    duration_s,
+                } => {
+                    // PSUs hold up 20 ms (DOMAIN.md): a deeper sag is an outage at this step.
+                    if *volts_pct < PSU_DROPOUT_PCT
+                        && let Some(power) = power.as_mut()
+                    {
+                        power.ac_present = false;
+                        sag_until = Some(event.at_s + duration_s.max(DT_S));
+                    }
+                }
                 Fault::PsuFail { rack, shelf, psu } => {
                     if let Some(slot) = power
                         .as_mut()
@@ -349,6 +364,14 @@ pub fn run(
                 }
                 Fault::TrayFault { rack, tray, factor } => plant.fault_tray(*rack, *tray, *factor),
             }
+        }
+
+        if let (Some(until), Some(power)) = (sag_until, power.as_mut())
+            && t >= until
+        {
+            power.ac_present = true;
+            sag_until = None;
+            kpis.ac_restored(t);
         }
 
         // Environment: workload, facility water, racks shed after an isolation request.
@@ -545,6 +568,10 @@ fn fault_label(fault: &Fault) -> String {
         }
         .into(),
         Fault::AcLoss { lost } => if *lost { "AC lost" } else { "AC back" }.into(),
+        Fault::AcSag {
+            volts_pct,
+            duration_s,
+        } => format!("AC sags to {volts_pct} % for {duration_s} s"),
         Fault::PsuFail { rack, shelf, psu } => format!("rack {rack} PSU {shelf}.{psu} fails"),
         Fault::TrayFault { rack, tray, factor } => {
             format!("rack {rack} tray {tray} draws {factor}x")

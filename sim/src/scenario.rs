@@ -231,6 +231,14 @@ pub enum Fault {
         #[serde(default = "yes")]
         lost: bool,
     },
+    /// The AC voltage sags to `volts_pct` of nominal for `duration_s`: below 85 % the PSUs
+    /// drop out after their 20 ms hold-up and the BBUs carry the bus until it recovers.
+    AcSag {
+        /// Remaining voltage, % of nominal.
+        volts_pct: f64,
+        /// Duration, s.
+        duration_s: f64,
+    },
     /// A PSU fails.
     PsuFail {
         /// Rack.

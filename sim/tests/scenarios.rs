@@ -83,4 +83,7 @@ scenarios! {
     ac_loss => "ac-loss",
     grid_smoothing => "grid-smoothing",
     leak_isolation => "leak-isolation",
+    valve_stuck => "valve-stuck",
+    reservoir_drain => "reservoir-drain",
+    ac_sag => "ac-sag",
 }
