@@ -46,7 +46,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::Path;
 
-use rack_control::coolant::{Alarm, CoolantController, CoolantOutputs, CoolantState};
+use rack_control::coolant::{Alarm, CoolantOutputs, CoolantState};
 use serde::Serialize;
 
 use crate::plant::RowPlant;
@@ -184,7 +184,7 @@ struct PowerKpis {
 
 impl KpiTracker {
     /// A tracker for `scenario`.
-    pub fn new(scenario: &Scenario, _design_heat_w: f64) -> Self {
+    pub fn new(scenario: &Scenario) -> Self {
         Self {
             window_start_s: scenario.kpi.window_start_s,
             disturbance_at_s: scenario.kpi.disturbance_at_s,
@@ -375,14 +375,7 @@ impl KpiTracker {
     }
 
     /// One step at `t`.
-    pub fn step(
-        &mut self,
-        t: f64,
-        dt: f64,
-        plant: &RowPlant,
-        out: &CoolantOutputs,
-        _c: &CoolantController,
-    ) {
+    pub fn step(&mut self, t: f64, dt: f64, plant: &RowPlant, out: &CoolantOutputs) {
         let s = &plant.state;
         let setpoint = f64::from(out.supply_setpoint_c);
         self.max_gpu = self.max_gpu.max(s.hottest_gpu_c);
@@ -464,7 +457,7 @@ impl KpiTracker {
     }
 
     /// The KPIs at the end of the run.
-    pub fn finish(self, plant: &RowPlant, _c: &CoolantController) -> Kpis {
+    pub fn finish(self, plant: &RowPlant) -> Kpis {
         let mut k = Kpis::new();
         let e = plant.energy_balance();
         let (in0, rej0, st0, pump0) = self.energy_at_start.unwrap_or((0.0, 0.0, 0.0, 0.0));

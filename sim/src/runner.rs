@@ -284,7 +284,7 @@ pub fn run(
     let mut leak_float = [false; MAX_ZONES];
     let mut row_bus_silent = false;
     let mut isolation_requested_at: [Option<f64>; MAX_RACKS] = [None; MAX_RACKS];
-    let mut kpis = crate::report::KpiTracker::new(scenario, p.design_heat_w());
+    let mut kpis = crate::report::KpiTracker::new(scenario);
     let mut trace = Vec::new();
     let mut markers = Vec::new();
     let mut next_fault = 0;
@@ -477,7 +477,7 @@ pub fn run(
         last_event_seq = newest;
 
         if t >= 0.0 {
-            kpis.step(t, DT_S, &plant, &out, &controller);
+            kpis.step(t, DT_S, &plant, &out);
             if let Some(power) = &power {
                 kpis.power_step(t, DT_S, power, &bus_lost);
             }
@@ -531,7 +531,7 @@ pub fn run(
             kpis.start_energy(&plant);
         }
     }
-    let kpis = kpis.finish(&plant, &controller);
+    let kpis = kpis.finish(&plant);
     RunResult {
         trace,
         markers,
