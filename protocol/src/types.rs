@@ -101,6 +101,12 @@ pub enum Reason {
     IsolationRequested,
     /// The host link has been silent longer than its timeout.
     CommsLost,
+    /// Scheduled lead pump rotation.
+    LeadRotation,
+    /// A tray drew far above its cap.
+    TrayFault,
+    /// A power supply unit faulted.
+    PsuFault,
 }
 
 /// Alarm codes, shared by both device kinds (Redfish Environmental registry names in the docs).
@@ -337,6 +343,18 @@ pub enum EventKind {
         enabled: bool,
         /// Why.
         reason: Reason,
+    },
+    /// The coolant controller's row-bus feed-forward was dropped (false) or resumed (true).
+    FeedForward {
+        /// Active after the change.
+        active: bool,
+    },
+    /// A power supply unit faulted.
+    PsuFaulted {
+        /// Shelf.
+        shelf: u8,
+        /// PSU in the shelf.
+        psu: u8,
     },
 }
 

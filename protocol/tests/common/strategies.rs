@@ -81,7 +81,10 @@ fn reason() -> impl Strategy<Value = Reason> {
         Overcurrent,
         ThermalLimit,
         IsolationRequested,
-        CommsLost
+        CommsLost,
+        LeadRotation,
+        TrayFault,
+        PsuFault
     ]
 }
 
@@ -189,6 +192,8 @@ fn event_kind() -> impl Strategy<Value = EventKind> {
                 reason,
             }
         }),
+        any::<bool>().prop_map(|active| EventKind::FeedForward { active }),
+        (any::<u8>(), any::<u8>()).prop_map(|(shelf, psu)| EventKind::PsuFaulted { shelf, psu }),
     ]
 }
 
