@@ -419,6 +419,10 @@ pub fn run(
         inputs.dp_kpa = sensors.dp.sample(elapsed, DT_S, s.dp_kpa);
         inputs.valve_feedback_pct = sensors.valve.sample(elapsed, DT_S, s.valve_pct);
         inputs.reservoir_level_ok = plant.reservoir_level_ok();
+        #[allow(clippy::cast_possible_truncation)]
+        {
+            inputs.reservoir_level_pct = s.reservoir_level_pct as f32;
+        }
         for (i, tach) in inputs.pump_tach_rpm.iter_mut().enumerate() {
             #[allow(clippy::cast_possible_truncation)]
             {

@@ -92,6 +92,8 @@ pub enum PowerReason {
     PsuFault,
     /// Heat: the thermal budget is below demand.
     ThermalLimit,
+    /// A technician asked.
+    Command,
 }
 
 /// What the state machine reacts to.
@@ -516,15 +518,78 @@ impl PowerController {
         &self.events
     }
 
+    /// The allowed host budget range, W: every tray's floor up to the breaker's rating.
+    pub fn budget_range(&self) -> (f32, f32) {
+        let min = self.config.tray_floor_w * self.config.trays as f32 / self.config.psu_efficiency;
+        (min, self.breaker_budget_w())
+    }
+
     /// Sets the host budget; refused (with the allowed range) outside the breaker's rating.
     pub fn set_budget(&mut self, budget_w: f32) -> Result<(), (f32, f32)> {
-        let max = self.breaker_budget_w();
-        let min = self.config.tray_floor_w * self.config.trays as f32 / self.config.psu_efficiency;
+        let (min, max) = self.budget_range();
         if !(budget_w >= min && budget_w <= max) {
             return Err((min, max));
         }
         self.config.budget_w = budget_w;
         Ok(())
+    }
+
+    /// Sets the grid-side ramp limit, W/s; refused outside 100 ..= 100 000.
+    pub fn set_ramp_limit(&mut self, w_per_s: f32) -> Result<(), (f32, f32)> {
+        let (min, max) = (100.0, 100_000.0);
+        if !(w_per_s >= min && w_per_s <= max) {
+            return Err((min, max));
+        }
+        self.config.ramp_limit_w_per_s = w_per_s;
+        Ok(())
+    }
+
+    /// Sets the highest smoothing power floor, W; refused outside 0 ..= the budget.
+    pub fn set_power_floor(&mut self, floor_w: f32) -> Result<(), (f32, f32)> {
+        let (min, max) = (0.0, self.config.budget_w);
+        if !(floor_w >= min && floor_w <= max) {
+            return Err((min, max));
+        }
+        self.config.power_floor_w = floor_w;
+        Ok(())
+    }
+
+    /// Sets the guaranteed ride-through time, s; refused outside 10 ..= 1800.
+    pub fn set_ride_through(&mut self, seconds: f32) -> Result<(), (f32, f32)> {
+        let (min, max) = (10.0, 1_800.0);
+        if !(seconds >= min && seconds <= max) {
+            return Err((min, max));
+        }
+        self.config.ride_through_s = seconds;
+        Ok(())
+    }
+
+    /// Disables (technician) or re-enables a tray; `None` if there is no such tray.
+    pub fn set_tray_enabled(&mut self, now: Instant, tray: usize, enabled: bool) -> Option<()> {
+        if tray >= self.config.trays {
+            return None;
+        }
+        if enabled {
+            if let (Some(e), Some(s)) = (
+                self.outputs.tray_enable.get_mut(tray),
+                self.shed.get_mut(tray),
+            ) {
+                *e = true;
+                *s = false;
+            }
+            #[allow(clippy::cast_possible_truncation)] // < TRAYS
+            self.events.push(
+                now,
+                PowerEvent::TrayChanged {
+                    tray: tray as u8,
+                    enabled: true,
+                    reason: PowerReason::Command,
+                },
+            );
+        } else {
+            self.shed_tray(now, tray, PowerReason::Command);
+        }
+        Some(())
     }
 
     fn breaker_budget_w(&self) -> f32 {

@@ -538,6 +538,8 @@ pub struct CoolantInputs {
     pub valve_feedback_pct: Reading,
     /// Reservoir level switch closed (level good).
     pub reservoir_level_ok: bool,
+    /// Reservoir level, % (reported; the level switch is what control acts on).
+    pub reservoir_level_pct: f32,
     /// Pump tachometers, rpm.
     pub pump_tach_rpm: [f32; MAX_PUMPS],
     /// Pump drive over-current inputs.
@@ -563,6 +565,7 @@ impl CoolantInputs {
             dp_kpa: Reading { value: 0.0, at },
             valve_feedback_pct: Reading { value: 0.0, at },
             reservoir_level_ok: true,
+            reservoir_level_pct: 100.0,
             pump_tach_rpm: [0.0; MAX_PUMPS],
             pump_overcurrent: [false; MAX_PUMPS],
             leak_moisture: [false; MAX_ZONES],
@@ -813,6 +816,41 @@ impl CoolantController {
         self.events
             .push(now, CoolantEvent::SetpointChanged { centi_c });
         Ok(())
+    }
+
+    /// Acknowledges every alarm.
+    pub fn acknowledge_all(&mut self) {
+        self.alarms.acknowledge_all();
+    }
+
+    /// Changes the lead rotation interval, s (allowed 3600 ..= 2 592 000, or 0 to disable).
+    pub fn set_lead_rotation_interval(&mut self, interval_s: f32) -> Result<(), SettingError> {
+        let (min, max) = (3_600.0, 2_592_000.0);
+        if interval_s != 0.0 && !(interval_s >= min && interval_s <= max) {
+            return Err(SettingError::OutOfRange { min, max });
+        }
+        self.config.lead_rotation_interval_s = interval_s;
+        Ok(())
+    }
+
+    /// Changes the leak reaction delay, s (allowed 0 ..= 300).
+    pub fn set_leak_reaction_delay(&mut self, delay_s: f32) -> Result<(), SettingError> {
+        let (min, max) = (0.0, 300.0);
+        if !(delay_s >= min && delay_s <= max) {
+            return Err(SettingError::OutOfRange { min, max });
+        }
+        self.config.leak_reaction_delay_s = delay_s;
+        Ok(())
+    }
+
+    /// Chooses what the pumps hold.
+    pub fn set_pump_control(&mut self, control: PumpControl) {
+        self.config.pump_control = control;
+    }
+
+    /// Whether the pumps may run (false after a stop command).
+    pub fn run_enabled(&self) -> bool {
+        self.run_enabled
     }
 
     /// Stops the pumps (technician command).
