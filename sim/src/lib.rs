@@ -31,6 +31,7 @@ pub mod report;
 pub mod runner;
 pub mod scenario;
 pub mod sensors;
+pub mod serve;
 pub mod tuning;
 pub mod workload;
 
@@ -93,4 +94,44 @@ pub fn run_scenario(
         run,
         baseline,
     })
+}
+
+/// The scenario `racksim serve` runs when none is given (`sim/serve/practice-row.toml`).
+pub const PRACTICE_ROW: &str = include_str!("../serve/practice-row.toml");
+
+/// Runs `scenario` live: every device on its TCP port from `base_port`, at `speed` x real
+/// time, until the scenario ends or `stop` is set. `ready` gets the ports once they listen.
+pub fn serve(
+    scenario: &Scenario,
+    base_port: u16,
+    speed: f64,
+    stop: &std::sync::atomic::AtomicBool,
+    ready: impl FnOnce(&[u16]),
+) -> Result<(), String> {
+    let setpoint = f64::from(scenario.controller.supply_setpoint_c.unwrap_or(30.0));
+    let tuning = tuning::identify(
+        &scenario.row,
+        scenario.facility.supply_at(0.0).min(setpoint - 3.0),
+        setpoint,
+    )?;
+    let devices = 1 + if scenario.power.is_some() {
+        scenario.row.racks
+    } else {
+        0
+    };
+    let mut server = serve::Server::bind(base_port, devices, speed).map_err(|e| e.to_string())?;
+    ready(&server.ports());
+    runner::run_live(
+        scenario,
+        Control::Rackloop,
+        tuning.pid(),
+        |_| {},
+        &mut |live| {
+            server.service(live);
+            if stop.load(std::sync::atomic::Ordering::Relaxed) {
+                live.stop = true;
+            }
+        },
+    );
+    Ok(())
 }

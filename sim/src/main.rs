@@ -37,6 +37,28 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
+    /// Run a live row whose devices speak the wire protocol on TCP ports (for rackctl).
+    ///
+    /// Port BASE is the CDU's coolant controller; BASE+1+r is rack r's power controller.
+    Serve {
+        /// A scenario to run live (default: the built-in practice row, with a pump trip at
+        /// 5 min and a leak at 10 min of simulated time).
+        scenario: Option<PathBuf>,
+        /// Simulated seconds per wall-clock second.
+        #[arg(long, default_value_t = 1.0, value_parser = parse_speed)]
+        speed: f64,
+        /// First TCP port (loopback only).
+        #[arg(long, default_value_t = 7700)]
+        base_port: u16,
+    },
+}
+
+fn parse_speed(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(v) if (0.01..=1000.0).contains(&v) => Ok(v),
+        Ok(v) => Err(format!("{v} is outside the allowed 0.01..=1000")),
+        Err(_) => Err(format!("`{text}` is not a number (allowed 0.01..=1000)")),
+    }
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -54,6 +76,46 @@ fn main() -> ExitCode {
             out,
             json,
         } => run(&scenario, compare.is_some(), out, json),
+        Cmd::Serve {
+            scenario,
+            speed,
+            base_port,
+        } => serve(scenario.as_deref(), speed, base_port),
+    }
+}
+
+fn serve(path: Option<&std::path::Path>, speed: f64, base_port: u16) -> ExitCode {
+    let scenario = match path {
+        Some(p) => Scenario::load(p),
+        None => Scenario::parse(
+            std::path::Path::new("<built-in practice row>"),
+            rack_sim::PRACTICE_ROW,
+        ),
+    };
+    let scenario = match scenario {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("racksim: bad scenario: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let result = rack_sim::serve(&scenario, base_port, speed, &stop, |ports| {
+        println!("racksim serve: {} at {speed}x real time", scenario.name);
+        if let Some((cdu, racks)) = ports.split_first() {
+            println!("  coolant controller (CDU): 127.0.0.1:{cdu}");
+            for (r, port) in racks.iter().enumerate() {
+                println!("  rack {r} power controller: 127.0.0.1:{port}");
+            }
+        }
+        println!("  try: rackctl --connect 127.0.0.1:{base_port} status");
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("racksim: {e}");
+            ExitCode::from(2)
+        }
     }
 }
 

@@ -8,6 +8,8 @@ use rack_control::coolant::CoolantOutputs;
 use rack_control::power::{
     PSUS_PER_SHELF, PowerConfig, PowerController, PowerInputs, PowerOutputs, SHELVES, TRAYS,
 };
+use rack_node::power::PowerApp;
+use rack_node::{Node, NodeConfig};
 
 use crate::electrical::RackElectrical;
 use crate::plant::{RowPlant, TrayCommands};
@@ -15,10 +17,10 @@ use crate::runner::Control;
 use crate::scenario::{PowerSettings, Scenario};
 
 /// Every rack's power controller and electrical plant.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct PowerRow {
-    /// The controllers, one per rack.
-    pub controllers: Vec<PowerController>,
+    /// Each rack's power controller inside its node (the same node code a board runs).
+    pub nodes: Vec<Node<PowerApp>>,
     /// The electrical plants, one per rack.
     pub electrical: Vec<RackElectrical>,
     /// Each rack's last outputs.
@@ -26,6 +28,26 @@ pub struct PowerRow {
     /// The AC feed is up.
     pub ac_present: bool,
 }
+
+/// Serial numbers of the simulated racks' power controllers.
+const RACK_SERIALS: [&str; 16] = [
+    "RACK-SIM-00",
+    "RACK-SIM-01",
+    "RACK-SIM-02",
+    "RACK-SIM-03",
+    "RACK-SIM-04",
+    "RACK-SIM-05",
+    "RACK-SIM-06",
+    "RACK-SIM-07",
+    "RACK-SIM-08",
+    "RACK-SIM-09",
+    "RACK-SIM-10",
+    "RACK-SIM-11",
+    "RACK-SIM-12",
+    "RACK-SIM-13",
+    "RACK-SIM-14",
+    "RACK-SIM-15",
+];
 
 /// The power controller's settings for a scenario.
 pub fn power_config(
@@ -83,18 +105,27 @@ impl PowerRow {
         let settings = scenario.power.as_ref()?;
         let config = power_config(scenario, settings, control);
         let racks = scenario.row.racks;
-        let controllers: Vec<PowerController> = (0..racks)
-            .map(|_| {
-                if settings.cold_start {
+        let nodes: Vec<Node<PowerApp>> = (0..racks)
+            .map(|r| {
+                let controller = if settings.cold_start {
                     PowerController::new(config)
                 } else {
                     PowerController::running(config)
-                }
+                };
+                let serial = RACK_SERIALS.get(r).copied().unwrap_or("RACK-SIM");
+                Node::new(
+                    PowerApp::new(controller),
+                    NodeConfig {
+                        serial,
+                        ..NodeConfig::default()
+                    },
+                    Instant(0),
+                )
             })
             .collect();
-        let outputs = controllers.iter().map(|c| *c.outputs()).collect();
+        let outputs = nodes.iter().map(|n| *n.app.controller.outputs()).collect();
         Some(Self {
-            controllers,
+            nodes,
             electrical: (0..racks)
                 .map(|_| RackElectrical::new(settings.electrical))
                 .collect(),
@@ -111,8 +142,8 @@ impl PowerRow {
         cdu: &CoolantOutputs,
     ) -> Vec<Option<TrayCommands>> {
         let trays = plant.p.trays_per_rack.min(TRAYS);
-        let mut commands = Vec::with_capacity(self.controllers.len());
-        for (r, controller) in self.controllers.iter_mut().enumerate() {
+        let mut commands = Vec::with_capacity(self.nodes.len());
+        for (r, node) in self.nodes.iter_mut().enumerate() {
             let Some(elec) = self.electrical.get(r) else {
                 continue;
             };
@@ -147,7 +178,8 @@ impl PowerRow {
                     }
                 }
             }
-            let out = *controller.step(now, &inputs);
+            node.step(now, |app| app.step(now, &inputs));
+            let out = *node.app.controller.outputs();
             if let Some(slot) = self.outputs.get_mut(r) {
                 *slot = out;
             }
@@ -195,6 +227,11 @@ impl PowerRow {
                 elec.state.bus_lost
             })
             .collect()
+    }
+
+    /// Rack `r`'s power controller.
+    pub fn controller(&self, r: usize) -> Option<&PowerController> {
+        self.nodes.get(r).map(|n| &n.app.controller)
     }
 
     /// Row input power from the grid, W.

@@ -256,7 +256,7 @@ impl KpiTracker {
         for (r, (elec, out)) in row.electrical.iter().zip(&row.outputs).enumerate() {
             let limit = elec.p.breaker_rated_a;
             k.max_current_ratio = k.max_current_ratio.max(elec.state.feed_current_a / limit);
-            let trays = row.controllers.get(r).map_or(0, |c| c.config().trays);
+            let trays = row.controller(r).map_or(0, |c| c.config().trays);
             let on = out.tray_enable.iter().take(trays).filter(|e| **e).count();
             all_on &= on == trays;
             let budget = f64::from(out.budget_w);
@@ -264,8 +264,7 @@ impl KpiTracker {
             if let Some(since) = k.over_since.get_mut(r) {
                 // The rack's draw before storage (the trays through the PSUs) against its budget.
                 let efficiency = row
-                    .controllers
-                    .get(r)
+                    .controller(r)
                     .map_or(0.96, |c| f64::from(c.config().psu_efficiency));
                 if elec.state.load_w / efficiency > 1.02 * budget && elec.state.ac_ok {
                     let at = *since.get_or_insert(t);
@@ -326,7 +325,7 @@ impl KpiTracker {
         }
         k.trips = row.electrical.iter().filter(|e| e.tripped).count();
         // Fairness of rack 0's allotment, at the latest step it was capped.
-        if let (Some(c), Some(out)) = (row.controllers.first(), row.outputs.first())
+        if let (Some(c), Some(out)) = (row.controller(0), row.outputs.first())
             && out.state == rack_control::power::PowerState::Capped
         {
             k.fairness = Some(fairness(c, out));

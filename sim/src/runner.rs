@@ -12,6 +12,9 @@ use rack_control::coolant::{
 };
 use rack_control::pid::PidConfig;
 
+use rack_node::coolant::CoolantApp;
+use rack_node::{Node, NodeConfig};
+
 use crate::plant::{Actuators, Environment, RowPlant};
 use crate::power_row::PowerRow;
 use crate::scenario::{Fault, LeakDetector, Scenario, SensorId};
@@ -254,11 +257,46 @@ pub fn run(
     scenario: &Scenario,
     control: Control,
     temp_pid: PidConfig,
+    progress: impl FnMut(f64),
+) -> RunResult {
+    run_live(scenario, control, temp_pid, progress, &mut |_| {})
+}
+
+/// What a live hook sees after every control step: the time and the devices, to serve them
+/// (`racksim serve`) or inspect them; setting `stop` ends the run.
+#[derive(Debug)]
+pub struct Live<'a> {
+    /// Simulation time, s (negative during warm-up).
+    pub t: f64,
+    /// The devices' clock.
+    pub now: Instant,
+    /// The CDU's node.
+    pub cdu: &'a mut Node<CoolantApp>,
+    /// The racks' power nodes (empty without a `[power]` section).
+    pub racks: &'a mut [Node<rack_node::power::PowerApp>],
+    /// Set to end the run.
+    pub stop: bool,
+}
+
+/// [`run`] with a hook called after every control step.
+pub fn run_live(
+    scenario: &Scenario,
+    control: Control,
+    temp_pid: PidConfig,
     mut progress: impl FnMut(f64),
+    hook: &mut dyn FnMut(&mut Live),
 ) -> RunResult {
     let p = scenario.row;
     let config = controller_config(scenario, control, temp_pid);
-    let mut controller = CoolantController::new(config);
+    // The CDU's controller runs inside its node, the same node code a board runs.
+    let mut cdu = Node::new(
+        CoolantApp::new(CoolantController::new(config)),
+        NodeConfig {
+            serial: "CDU-SIM-0",
+            ..NodeConfig::default()
+        },
+        Instant(0),
+    );
     let initial_load = scenario.workload.level(0.0);
     let mut plant = RowPlant::new(
         p,
@@ -291,7 +329,7 @@ pub fn run(
     let mut power = PowerRow::new(scenario, control);
     let mut bus_lost = vec![false; p.racks];
     let mut sag_until: Option<f64> = None;
-    let mut cdu_out = *controller.outputs();
+    let mut cdu_out = *cdu.app.controller.outputs();
     let mut last_event_seq = 0;
 
     let record_every = (scenario.duration_s / 20_000.0).max(DT_S);
@@ -444,7 +482,8 @@ pub fn run(
             }
         }
 
-        let out = *controller.step(now, &inputs);
+        cdu.step(now, |app| app.step(now, &inputs));
+        let out = *cdu.app.controller.outputs();
         cdu_out = out;
         actuators.valve_demand_pct = f64::from(out.valve_demand_pct);
         for (i, speed) in actuators.pump_speed_pct.iter_mut().enumerate() {
@@ -461,7 +500,7 @@ pub fn run(
         }
 
         // Alarms and transitions since the last step, as markers and KPI timings.
-        let events = controller.events();
+        let events = cdu.app.controller.events();
         let mut newest = last_event_seq;
         events.read_from(last_event_seq + 1, usize::MAX, |record| {
             newest = record.seq;
@@ -479,6 +518,17 @@ pub fn run(
             }
         });
         last_event_seq = newest;
+        let mut live = Live {
+            t,
+            now,
+            cdu: &mut cdu,
+            racks: power.as_mut().map_or(&mut [], |pw| pw.nodes.as_mut_slice()),
+            stop: false,
+        };
+        hook(&mut live);
+        if live.stop {
+            break;
+        }
 
         if t >= 0.0 {
             kpis.step(t, DT_S, &plant, &out);

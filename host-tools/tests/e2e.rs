@@ -1,0 +1,327 @@
+//! rackctl as a technician runs it, as a process, against a live simulated row
+//! (`racksim serve`'s server, in a thread of this test) and against a device on a serial
+//! port (a pseudo-terminal pair whose other end runs the real coolant node).
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+// The pseudo-terminal test calls openpty, poll, read and write through libc: no safe wrapper
+// is among the dependencies, and this is test code only.
+#![allow(unsafe_code)]
+
+use std::path::Path;
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, mpsc};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+/// A live row: no power side, a lead pump trip 20 s (simulated) after the warm-up.
+const ROW: &str = r#"
+name = "e2e-row"
+duration_s = 3600
+warmup_s = 60
+[workload]
+shape = { kind = "constant", level = 0.9 }
+[[faults]]
+at_s = 20
+fault = { kind = "pump_trip", pump = 0 }
+"#;
+
+struct Row {
+    port: u16,
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for Row {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn start_row(speed: f64) -> Row {
+    let scenario = rack_sim::scenario::Scenario::parse(Path::new("e2e-row.toml"), ROW).unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let (tx, rx) = mpsc::channel();
+    let flag = stop.clone();
+    let thread = std::thread::spawn(move || {
+        rack_sim::serve(&scenario, 0, speed, &flag, |ports| {
+            tx.send(ports[0]).unwrap();
+        })
+        .unwrap();
+    });
+    let port = rx
+        .recv_timeout(Duration::from_secs(60))
+        .expect("the row listens");
+    Row {
+        port,
+        stop,
+        thread: Some(thread),
+    }
+}
+
+fn rackctl(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_rackctl"))
+        .args(args)
+        .env_remove("RACKCTL_CONNECT")
+        .output()
+        .unwrap()
+}
+
+fn json_of(out: &Output) -> Value {
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "not JSON ({e}): {}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
+}
+
+#[test]
+fn a_technician_session_against_the_live_simulator() {
+    let row = start_row(20.0);
+    let addr = format!("127.0.0.1:{}", row.port);
+    let at = |args: &[&str]| {
+        let mut all = vec!["--connect", addr.as_str(), "--json"];
+        all.extend_from_slice(args);
+        rackctl(&all)
+    };
+
+    // Status: identity, telemetry and alarms of the CDU.
+    let out = at(&["status"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let status = json_of(&out);
+    assert_eq!(status["identity"]["device_kind"], "CoolantController");
+    assert_eq!(status["telemetry"]["supply_setpoint_centi_c"], 3000);
+
+    // A setpoint change shows in telemetry.
+    let out = at(&["set", "supply-temp", "32C"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(json_of(&out)["value"], 3200);
+    assert_eq!(
+        json_of(&at(&["status"]))["telemetry"]["supply_setpoint_centi_c"],
+        3200
+    );
+
+    // A bad setpoint is refused with its range, and a non-zero exit.
+    let out = at(&["set", "supply-temp", "50C"]);
+    assert_eq!(out.status.code(), Some(1));
+    let refused = json_of(&out);
+    assert_eq!(refused["refused"]["OutOfRange"]["min"], 1000);
+    assert_eq!(refused["refused"]["OutOfRange"]["max"], 3500);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("allowed 10C ..= 35C"));
+
+    // The injected pump failure raises an alarm that `alarms` shows and `ack` acknowledges.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let pump_fault = loop {
+        let alarms = json_of(&at(&["alarms"]));
+        let found = alarms["alarms"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["code"] == "PumpFault")
+            .cloned();
+        if let Some(a) = found {
+            break a;
+        }
+        assert!(Instant::now() < deadline, "no pump fault alarm: {alarms}");
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert_eq!(pump_fault["acknowledged"], false);
+    let out = at(&["ack", "pump-fault", "0"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let alarms = json_of(&at(&["alarms"]));
+    let after = alarms["alarms"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["code"] == "PumpFault")
+        .cloned();
+    assert!(after.is_none_or(|a| a["acknowledged"] == true), "{alarms}");
+    // An alarm that is not there cannot be acknowledged.
+    assert_eq!(at(&["ack", "leak-detected", "5"]).status.code(), Some(1));
+
+    // The event log across reconnects: every event exactly once.
+    let first = json_of(&at(&["log", "--since", "1"]));
+    let next = first["next_seq"].as_u64().unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    let second = json_of(&at(&["log", "--since", &next.to_string()]));
+    let mut seqs: Vec<u64> = first["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["seq"].as_u64().unwrap())
+        .collect();
+    seqs.extend(
+        second["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["seq"].as_u64().unwrap()),
+    );
+    let expected: Vec<u64> = (1..second["next_seq"].as_u64().unwrap()).collect();
+    assert_eq!(seqs, expected, "every event once, in order");
+    assert!(
+        seqs.len() >= 4,
+        "boot, start, pump fault, lead change at least: {seqs:?}"
+    );
+
+    // Watch survives and prints a fixed number of updates.
+    let out = at(&["watch", "--interval", "0.1", "--count", "3"]);
+    assert!(out.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter(|l| l.contains("telemetry"))
+            .count(),
+        3
+    );
+
+    // Discover finds the device.
+    let out = at(&["discover", "--tcp", &format!("{}-{}", row.port, row.port)]);
+    let found = json_of(&out);
+    assert!(
+        found["devices"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|d| d["identity"]["serial_number"] == "CDU-SIM-0"),
+        "{found}"
+    );
+}
+
+#[test]
+fn no_device_and_bad_input_get_clear_errors_and_stable_exit_codes() {
+    let out = rackctl(&["--connect", "127.0.0.1:1", "--timeout", "200", "status"]);
+    assert_eq!(out.status.code(), Some(4));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot reach the device"));
+    let out = rackctl(&["--connect", "127.0.0.1:1", "set", "supply-temp", "warm"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("32C"));
+    let out = rackctl(&["--connect", "127.0.0.1:1", "get", "temperature"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("supply-temp"));
+    let out = rackctl(&["status"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--connect"));
+    let out = rackctl(&["completions", "bash"]);
+    assert!(out.status.success() && String::from_utf8_lossy(&out.stdout).contains("rackctl"));
+}
+
+/// A coolant node on the master side of a pseudo-terminal pair; rackctl opens the slave as a
+/// serial port, so the serial transport runs without hardware.
+#[test]
+fn the_serial_transport_talks_to_a_node_through_a_pseudo_terminal() {
+    use rack_control::coolant::{CoolantConfig, CoolantController};
+    use rack_node::coolant::CoolantApp;
+    use rack_node::{Node, NodeConfig};
+
+    let (mut master_fd, mut slave_fd) = (0, 0);
+    // SAFETY: openpty writes two file descriptors; the name and settings pointers may be null.
+    let rc = unsafe {
+        libc::openpty(
+            &mut master_fd,
+            &mut slave_fd,
+            std::ptr::null_mut(),
+            std::ptr::null(),
+            std::ptr::null(),
+        )
+    };
+    assert_eq!(rc, 0, "openpty failed");
+    let master = master_fd;
+    // SAFETY: a valid tty descriptor; ttyname returns a pointer to a static buffer.
+    let name = unsafe { std::ffi::CStr::from_ptr(libc::ttyname(slave_fd)) }
+        .to_string_lossy()
+        .into_owned();
+    // Raw mode on the slave, so the line discipline passes every byte through unchanged.
+    // SAFETY: termios is plain data, filled by tcgetattr before use.
+    unsafe {
+        let mut t: libc::termios = std::mem::zeroed();
+        libc::tcgetattr(slave_fd, &mut t);
+        libc::cfmakeraw(&mut t);
+        libc::tcsetattr(slave_fd, libc::TCSANOW, &t);
+    }
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = stop.clone();
+    let device = std::thread::spawn(move || {
+        let app = CoolantApp::new(CoolantController::new(CoolantConfig::default()));
+        let mut node = Node::new(
+            app,
+            NodeConfig {
+                serial: "CDU-PTY-1",
+                ..NodeConfig::default()
+            },
+            rack_control::Instant(0),
+        );
+        let started = Instant::now();
+        let mut buf = [0u8; 256];
+        while !flag.load(Ordering::Relaxed) {
+            let now =
+                rack_control::Instant(u64::try_from(started.elapsed().as_millis()).unwrap_or(0));
+            let mut fds = libc::pollfd {
+                fd: master,
+                events: libc::POLLIN,
+                revents: 0,
+            };
+            // SAFETY: one valid pollfd.
+            let ready = unsafe { libc::poll(&mut fds, 1, 20) };
+            if ready > 0 {
+                // SAFETY: reading into a buffer of the given length.
+                let n = unsafe { libc::read(master, buf.as_mut_ptr().cast(), buf.len()) };
+                if n > 0 {
+                    let n = usize::try_from(n).unwrap_or(0);
+                    node.on_bytes(now, &buf[..n], &mut |frame| {
+                        // SAFETY: writing a whole frame from a valid slice.
+                        let _ = unsafe { libc::write(master, frame.as_ptr().cast(), frame.len()) };
+                    });
+                }
+            }
+        }
+    });
+
+    let out = rackctl(&[
+        "--port",
+        &name,
+        "--baud",
+        "115200",
+        "--json",
+        "get",
+        "supply-temp",
+    ]);
+    let identity = rackctl(&["--port", &name, "--json", "status"]);
+    stop.store(true, Ordering::Relaxed);
+    device.join().unwrap();
+    // SAFETY: closing descriptors this test opened.
+    unsafe {
+        libc::close(master_fd);
+        libc::close(slave_fd);
+    }
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(json_of(&out)["value"], 3000);
+    assert_eq!(json_of(&identity)["identity"]["serial_number"], "CDU-PTY-1");
+}
