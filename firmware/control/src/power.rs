@@ -37,7 +37,25 @@
 //! protecting the breaker; `Isolated` after an isolation request. [`TRANSITIONS`] is the table.
 
 use crate::Instant;
+use crate::alarm::AlarmTable;
 use crate::events::EventLog;
+
+/// Alarms the power controller raises (named as in the protocol).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PowerAlarm {
+    /// AC input lost: on battery.
+    AcLoss,
+    /// Demand is held below what it asks by the caps.
+    PowerCapped,
+    /// The thermal budget holds the rack below its host budget.
+    ThermalDerate,
+    /// A tray is shed (instance: tray).
+    TrayShed,
+    /// A PSU faulted (instance: shelf x 8 + PSU).
+    PsuFault,
+    /// BBU state of charge below the ride-through reserve.
+    BbuLow,
+}
 
 /// Power shelves per rack.
 pub const SHELVES: usize = 8;
@@ -435,6 +453,7 @@ pub struct PowerController {
     grid_target_w: f32,
     on_battery_since: Option<Instant>,
     last_demand_w: [f32; TRAYS],
+    alarms: AlarmTable<PowerAlarm, 32>,
     events: EventLog<PowerEvent, EVENT_LOG_LEN>,
     outputs: PowerOutputs,
 }
@@ -461,6 +480,7 @@ impl PowerController {
             grid_target_w: 0.0,
             on_battery_since: None,
             last_demand_w: [0.0; TRAYS],
+            alarms: AlarmTable::new(),
             events: EventLog::new(),
             outputs: PowerOutputs {
                 tray_enable: [false; TRAYS],
@@ -506,6 +526,21 @@ impl PowerController {
     /// The last outputs.
     pub fn outputs(&self) -> &PowerOutputs {
         &self.outputs
+    }
+
+    /// The alarm table.
+    pub fn alarms(&self) -> &AlarmTable<PowerAlarm, 32> {
+        &self.alarms
+    }
+
+    /// Acknowledges an alarm; false if it is not listed.
+    pub fn acknowledge(&mut self, alarm: PowerAlarm, instance: u8) -> bool {
+        self.alarms.acknowledge(alarm, instance)
+    }
+
+    /// Acknowledges every alarm.
+    pub fn acknowledge_all(&mut self) {
+        self.alarms.acknowledge_all();
     }
 
     /// The trays' demand seen in the last step, W.
@@ -645,6 +680,7 @@ impl PowerController {
         self.outputs.budget_w = budget;
         self.outputs.state = self.state;
         self.outputs.breaker_thermal = self.breaker_thermal;
+        self.update_alarms(now, inputs, budget);
         #[allow(clippy::cast_possible_truncation)] // at most TRAYS
         {
             self.outputs.shed_trays = self.shed.iter().filter(|s| **s).count() as u32;
@@ -1021,6 +1057,38 @@ impl PowerController {
         self.outputs.smoothing = true;
         self.outputs.bbu_power_w = load - self.grid_target_w;
         self.outputs.grid_target_w = self.grid_target_w;
+    }
+
+    fn update_alarms(&mut self, now: Instant, inputs: &PowerInputs, budget: f32) {
+        let c = self.config;
+        let capped = self.state == PowerState::Capped;
+        let thermal = !c.static_caps
+            && self.thermal_budget_w < self.electrical_budget_w()
+            && budget <= self.thermal_budget_w;
+        let shed = self.shed;
+        let psus = self.psus;
+        let mut set = |alarm, instance, critical, present| {
+            let _ = self.alarms.set(now, alarm, instance, critical, present);
+        };
+        set(PowerAlarm::AcLoss, 0, true, self.on_battery_since.is_some());
+        set(PowerAlarm::PowerCapped, 0, false, capped);
+        set(PowerAlarm::ThermalDerate, 0, false, thermal && capped);
+        set(PowerAlarm::BbuLow, 0, false, inputs.bbu_soc < c.soc_reserve);
+        for (t, s) in shed.iter().enumerate().take(c.trays) {
+            #[allow(clippy::cast_possible_truncation)] // < TRAYS
+            set(PowerAlarm::TrayShed, t as u8, true, *s);
+        }
+        for (s, shelf) in psus.iter().enumerate() {
+            for (p, psu) in shelf.iter().enumerate() {
+                #[allow(clippy::cast_possible_truncation)] // < 64
+                set(
+                    PowerAlarm::PsuFault,
+                    (s * 8 + p) as u8,
+                    false,
+                    matches!(psu, Psu::Faulted(_)),
+                );
+            }
+        }
     }
 
     /// The trays' DC load as measured last step, W.

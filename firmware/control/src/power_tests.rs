@@ -164,6 +164,7 @@ fn a_hot_breaker_sheds_the_lowest_priority_trays_first_and_says_why() {
         "shed before the modelled trip"
     );
     assert!(!c.outputs().tray_enable[4]);
+    assert!(c.alarms().is_active(PowerAlarm::TrayShed, 4));
 }
 
 #[test]
@@ -176,6 +177,7 @@ fn on_battery_power_is_capped_to_last_the_ride_through() {
     let c_cfg = *c.config();
     let expected = c_cfg.bbu_energy_j / c_cfg.ride_through_s;
     assert_eq!(c.state(), PowerState::RideThrough);
+    assert!(c.alarms().is_active(PowerAlarm::AcLoss, 0), "on battery is alarmed");
     assert!(
         (c.outputs().budget_w - expected).abs() / expected < 0.01,
         "{} vs {expected}",

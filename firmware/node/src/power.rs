@@ -2,15 +2,15 @@
 
 use rack_control::Instant;
 use rack_control::power::{
-    PSUS_PER_SHELF, PowerController, PowerEvent, PowerInputs, PowerReason, PowerState, SHELVES,
-    TRAYS,
+    PSUS_PER_SHELF, PowerAlarm, PowerController, PowerEvent, PowerInputs, PowerReason, PowerState,
+    SHELVES, TRAYS,
 };
 use rack_protocol::message::{
     BbuStatus, MAX_ALARMS_PER_MESSAGE, Message, PowerTelemetry, Setpoint, ShelfStatus, TrayStatus,
 };
 use rack_protocol::types::{
     Action, AlarmCode, AlarmEntry, BbuState, BreakerState, ControllerState, DeviceKind, EventKind,
-    ModeSetting, OperatingMode, PsuState, Reason, Refusal, SetpointId, TrayState,
+    ModeSetting, OperatingMode, PsuState, Reason, Refusal, SetpointId, Severity, TrayState,
 };
 
 use crate::{Application, scaled};
@@ -74,6 +74,27 @@ fn reason(r: PowerReason) -> Reason {
     }
 }
 
+const ALARMS: [PowerAlarm; 6] = [
+    PowerAlarm::AcLoss,
+    PowerAlarm::PowerCapped,
+    PowerAlarm::ThermalDerate,
+    PowerAlarm::TrayShed,
+    PowerAlarm::PsuFault,
+    PowerAlarm::BbuLow,
+];
+
+/// The protocol code of a power controller alarm.
+pub fn alarm_code(a: PowerAlarm) -> AlarmCode {
+    match a {
+        PowerAlarm::AcLoss => AlarmCode::AcLoss,
+        PowerAlarm::PowerCapped => AlarmCode::PowerCapped,
+        PowerAlarm::ThermalDerate => AlarmCode::ThermalDerate,
+        PowerAlarm::TrayShed => AlarmCode::TrayShed,
+        PowerAlarm::PsuFault => AlarmCode::PsuFault,
+        PowerAlarm::BbuLow => AlarmCode::BbuLow,
+    }
+}
+
 fn u32_of(v: f32) -> u32 {
     u32::try_from(scaled(v, 1.0).max(0)).unwrap_or(u32::MAX)
 }
@@ -115,7 +136,8 @@ impl Application for PowerApp {
                 BreakerState::Closed
             },
             breaker_i2t_permille: u16_of(out.breaker_thermal, 1000.0),
-            active_alarms: 0,
+            active_alarms: u8::try_from(c.alarms().iter().filter(|a| a.active).count())
+                .unwrap_or(u8::MAX),
         };
         let none = [[false; PSUS_PER_SHELF]; SHELVES];
         let present = i.map_or(none, |i| i.psu_present);
@@ -240,15 +262,38 @@ impl Application for PowerApp {
         }
     }
 
-    fn alarms(&self, _out: &mut heapless::Vec<AlarmEntry, MAX_ALARMS_PER_MESSAGE>) -> u8 {
-        0
+    fn alarms(&self, out: &mut heapless::Vec<AlarmEntry, MAX_ALARMS_PER_MESSAGE>) -> u8 {
+        let all = self.controller.alarms();
+        for critical in [true, false] {
+            for a in all.iter().filter(|a| a.critical == critical) {
+                let _ = out.push(AlarmEntry {
+                    code: alarm_code(a.code),
+                    instance: a.instance,
+                    severity: if a.critical {
+                        Severity::Critical
+                    } else {
+                        Severity::Warning
+                    },
+                    active: a.active,
+                    latched: true,
+                    acknowledged: a.acknowledged,
+                    raised_at_ms: a.raised_at.as_millis(),
+                });
+            }
+        }
+        u8::try_from(all.iter().count()).unwrap_or(u8::MAX)
     }
 
-    fn acknowledge(&mut self, _code: AlarmCode, _instance: u8) -> bool {
-        false
+    fn acknowledge(&mut self, code: AlarmCode, instance: u8) -> bool {
+        ALARMS
+            .into_iter()
+            .find(|a| alarm_code(*a) == code)
+            .is_some_and(|a| self.controller.acknowledge(a, instance))
     }
 
-    fn acknowledge_all(&mut self) {}
+    fn acknowledge_all(&mut self) {
+        self.controller.acknowledge_all();
+    }
 
     fn drain_events(&mut self, emit: &mut dyn FnMut(Instant, EventKind)) {
         let info = self
