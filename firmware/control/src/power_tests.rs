@@ -177,7 +177,10 @@ fn on_battery_power_is_capped_to_last_the_ride_through() {
     let c_cfg = *c.config();
     let expected = c_cfg.bbu_energy_j / c_cfg.ride_through_s;
     assert_eq!(c.state(), PowerState::RideThrough);
-    assert!(c.alarms().is_active(PowerAlarm::AcLoss, 0), "on battery is alarmed");
+    assert!(
+        c.alarms().is_active(PowerAlarm::AcLoss, 0),
+        "on battery is alarmed"
+    );
     assert!(
         (c.outputs().budget_w - expected).abs() / expected < 0.01,
         "{} vs {expected}",
