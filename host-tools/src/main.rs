@@ -359,7 +359,7 @@ fn run(cli: &Cli) -> Result<(), Failure> {
             };
             simple(cli, &message, "acknowledgement")
         }
-        Cmd::Log { since } => log(cli, &mut open(cli)?, *since, true).map(|_| ()),
+        Cmd::Log { since } => log(cli, &mut open(cli)?, *since),
         Cmd::Pump { action } => {
             let action = match action {
                 PumpCmd::Lead { pump } => Action::SetLeadPump(*pump),
@@ -644,8 +644,12 @@ fn telemetry_text(m: &Message) -> String {
     }
 }
 
-/// Prints events from `since`; returns the sequence number to read from next.
-fn log(cli: &Cli, link: &mut Link, since: u32, print_all: bool) -> Result<u32, Failure> {
+/// Reads every event from `since`: the events, the sequence number to read from next, and
+/// how many were overwritten before they could be read.
+fn fetch_events(
+    link: &mut Link,
+    since: u32,
+) -> Result<(Vec<rack_protocol::types::Event>, u32, u32), Failure> {
     let mut from = since;
     let mut all = Vec::new();
     let mut lost = 0;
@@ -658,29 +662,41 @@ fn log(cli: &Cli, link: &mut Link, since: u32, print_all: bool) -> Result<u32, F
         all.extend(batch.events.iter().copied());
         from = batch.next_seq;
         if !batch.more {
-            break;
+            return Ok((all, from, lost));
         }
     }
-    if cli.json && print_all {
+}
+
+fn event_line(e: &rack_protocol::types::Event) -> String {
+    format!(
+        "#{:<5} {:>10.1} s  {:?}",
+        e.seq,
+        e.at_ms as f64 / 1000.0,
+        e.kind
+    )
+}
+
+/// Prints the events from `since`.
+fn log(cli: &Cli, link: &mut Link, since: u32) -> Result<(), Failure> {
+    let (events, next, lost) = fetch_events(link, since)?;
+    if cli.json {
         println!(
             "{}",
-            json!({ "events": to_json(&all), "next_seq": from, "lost": lost })
+            json!({ "events": to_json(&events), "next_seq": next, "lost": lost })
         );
     } else {
         if lost > 0 {
             println!("({lost} events were overwritten before they could be read)");
         }
-        for e in &all {
-            println!(
-                "#{:<5} {:>10.1} s  {:?}",
-                e.seq,
-                e.at_ms as f64 / 1000.0,
-                e.kind
-            );
+        for e in &events {
+            println!("{}", event_line(e));
         }
     }
-    Ok(from)
+    Ok(())
 }
+
+/// Events shown under the live view.
+const WATCH_HISTORY: usize = 10;
 
 fn watch(cli: &Cli, interval: f64, count: Option<u64>) -> Result<(), Failure> {
     if !(0.05..=3600.0).contains(&interval) {
@@ -690,31 +706,41 @@ fn watch(cli: &Cli, interval: f64, count: Option<u64>) -> Result<(), Failure> {
     }
     let tty = std::io::stdout().is_terminal() && !cli.json;
     let mut link: Option<Link> = None;
-    let mut next_event = None;
+    let mut next_event = 1;
+    let mut history: std::collections::VecDeque<String> = std::collections::VecDeque::new();
     let mut shown = 0u64;
     let mut last_uptime = 0u64;
     while count.is_none_or(|n| shown < n) {
         if link.is_none() {
             link = open(cli).ok();
         }
-        let result = link.as_mut().map(|l| {
+        let reading = link.as_mut().map(|l| {
             let telemetry = l.request(&Message::GetTelemetry(GetTelemetry))?;
-            Ok::<_, Failure>(telemetry)
+            let uptime = match &telemetry {
+                Message::CoolantTelemetry(t) => t.uptime_ms,
+                Message::PowerTelemetry(t) => t.uptime_ms,
+                _ => 0,
+            };
+            // A restart resets the device's uptime and its log: read it again from the start.
+            if uptime < last_uptime {
+                next_event = 1;
+                history.push_back("(device restarted)".to_owned());
+            }
+            last_uptime = uptime;
+            let (events, next, lost) = fetch_events(l, next_event)?;
+            next_event = next;
+            Ok::<_, Failure>((telemetry, events, lost))
         });
-        match result {
-            Some(Ok(telemetry)) => {
-                let uptime = match &telemetry {
-                    Message::CoolantTelemetry(t) => t.uptime_ms,
-                    Message::PowerTelemetry(t) => t.uptime_ms,
-                    _ => 0,
-                };
-                // A restart resets the device's uptime: read its log again from the start.
-                if uptime < last_uptime {
-                    next_event = Some(1);
+        match reading {
+            Some(Ok((telemetry, events, lost))) => {
+                if lost > 0 {
+                    history.push_back(format!(
+                        "({lost} events overwritten before they could be read)"
+                    ));
                 }
-                last_uptime = uptime;
-                if tty {
-                    print!("\x1b[2J\x1b[H");
+                history.extend(events.iter().map(event_line));
+                while history.len() > WATCH_HISTORY {
+                    history.pop_front();
                 }
                 if cli.json {
                     let payload = match &telemetry {
@@ -722,21 +748,25 @@ fn watch(cli: &Cli, interval: f64, count: Option<u64>) -> Result<(), Failure> {
                         Message::PowerTelemetry(t) => to_json(t),
                         _ => Value::Null,
                     };
-                    println!("{}", json!({ "telemetry": payload }));
-                } else {
-                    println!("{}", telemetry_text(&telemetry));
-                }
-                if let Some(l) = link.as_mut() {
-                    let from = next_event.unwrap_or(u32::MAX);
-                    next_event = Some(
-                        log(cli, l, if from == u32::MAX { 1 } else { from }, false).unwrap_or(from),
+                    println!(
+                        "{}",
+                        json!({ "telemetry": payload, "events": to_json(&events) })
                     );
+                } else {
+                    if tty {
+                        print!("\x1b[2J\x1b[H");
+                    }
+                    println!("{}", telemetry_text(&telemetry));
+                    println!("recent events:");
+                    for line in &history {
+                        println!("  {line}");
+                    }
                 }
                 shown += 1;
             }
             Some(Err(_)) | None => {
                 link = None;
-                eprintln!("rackctl: no answer; retrying");
+                eprintln!("rackctl: no answer from the device; retrying");
             }
         }
         std::thread::sleep(Duration::from_secs_f64(interval));
