@@ -27,6 +27,7 @@
 )]
 
 pub mod coolant;
+pub mod plant_io;
 pub mod power;
 
 use rack_control::Instant;

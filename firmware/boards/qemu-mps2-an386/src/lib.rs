@@ -1,0 +1,95 @@
+//! The board layer for QEMU's `mps2-an386` (Cortex-M4F): the CMSDK UARTs, the semihosting
+//! exit, and the fault handlers. The nodes themselves are `rack-node`'s, unchanged.
+//!
+//! UART0 (0x4000_4000) carries the host protocol, UART1 (0x4000_5000) the plant I/O frames of
+//! processor-in-the-loop runs. QEMU drops input unless RX is enabled and BAUDDIV >= 16.
+//!
+//! The CMSDK UART driver is written here: it is four registers, and no maintained crate
+//! covers this QEMU board.
+#![no_std]
+
+use core::ptr::{read_volatile, write_volatile};
+
+use cortex_m_semihosting::debug;
+
+/// A CMSDK APB UART.
+#[derive(Debug, Clone, Copy)]
+pub struct Uart {
+    base: usize,
+}
+
+const DATA: usize = 0x000;
+const STATE: usize = 0x004;
+const CTRL: usize = 0x008;
+const BAUDDIV: usize = 0x010;
+const STATE_TX_FULL: u32 = 1 << 0;
+const STATE_RX_FULL: u32 = 1 << 1;
+const CTRL_TX_EN: u32 = 1 << 0;
+const CTRL_RX_EN: u32 = 1 << 1;
+
+impl Uart {
+    /// UART0: the host protocol.
+    pub const HOST: Uart = Uart { base: 0x4000_4000 };
+    /// UART1: plant I/O.
+    pub const PLANT: Uart = Uart { base: 0x4000_5000 };
+
+    fn reg(&self, offset: usize) -> *mut u32 {
+        (self.base + offset) as *mut u32
+    }
+
+    /// Enables TX and RX (25 MHz / 16: QEMU ignores the rate but needs the divider).
+    pub fn init(&self) {
+        // SAFETY: the CMSDK UART's documented registers on this board.
+        unsafe {
+            write_volatile(self.reg(BAUDDIV), 16);
+            write_volatile(self.reg(CTRL), CTRL_TX_EN | CTRL_RX_EN);
+        }
+    }
+
+    /// A received byte, if one is waiting.
+    pub fn read(&self) -> Option<u8> {
+        // SAFETY: reading the UART's status and data registers.
+        unsafe {
+            if read_volatile(self.reg(STATE)) & STATE_RX_FULL != 0 {
+                Some((read_volatile(self.reg(DATA)) & 0xff) as u8)
+            } else {
+                None
+            }
+        }
+    }
+
+    /// Sends every byte, waiting while the transmitter is full.
+    pub fn write_all(&self, bytes: &[u8]) {
+        for &b in bytes {
+            // SAFETY: polling the status register, then writing the data register.
+            unsafe {
+                while read_volatile(self.reg(STATE)) & STATE_TX_FULL != 0 {}
+                write_volatile(self.reg(DATA), u32::from(b));
+            }
+        }
+    }
+}
+
+/// Ends the QEMU run with `success` as its exit status (semihosting).
+pub fn exit(success: bool) -> ! {
+    debug::exit(if success { debug::EXIT_SUCCESS } else { debug::EXIT_FAILURE });
+    loop {
+        cortex_m::asm::wfi();
+    }
+}
+
+#[panic_handler]
+fn panic(info: &core::panic::PanicInfo) -> ! {
+    // panic-probe would hang in QEMU: report through semihosting and exit with a failure.
+    // The location only: formatting the message would cost kilobytes of flash.
+    if let Some(at) = info.location() {
+        cortex_m_semihosting::hprintln!("panic at {}:{}", at.file(), at.line());
+    }
+    exit(false)
+}
+
+#[cortex_m_rt::exception]
+unsafe fn HardFault(_frame: &cortex_m_rt::ExceptionFrame) -> ! {
+    cortex_m_semihosting::hprintln!("hard fault");
+    exit(false)
+}
