@@ -24,6 +24,7 @@
 
 pub mod electrical;
 pub mod params;
+pub mod pil;
 pub mod plant;
 pub mod plot;
 pub mod power_row;
@@ -132,6 +133,73 @@ pub fn serve(
                 live.stop = true;
             }
         },
+        None,
     );
     Ok(())
+}
+
+/// Runs `scenario` with the coolant controller's ARM binary `image` in QEMU driving the plant
+/// (processor in the loop), the host build of the same controller beside it on the same inputs.
+/// The KPIs gain `pil_steps` and `pil_mismatches` (steps where the two disagreed in any bit);
+/// the firmware's semihosting log comes back too.
+pub fn run_pil(
+    scenario: &Scenario,
+    image: &std::path::Path,
+    progress: impl FnMut(f64),
+) -> Result<(Outcome, String), String> {
+    if scenario.power.is_some() || scenario.controller != scenario::ControllerOverrides::default() {
+        return Err(format!(
+            "{}: processor-in-the-loop runs use the firmware's built-in settings; remove the [controller] and [power] sections",
+            scenario.name
+        ));
+    }
+    if scenario.row != params::RowParams::default() {
+        return Err(format!(
+            "{}: processor-in-the-loop runs need the default row (the firmware's built-in settings match it)",
+            scenario.name
+        ));
+    }
+    let mut link = pil::Pil::start(image)?;
+    let pid = rack_control::coolant::CoolantConfig::default().temp_pid;
+    let run = runner::run_live(
+        scenario,
+        Control::Rackloop,
+        pid,
+        progress,
+        &mut |_| {},
+        Some(&mut link),
+    );
+    if run.kpis.contains_key("pil_failed") {
+        let why = run
+            .markers
+            .iter()
+            .find(|m| m.label.starts_with("PIL stopped"))
+            .map(|m| m.label.clone());
+        return Err(why.unwrap_or_else(|| "the processor-in-the-loop run stopped".into()));
+    }
+    let end_s = scenario.warmup_s + scenario.duration_s + 1.0;
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)] // positive, small
+    let end_us = (end_s * 1e6) as u64;
+    let inputs =
+        rack_control::coolant::CoolantInputs::uniform(rack_control::Instant(end_us / 1000), 30.0);
+    let (exit_ok, log) = link.finish(rack_node::plant_io::coolant_sample(end_us, &inputs, true))?;
+    if !exit_ok {
+        return Err(format!("the firmware exited with a failure:\n{log}"));
+    }
+    let checks = report::evaluate(&scenario.checks, &run.kpis, None);
+    let summary = Summary {
+        scenario: scenario.name.clone(),
+        passed: checks.iter().all(|c| c.passed),
+        kpis: run.kpis.clone(),
+        checks,
+        baseline: None,
+    };
+    Ok((
+        Outcome {
+            summary,
+            run,
+            baseline: None,
+        },
+        log,
+    ))
 }

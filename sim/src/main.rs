@@ -36,6 +36,13 @@ enum Cmd {
         /// Print the summary as JSON on stdout instead of the table.
         #[arg(long)]
         json: bool,
+        /// Processor in the loop: the controller's ARM binary in QEMU drives the plant, the
+        /// host build of the same controller beside it must agree bit for bit.
+        #[arg(long, value_enum, conflicts_with = "compare")]
+        pil: Option<PilTarget>,
+        /// The firmware image for --pil (default: what `cargo xtask firmware` built).
+        #[arg(long, value_name = "ELF", requires = "pil")]
+        firmware: Option<PathBuf>,
     },
     /// Run a live row whose devices speak the wire protocol on TCP ports (for rackctl).
     ///
@@ -62,6 +69,12 @@ fn parse_speed(text: &str) -> Result<f64, String> {
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
+enum PilTarget {
+    /// The coolant controller (CDU) image.
+    Coolant,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
 enum Baseline {
     /// Feedback-only PI on the valve (SIMC-tuned from a bump test), constant-speed pumps.
     Baseline,
@@ -72,9 +85,19 @@ fn main() -> ExitCode {
     match cli.command {
         Cmd::Run {
             scenario,
+            out,
+            json,
+            pil: Some(PilTarget::Coolant),
+            firmware,
+            ..
+        } => pil(&scenario, firmware, out, json),
+        Cmd::Run {
+            scenario,
             compare,
             out,
             json,
+            pil: None,
+            ..
         } => run(&scenario, compare.is_some(), out, json),
         Cmd::Serve {
             scenario,
@@ -82,6 +105,35 @@ fn main() -> ExitCode {
             base_port,
         } => serve(scenario.as_deref(), speed, base_port),
     }
+}
+
+fn pil(
+    path: &std::path::Path,
+    firmware: Option<PathBuf>,
+    out: Option<PathBuf>,
+    json: bool,
+) -> ExitCode {
+    let scenario = match Scenario::load(path) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("racksim: bad scenario: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let image = firmware.unwrap_or_else(|| rack_sim::pil::default_image("coolant-controller"));
+    let outcome = match rack_sim::run_pil(&scenario, &image, |_| {}) {
+        Ok((o, log)) => {
+            if !json {
+                print!("firmware log:\n{log}");
+            }
+            o
+        }
+        Err(e) => {
+            eprintln!("racksim: processor in the loop: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    report(&outcome, out, json)
 }
 
 fn serve(path: Option<&std::path::Path>, speed: f64, base_port: u16) -> ExitCode {
@@ -157,6 +209,11 @@ fn run(path: &std::path::Path, compare: bool, out: Option<PathBuf>, json: bool) 
             return ExitCode::from(2);
         }
     };
+    report(&outcome, out, json)
+}
+
+/// Prints an outcome (table or JSON), writes its files, and gives the exit status.
+fn report(outcome: &rack_sim::Outcome, out: Option<PathBuf>, json: bool) -> ExitCode {
     if json {
         match serde_json::to_string_pretty(&outcome.summary) {
             Ok(text) => println!("{text}"),

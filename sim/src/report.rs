@@ -94,6 +94,8 @@ pub const KPI_NAMES: &[&str] = &[
     "row_grid_pp_kw",
     "isolation_shed_s",
     "other_racks_trays_off",
+    "pil_steps",
+    "pil_mismatches",
 ];
 
 /// The KPI name of an alarm's timing, for example `alarm_pump_fault_s`.

@@ -259,7 +259,7 @@ pub fn run(
     temp_pid: PidConfig,
     progress: impl FnMut(f64),
 ) -> RunResult {
-    run_live(scenario, control, temp_pid, progress, &mut |_| {})
+    run_live(scenario, control, temp_pid, progress, &mut |_| {}, None)
 }
 
 /// What a live hook sees after every control step: the time and the devices, to serve them
@@ -285,9 +285,19 @@ pub fn run_live(
     temp_pid: PidConfig,
     mut progress: impl FnMut(f64),
     hook: &mut dyn FnMut(&mut Live),
+    mut pil: Option<&mut crate::pil::Pil>,
 ) -> RunResult {
     let p = scenario.row;
-    let config = controller_config(scenario, control, temp_pid);
+    // In a processor-in-the-loop run the ARM binary has its built-in settings: the host build
+    // beside it must have exactly the same to be compared bit for bit.
+    let config = if pil.is_some() {
+        CoolantConfig::default()
+    } else {
+        controller_config(scenario, control, temp_pid)
+    };
+    let mut pil_steps = 0u64;
+    let mut pil_mismatches = 0u64;
+    let mut pil_error: Option<String> = None;
     // The CDU's controller runs inside its node, the same node code a board runs.
     let mut cdu = Node::new(
         CoolantApp::new(CoolantController::new(config)),
@@ -482,8 +492,34 @@ pub fn run_live(
             }
         }
 
+        let arm = match pil.as_deref_mut() {
+            Some(link) => match link.exchange(rack_node::plant_io::coolant_sample(
+                now.as_millis() * 1000,
+                &inputs,
+                false,
+            )) {
+                Ok(cmd) => Some(rack_node::plant_io::coolant_command_of(&cmd)),
+                Err(e) => {
+                    pil_error = Some(e);
+                    break;
+                }
+            },
+            None => None,
+        };
         cdu.step(now, |app| app.step(now, &inputs));
-        let out = *cdu.app.controller.outputs();
+        let mut out = *cdu.app.controller.outputs();
+        if let Some(arm) = arm {
+            // The ARM binary drives the plant; the host build on the same inputs must agree.
+            pil_steps += 1;
+            if arm != rack_node::plant_io::coolant_command_from_outputs(&out) {
+                pil_mismatches += 1;
+            }
+            out.valve_demand_pct = arm.valve_demand_pct;
+            out.pump_speed_pct = arm.pump_speed_pct;
+            out.rack_valve_open = arm.rack_valve_open;
+            out.isolation_requests = arm.isolation_requests;
+            out.headroom_w = arm.headroom_w;
+        }
         cdu_out = out;
         actuators.valve_demand_pct = f64::from(out.valve_demand_pct);
         for (i, speed) in actuators.pump_speed_pct.iter_mut().enumerate() {
@@ -585,7 +621,22 @@ pub fn run_live(
             kpis.start_energy(&plant);
         }
     }
-    let kpis = kpis.finish(&plant);
+    let mut kpis = kpis.finish(&plant);
+    if pil.is_some() {
+        #[allow(clippy::cast_precision_loss)] // step counts
+        {
+            kpis.insert("pil_steps".into(), pil_steps as f64);
+            kpis.insert("pil_mismatches".into(), pil_mismatches as f64);
+        }
+        if let Some(e) = pil_error {
+            markers.push(Marker {
+                t_s: 0.0,
+                label: format!("PIL stopped: {e}"),
+                fault: true,
+            });
+            kpis.insert("pil_failed".into(), 1.0);
+        }
+    }
     RunResult {
         trace,
         markers,

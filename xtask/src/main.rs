@@ -21,16 +21,23 @@ const COMPONENTS: &[&str] = &["rustfmt", "clippy"];
 const NO_STD_CRATES: &[&str] = &["rack-protocol", "rack-control", "rack-node"];
 
 fn main() -> ExitCode {
+    // Paths below are relative to the repository root, wherever cargo xtask is run from.
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    if let Err(e) = std::env::set_current_dir(&root) {
+        eprintln!("xtask: cannot enter {}: {e}", root.display());
+        return ExitCode::FAILURE;
+    }
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("test") => test(),
         Some("setup") => setup(),
+        Some("firmware") => setup().and_then(|()| firmware()),
         None | Some("help" | "--help" | "-h") => {
             print_help();
             Ok(())
         }
         Some(other) => Err(format!(
-            "unknown xtask command `{other}`; the commands are: test, setup, help"
+            "unknown xtask command `{other}`; the commands are: test, firmware, setup, help"
         )),
     };
     match result {
@@ -46,7 +53,9 @@ fn print_help() {
     println!(
         "cargo xtask <command>\n\n\
          commands:\n  \
-         test   every check CI runs: fmt, clippy, host tests, no_std builds for {FIRMWARE_TARGET}\n  \
+         test      every check CI runs: fmt, clippy, firmware images and their size budget, host\n            \
+         tests (with processor-in-the-loop runs in QEMU), no_std builds for {FIRMWARE_TARGET}\n  \
+         firmware  build every board image in release and check it against its budget\n  \
          setup  add the rustup targets and components the project needs\n  \
          help   this text"
     );
@@ -58,6 +67,14 @@ fn test() -> Result<(), String> {
     setup()?;
     let cargo = cargo();
     step("format", &cargo, &["fmt", "--all", "--", "--check"])?;
+    step_in(
+        BOARDS_DIR,
+        "format (boards)",
+        &cargo,
+        &["fmt", "--all", "--", "--check"],
+    )?;
+    firmware()?;
+    ensure_qemu()?;
     step(
         "clippy",
         &cargo,
@@ -98,6 +115,101 @@ fn test() -> Result<(), String> {
     Ok(())
 }
 
+/// Flash budget of an image: it must fit the smallest STM32G4 (128 KiB) twice.
+const FLASH_BUDGET: u64 = 64 * 1024;
+/// Static RAM budget of an image (the smallest STM32G4 has 32 KiB).
+const RAM_BUDGET: u64 = 24 * 1024;
+/// RAM of the smallest target, for the stack headroom column.
+const RAM_SMALLEST: u64 = 32 * 1024;
+/// The board images and where they are built.
+const IMAGES: &[&str] = &["coolant-controller"];
+const BOARDS_DIR: &str = "firmware/boards";
+const BOARDS_OUT: &str = "target/boards/thumbv7em-none-eabihf/release";
+
+/// Builds every board image and checks it against its budget.
+fn firmware() -> Result<(), String> {
+    let cargo = cargo();
+    // From the boards' own folder, so their .cargo/config.toml (target, linker script) applies.
+    step_in(
+        BOARDS_DIR,
+        "firmware images (release)",
+        &cargo,
+        &["build", "--release", "--locked"],
+    )?;
+    let sysroot = output("rustc", &["--print", "sysroot"])?;
+    let host = output("rustc", &["--print", "host-tuple"])
+        .unwrap_or_else(|_| "x86_64-unknown-linux-gnu".into());
+    let size_tool = format!(
+        "{}/lib/rustlib/{}/bin/llvm-size",
+        sysroot.trim(),
+        host.trim()
+    );
+    println!(
+        "xtask: image sizes (budget: flash {} KiB, static RAM {} KiB)",
+        FLASH_BUDGET / 1024,
+        RAM_BUDGET / 1024
+    );
+    println!(
+        "  {:<22} {:>10} {:>14} {:>22}",
+        "image", "flash (B)", "static RAM (B)", "stack headroom (B)*"
+    );
+    let mut over = Vec::new();
+    for image in IMAGES {
+        let path = format!("{BOARDS_OUT}/{image}");
+        let sections = output(&size_tool, &["-A", &path])?;
+        let size = |name: &str| -> u64 {
+            sections
+                .lines()
+                .filter(|l| l.split_whitespace().next() == Some(name))
+                .filter_map(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+                .sum()
+        };
+        let flash = size(".vector_table") + size(".text") + size(".rodata") + size(".data");
+        let ram = size(".data") + size(".bss") + size(".uninit");
+        println!(
+            "  {image:<22} {flash:>10} {ram:>14} {:>22}",
+            RAM_SMALLEST.saturating_sub(ram)
+        );
+        if flash > FLASH_BUDGET || ram > RAM_BUDGET {
+            over.push(format!("{image}: flash {flash} B, static RAM {ram} B"));
+        }
+    }
+    println!("  * RAM of the smallest STM32G4 (32 KiB) less static RAM: what the stack may use");
+    if over.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("over budget: {}", over.join("; ")))
+    }
+}
+
+/// Makes sure `qemu-system-arm` is there for the processor-in-the-loop tests: installs it
+/// with apt-get when running as root, otherwise stops with the command to run.
+fn ensure_qemu() -> Result<(), String> {
+    if Command::new("qemu-system-arm")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success())
+    {
+        return Ok(());
+    }
+    let root = output("id", &["-u"]).is_ok_and(|u| u.trim() == "0");
+    if !root {
+        return Err("qemu-system-arm is missing; install it with: sudo apt-get install -y --no-install-recommends qemu-system-arm".into());
+    }
+    step("apt-get update", "apt-get", &["update", "-qq"])?;
+    step(
+        "install qemu-system-arm",
+        "apt-get",
+        &[
+            "install",
+            "-y",
+            "-qq",
+            "--no-install-recommends",
+            "qemu-system-arm",
+        ],
+    )
+}
+
 /// Adds the firmware target and the components when the pinned toolchain lacks them.
 fn setup() -> Result<(), String> {
     let installed = output("rustup", &["target", "list", "--installed"])?;
@@ -131,10 +243,16 @@ fn cargo() -> String {
 
 /// Runs one named step, printing what it does and how long it took.
 fn step(name: &str, program: &str, args: &[&str]) -> Result<(), String> {
-    println!("xtask: == {name}: {program} {}", args.join(" "));
+    step_in(".", name, program, args)
+}
+
+/// [`step`] in the folder `dir`.
+fn step_in(dir: &str, name: &str, program: &str, args: &[&str]) -> Result<(), String> {
+    println!("xtask: == {name}: {program} {} (in {dir})", args.join(" "));
     let started = Instant::now();
     let status = Command::new(program)
         .args(args)
+        .current_dir(dir)
         .status()
         .map_err(|error| format!("{name}: could not start `{program}`: {error}"))?;
     let seconds = started.elapsed().as_secs_f64();

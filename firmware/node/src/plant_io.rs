@@ -26,7 +26,9 @@
 //! the board too.
 
 use rack_control::Instant;
-use rack_control::coolant::{CoolantInputs, CoolantOutputs, MAX_PUMPS, MAX_RACKS, MAX_SUPPLY_SENSORS, MAX_ZONES, RackReport};
+use rack_control::coolant::{
+    CoolantInputs, CoolantOutputs, MAX_PUMPS, MAX_RACKS, MAX_SUPPLY_SENSORS, MAX_ZONES, RackReport,
+};
 use rack_control::sensor::Reading;
 use rack_protocol::message::{ActuatorCommand, PlantSample};
 
@@ -63,7 +65,10 @@ fn readings(inputs: &CoolantInputs) -> [Reading; READINGS] {
         inputs.flow_lpm,
         inputs.dp_kpa,
         inputs.valve_feedback_pct,
-        Reading { value: inputs.reservoir_level_pct, at: inputs.flow_lpm.at },
+        Reading {
+            value: inputs.reservoir_level_pct,
+            at: inputs.flow_lpm.at,
+        },
     ]
 }
 
@@ -91,7 +96,12 @@ pub fn coolant_sample(sim_time_us: u64, inputs: &CoolantInputs, end: bool) -> Pl
         let _ = analog.push(report.map_or(-1.0, |x| age_ms(now, x.at)));
     }
     let mut digital = 0u128;
-    for (z, (wet, float)) in inputs.leak_moisture.iter().zip(&inputs.leak_float).enumerate() {
+    for (z, (wet, float)) in inputs
+        .leak_moisture
+        .iter()
+        .zip(&inputs.leak_float)
+        .enumerate()
+    {
         digital |= u128::from(*wet) << z;
         digital |= u128::from(*float) << (FLOAT_BIT as usize + z);
     }
@@ -100,7 +110,11 @@ pub fn coolant_sample(sim_time_us: u64, inputs: &CoolantInputs, end: bool) -> Pl
         digital |= u128::from(*oc) << (OVERCURRENT_BIT as usize + p);
     }
     digital |= u128::from(end) << END_OF_RUN_BIT;
-    PlantSample { sim_time_us, analog, digital }
+    PlantSample {
+        sim_time_us,
+        analog,
+        digital,
+    }
 }
 
 /// The controller's time and inputs from a sample (board side). Missing channels read as
@@ -111,13 +125,25 @@ pub fn coolant_inputs(sample: &PlantSample) -> (Instant, CoolantInputs) {
     let at = |i: usize| {
         let age = a(READING_AGE + i);
         #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)] // whole, non-negative ms
-        let age_ms = if age.is_finite() && age >= 0.0 { age as u64 } else { 0 };
+        let age_ms = if age.is_finite() && age >= 0.0 {
+            age as u64
+        } else {
+            0
+        };
         Instant(now.as_millis().saturating_sub(age_ms))
     };
-    let reading = |i: usize| Reading { value: a(i), at: at(i) };
+    let reading = |i: usize| Reading {
+        value: a(i),
+        at: at(i),
+    };
     let bit = |b: u32| sample.digital >> b & 1 == 1;
     let mut inputs = CoolantInputs::uniform(now, f32::NAN);
-    for (i, slot) in inputs.supply_temps_c.iter_mut().enumerate().take(MAX_SUPPLY_SENSORS) {
+    for (i, slot) in inputs
+        .supply_temps_c
+        .iter_mut()
+        .enumerate()
+        .take(MAX_SUPPLY_SENSORS)
+    {
         *slot = reading(i);
     }
     inputs.return_temp_c = reading(3);
@@ -133,7 +159,8 @@ pub fn coolant_inputs(sample: &PlantSample) -> (Instant, CoolantInputs) {
     for (r, report) in inputs.rack_reports.iter_mut().enumerate() {
         let age = a(REPORT_AGE + r);
         *report = (age >= 0.0).then(|| {
-            #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)] // whole, non-negative ms
+            #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+            // whole, non-negative ms
             let age_ms = age as u64;
             RackReport {
                 input_power_w: a(REPORT_POWER + r),
@@ -180,7 +207,11 @@ pub fn coolant_command(sim_time_us: u64, outputs: &CoolantOutputs) -> ActuatorCo
         digital |= u64::from(*open) << r;
     }
     digital |= u64::from(outputs.isolation_requests) << 16;
-    ActuatorCommand { sim_time_us, analog, digital }
+    ActuatorCommand {
+        sim_time_us,
+        analog,
+        digital,
+    }
 }
 
 /// What a command asks of the plant (simulator side).
@@ -231,11 +262,18 @@ mod tests {
     fn inputs_survive_the_sample_exactly() {
         let now = Instant(123_456);
         let mut inputs = CoolantInputs::uniform(now, 30.125);
-        inputs.flow_lpm = Reading { value: 1_301.5, at: Instant(122_000) }; // stale by 1.456 s
+        inputs.flow_lpm = Reading {
+            value: 1_301.5,
+            at: Instant(122_000),
+        }; // stale by 1.456 s
         inputs.leak_float[3] = true;
         inputs.pump_overcurrent[1] = true;
         inputs.reservoir_level_ok = false;
-        inputs.rack_reports[2] = Some(RackReport { input_power_w: 118_400.0, hottest_gpu_c: 71.5, at: Instant(123_356) });
+        inputs.rack_reports[2] = Some(RackReport {
+            input_power_w: 118_400.0,
+            hottest_gpu_c: 71.5,
+            at: Instant(123_356),
+        });
         let sample = coolant_sample(123_456_000, &inputs, false);
         let (t, back) = coolant_inputs(&sample);
         assert_eq!(t, now);

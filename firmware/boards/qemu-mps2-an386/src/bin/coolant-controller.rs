@@ -10,9 +10,9 @@ use rack_control::coolant::{CoolantConfig, CoolantController};
 use rack_node::coolant::CoolantApp;
 use rack_node::plant_io::{coolant_command, coolant_inputs, is_end_of_run};
 use rack_node::{Node, NodeConfig};
+use rack_protocol::Message;
 use rack_protocol::decoder::FrameDecoder;
 use rack_protocol::frame::{self, MAX_WIRE_FRAME_SIZE};
-use rack_protocol::Message;
 
 #[entry]
 fn main() -> ! {
@@ -30,7 +30,9 @@ fn main() -> ! {
     )) else {
         exit(false)
     };
-    let Some(plant_decoder) = cortex_m::singleton!(: FrameDecoder = FrameDecoder::new()) else { exit(false) };
+    let Some(plant_decoder) = cortex_m::singleton!(: FrameDecoder = FrameDecoder::new()) else {
+        exit(false)
+    };
     let mut now = Instant(0);
     let mut host_bytes = [0u8; 64];
     let mut wire = [0u8; MAX_WIRE_FRAME_SIZE];
@@ -46,12 +48,19 @@ fn main() -> ! {
             node.on_bytes(now, bytes, &mut |f| host.write_all(f));
         }
         while let Some(b) = plant.read() {
-            let Some(Ok(request)) = plant_decoder.push(b) else { continue };
-            let Message::PlantSample(sample) = request.message else { continue };
+            let Some(Ok(request)) = plant_decoder.push(b) else {
+                continue;
+            };
+            let Message::PlantSample(sample) = request.message else {
+                continue;
+            };
             let (t, inputs) = coolant_inputs(&sample);
             now = t;
             node.step(now, |app| app.step(now, &inputs));
-            let command = Message::ActuatorCommand(coolant_command(sample.sim_time_us, node.app.controller.outputs()));
+            let command = Message::ActuatorCommand(coolant_command(
+                sample.sim_time_us,
+                node.app.controller.outputs(),
+            ));
             if let Ok(len) = frame::encode(request.seq, &command, &mut wire)
                 && let Some(bytes) = wire.get(..len)
             {
@@ -59,7 +68,10 @@ fn main() -> ! {
             }
             node.poll(now, &mut |f| host.write_all(f));
             if is_end_of_run(&sample) {
-                cortex_m_semihosting::hprintln!("coolant-controller: end of run at {} ms", now.as_millis());
+                cortex_m_semihosting::hprintln!(
+                    "coolant-controller: end of run at {} ms",
+                    now.as_millis()
+                );
                 exit(true);
             }
         }

@@ -1,0 +1,181 @@
+//! Processor-in-the-loop: the real ARM binary of a controller runs in QEMU (`mps2-an386`), the
+//! plant runs here, and the two exchange plant I/O frames over the board's UART1 in lockstep;
+//! UART0 carries the host protocol.
+//!
+//! QEMU connects to two TCP ports this side listens on (bytes sent before a client connects
+//! would be lost otherwise); it runs with semihosting enabled (the firmware's log and exit
+//! code) and always under a deadline.
+
+use std::io::{ErrorKind, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use rack_protocol::decoder::FrameDecoder;
+use rack_protocol::frame::{self, MAX_WIRE_FRAME_SIZE};
+use rack_protocol::message::{ActuatorCommand, PlantSample};
+use rack_protocol::{Frame, Message};
+
+/// How long one exchange may take before the run is declared hung.
+const EXCHANGE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A running QEMU with a controller image.
+#[derive(Debug)]
+pub struct Pil {
+    qemu: Child,
+    plant: TcpStream,
+    /// The host-protocol link (UART0).
+    pub host: TcpStream,
+    decoder: FrameDecoder,
+    seq: u16,
+    /// Steps exchanged.
+    pub steps: u64,
+}
+
+/// Where `cargo xtask firmware` puts an image.
+pub fn default_image(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../target/boards/thumbv7em-none-eabihf/release")
+        .join(name)
+}
+
+fn accept(
+    listener: &TcpListener,
+    deadline: Instant,
+    qemu: &mut Child,
+) -> Result<TcpStream, String> {
+    listener.set_nonblocking(true).map_err(|e| e.to_string())?;
+    loop {
+        match listener.accept() {
+            Ok((s, _)) => {
+                s.set_nonblocking(false).map_err(|e| e.to_string())?;
+                let _ = s.set_nodelay(true);
+                return Ok(s);
+            }
+            Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                if let Ok(Some(status)) = qemu.try_wait() {
+                    return Err(format!("QEMU exited before connecting ({status})"));
+                }
+                if Instant::now() > deadline {
+                    return Err("QEMU did not connect within 20 s".into());
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            Err(e) => return Err(e.to_string()),
+        }
+    }
+}
+
+impl Pil {
+    /// Starts QEMU with `image` and waits for it to connect both UARTs.
+    pub fn start(image: &Path) -> Result<Self, String> {
+        if !image.exists() {
+            return Err(format!(
+                "no firmware image at {}: build it with `cargo xtask firmware`",
+                image.display()
+            ));
+        }
+        let host_l = TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
+        let plant_l = TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
+        let port = |l: &TcpListener| l.local_addr().map(|a| a.port()).unwrap_or(0);
+        let mut qemu = Command::new("qemu-system-arm")
+            .args(["-machine", "mps2-an386", "-cpu", "cortex-m4", "-nographic", "-monitor", "none"])
+            .args(["-semihosting-config", "enable=on,target=native"])
+            .arg("-kernel")
+            .arg(image)
+            .args(["-serial", &format!("tcp:127.0.0.1:{}", port(&host_l))])
+            .args(["-serial", &format!("tcp:127.0.0.1:{}", port(&plant_l))])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| format!("cannot start qemu-system-arm ({e}); install it: apt-get install qemu-system-arm"))?;
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let host = accept(&host_l, deadline, &mut qemu)?;
+        let plant = accept(&plant_l, deadline, &mut qemu)?;
+        plant
+            .set_read_timeout(Some(Duration::from_millis(100)))
+            .map_err(|e| e.to_string())?;
+        Ok(Self {
+            qemu,
+            plant,
+            host,
+            decoder: FrameDecoder::new(),
+            seq: 0,
+            steps: 0,
+        })
+    }
+
+    /// Sends a sample and waits for the firmware's command for it.
+    pub fn exchange(&mut self, sample: PlantSample) -> Result<ActuatorCommand, String> {
+        self.seq = self.seq.wrapping_add(1);
+        let time = sample.sim_time_us;
+        let mut wire = [0u8; MAX_WIRE_FRAME_SIZE];
+        let len = frame::encode(self.seq, &Message::PlantSample(sample), &mut wire)
+            .map_err(|e| e.to_string())?;
+        self.plant
+            .write_all(wire.get(..len).unwrap_or(&[]))
+            .map_err(|e| format!("plant link: {e}"))?;
+        let deadline = Instant::now() + EXCHANGE_TIMEOUT;
+        let mut buf = [0u8; 512];
+        loop {
+            match self.plant.read(&mut buf) {
+                Ok(0) => return Err("the firmware closed the plant link".into()),
+                Ok(n) => {
+                    let frames: Vec<Frame> = self
+                        .decoder
+                        .feed(buf.get(..n).unwrap_or(&[]))
+                        .filter_map(Result::ok)
+                        .collect();
+                    for f in frames {
+                        if let Message::ActuatorCommand(cmd) = f.message
+                            && cmd.sim_time_us == time
+                        {
+                            self.steps += 1;
+                            return Ok(cmd);
+                        }
+                    }
+                }
+                Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
+                Err(e) => return Err(format!("plant link: {e}")),
+            }
+            if Instant::now() > deadline {
+                return Err(format!(
+                    "no actuator command from the firmware within {EXCHANGE_TIMEOUT:?}"
+                ));
+            }
+        }
+    }
+
+    /// Ends the run: the firmware answers the last sample and exits through semihosting.
+    /// Returns its exit status and what it printed.
+    pub fn finish(mut self, last: PlantSample) -> Result<(bool, String), String> {
+        self.exchange(last)?;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(status) = self.qemu.try_wait().map_err(|e| e.to_string())? {
+                let mut log = String::new();
+                if let Some(mut out) = self.qemu.stdout.take() {
+                    let _ = out.read_to_string(&mut log);
+                }
+                return Ok((status.success(), log));
+            }
+            if Instant::now() > deadline {
+                let _ = self.qemu.kill();
+                return Err("the firmware did not exit after the last sample".into());
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+impl Drop for Pil {
+    fn drop(&mut self) {
+        // Never leave QEMU behind, whatever happened.
+        if let Ok(None) = self.qemu.try_wait() {
+            let _ = self.qemu.kill();
+            let _ = self.qemu.wait();
+        }
+    }
+}

@@ -1,0 +1,143 @@
+//! Processor in the loop: the coolant controller's real ARM binary in QEMU (`mps2-an386`)
+//! against the plant, and its host protocol on UART0. Needs `qemu-system-arm` and the image
+//! that `cargo xtask firmware` builds; `cargo xtask test` provides both, and this test fails
+//! (never skips) without them.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::float_cmp,
+    clippy::needless_pass_by_value
+)]
+
+use std::io::{Read, Write};
+use std::path::Path;
+use std::time::Duration;
+
+use rack_protocol::decoder::FrameDecoder;
+use rack_protocol::frame::{self, MAX_WIRE_FRAME_SIZE};
+use rack_protocol::message::{GetIdentity, GetTelemetry, SetSetpoint};
+use rack_protocol::types::{DeviceKind, Refusal, SetpointId};
+use rack_protocol::{Message, MessageKind};
+use rack_sim::scenario::Scenario;
+
+/// A short run with a load step and a pump trip: 300 lockstep exchanges (QEMU hands the UART
+/// one byte per event-loop turn, so a step costs tens of milliseconds; the full scenarios run
+/// with `racksim run SCENARIO --pil coolant`).
+const SHORT: &str = r#"
+name = "pil-short"
+duration_s = 30
+warmup_s = 0
+[workload]
+shape = { kind = "step", from = 0.4, to = 1.0, at_s = 8, ramp_s = 1 }
+jitter = 0.02
+[[faults]]
+at_s = 18
+fault = { kind = "pump_trip", pump = 0 }
+"#;
+
+fn image() -> std::path::PathBuf {
+    let image = rack_sim::pil::default_image("coolant-controller");
+    assert!(
+        image.exists(),
+        "no firmware image at {}: run `cargo xtask firmware` (cargo xtask test does)",
+        image.display()
+    );
+    image
+}
+
+#[test]
+fn the_arm_binary_drives_the_plant_and_agrees_with_the_host_build_bit_for_bit() {
+    let scenario = Scenario::parse(Path::new("pil-short.toml"), SHORT).unwrap();
+    let (outcome, log) =
+        rack_sim::run_pil(&scenario, &image(), |_| {}).unwrap_or_else(|e| panic!("{e}"));
+    let k = &outcome.summary.kpis;
+    assert_eq!(k["pil_steps"], 300.0);
+    assert_eq!(
+        k["pil_mismatches"], 0.0,
+        "the ARM binary and the host build disagreed"
+    );
+    assert!(
+        k.contains_key("alarm_pump_fault_s"),
+        "the firmware saw the pump trip: {k:?}"
+    );
+    assert!(
+        log.contains("coolant-controller: up") && log.contains("end of run"),
+        "{log}"
+    );
+}
+
+fn request(
+    stream: &mut std::net::TcpStream,
+    decoder: &mut FrameDecoder,
+    seq: u16,
+    m: Message,
+) -> Message {
+    let mut wire = [0u8; MAX_WIRE_FRAME_SIZE];
+    let len = frame::encode(seq, &m, &mut wire).unwrap();
+    stream.write_all(&wire[..len]).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    let mut buf = [0u8; 512];
+    loop {
+        let n = stream.read(&mut buf).unwrap();
+        assert!(n > 0, "the firmware closed UART0");
+        let frames: Vec<_> = decoder.feed(&buf[..n]).filter_map(Result::ok).collect();
+        if let Some(f) = frames.into_iter().find(|f| f.seq == seq) {
+            return f.message;
+        }
+    }
+}
+
+#[test]
+fn the_firmware_answers_the_host_protocol_on_uart0() {
+    let pil = rack_sim::pil::Pil::start(&image()).unwrap();
+    let mut host = pil.host.try_clone().unwrap();
+    let mut decoder = FrameDecoder::new();
+    let Message::Identity(id) = request(
+        &mut host,
+        &mut decoder,
+        1,
+        Message::GetIdentity(GetIdentity),
+    ) else {
+        panic!()
+    };
+    assert_eq!(id.device_kind, DeviceKind::CoolantController);
+    assert_eq!(id.serial_number.as_str(), "CDU-QEMU-0");
+    let telemetry = request(
+        &mut host,
+        &mut decoder,
+        2,
+        Message::GetTelemetry(GetTelemetry),
+    );
+    assert!(
+        matches!(telemetry, Message::CoolantTelemetry(_)),
+        "{telemetry:?}"
+    );
+    let refused = request(
+        &mut host,
+        &mut decoder,
+        3,
+        Message::SetSetpoint(SetSetpoint {
+            id: SetpointId::SupplyTempCentiC,
+            value: 9000,
+        }),
+    );
+    assert_eq!(
+        refused,
+        Message::Refused(rack_protocol::message::Refused {
+            of: MessageKind::SetSetpoint,
+            reason: Refusal::OutOfRange {
+                min: 1000,
+                max: 3500
+            }
+        })
+    );
+    let inputs = rack_control::coolant::CoolantInputs::uniform(rack_control::Instant(1), 30.0);
+    let (ok, log) = pil
+        .finish(rack_node::plant_io::coolant_sample(1000, &inputs, true))
+        .unwrap();
+    assert!(ok, "{log}");
+}
