@@ -141,3 +141,73 @@ fn the_firmware_answers_the_host_protocol_on_uart0() {
         .unwrap();
     assert!(ok, "{log}");
 }
+
+#[test]
+fn the_power_controller_image_answers_on_uart0_and_steps_on_plant_samples() {
+    let image = rack_sim::pil::default_image("power-controller");
+    assert!(
+        image.exists(),
+        "no firmware image at {}: run `cargo xtask firmware`",
+        image.display()
+    );
+    let mut pil = rack_sim::pil::Pil::start(&image).unwrap();
+    let mut host = pil.host.try_clone().unwrap();
+    let mut decoder = FrameDecoder::new();
+    let Message::Identity(id) = request(
+        &mut host,
+        &mut decoder,
+        1,
+        Message::GetIdentity(GetIdentity),
+    ) else {
+        panic!()
+    };
+    assert_eq!(id.device_kind, DeviceKind::PowerController);
+    assert_eq!(id.serial_number.as_str(), "RACK-QEMU-0");
+    let refused = request(
+        &mut host,
+        &mut decoder,
+        2,
+        Message::SetSetpoint(SetSetpoint {
+            id: SetpointId::RackPowerBudgetW,
+            value: 900_000,
+        }),
+    );
+    assert!(
+        matches!(refused, Message::Refused(r) if matches!(r.reason, Refusal::OutOfRange { max, .. } if max > 100_000 && max < 900_000)),
+        "{refused:?}"
+    );
+    // AC present, every PSU fitted: the controller starts its power-on sequence.
+    let inputs = rack_control::power::PowerInputs {
+        ac_present: true,
+        input_power_w: 0.0,
+        feed_current_a: 0.0,
+        psu_present: [[true; 6]; 8],
+        psu_fault: [[false; 6]; 8],
+        tray_demand_w: [6_000.0; 18],
+        tray_power_w: [0.0; 18],
+        tray_hottest_gpu_c: [40.0; 18],
+        bbu_soc: 1.0,
+        headroom: None,
+        isolation_requested: false,
+    };
+    let mut enabled = 0;
+    for k in 1..=40u64 {
+        let cmd = pil
+            .exchange(rack_node::plant_io::power::sample(
+                k * 100_000,
+                &inputs,
+                false,
+            ))
+            .unwrap();
+        enabled = (cmd.digital & 0x3ffff).count_ones();
+    }
+    assert!(enabled >= 1, "after 4 s the sequence has switched trays on");
+    let (ok, log) = pil
+        .finish(rack_node::plant_io::power::sample(
+            41 * 100_000,
+            &inputs,
+            true,
+        ))
+        .unwrap();
+    assert!(ok && log.contains("power-controller: up"), "{log}");
+}

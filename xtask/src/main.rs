@@ -122,7 +122,7 @@ const RAM_BUDGET: u64 = 24 * 1024;
 /// RAM of the smallest target, for the stack headroom column.
 const RAM_SMALLEST: u64 = 32 * 1024;
 /// The board images and where they are built.
-const IMAGES: &[&str] = &["coolant-controller"];
+const IMAGES: &[&str] = &["coolant-controller", "power-controller"];
 const BOARDS_DIR: &str = "firmware/boards";
 const BOARDS_OUT: &str = "target/boards/thumbv7em-none-eabihf/release";
 

@@ -287,3 +287,165 @@ mod tests {
         assert!(is_end_of_run(&coolant_sample(0, &inputs, true)));
     }
 }
+
+/// Power controller sample channels (analog): 0 input power W, 1 feed current A, 2 BBU state of
+/// charge (0..=1), 3 CDU headroom W, 4 headroom age ms (negative: none), then per tray
+/// (18 each) demand W, power W, hottest GPU degC. Digital: bit 0 AC present, 1 isolation
+/// requested, 2..50 PSU present (shelf x 6 + PSU), 50..98 PSU fault, 127 end of run.
+pub mod power {
+    use rack_control::Instant;
+    use rack_control::power::{PSUS_PER_SHELF, PowerInputs, PowerOutputs, SHELVES, TRAYS};
+    use rack_protocol::message::{ActuatorCommand, PlantSample};
+
+    use super::{END_OF_RUN_BIT, age_ms, millis_of};
+
+    const PSU_PRESENT_BIT: usize = 2;
+    const PSU_FAULT_BIT: usize = PSU_PRESENT_BIT + SHELVES * PSUS_PER_SHELF;
+
+    /// The sample the simulator sends for `inputs` at `sim_time_us`.
+    pub fn sample(sim_time_us: u64, inputs: &PowerInputs, end: bool) -> PlantSample {
+        let now = millis_of(sim_time_us);
+        let mut analog = heapless::Vec::new();
+        let (headroom, age) = inputs
+            .headroom
+            .map_or((0.0, -1.0), |(h, at)| (h, age_ms(now, at)));
+        for v in [
+            inputs.input_power_w,
+            inputs.feed_current_a,
+            inputs.bbu_soc,
+            headroom,
+            age,
+        ] {
+            let _ = analog.push(v);
+        }
+        for series in [
+            &inputs.tray_demand_w,
+            &inputs.tray_power_w,
+            &inputs.tray_hottest_gpu_c,
+        ] {
+            for v in series {
+                let _ = analog.push(*v);
+            }
+        }
+        let mut digital =
+            u128::from(inputs.ac_present) | u128::from(inputs.isolation_requested) << 1;
+        for (i, (present, fault)) in inputs
+            .psu_present
+            .iter()
+            .flatten()
+            .zip(inputs.psu_fault.iter().flatten())
+            .enumerate()
+        {
+            digital |= u128::from(*present) << (PSU_PRESENT_BIT + i);
+            digital |= u128::from(*fault) << (PSU_FAULT_BIT + i);
+        }
+        digital |= u128::from(end) << END_OF_RUN_BIT;
+        PlantSample {
+            sim_time_us,
+            analog,
+            digital,
+        }
+    }
+
+    /// The controller's time and inputs from a sample (board side).
+    pub fn inputs(sample: &PlantSample) -> (Instant, PowerInputs) {
+        let now = millis_of(sample.sim_time_us);
+        let a = |i: usize| sample.analog.get(i).copied().unwrap_or(f32::NAN);
+        let bit = |b: usize| sample.digital >> b & 1 == 1;
+        let age = a(4);
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)] // whole, non-negative ms
+        let headroom =
+            (age >= 0.0).then(|| (a(3), Instant(now.as_millis().saturating_sub(age as u64))));
+        let mut inputs = PowerInputs {
+            ac_present: bit(0),
+            input_power_w: a(0),
+            feed_current_a: a(1),
+            psu_present: [[false; PSUS_PER_SHELF]; SHELVES],
+            psu_fault: [[false; PSUS_PER_SHELF]; SHELVES],
+            tray_demand_w: [0.0; TRAYS],
+            tray_power_w: [0.0; TRAYS],
+            tray_hottest_gpu_c: [0.0; TRAYS],
+            bbu_soc: a(2),
+            headroom,
+            isolation_requested: bit(1),
+        };
+        for (i, (present, fault)) in inputs
+            .psu_present
+            .iter_mut()
+            .flatten()
+            .zip(inputs.psu_fault.iter_mut().flatten())
+            .enumerate()
+        {
+            *present = bit(PSU_PRESENT_BIT + i);
+            *fault = bit(PSU_FAULT_BIT + i);
+        }
+        for t in 0..TRAYS {
+            if let (Some(d), Some(p), Some(h)) = (
+                inputs.tray_demand_w.get_mut(t),
+                inputs.tray_power_w.get_mut(t),
+                inputs.tray_hottest_gpu_c.get_mut(t),
+            ) {
+                *d = a(5 + t);
+                *p = a(5 + TRAYS + t);
+                *h = a(5 + 2 * TRAYS + t);
+            }
+        }
+        (now, inputs)
+    }
+
+    /// The command the board sends: analog budget W, BBU power W, PSU target W, per tray cap W
+    /// and floor W, then per shelf the PSU enables as a 6-bit mask (exact in `f32`); digital
+    /// bits 0..18 tray enables, 18 smoothing.
+    pub fn command(sim_time_us: u64, o: &PowerOutputs) -> ActuatorCommand {
+        let mut analog = heapless::Vec::new();
+        for v in [o.budget_w, o.bbu_power_w, o.grid_target_w] {
+            let _ = analog.push(v);
+        }
+        for v in o.tray_cap_w.iter().chain(&o.tray_floor_w) {
+            let _ = analog.push(*v);
+        }
+        for shelf in &o.psu_enable {
+            let mask = shelf
+                .iter()
+                .enumerate()
+                .fold(0u8, |m, (p, on)| m | u8::from(*on) << p);
+            let _ = analog.push(f32::from(mask));
+        }
+        let mut digital = u64::from(o.smoothing) << TRAYS;
+        for (t, on) in o.tray_enable.iter().enumerate() {
+            digital |= u64::from(*on) << t;
+        }
+        ActuatorCommand {
+            sim_time_us,
+            analog,
+            digital,
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn power_inputs_survive_the_sample_exactly() {
+            let mut i = PowerInputs {
+                ac_present: true,
+                input_power_w: 118_400.5,
+                feed_current_a: 166.25,
+                psu_present: [[true; PSUS_PER_SHELF]; SHELVES],
+                psu_fault: [[false; PSUS_PER_SHELF]; SHELVES],
+                tray_demand_w: [6_600.0; TRAYS],
+                tray_power_w: [6_500.0; TRAYS],
+                tray_hottest_gpu_c: [71.25; TRAYS],
+                bbu_soc: 0.875,
+                headroom: Some((180_000.0, Instant(9_900))),
+                isolation_requested: false,
+            };
+            i.psu_fault[7][5] = true;
+            i.tray_power_w[17] = 1.5;
+            let (now, back) = inputs(&sample(10_000_000, &i, false));
+            assert_eq!(now, Instant(10_000));
+            assert_eq!(back, i);
+        }
+    }
+}
