@@ -70,6 +70,29 @@ impl Uart {
     }
 }
 
+/// Starts SysTick at `period_us` so that [`idle`] wakes up regularly.
+pub fn start_tick(period_us: u32) {
+    if let Some(mut p) = cortex_m::Peripherals::take() {
+        p.SYST
+            .set_clock_source(cortex_m::peripheral::syst::SystClkSource::Core);
+        // 25 MHz system clock on this board.
+        p.SYST.set_reload(period_us.saturating_mul(25).max(1));
+        p.SYST.clear_current();
+        p.SYST.enable_interrupt();
+        p.SYST.enable_counter();
+    }
+}
+
+/// Sleeps until the next interrupt (the SysTick at the latest). In QEMU this hands the time to
+/// its main loop, which is what moves bytes between the sockets and the UARTs: a CPU that
+/// polls the UART registers without pause starves it, and each byte waits a long turn.
+pub fn idle() {
+    cortex_m::asm::wfi();
+}
+
+#[cortex_m_rt::exception]
+fn SysTick() {}
+
 /// Ends the QEMU run with `success` as its exit status (semihosting).
 pub fn exit(success: bool) -> ! {
     debug::exit(if success {

@@ -4,7 +4,7 @@
 #![no_main]
 
 use cortex_m_rt::entry;
-use qemu_mps2_an386::{Uart, exit};
+use qemu_mps2_an386::{Uart, exit, idle, start_tick};
 use rack_control::Instant;
 use rack_control::coolant::{CoolantConfig, CoolantController};
 use rack_node::coolant::CoolantApp;
@@ -21,6 +21,7 @@ fn main() -> ! {
     host.init();
     plant.init();
     cortex_m_semihosting::hprintln!("coolant-controller: up");
+    start_tick(50);
 
     // In .bss, so the image's static RAM shows what a node needs.
     let Some(node) = cortex_m::singleton!(: Node<CoolantApp> = Node::new(
@@ -47,7 +48,9 @@ fn main() -> ! {
         {
             node.on_bytes(now, bytes, &mut |f| host.write_all(f));
         }
+        let mut busy = n > 0;
         while let Some(b) = plant.read() {
+            busy = true;
             let Some(Ok(request)) = plant_decoder.push(b) else {
                 continue;
             };
@@ -74,6 +77,9 @@ fn main() -> ! {
                 );
                 exit(true);
             }
+        }
+        if !busy {
+            idle();
         }
     }
 }

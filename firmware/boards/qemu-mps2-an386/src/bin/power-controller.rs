@@ -3,7 +3,7 @@
 #![no_main]
 
 use cortex_m_rt::entry;
-use qemu_mps2_an386::{Uart, exit};
+use qemu_mps2_an386::{Uart, exit, idle, start_tick};
 use rack_control::Instant;
 use rack_control::power::{PowerConfig, PowerController};
 use rack_node::plant_io::{is_end_of_run, power};
@@ -20,6 +20,7 @@ fn main() -> ! {
     host.init();
     plant.init();
     cortex_m_semihosting::hprintln!("power-controller: up");
+    start_tick(50);
 
     // In .bss, so the image's static RAM shows what a node needs.
     let Some(node) = cortex_m::singleton!(: Node<PowerApp> = Node::new(
@@ -46,7 +47,9 @@ fn main() -> ! {
         {
             node.on_bytes(now, bytes, &mut |f| host.write_all(f));
         }
+        let mut busy = n > 0;
         while let Some(b) = plant.read() {
+            busy = true;
             let Some(Ok(request)) = plant_decoder.push(b) else {
                 continue;
             };
@@ -73,6 +76,9 @@ fn main() -> ! {
                 );
                 exit(true);
             }
+        }
+        if !busy {
+            idle();
         }
     }
 }
