@@ -77,8 +77,8 @@ enum Cmd {
         #[arg(long)]
         count: Option<u64>,
     },
-    /// Read a setting (supply-temp, dp, flow, lead-rotation, leak-delay, power-cap, ramp-limit,
-    /// power-floor, ride-through).
+    /// Read a setting: supply-temp, lead-rotation, leak-delay (a CDU); power-cap, ramp-limit,
+    /// power-floor, ride-through (a rack).
     Get {
         /// The setting.
         name: String,
