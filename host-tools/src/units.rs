@@ -24,18 +24,6 @@ pub const SETPOINTS: &[Named] = &[
         scale: 100.0,
     },
     Named {
-        name: "dp",
-        id: SetpointId::DifferentialPressureDeciKpa,
-        unit: "kPa",
-        scale: 10.0,
-    },
-    Named {
-        name: "flow",
-        id: SetpointId::FlowDeciLpm,
-        unit: "L/min",
-        scale: 10.0,
-    },
-    Named {
         name: "lead-rotation",
         id: SetpointId::LeadRotationIntervalS,
         unit: "s",
