@@ -11,7 +11,7 @@ use rack_protocol::message::{
 };
 use rack_protocol::types::{
     Action, AlarmCode, AlarmEntry, ControllerState, DeviceKind, EventKind, LeakState, ModeSetting,
-    OperatingMode, PumpControlMode, PumpState, Reason, Refusal, SetpointId, Severity,
+    OperatingMode, PumpControlMode, PumpState, Reason, Refusal, SetpointId,
 };
 
 use crate::{Application, scaled};
@@ -281,25 +281,7 @@ impl Application for CoolantApp {
     }
 
     fn alarms(&self, out: &mut heapless::Vec<AlarmEntry, MAX_ALARMS_PER_MESSAGE>) -> u8 {
-        let all = self.controller.alarms();
-        for critical in [true, false] {
-            for a in all.iter().filter(|a| a.critical == critical) {
-                let _ = out.push(AlarmEntry {
-                    code: alarm_code(a.code),
-                    instance: a.instance,
-                    severity: if a.critical {
-                        Severity::Critical
-                    } else {
-                        Severity::Warning
-                    },
-                    active: a.active,
-                    latched: true,
-                    acknowledged: a.acknowledged,
-                    raised_at_ms: a.raised_at.as_millis(),
-                });
-            }
-        }
-        u8::try_from(all.iter().count()).unwrap_or(u8::MAX)
+        crate::alarm_entries(self.controller.alarms(), alarm_code, out)
     }
 
     fn acknowledge(&mut self, code: AlarmCode, instance: u8) -> bool {

@@ -40,7 +40,7 @@ use rack_protocol::message::{
 };
 use rack_protocol::types::{
     Action, AlarmCode, AlarmEntry, DeviceKind, Event, EventKind, FirmwareVersion, ModeSetting,
-    Refusal, SetpointId,
+    Refusal, SetpointId, Severity,
 };
 
 /// Events the node's protocol log holds.
@@ -330,6 +330,32 @@ impl<A: Application> Node<A> {
             overwritten_total: self.log.overwritten(),
         })
     }
+}
+
+/// A controller's alarm table as protocol entries, critical first; returns how many it holds.
+pub(crate) fn alarm_entries<C: Copy + PartialEq, const N: usize>(
+    table: &rack_control::alarm::AlarmTable<C, N>,
+    code: impl Fn(C) -> AlarmCode,
+    out: &mut heapless::Vec<AlarmEntry, { rack_protocol::message::MAX_ALARMS_PER_MESSAGE }>,
+) -> u8 {
+    for critical in [true, false] {
+        for a in table.iter().filter(|a| a.critical == critical) {
+            let _ = out.push(AlarmEntry {
+                code: code(a.code),
+                instance: a.instance,
+                severity: if a.critical {
+                    Severity::Critical
+                } else {
+                    Severity::Warning
+                },
+                active: a.active,
+                latched: true,
+                acknowledged: a.acknowledged,
+                raised_at_ms: a.raised_at.as_millis(),
+            });
+        }
+    }
+    u8::try_from(table.iter().count()).unwrap_or(u8::MAX)
 }
 
 /// Encodes `message` and hands the frame to `send`.

@@ -10,7 +10,7 @@ use rack_protocol::message::{
 };
 use rack_protocol::types::{
     Action, AlarmCode, AlarmEntry, BbuState, BreakerState, ControllerState, DeviceKind, EventKind,
-    ModeSetting, OperatingMode, PsuState, Reason, Refusal, SetpointId, Severity, TrayState,
+    ModeSetting, OperatingMode, PsuState, Reason, Refusal, SetpointId, TrayState,
 };
 
 use crate::{Application, scaled};
@@ -263,25 +263,7 @@ impl Application for PowerApp {
     }
 
     fn alarms(&self, out: &mut heapless::Vec<AlarmEntry, MAX_ALARMS_PER_MESSAGE>) -> u8 {
-        let all = self.controller.alarms();
-        for critical in [true, false] {
-            for a in all.iter().filter(|a| a.critical == critical) {
-                let _ = out.push(AlarmEntry {
-                    code: alarm_code(a.code),
-                    instance: a.instance,
-                    severity: if a.critical {
-                        Severity::Critical
-                    } else {
-                        Severity::Warning
-                    },
-                    active: a.active,
-                    latched: true,
-                    acknowledged: a.acknowledged,
-                    raised_at_ms: a.raised_at.as_millis(),
-                });
-            }
-        }
-        u8::try_from(all.iter().count()).unwrap_or(u8::MAX)
+        crate::alarm_entries(self.controller.alarms(), alarm_code, out)
     }
 
     fn acknowledge(&mut self, code: AlarmCode, instance: u8) -> bool {
