@@ -11,6 +11,13 @@
 use core::ptr::{read_volatile, write_volatile};
 
 use cortex_m_semihosting::debug;
+use rack_control::Instant;
+use rack_node::plant_io::is_end_of_run;
+use rack_node::{Application, Node};
+use rack_protocol::Message;
+use rack_protocol::decoder::FrameDecoder;
+use rack_protocol::frame::{self, MAX_WIRE_FRAME_SIZE};
+use rack_protocol::message::{ActuatorCommand, PlantSample};
 
 /// A CMSDK APB UART.
 #[derive(Debug, Clone, Copy)]
@@ -92,6 +99,64 @@ pub fn idle() {
 
 #[cortex_m_rt::exception]
 fn SysTick() {}
+
+/// The main loop of every image: host protocol bytes from UART0 go to the node; each plant
+/// sample from UART1 is turned into the node's step by `on_sample`, which returns the actuator
+/// command sent back; an end-of-run sample exits through semihosting.
+pub fn run<A: Application>(
+    name: &str,
+    node: &mut Node<A>,
+    plant_decoder: &mut FrameDecoder,
+    mut on_sample: impl FnMut(&mut Node<A>, &PlantSample) -> (Instant, ActuatorCommand),
+) -> ! {
+    let host = Uart::HOST;
+    let plant = Uart::PLANT;
+    host.init();
+    plant.init();
+    cortex_m_semihosting::hprintln!("{}: up", name);
+    start_tick(50);
+    let mut now = Instant(0);
+    let mut host_bytes = [0u8; 64];
+    let mut wire = [0u8; MAX_WIRE_FRAME_SIZE];
+    loop {
+        let mut n = 0;
+        while let (Some(slot), Some(b)) = (host_bytes.get_mut(n), host.read()) {
+            *slot = b;
+            n += 1;
+        }
+        if let Some(bytes) = host_bytes.get(..n)
+            && n > 0
+        {
+            node.on_bytes(now, bytes, &mut |f| host.write_all(f));
+        }
+        let mut busy = n > 0;
+        while let Some(b) = plant.read() {
+            busy = true;
+            let Some(Ok(request)) = plant_decoder.push(b) else {
+                continue;
+            };
+            let Message::PlantSample(sample) = request.message else {
+                continue;
+            };
+            let (t, command) = on_sample(node, &sample);
+            now = t;
+            if let Ok(len) =
+                frame::encode(request.seq, &Message::ActuatorCommand(command), &mut wire)
+                && let Some(bytes) = wire.get(..len)
+            {
+                plant.write_all(bytes);
+            }
+            node.poll(now, &mut |f| host.write_all(f));
+            if is_end_of_run(&sample) {
+                cortex_m_semihosting::hprintln!("{}: end of run at {} ms", name, now.as_millis());
+                exit(true);
+            }
+        }
+        if !busy {
+            idle();
+        }
+    }
+}
 
 /// Ends the QEMU run with `success` as its exit status (semihosting).
 pub fn exit(success: bool) -> ! {
