@@ -43,7 +43,7 @@ impl CoolantApp {
     }
 }
 
-fn state(s: CoolantState) -> ControllerState {
+pub(crate) fn state(s: CoolantState) -> ControllerState {
     match s {
         CoolantState::Stopped => ControllerState::Stopped,
         CoolantState::Startup => ControllerState::Startup,

@@ -23,12 +23,19 @@
 #![no_std]
 #![cfg_attr(
     test,
-    allow(clippy::indexing_slicing, clippy::unwrap_used, clippy::panic)
+    allow(
+        clippy::indexing_slicing,
+        clippy::unwrap_used,
+        clippy::panic,
+        clippy::float_cmp
+    )
 )]
 
 pub mod coolant;
+pub mod field_io;
 pub mod plant_io;
 pub mod power;
+pub mod row_bus;
 
 use rack_control::Instant;
 use rack_control::events::EventLog;
