@@ -469,7 +469,14 @@ macro_rules! messages {
                     }
                 }
                 match kind {
-                    $( MessageKind::$name => exact(body).map(Message::$name), )*
+                    $( MessageKind::$name => {
+                        // Folded at compile time: a device image keeps no decoder for the
+                        // kinds only a host receives.
+                        if cfg!(feature = "device-end") && !MessageKind::$name.device_receives() {
+                            return Err(postcard::Error::DeserializeBadEncoding);
+                        }
+                        exact(body).map(Message::$name)
+                    } )*
                 }
             }
         }
@@ -548,6 +555,27 @@ messages! {
     24 => ActuatorCommand,
 }
 
+impl MessageKind {
+    /// Whether a device receives this kind: a host's requests, the row bus and plant samples.
+    /// Built with the `device-end` feature (the firmware images), frames of the other kinds
+    /// (answers and telemetry, which only a host receives) are rejected as undecodable
+    /// instead of decoded: their decoders would cost a device kilobytes of flash for nothing.
+    pub const fn device_receives(self) -> bool {
+        !matches!(
+            self,
+            MessageKind::Identity
+                | MessageKind::CoolantTelemetry
+                | MessageKind::PowerTelemetry
+                | MessageKind::Ack
+                | MessageKind::Refused
+                | MessageKind::Setpoint
+                | MessageKind::Alarms
+                | MessageKind::Events
+                | MessageKind::ActuatorCommand
+        )
+    }
+}
+
 // `MessageKind` travels inside `Ack` and `Refused` as its kind byte.
 impl Serialize for MessageKind {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
@@ -569,4 +597,42 @@ impl<'de> Deserialize<'de> for MessageKind {
 
 impl MaxSize for MessageKind {
     const POSTCARD_MAX_SIZE: usize = 1;
+}
+
+#[cfg(all(test, feature = "device-end"))]
+mod device_end_tests {
+    use super::*;
+    use crate::frame::{self, FrameError, MAX_WIRE_FRAME_SIZE};
+
+    fn round_trip(message: &Message) -> Result<Message, FrameError> {
+        let mut wire = [0u8; MAX_WIRE_FRAME_SIZE];
+        let n = frame::encode(7, message, &mut wire).map_err(|_| FrameError::TooLong)?;
+        frame::decode(wire.get(..n).unwrap_or(&[])).map(|f| f.message)
+    }
+
+    #[test]
+    fn a_device_decodes_requests_and_rejects_what_only_a_host_receives() {
+        let heartbeat = Message::Heartbeat(Heartbeat { uptime_ms: 42 });
+        assert_eq!(
+            round_trip(&Message::GetIdentity(GetIdentity)),
+            Ok(Message::GetIdentity(GetIdentity))
+        );
+        assert_eq!(round_trip(&heartbeat), Ok(heartbeat));
+        let answer = Message::Ack(Ack {
+            of: MessageKind::SetSetpoint,
+        });
+        assert_eq!(
+            round_trip(&answer),
+            Err(FrameError::UndecodableBody {
+                kind: MessageKind::Ack
+            })
+        );
+        for kind in [
+            MessageKind::Identity,
+            MessageKind::CoolantTelemetry,
+            MessageKind::Events,
+        ] {
+            assert!(!kind.device_receives());
+        }
+    }
 }

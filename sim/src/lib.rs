@@ -186,19 +186,44 @@ pub fn run_pil(
     if !exit_ok {
         return Err(format!("the firmware exited with a failure:\n{log}"));
     }
-    let checks = report::evaluate(&scenario.checks, &run.kpis, None);
+    // Checks relative to the conventional controller need its run (on the host: it is the
+    // reference, not the device under test).
+    let (baseline, tuning) = if scenario.needs_baseline() {
+        let setpoint = f64::from(scenario.controller.supply_setpoint_c.unwrap_or(30.0));
+        let tuning = tuning::identify(
+            &scenario.row,
+            scenario.facility.supply_at(0.0).min(setpoint - 3.0),
+            setpoint,
+        )?;
+        let b = runner::run(scenario, Control::Baseline, tuning.pid(), |_| {});
+        (Some(b), Some(tuning))
+    } else {
+        (None, None)
+    };
+    let checks = report::evaluate(
+        &scenario.checks,
+        &run.kpis,
+        baseline.as_ref().map(|b| &b.kpis),
+    );
     let summary = Summary {
         scenario: scenario.name.clone(),
         passed: checks.iter().all(|c| c.passed),
         kpis: run.kpis.clone(),
         checks,
-        baseline: None,
+        baseline: baseline
+            .as_ref()
+            .zip(tuning)
+            .map(|(b, tuning)| BaselineSummary {
+                kpis: b.kpis.clone(),
+                ratios: report::ratios(&run.kpis, &b.kpis),
+                tuning,
+            }),
     };
     Ok((
         Outcome {
             summary,
             run,
-            baseline: None,
+            baseline,
         },
         log,
     ))

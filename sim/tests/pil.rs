@@ -211,3 +211,44 @@ fn the_power_controller_image_answers_on_uart0_and_steps_on_plant_samples() {
         .unwrap();
     assert!(ok && log.contains("power-controller: up"), "{log}");
 }
+
+/// A whole scenario file in lockstep with the ARM binary: every step goes through the
+/// firmware, its commands equal the host build's at every step, and every check passes. (The
+/// firmware runs its built-in settings; `racksim run` tunes the loop per scenario, so the KPIs
+/// of the two runs are close, not equal.)
+/// (QEMU's UART takes one byte per event-loop turn: a step costs about 20 ms, so these two run
+/// 4-5 minutes each, side by side.)
+fn full_scenario(file: &str) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("scenarios")
+        .join(file);
+    let scenario = Scenario::load(&path).unwrap();
+    let (pil, log) =
+        rack_sim::run_pil(&scenario, &image(), |_| {}).unwrap_or_else(|e| panic!("{e}"));
+    let k = &pil.summary.kpis;
+    let steps = ((scenario.warmup_s + scenario.duration_s) / 0.1).round();
+    assert_eq!(
+        k["pil_steps"], steps,
+        "{file}: every step went through the firmware"
+    );
+    assert_eq!(
+        k["pil_mismatches"], 0.0,
+        "{file}: the ARM binary and the host build disagreed"
+    );
+    let failed: Vec<_> = pil.summary.checks.iter().filter(|c| !c.passed).collect();
+    assert!(
+        failed.is_empty(),
+        "{file}: checks failed in the loop with the firmware: {failed:?}"
+    );
+    assert!(log.contains("end of run"), "{log}");
+}
+
+#[test]
+fn load_step_runs_in_the_loop_with_the_arm_binary() {
+    full_scenario("load-step.toml");
+}
+
+#[test]
+fn pump_failure_runs_in_the_loop_with_the_arm_binary() {
+    full_scenario("pump-failure.toml");
+}

@@ -93,6 +93,19 @@ fn test() -> Result<(), String> {
         &cargo,
         &["test", "--workspace", "--locked", "--no-fail-fast"],
     )?;
+    step(
+        "protocol tests as the firmware builds it (feature device-end)",
+        &cargo,
+        &[
+            "test",
+            "--locked",
+            "--package",
+            "rack-protocol",
+            "--features",
+            "device-end",
+            "--lib",
+        ],
+    )?;
     let mut build = vec![
         "build",
         "--locked",
@@ -124,18 +137,36 @@ const RAM_SMALLEST: u64 = 32 * 1024;
 /// The board images and where they are built.
 const IMAGES: &[&str] = &["coolant-controller", "power-controller"];
 const BOARDS_DIR: &str = "firmware/boards";
-const BOARDS_OUT: &str = "target/boards/thumbv7em-none-eabihf/release";
+/// Each board: its folder (built from there, so that its `.cargo/config.toml` applies) and
+/// where its images land. The Nucleo has its own target folder: its images have the same
+/// names as QEMU's.
+const BOARDS: &[(&str, &str, &str)] = &[
+    (
+        "qemu-mps2-an386",
+        "firmware/boards/qemu-mps2-an386",
+        "target/boards/thumbv7em-none-eabihf/release",
+    ),
+    (
+        "nucleo-g474re",
+        "firmware/boards/nucleo-g474re",
+        "target/nucleo/thumbv7em-none-eabihf/release",
+    ),
+];
 
 /// Builds every board image and checks it against its budget.
 fn firmware() -> Result<(), String> {
     let cargo = cargo();
-    // From the boards' own folder, so their .cargo/config.toml (target, linker script) applies.
-    step_in(
-        BOARDS_DIR,
-        "firmware images (release)",
-        &cargo,
-        &["build", "--release", "--locked"],
-    )?;
+    // One board at a time, from its own folder, so its .cargo/config.toml (target, target
+    // folder, linker script, runner) applies and no board's features leak into another's
+    // build (embassy-stm32 turns on cortex-m-rt's `device` vector table).
+    for (board, dir, _) in BOARDS {
+        step_in(
+            dir,
+            &format!("{board} images (release)"),
+            &cargo,
+            &["build", "--release", "--locked"],
+        )?;
+    }
     let sysroot = output("rustc", &["--print", "sysroot"])?;
     let host = output("rustc", &["--print", "host-tuple"])
         .unwrap_or_else(|_| "x86_64-unknown-linux-gnu".into());
@@ -150,12 +181,16 @@ fn firmware() -> Result<(), String> {
         RAM_BUDGET / 1024
     );
     println!(
-        "  {:<22} {:>10} {:>14} {:>22}",
+        "  {:<36} {:>10} {:>14} {:>22}",
         "image", "flash (B)", "static RAM (B)", "stack headroom (B)*"
     );
     let mut over = Vec::new();
-    for image in IMAGES {
-        let path = format!("{BOARDS_OUT}/{image}");
+    for (board, image, out) in BOARDS
+        .iter()
+        .flat_map(|(board, _, out)| IMAGES.iter().map(move |image| (board, image, out)))
+    {
+        let path = format!("{out}/{image}");
+        let image = format!("{board}/{image}");
         let sections = output(&size_tool, &["-A", &path])?;
         let size = |name: &str| -> u64 {
             sections
@@ -167,7 +202,7 @@ fn firmware() -> Result<(), String> {
         let flash = size(".vector_table") + size(".text") + size(".rodata") + size(".data");
         let ram = size(".data") + size(".bss") + size(".uninit");
         println!(
-            "  {image:<22} {flash:>10} {ram:>14} {:>22}",
+            "  {image:<36} {flash:>10} {ram:>14} {:>22}",
             RAM_SMALLEST.saturating_sub(ram)
         );
         if flash > FLASH_BUDGET || ram > RAM_BUDGET {

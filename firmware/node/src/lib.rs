@@ -35,6 +35,7 @@ pub mod coolant;
 pub mod field_io;
 pub mod plant_io;
 pub mod power;
+pub mod rack_bus;
 pub mod row_bus;
 
 use rack_control::Instant;

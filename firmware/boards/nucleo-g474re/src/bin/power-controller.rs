@@ -1,0 +1,380 @@
+//! A rack's power controller on the STM32G474RE Nucleo. Pin map: the board's README.
+//!
+//! - control step every 100 ms in the high-priority executor: eighteen INA228 monitors (nine
+//!   on I2C1, nine on I2C2) give each tray's power, ADC1 the feed current and input power from
+//!   4-20 mA transducers, the rack bus (FDCAN2) the trays' demands and GPU temperatures, the
+//!   shelves' PSU status and AC, the battery's charge; the node steps the controller; PCA9555
+//!   expanders on I2C1 drive the tray and PSU enables, the rack bus carries the caps, floors and
+//!   the battery command, the row bus (FDCAN1) the power report; the watchdog is fed if the
+//!   node is healthy;
+//! - host protocol on LPUART1 (ST-LINK VCP) and both buses' receive sides in thread mode.
+#![no_std]
+#![no_main]
+
+use core::cell::RefCell;
+
+use embassy_executor::{InterruptExecutor, Spawner};
+use embassy_stm32::adc::{Adc, AdcChannel, AdcConfig, AnyAdcChannel, SampleTime};
+use embassy_stm32::can::{self, CanConfigurator, CanTx, frame::Frame};
+use embassy_stm32::gpio::{Input, Level, Output, Pull, Speed};
+use embassy_stm32::i2c::{self, I2c};
+use embassy_stm32::interrupt::{self, InterruptExt, Priority};
+use embassy_stm32::mode::Blocking;
+use embassy_stm32::peripherals::ADC1;
+use embassy_stm32::time::Hertz;
+use embassy_stm32::usart::{self, BufferedUart};
+use embassy_stm32::{bind_interrupts, peripherals};
+use embassy_sync::blocking_mutex::Mutex;
+use embassy_sync::blocking_mutex::raw::CriticalSectionRawMutex;
+use embassy_time::{Duration, Ticker};
+use embedded_can::Id;
+use embedded_hal::i2c::I2c as _;
+use embedded_hal_bus::i2c::CriticalSectionDevice;
+use ina228::Ina228;
+use nucleo_g474re::{Shared, Watchdog, config, host_link, now, row_bus_receive, send_row_frame};
+use rack_control::power::{
+    PSUS_PER_SHELF, PowerConfig, PowerController, PowerInputs, PowerOutputs, SHELVES, TRAYS,
+};
+use rack_control::sensor::Reading;
+use rack_node::field_io::CurrentLoop;
+use rack_node::power::PowerApp;
+use rack_node::rack_bus::{self, RackBus};
+use rack_node::row_bus::RackRowBus;
+use rack_node::{Node, NodeConfig};
+use static_cell::StaticCell;
+
+bind_interrupts!(struct Irqs {
+    LPUART1 => usart::BufferedInterruptHandler<peripherals::LPUART1>;
+    FDCAN1_IT0 => can::IT0InterruptHandler<peripherals::FDCAN1>;
+    FDCAN1_IT1 => can::IT1InterruptHandler<peripherals::FDCAN1>;
+    FDCAN2_IT0 => can::IT0InterruptHandler<peripherals::FDCAN2>;
+    FDCAN2_IT1 => can::IT1InterruptHandler<peripherals::FDCAN2>;
+});
+
+/// Control period, ms.
+const PERIOD_MS: u64 = 100;
+/// Trays per I2C bus.
+const TRAYS_PER_BUS: usize = TRAYS / 2;
+/// Tray shunts: 0.5 mOhm, 200 A full scale (a 7.2 kW tray draws 144 A from the 50 V bus).
+const SHUNT_OHM: f32 = 0.0005;
+const MAX_TRAY_A: f32 = 200.0;
+/// PCA9555 expanders on I2C1: tray enables (two chips), PSU enables (three chips).
+const EXP_TRAYS: [u8; 2] = [0x20, 0x21];
+const EXP_PSUS: [u8; 3] = [0x22, 0x23, 0x24];
+/// Feed current and input power transducers, 4-20 mA.
+const FEED_CURRENT: CurrentLoop = CurrentLoop {
+    at_4ma: 0.0,
+    at_20ma: 400.0,
+};
+const INPUT_POWER: CurrentLoop = CurrentLoop {
+    at_4ma: 0.0,
+    at_20ma: 200_000.0,
+};
+
+/// An I2C bus shared by several devices (the control task owns all of them; the critical
+/// section only makes the sharing `Sync`).
+type Bus = critical_section::Mutex<RefCell<I2c<'static, Blocking, i2c::Master>>>;
+type Monitor = Ina228<CriticalSectionDevice<'static, I2c<'static, Blocking, i2c::Master>>>;
+
+static NODE: StaticCell<Shared<PowerApp>> = StaticCell::new();
+static I2C1_BUS: StaticCell<Bus> = StaticCell::new();
+static I2C2_BUS: StaticCell<Bus> = StaticCell::new();
+static ROW: Mutex<CriticalSectionRawMutex, RefCell<Option<RackRowBus>>> =
+    Mutex::new(RefCell::new(None));
+static RACK: Mutex<CriticalSectionRawMutex, RefCell<Option<RackBus>>> =
+    Mutex::new(RefCell::new(None));
+static CONTROL_EXECUTOR: InterruptExecutor = InterruptExecutor::new();
+
+#[embassy_stm32::pac::interrupt]
+unsafe fn UART5() {
+    // SAFETY: the executor's documented way to run from its interrupt.
+    unsafe { CONTROL_EXECUTOR.on_interrupt() }
+}
+
+struct Io {
+    monitors: [Monitor; TRAYS],
+    expanders: CriticalSectionDevice<'static, I2c<'static, Blocking, i2c::Master>>,
+    adc: Adc<'static, ADC1>,
+    feed: [AnyAdcChannel<'static, ADC1>; 2],
+    feed_current: Reading,
+    input_power: Reading,
+    i2c_errors: u32,
+}
+
+impl Io {
+    fn read(&mut self, t: rack_control::Instant, inputs: &mut PowerInputs) {
+        for (w, m) in inputs.tray_power_w.iter_mut().zip(self.monitors.iter_mut()) {
+            // A monitor that does not answer keeps its last reading (and is counted).
+            match m.power() {
+                Ok(p) => *w = p,
+                Err(_) => self.i2c_errors = self.i2c_errors.saturating_add(1),
+            }
+        }
+        let [c, p] = &mut self.feed;
+        let current = self.adc.blocking_read(c, SampleTime::CYCLES92_5);
+        let power = self.adc.blocking_read(p, SampleTime::CYCLES92_5);
+        FEED_CURRENT.update(&mut self.feed_current, current, t);
+        INPUT_POWER.update(&mut self.input_power, power, t);
+        // A failed transducer reads as its full scale: the breaker model then sheds rather
+        // than trusts a stale low value.
+        let fresh = |r: &Reading| t.as_millis().saturating_sub(r.at.as_millis()) <= 1_000;
+        inputs.feed_current_a = if fresh(&self.feed_current) {
+            self.feed_current.value
+        } else {
+            FEED_CURRENT.at_20ma
+        };
+        inputs.input_power_w = if fresh(&self.input_power) {
+            self.input_power.value
+        } else {
+            INPUT_POWER.at_20ma
+        };
+    }
+
+    fn write(&mut self, o: &PowerOutputs) {
+        let mut trays = 0u32;
+        for (i, on) in o.tray_enable.iter().enumerate() {
+            trays |= u32::from(*on) << i;
+        }
+        let mut psus = 0u64;
+        for (s, shelf) in o.psu_enable.iter().enumerate() {
+            for (i, on) in shelf.iter().enumerate() {
+                psus |= u64::from(*on) << (s * PSUS_PER_SHELF + i);
+            }
+        }
+        let words = [
+            (EXP_TRAYS[0], trays as u16),
+            (EXP_TRAYS[1], (trays >> 16) as u16),
+            (EXP_PSUS[0], psus as u16),
+            (EXP_PSUS[1], (psus >> 16) as u16),
+            (EXP_PSUS[2], (psus >> 32) as u16),
+        ];
+        for (addr, word) in words {
+            let [lo, hi] = word.to_le_bytes();
+            // Output port registers 2 and 3.
+            if self.expanders.write(addr, &[0x02, lo, hi]).is_err() {
+                self.i2c_errors = self.i2c_errors.saturating_add(1);
+            }
+        }
+    }
+}
+
+#[embassy_executor::task]
+async fn control(
+    node: &'static Shared<PowerApp>,
+    mut io: Io,
+    mut row_tx: CanTx<'static>,
+    mut rack_tx: CanTx<'static>,
+    mut watchdog: Watchdog,
+) {
+    let gpu_limit_c = PowerConfig::default().gpu_limit_c;
+    let mut ticker = Ticker::every(Duration::from_millis(PERIOD_MS));
+    let mut inputs = PowerInputs {
+        ac_present: false,
+        input_power_w: 0.0,
+        feed_current_a: 0.0,
+        psu_present: [[false; PSUS_PER_SHELF]; SHELVES],
+        psu_fault: [[false; PSUS_PER_SHELF]; SHELVES],
+        tray_demand_w: [0.0; TRAYS],
+        tray_power_w: [0.0; TRAYS],
+        tray_hottest_gpu_c: [gpu_limit_c; TRAYS],
+        bbu_soc: 0.0,
+        headroom: None,
+        isolation_requested: false,
+    };
+    loop {
+        ticker.next().await;
+        let t = now();
+        io.read(t, &mut inputs);
+        RACK.lock(|r| {
+            if let Some(r) = r.borrow().as_ref() {
+                r.fill(t, gpu_limit_c, &mut inputs);
+            }
+        });
+        ROW.lock(|r| {
+            if let Some(r) = r.borrow().as_ref() {
+                r.fill(t, &mut inputs);
+            }
+        });
+        let (outputs, healthy) = node.lock(|cell| {
+            let mut n = cell.borrow_mut();
+            n.step(t, |app| app.step(t, &inputs));
+            (*n.app.controller.outputs(), n.healthy(t))
+        });
+        io.write(&outputs);
+        let mut frames: heapless::Vec<Frame, { TRAYS + 1 }> = heapless::Vec::new();
+        rack_bus::commands(&outputs, |id, data| {
+            if let Ok(f) = Frame::new_standard(id, &data) {
+                let _ = frames.push(f);
+            }
+        });
+        for f in &frames {
+            if rack_tx.write(f).await.is_some() {
+                defmt::warn!("rack bus: a queued frame was displaced");
+            }
+        }
+        let report = ROW.lock(|r| {
+            r.borrow_mut()
+                .as_mut()
+                .and_then(|r| r.report(&inputs, &outputs))
+        });
+        if let Some(f) = report {
+            send_row_frame(&mut row_tx, &f).await;
+        }
+        watchdog.feed_if(healthy);
+    }
+}
+
+#[embassy_executor::task]
+async fn host(uart: BufferedUart<'static>, node: &'static Shared<PowerApp>) {
+    host_link(uart, node).await
+}
+
+#[embassy_executor::task]
+async fn row_rx(rx: can::CanRx<'static>) {
+    row_bus_receive(rx, |t, m| {
+        ROW.lock(|r| {
+            if let Some(r) = r.borrow_mut().as_mut() {
+                r.receive(t, m);
+            }
+        });
+    })
+    .await
+}
+
+#[embassy_executor::task]
+async fn rack_rx(mut rx: can::CanRx<'static>) {
+    loop {
+        match rx.read().await {
+            Ok(envelope) => {
+                let t = now();
+                if let Id::Standard(id) = envelope.frame.id() {
+                    let id = id.as_raw();
+                    RACK.lock(|r| {
+                        if let Some(r) = r.borrow_mut().as_mut() {
+                            r.receive(t, id, envelope.frame.data());
+                        }
+                    });
+                }
+            }
+            Err(e) => defmt::warn!("rack bus: {}", e),
+        }
+    }
+}
+
+fn monitors(bus: &'static Bus) -> [Monitor; TRAYS_PER_BUS] {
+    core::array::from_fn(|i| {
+        #[allow(clippy::cast_possible_truncation)] // i < 9
+        let mut m = Ina228::new(CriticalSectionDevice::new(bus), 0x40 + i as u8);
+        if m.calibrate(MAX_TRAY_A, SHUNT_OHM).is_err() {
+            defmt::warn!("INA228 0x{:x} does not answer", 0x40 + i);
+        }
+        m
+    })
+}
+
+static TX_BUF: StaticCell<[u8; 1024]> = StaticCell::new();
+static RX_BUF: StaticCell<[u8; 512]> = StaticCell::new();
+
+#[embassy_executor::main]
+async fn main(spawner: Spawner) {
+    let p = embassy_stm32::init(config());
+    // The rack's slot in the row, from address straps on PC10..PC13 (pulled up; a strap to
+    // ground is a 0 bit).
+    let straps = [
+        Input::new(p.PC10, Pull::Up),
+        Input::new(p.PC11, Pull::Up),
+        Input::new(p.PC12, Pull::Up),
+        Input::new(p.PD2, Pull::Up),
+    ];
+    let rack = straps
+        .iter()
+        .enumerate()
+        .fold(0u8, |acc, (i, s)| acc | (u8::from(s.is_low()) << i));
+    defmt::info!("power-controller: up, rack {}", rack);
+    let node = NODE.init(Mutex::new(RefCell::new(Node::new(
+        PowerApp::new(PowerController::new(PowerConfig::default())),
+        NodeConfig {
+            serial: "RPC-NUCLEO-0",
+            ..NodeConfig::default()
+        },
+        now(),
+    ))));
+    ROW.lock(|r| *r.borrow_mut() = Some(RackRowBus::new(rack)));
+    RACK.lock(|r| *r.borrow_mut() = Some(RackBus::new()));
+
+    let mut uart_config = usart::Config::default();
+    uart_config.baudrate = nucleo_g474re::HOST_BAUD;
+    let uart = match BufferedUart::new(
+        p.LPUART1,
+        p.PA3,
+        p.PA2,
+        TX_BUF.init([0; 1024]),
+        RX_BUF.init([0; 512]),
+        Irqs,
+        uart_config,
+    ) {
+        Ok(u) => u,
+        Err(e) => defmt::panic!("LPUART1: {}", e),
+    };
+
+    // Row bus: FDCAN1 on PA11/PA12 (CAN FD 500 k / 2 M); rack bus: FDCAN2 on PB12/PB13
+    // (classic CAN 500 k).
+    let mut row = CanConfigurator::new(p.FDCAN1, p.PA11, p.PA12, Irqs);
+    row.set_bitrate(500_000);
+    row.set_fd_data_bitrate(2_000_000, true);
+    let (row_tx, row_rx_half, _) = row.start(can::OperatingMode::NormalOperationMode).split();
+    let mut rack_can = CanConfigurator::new(p.FDCAN2, p.PB12, p.PB13, Irqs);
+    rack_can.set_bitrate(500_000);
+    let (rack_tx, rack_rx_half, _) = rack_can
+        .start(can::OperatingMode::NormalOperationMode)
+        .split();
+
+    let mut i2c_config = i2c::Config::default();
+    i2c_config.frequency = Hertz(400_000);
+    let bus1 = I2C1_BUS.init(critical_section::Mutex::new(RefCell::new(
+        I2c::new_blocking(p.I2C1, p.PB8, p.PB9, i2c_config),
+    )));
+    let bus2 = I2C2_BUS.init(critical_section::Mutex::new(RefCell::new(
+        I2c::new_blocking(p.I2C2, p.PA9, p.PA8, i2c_config),
+    )));
+    let mut expanders = CriticalSectionDevice::new(bus1);
+    // Every enable off, then the expanders' ports as outputs.
+    for addr in EXP_TRAYS.into_iter().chain(EXP_PSUS) {
+        if expanders.write(addr, &[0x02, 0, 0]).is_err()
+            || expanders.write(addr, &[0x06, 0, 0]).is_err()
+        {
+            defmt::warn!("expander 0x{:x} does not answer", addr);
+        }
+    }
+    let [a, b] = [monitors(bus1), monitors(bus2)];
+    let mut all = a.into_iter().chain(b);
+    let monitors: [Monitor; TRAYS] = core::array::from_fn(|_| match all.next() {
+        Some(m) => m,
+        None => defmt::panic!("tray monitor count"),
+    });
+
+    let io = Io {
+        monitors,
+        expanders,
+        adc: Adc::new(p.ADC1, AdcConfig::default()),
+        feed: [p.PA0.degrade_adc(), p.PA1.degrade_adc()],
+        feed_current: Reading {
+            value: 0.0,
+            at: now(),
+        },
+        input_power: Reading {
+            value: 0.0,
+            at: now(),
+        },
+        i2c_errors: 0,
+    };
+    let _led = Output::new(p.PA5, Level::High, Speed::Low);
+
+    let watchdog = Watchdog::start(p.IWDG);
+    interrupt::UART5.set_priority(Priority::P6);
+    let high = CONTROL_EXECUTOR.start(interrupt::UART5);
+    high.spawn(defmt::unwrap!(control(node, io, row_tx, rack_tx, watchdog)));
+    spawner.spawn(defmt::unwrap!(host(uart, node)));
+    spawner.spawn(defmt::unwrap!(row_rx(row_rx_half)));
+    spawner.spawn(defmt::unwrap!(rack_rx(rack_rx_half)));
+}

@@ -1,0 +1,182 @@
+//! The board layer for the STM32G474RE Nucleo (Embassy): clocks, the node shared between the
+//! control task and the links, the host link on LPUART1 (the ST-LINK virtual COM port), the
+//! row bus on FDCAN1 and the watchdog. The nodes are `rack-node`'s, unchanged; the conversions
+//! from field signals (4-20 mA loops, tach pulses) and the row-bus framing are in `rack-node`
+//! too, where the host tests them.
+//!
+//! Priorities: the control step runs in an interrupt-mode executor (it preempts everything
+//! else); the host link and the row bus run in thread mode. They share the node through a
+//! critical-section mutex, held only while the node handles bytes (tens of microseconds).
+#![no_std]
+
+use core::cell::RefCell;
+
+use defmt_rtt as _;
+use embassy_futures::select::{Either, select};
+use embassy_stm32::can::{CanRx, CanTx, frame::FdFrame};
+use embassy_stm32::time::Hertz;
+use embassy_stm32::usart::BufferedUart;
+use embassy_stm32::wdg::IndependentWatchdog;
+use embassy_sync::blocking_mutex::Mutex;
+use embassy_sync::blocking_mutex::raw::CriticalSectionRawMutex;
+use embassy_time::{Duration, Timer};
+use embedded_io_async::{Read, Write};
+use panic_probe as _;
+use rack_control::Instant;
+use rack_node::row_bus::{self, BusFrame};
+use rack_node::{Application, Node};
+use rack_protocol::Message;
+use rack_protocol::decoder::FrameDecoder;
+
+/// A node shared by the control task and the links.
+pub type Shared<A> = Mutex<CriticalSectionRawMutex, RefCell<Node<A>>>;
+
+/// The host link's baud rate (the ST-LINK VCP).
+pub const HOST_BAUD: u32 = 115_200;
+/// The watchdog's timeout: a control loop that misses this many periods resets the board.
+pub const WATCHDOG_TIMEOUT_US: u32 = 500_000;
+
+/// The controller's clock: milliseconds since boot.
+pub fn now() -> Instant {
+    Instant(embassy_time::Instant::now().as_millis())
+}
+
+/// 170 MHz from the Nucleo's 24 MHz crystal (HSE / 6 * 85 / 2), boost mode on; FDCAN keeps
+/// its default kernel clock, the HSE (24 MHz).
+pub fn config() -> embassy_stm32::Config {
+    use embassy_stm32::rcc::{
+        Hse, HseMode, Pll, PllMul, PllPreDiv, PllQDiv, PllRDiv, PllSource, Sysclk,
+    };
+    let mut config = embassy_stm32::Config::default();
+    config.rcc.hse = Some(Hse {
+        freq: Hertz(24_000_000),
+        mode: HseMode::Oscillator,
+    });
+    config.rcc.pll = Some(Pll {
+        source: PllSource::HSE,
+        prediv: PllPreDiv::DIV6,
+        mul: PllMul::MUL85,
+        divp: None,
+        divq: Some(PllQDiv::DIV8),
+        divr: Some(PllRDiv::DIV2),
+    });
+    config.rcc.sys = Sysclk::PLL1_R;
+    config.rcc.boost = true;
+    config
+}
+
+/// The independent watchdog, fed only while the node says the control loop is healthy.
+pub struct Watchdog(IndependentWatchdog<'static, embassy_stm32::peripherals::IWDG>);
+
+impl Watchdog {
+    /// Starts the watchdog (it cannot be stopped again).
+    pub fn start(iwdg: embassy_stm32::Peri<'static, embassy_stm32::peripherals::IWDG>) -> Self {
+        let mut w = IndependentWatchdog::new(iwdg, WATCHDOG_TIMEOUT_US);
+        w.unleash();
+        Self(w)
+    }
+
+    /// Feeds the watchdog if `healthy`; otherwise lets it bite.
+    pub fn feed_if(&mut self, healthy: bool) {
+        if healthy {
+            self.0.pet();
+        }
+    }
+}
+
+/// Collects the frames a node sends while it is locked, to be written after.
+struct Outbox {
+    bytes: heapless::Vec<u8, 2048>,
+    dropped: u32,
+}
+
+impl Outbox {
+    const fn new() -> Self {
+        Self {
+            bytes: heapless::Vec::new(),
+            dropped: 0,
+        }
+    }
+
+    fn push(&mut self, frame: &[u8]) {
+        if self.bytes.extend_from_slice(frame).is_err() {
+            self.dropped = self.dropped.saturating_add(1);
+        }
+    }
+}
+
+/// The host link: bytes from the UART go to the node; answers and telemetry go back. Never
+/// returns.
+pub async fn host_link<A: Application>(
+    mut uart: BufferedUart<'static>,
+    node: &'static Shared<A>,
+) -> ! {
+    let mut buf = [0u8; 256];
+    let mut out = Outbox::new();
+    loop {
+        // Telemetry is due every 100 ms at the fastest: poll at least every 10 ms.
+        let n = match select(uart.read(&mut buf), Timer::after(Duration::from_millis(10))).await {
+            Either::First(Ok(n)) => n,
+            Either::First(Err(e)) => {
+                defmt::warn!("host link: {}", e);
+                0
+            }
+            Either::Second(()) => 0,
+        };
+        let t = now();
+        node.lock(|cell| {
+            let mut node = cell.borrow_mut();
+            if let Some(bytes) = buf.get(..n)
+                && n > 0
+            {
+                node.on_bytes(t, bytes, &mut |f| out.push(f));
+            }
+            node.poll(t, &mut |f| out.push(f));
+        });
+        if out.dropped > 0 {
+            defmt::warn!(
+                "host link: {} frames dropped (link slower than the node)",
+                out.dropped
+            );
+            out.dropped = 0;
+        }
+        if !out.bytes.is_empty() {
+            if let Err(e) = uart.write_all(&out.bytes).await {
+                defmt::warn!("host link: {}", e);
+            }
+            out.bytes.clear();
+        }
+    }
+}
+
+/// Sends one row-bus frame.
+pub async fn send_row_frame(tx: &mut CanTx<'static>, f: &BusFrame) {
+    match FdFrame::new_standard(f.id, f.payload()) {
+        Ok(frame) => {
+            // A full transmit queue hands back the frame it displaced: that one is lost.
+            if tx.write_fd(&frame).await.is_some() {
+                defmt::warn!("row bus: a queued frame was displaced");
+            }
+        }
+        Err(_) => defmt::warn!("row bus: frame 0x{:x} not sendable", f.id),
+    }
+}
+
+/// Receives row-bus frames and hands every decoded message to `on_message`. Never returns.
+pub async fn row_bus_receive(
+    mut rx: CanRx<'static>,
+    mut on_message: impl FnMut(Instant, &Message),
+) -> ! {
+    let mut decoder = FrameDecoder::new();
+    loop {
+        match rx.read_fd().await {
+            Ok(envelope) => {
+                let t = now();
+                for m in row_bus::decode(&mut decoder, envelope.frame.data()) {
+                    on_message(t, &m);
+                }
+            }
+            Err(e) => defmt::warn!("row bus: {}", e),
+        }
+    }
+}
