@@ -51,6 +51,16 @@ pub struct Outcome {
     pub baseline: Option<RunResult>,
 }
 
+/// The PI tuning of the scenario's row, from an automated bump test at its setpoint.
+fn baseline_tuning(scenario: &Scenario) -> Result<tuning::Tuning, String> {
+    let setpoint = f64::from(scenario.controller.supply_setpoint_c.unwrap_or(30.0));
+    tuning::identify(
+        &scenario.row,
+        scenario.facility.supply_at(0.0).min(setpoint - 3.0),
+        setpoint,
+    )
+}
+
 /// Runs `scenario` with rackloop's control, and the baseline when `compare` is set or a check
 /// needs it. `progress` receives the fraction done.
 pub fn run_scenario(
@@ -58,12 +68,7 @@ pub fn run_scenario(
     compare: bool,
     mut progress: impl FnMut(f64),
 ) -> Result<Outcome, String> {
-    let setpoint = f64::from(scenario.controller.supply_setpoint_c.unwrap_or(30.0));
-    let tuning = tuning::identify(
-        &scenario.row,
-        scenario.facility.supply_at(0.0).min(setpoint - 3.0),
-        setpoint,
-    )?;
+    let tuning = baseline_tuning(scenario)?;
     let with_baseline = compare || scenario.needs_baseline();
     let share = if with_baseline { 0.5 } else { 1.0 };
     let run = runner::run(scenario, Control::Rackloop, tuning.pid(), |f| {
@@ -189,12 +194,7 @@ pub fn run_pil(
     // Checks relative to the conventional controller need its run (on the host: it is the
     // reference, not the device under test).
     let (baseline, tuning) = if scenario.needs_baseline() {
-        let setpoint = f64::from(scenario.controller.supply_setpoint_c.unwrap_or(30.0));
-        let tuning = tuning::identify(
-            &scenario.row,
-            scenario.facility.supply_at(0.0).min(setpoint - 3.0),
-            setpoint,
-        )?;
+        let tuning = baseline_tuning(scenario)?;
         let b = runner::run(scenario, Control::Baseline, tuning.pid(), |_| {});
         (Some(b), Some(tuning))
     } else {

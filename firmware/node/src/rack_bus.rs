@@ -158,6 +158,24 @@ impl RackBus {
     }
 }
 
+/// The controller's inputs before anything is heard: AC not known good, no PSU, no demand,
+/// every GPU counted at `gpu_limit_c`, no battery charge, no headroom.
+pub fn initial_inputs(gpu_limit_c: f32) -> PowerInputs {
+    PowerInputs {
+        ac_present: false,
+        input_power_w: 0.0,
+        feed_current_a: 0.0,
+        psu_present: [[false; PSUS_PER_SHELF]; SHELVES],
+        psu_fault: [[false; PSUS_PER_SHELF]; SHELVES],
+        tray_demand_w: [0.0; TRAYS],
+        tray_power_w: [0.0; TRAYS],
+        tray_hottest_gpu_c: [gpu_limit_c; TRAYS],
+        bbu_soc: 0.0,
+        headroom: None,
+        isolation_requested: false,
+    }
+}
+
 /// The frames the controller sends after a step: each tray's cap and floor, then the
 /// battery's command.
 pub fn commands(outputs: &PowerOutputs, mut send: impl FnMut(u16, [u8; 8])) {
@@ -192,19 +210,7 @@ mod tests {
     use rack_control::power::{PowerConfig, PowerController};
 
     fn inputs() -> PowerInputs {
-        PowerInputs {
-            ac_present: false,
-            input_power_w: 0.0,
-            feed_current_a: 0.0,
-            psu_present: [[false; PSUS_PER_SHELF]; SHELVES],
-            psu_fault: [[false; PSUS_PER_SHELF]; SHELVES],
-            tray_demand_w: [0.0; TRAYS],
-            tray_power_w: [0.0; TRAYS],
-            tray_hottest_gpu_c: [0.0; TRAYS],
-            bbu_soc: 0.0,
-            headroom: None,
-            isolation_requested: false,
-        }
+        initial_inputs(0.0)
     }
 
     #[test]

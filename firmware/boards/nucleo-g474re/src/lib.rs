@@ -13,10 +13,12 @@ use core::cell::RefCell;
 
 use defmt_rtt as _;
 use embassy_futures::select::{Either, select};
-use embassy_stm32::can::{CanRx, CanTx, frame::FdFrame};
+use embassy_stm32::can::{self, CanRx, CanTx, frame::FdFrame};
+use embassy_stm32::interrupt::typelevel::Binding;
 use embassy_stm32::time::Hertz;
 use embassy_stm32::usart::BufferedUart;
 use embassy_stm32::wdg::IndependentWatchdog;
+use embassy_stm32::{interrupt, peripherals, usart};
 use embassy_sync::blocking_mutex::Mutex;
 use embassy_sync::blocking_mutex::raw::CriticalSectionRawMutex;
 use embassy_time::{Duration, Timer};
@@ -147,6 +149,52 @@ pub async fn host_link<A: Application>(
             out.bytes.clear();
         }
     }
+}
+
+static HOST_TX_BUF: static_cell::StaticCell<[u8; 1024]> = static_cell::StaticCell::new();
+static HOST_RX_BUF: static_cell::StaticCell<[u8; 512]> = static_cell::StaticCell::new();
+
+/// The host link: LPUART1 on PA2 (TX) / PA3 (RX), the ST-LINK virtual COM port, 115200 8N1.
+pub fn host_uart(
+    lpuart: embassy_stm32::Peri<'static, peripherals::LPUART1>,
+    rx: embassy_stm32::Peri<'static, peripherals::PA3>,
+    tx: embassy_stm32::Peri<'static, peripherals::PA2>,
+    irqs: impl Binding<
+        interrupt::typelevel::LPUART1,
+        usart::BufferedInterruptHandler<peripherals::LPUART1>,
+    > + 'static,
+) -> BufferedUart<'static> {
+    let mut config = usart::Config::default();
+    config.baudrate = HOST_BAUD;
+    match BufferedUart::new(
+        lpuart,
+        rx,
+        tx,
+        HOST_TX_BUF.init([0; 1024]),
+        HOST_RX_BUF.init([0; 512]),
+        irqs,
+        config,
+    ) {
+        Ok(u) => u,
+        Err(e) => defmt::panic!("LPUART1: {}", e),
+    }
+}
+
+/// The row bus: FDCAN1 on PA11 (RX) / PA12 (TX), CAN FD at 500 kbit/s arbitration and
+/// 2 Mbit/s data.
+pub fn row_bus(
+    fdcan: embassy_stm32::Peri<'static, peripherals::FDCAN1>,
+    rx: embassy_stm32::Peri<'static, peripherals::PA11>,
+    tx: embassy_stm32::Peri<'static, peripherals::PA12>,
+    irqs: impl Binding<interrupt::typelevel::FDCAN1_IT0, can::IT0InterruptHandler<peripherals::FDCAN1>>
+    + Binding<interrupt::typelevel::FDCAN1_IT1, can::IT1InterruptHandler<peripherals::FDCAN1>>
+    + 'static,
+) -> (CanTx<'static>, CanRx<'static>) {
+    let mut bus = can::CanConfigurator::new(fdcan, rx, tx, irqs);
+    bus.set_bitrate(500_000);
+    bus.set_fd_data_bitrate(2_000_000, true);
+    let (tx, rx, _) = bus.start(can::OperatingMode::NormalOperationMode).split();
+    (tx, rx)
 }
 
 /// Sends one row-bus frame.

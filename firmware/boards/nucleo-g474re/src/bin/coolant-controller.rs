@@ -15,7 +15,7 @@ use core::sync::atomic::{AtomicU32, Ordering};
 
 use embassy_executor::{InterruptExecutor, Spawner};
 use embassy_stm32::adc::{Adc, AdcChannel, AdcConfig, AnyAdcChannel, SampleTime};
-use embassy_stm32::can::{self, CanConfigurator, CanTx};
+use embassy_stm32::can::{self, CanTx};
 use embassy_stm32::exti::{self, ExtiInput};
 use embassy_stm32::gpio::{Level, Output, OutputType, Pull, Speed};
 use embassy_stm32::i2c::{self, I2c};
@@ -31,7 +31,9 @@ use embassy_sync::blocking_mutex::Mutex;
 use embassy_sync::blocking_mutex::raw::CriticalSectionRawMutex;
 use embassy_time::{Duration, Ticker};
 use embedded_hal::i2c::I2c as _;
-use nucleo_g474re::{Shared, Watchdog, config, host_link, now, row_bus_receive, send_row_frame};
+use nucleo_g474re::{
+    Shared, Watchdog, config, host_link, host_uart, now, row_bus, row_bus_receive, send_row_frame,
+};
 use rack_control::coolant::{
     CoolantConfig, CoolantController, CoolantInputs, CoolantOutputs, MAX_PUMPS,
 };
@@ -288,9 +290,6 @@ async fn tach(mut pin: ExtiInput<'static, embassy_stm32::mode::Async>, edges: &'
     }
 }
 
-static TX_BUF: StaticCell<[u8; 1024]> = StaticCell::new();
-static RX_BUF: StaticCell<[u8; 512]> = StaticCell::new();
-
 #[embassy_executor::main]
 async fn main(spawner: Spawner) {
     let p = embassy_stm32::init(config());
@@ -305,27 +304,9 @@ async fn main(spawner: Spawner) {
     ))));
     ROW.lock(|row| *row.borrow_mut() = Some(CduRowBus::new(0)));
 
-    // Host link: LPUART1 on PA2 (TX) / PA3 (RX), the ST-LINK virtual COM port.
-    let mut uart_config = usart::Config::default();
-    uart_config.baudrate = nucleo_g474re::HOST_BAUD;
-    let uart = match BufferedUart::new(
-        p.LPUART1,
-        p.PA3,
-        p.PA2,
-        TX_BUF.init([0; 1024]),
-        RX_BUF.init([0; 512]),
-        Irqs,
-        uart_config,
-    ) {
-        Ok(u) => u,
-        Err(e) => defmt::panic!("LPUART1: {}", e),
-    };
+    let uart = host_uart(p.LPUART1, p.PA3, p.PA2, Irqs);
 
-    // Row bus: FDCAN1 on PA11 (RX) / PA12 (TX), 500 kbit/s arbitration, 2 Mbit/s data.
-    let mut can = CanConfigurator::new(p.FDCAN1, p.PA11, p.PA12, Irqs);
-    can.set_bitrate(500_000);
-    can.set_fd_data_bitrate(2_000_000, true);
-    let (tx, rx, _) = can.start(can::OperatingMode::NormalOperationMode).split();
+    let (tx, rx) = row_bus(p.FDCAN1, p.PA11, p.PA12, Irqs);
 
     // Analog inputs (ADC1), in LOOPS order.
     let adc = Adc::new(p.ADC1, AdcConfig::default());

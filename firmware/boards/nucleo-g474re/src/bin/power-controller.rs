@@ -31,9 +31,11 @@ use embedded_can::Id;
 use embedded_hal::i2c::I2c as _;
 use embedded_hal_bus::i2c::CriticalSectionDevice;
 use ina228::Ina228;
-use nucleo_g474re::{Shared, Watchdog, config, host_link, now, row_bus_receive, send_row_frame};
+use nucleo_g474re::{
+    Shared, Watchdog, config, host_link, host_uart, now, row_bus, row_bus_receive, send_row_frame,
+};
 use rack_control::power::{
-    PSUS_PER_SHELF, PowerConfig, PowerController, PowerInputs, PowerOutputs, SHELVES, TRAYS,
+    PSUS_PER_SHELF, PowerConfig, PowerController, PowerInputs, PowerOutputs, TRAYS,
 };
 use rack_control::sensor::Reading;
 use rack_node::field_io::CurrentLoop;
@@ -168,19 +170,7 @@ async fn control(
 ) {
     let gpu_limit_c = PowerConfig::default().gpu_limit_c;
     let mut ticker = Ticker::every(Duration::from_millis(PERIOD_MS));
-    let mut inputs = PowerInputs {
-        ac_present: false,
-        input_power_w: 0.0,
-        feed_current_a: 0.0,
-        psu_present: [[false; PSUS_PER_SHELF]; SHELVES],
-        psu_fault: [[false; PSUS_PER_SHELF]; SHELVES],
-        tray_demand_w: [0.0; TRAYS],
-        tray_power_w: [0.0; TRAYS],
-        tray_hottest_gpu_c: [gpu_limit_c; TRAYS],
-        bbu_soc: 0.0,
-        headroom: None,
-        isolation_requested: false,
-    };
+    let mut inputs = rack_bus::initial_inputs(gpu_limit_c);
     loop {
         ticker.next().await;
         let t = now();
@@ -272,9 +262,6 @@ fn monitors(bus: &'static Bus) -> [Monitor; TRAYS_PER_BUS] {
     })
 }
 
-static TX_BUF: StaticCell<[u8; 1024]> = StaticCell::new();
-static RX_BUF: StaticCell<[u8; 512]> = StaticCell::new();
-
 #[embassy_executor::main]
 async fn main(spawner: Spawner) {
     let p = embassy_stm32::init(config());
@@ -302,27 +289,11 @@ async fn main(spawner: Spawner) {
     ROW.lock(|r| *r.borrow_mut() = Some(RackRowBus::new(rack)));
     RACK.lock(|r| *r.borrow_mut() = Some(RackBus::new()));
 
-    let mut uart_config = usart::Config::default();
-    uart_config.baudrate = nucleo_g474re::HOST_BAUD;
-    let uart = match BufferedUart::new(
-        p.LPUART1,
-        p.PA3,
-        p.PA2,
-        TX_BUF.init([0; 1024]),
-        RX_BUF.init([0; 512]),
-        Irqs,
-        uart_config,
-    ) {
-        Ok(u) => u,
-        Err(e) => defmt::panic!("LPUART1: {}", e),
-    };
+    let uart = host_uart(p.LPUART1, p.PA3, p.PA2, Irqs);
 
     // Row bus: FDCAN1 on PA11/PA12 (CAN FD 500 k / 2 M); rack bus: FDCAN2 on PB12/PB13
     // (classic CAN 500 k).
-    let mut row = CanConfigurator::new(p.FDCAN1, p.PA11, p.PA12, Irqs);
-    row.set_bitrate(500_000);
-    row.set_fd_data_bitrate(2_000_000, true);
-    let (row_tx, row_rx_half, _) = row.start(can::OperatingMode::NormalOperationMode).split();
+    let (row_tx, row_rx_half) = row_bus(p.FDCAN1, p.PA11, p.PA12, Irqs);
     let mut rack_can = CanConfigurator::new(p.FDCAN2, p.PB12, p.PB13, Irqs);
     rack_can.set_bitrate(500_000);
     let (rack_tx, rack_rx_half, _) = rack_can
