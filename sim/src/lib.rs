@@ -22,6 +22,7 @@
     )
 )]
 
+pub mod campus;
 pub mod electrical;
 pub mod params;
 pub mod pil;

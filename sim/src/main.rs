@@ -58,6 +58,43 @@ enum Cmd {
         #[arg(long, default_value_t = 7700)]
         base_port: u16,
     },
+    /// Run a whole campus: every row's CDU and every rack's power controller, in parallel.
+    ///
+    /// Prints campus input power, its ramps and the energy of its 0.1-20 Hz swings, pump
+    /// energy, throttle time, alarms by kind, the speed and the peak memory.
+    Campus {
+        /// A campus file (default: the built-in 4.5 GW campus, sim/campus/campus-4.5gw.toml).
+        campus: Option<PathBuf>,
+        /// Keep only the rows of the first N racks (quick runs).
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+        racks: Option<u64>,
+        /// Also run the campus without the racks' grid smoothing and report the ratio.
+        #[arg(long)]
+        compare: bool,
+        /// Threads (default: one per core).
+        #[arg(long, value_parser = clap::value_parser!(u64).range(1..=1024))]
+        threads: Option<u64>,
+        /// Measure the speed of the campus over this many simulated seconds (no warm-up),
+        /// print it as a multiple of real time with the peak memory, and write nothing.
+        #[arg(long, value_name = "SECONDS", num_args = 0..=1, default_missing_value = "10", value_parser = parse_bench)]
+        bench: Option<f64>,
+        /// Write summary.json, campus.csv and campus.png into this directory.
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+        /// Print the summary as JSON on stdout instead of the table.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn parse_bench(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(v) if (0.1..=3600.0).contains(&v) => Ok(v),
+        Ok(v) => Err(format!("{v} s is outside the allowed 0.1..=3600")),
+        Err(_) => Err(format!(
+            "`{text}` is not a number of seconds (allowed 0.1..=3600)"
+        )),
+    }
 }
 
 fn parse_speed(text: &str) -> Result<f64, String> {
@@ -104,7 +141,128 @@ fn main() -> ExitCode {
             speed,
             base_port,
         } => serve(scenario.as_deref(), speed, base_port),
+        Cmd::Campus {
+            campus,
+            racks,
+            compare,
+            threads,
+            bench,
+            out,
+            json,
+        } => campus_cmd(campus.as_deref(), racks, compare, threads, bench, out, json),
     }
+}
+
+#[allow(clippy::fn_params_excessive_bools)] // the command's flags
+fn campus_cmd(
+    path: Option<&std::path::Path>,
+    racks: Option<u64>,
+    compare: bool,
+    threads: Option<u64>,
+    bench: Option<f64>,
+    out: Option<PathBuf>,
+    json: bool,
+) -> ExitCode {
+    use rack_sim::campus;
+    let loaded = match path {
+        Some(p) => campus::Campus::load(p),
+        None => campus::Campus::builtin(),
+    };
+    let mut c = match loaded {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("racksim: bad campus: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if let Some(n) = racks {
+        c.cut_to_racks(usize::try_from(n).unwrap_or(usize::MAX));
+    }
+    if let Some(seconds) = bench {
+        c.file.duration_s = seconds;
+        c.file.warmup_s = 0.0;
+    }
+    if let Some(n) = threads {
+        let n = usize::try_from(n).unwrap_or(1);
+        if let Err(e) = rayon::ThreadPoolBuilder::new()
+            .num_threads(n)
+            .build_global()
+        {
+            eprintln!("racksim: cannot start {n} threads: {e}");
+            return ExitCode::from(2);
+        }
+    }
+    let runs = if compare { 2 } else { 1 };
+    let total_rows = (c.file.rows * runs) as u64;
+    let bar = (std::io::stderr().is_terminal() && !json).then(|| {
+        let bar = ProgressBar::new(total_rows);
+        bar.set_style(
+            ProgressStyle::with_template("{spinner} {msg} [{bar:40}] {pos}/{len} rows {elapsed}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        bar
+    });
+    let started = std::time::Instant::now();
+    let sim_per_row = c.file.duration_s + c.file.warmup_s;
+    let offset = std::sync::atomic::AtomicU64::new(0);
+    let progress = |done: usize| {
+        if let Some(bar) = &bar {
+            let done = done as u64 + offset.load(std::sync::atomic::Ordering::Relaxed);
+            bar.set_position(done);
+            #[allow(clippy::cast_precision_loss)] // counts are small
+            let simulated = done as f64 * sim_per_row / c.file.rows as f64;
+            let speed = simulated / started.elapsed().as_secs_f64().max(1e-9);
+            bar.set_message(format!(
+                "{simulated:.0} s of {} rows simulated, {speed:.2}x real time",
+                c.file.rows
+            ));
+        }
+    };
+    let run = campus::run(&c, true, &progress);
+    offset.store(c.file.rows as u64, std::sync::atomic::Ordering::Relaxed);
+    let unsmoothed = compare.then(|| campus::run(&c, false, &progress));
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    let summary = campus::summarize(&c, &run, unsmoothed.as_ref());
+    if bench.is_some() {
+        println!(
+            "racksim campus --bench: {} ({} racks, {} rows), {} s simulated in {:.1} s on {} threads: {:.2}x real time, peak memory {:.0} MiB",
+            summary.campus,
+            summary.racks,
+            summary.rows,
+            summary.duration_s,
+            run.wall_s + unsmoothed.as_ref().map_or(0.0, |u| u.wall_s),
+            summary.threads,
+            summary.speed_x_real_time,
+            summary.peak_memory_mib
+        );
+        return ExitCode::SUCCESS;
+    }
+    if json {
+        match serde_json::to_string_pretty(&summary) {
+            Ok(text) => println!("{text}"),
+            Err(e) => {
+                eprintln!("racksim: cannot encode the summary: {e}");
+                return ExitCode::from(2);
+            }
+        }
+    } else {
+        print!("{}", campus::table(&summary));
+    }
+    if let Some(dir) = out {
+        if let Err(e) = campus::write_outputs(&dir, &summary, &run, unsmoothed.as_ref()) {
+            eprintln!("racksim: {e}");
+            return ExitCode::from(2);
+        }
+        if !json {
+            println!(
+                "  wrote {}/{{summary.json, campus.csv, campus.png}}",
+                dir.display()
+            );
+        }
+    }
+    ExitCode::SUCCESS
 }
 
 fn pil(

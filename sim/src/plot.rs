@@ -15,6 +15,13 @@ use crate::runner::{RunResult, TraceRow};
 static FONT: &[u8] = include_bytes!("../assets/DejaVuSans.ttf");
 static REGISTER: Once = Once::new();
 
+/// Registers the bundled font (once).
+pub(crate) fn register_font() {
+    REGISTER.call_once(|| {
+        let _ = plotters::style::register_font("sans-serif", FontStyle::Normal, FONT);
+    });
+}
+
 type Accessor<'a> = Box<dyn Fn(&TraceRow) -> f64 + 'a>;
 type Series<'a> = (&'a str, RGBColor, Accessor<'a>);
 /// A panel: its axis label, its curves, and the baseline's curve.
@@ -27,9 +34,7 @@ pub fn plot(
     run: &RunResult,
     baseline: Option<&RunResult>,
 ) -> Result<(), String> {
-    REGISTER.call_once(|| {
-        let _ = plotters::style::register_font("sans-serif", FontStyle::Normal, FONT);
-    });
+    register_font();
     draw(path, title, run, baseline).map_err(|e| format!("cannot draw {}: {e}", path.display()))
 }
 

@@ -274,6 +274,8 @@ pub struct Live<'a> {
     pub cdu: &'a mut Node<CoolantApp>,
     /// The racks' power nodes (empty without a `[power]` section).
     pub racks: &'a mut [Node<rack_node::power::PowerApp>],
+    /// The row's input power from the grid, W (0 without a `[power]` section).
+    pub grid_w: f64,
     /// Set to end the run.
     pub stop: bool,
 }
@@ -558,6 +560,7 @@ pub fn run_live(
             t,
             now,
             cdu: &mut cdu,
+            grid_w: power.as_ref().map_or(0.0, PowerRow::grid_w),
             racks: power.as_mut().map_or(&mut [], |pw| pw.nodes.as_mut_slice()),
             stop: false,
         };
@@ -571,7 +574,7 @@ pub fn run_live(
             if let Some(power) = &power {
                 kpis.power_step(t, DT_S, power, &bus_lost);
             }
-            if t + 1e-9 >= next_record {
+            if scenario.record_trace && t + 1e-9 >= next_record {
                 next_record += record_every;
                 trace.push(TraceRow {
                     t_s: t,

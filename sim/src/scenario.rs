@@ -55,6 +55,9 @@ pub struct Scenario {
     /// uncapped and only the coolant controller runs.
     #[serde(default)]
     pub power: Option<PowerSettings>,
+    /// Keep the trace (the plots and CSV); a campus row needs only its KPIs.
+    #[serde(skip, default = "yes")]
+    pub record_trace: bool,
 }
 
 /// The racks' power controllers and electrical plant.
@@ -343,6 +346,29 @@ pub struct Check {
     pub max_ratio_to_baseline: Option<f64>,
 }
 
+/// Parses TOML text into `T`; errors name the file, the line and the field.
+pub(crate) fn parse_toml<T: serde::de::DeserializeOwned>(
+    path: &Path,
+    text: &str,
+) -> Result<T, ScenarioError> {
+    let line_of = |offset: usize| {
+        text.get(..offset)
+            .map_or(1, |s| s.matches('\n').count() + 1)
+    };
+    let error = |e: &toml::de::Error, field: Option<String>| ScenarioError {
+        file: path.to_owned(),
+        line: e.span().map(|s| line_of(s.start)),
+        field,
+        message: e.message().trim().to_owned(),
+    };
+    let deserializer = toml::Deserializer::parse(text).map_err(|e| error(&e, None))?;
+    serde_path_to_error::deserialize(deserializer).map_err(|e| {
+        let field = e.path().to_string();
+        let field = (field != ".").then_some(field);
+        error(e.inner(), field)
+    })
+}
+
 /// A scenario file that could not be used.
 #[derive(Debug)]
 pub struct ScenarioError {
@@ -385,22 +411,7 @@ impl Scenario {
 
     /// Parses and checks scenario text; `path` names it in errors.
     pub fn parse(path: &Path, text: &str) -> Result<Self, ScenarioError> {
-        let line_of = |offset: usize| {
-            text.get(..offset)
-                .map_or(1, |s| s.matches('\n').count() + 1)
-        };
-        let error = |e: &toml::de::Error, field: Option<String>| ScenarioError {
-            file: path.to_owned(),
-            line: e.span().map(|s| line_of(s.start)),
-            field,
-            message: e.message().trim().to_owned(),
-        };
-        let deserializer = toml::Deserializer::parse(text).map_err(|e| error(&e, None))?;
-        let scenario: Scenario = serde_path_to_error::deserialize(deserializer).map_err(|e| {
-            let field = e.path().to_string();
-            let field = (field != ".").then_some(field);
-            error(e.inner(), field)
-        })?;
+        let scenario: Scenario = parse_toml(path, text)?;
         scenario
             .validate()
             .map_err(|(field, message)| ScenarioError {
@@ -563,7 +574,7 @@ impl Scenario {
 
 /// The line of a field path such as `faults[1].fault.pump`, found by walking the path: the
 /// `n`-th `[[faults]]` table, then the first line after it that sets each key in turn.
-fn find_key_line(text: &str, field: &str) -> Option<usize> {
+pub(crate) fn find_key_line(text: &str, field: &str) -> Option<usize> {
     let lines: Vec<&str> = text.lines().collect();
     let mut at = 0;
     for segment in field.split('.') {

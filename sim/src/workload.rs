@@ -95,6 +95,10 @@ pub struct Workload {
     /// Per-rack time spread, s (each rack runs up to this much late).
     #[serde(default)]
     pub time_jitter_s: f64,
+    /// Index of this row's first rack in a campus: keys the racks' jitter, so that no two
+    /// rows of a campus jitter alike (0 for a lone row).
+    #[serde(default, skip)]
+    pub rack_offset: u64,
 }
 
 impl Workload {
@@ -175,8 +179,9 @@ impl Workload {
 
     /// Rack `rack`'s level at `t_s`, with its jitter (deterministic per rack).
     pub fn rack_level(&self, rack: usize, t_s: f64) -> f64 {
-        let u = unit_hash(rack as u64);
-        let v = unit_hash(rack as u64 + 1000);
+        let key = self.rack_offset.wrapping_mul(2) + rack as u64;
+        let u = unit_hash(key);
+        let v = unit_hash(key + 1000 + self.rack_offset);
         let t = t_s - self.time_jitter_s * v;
         (self.level(t) * (1.0 + self.jitter * (2.0 * u - 1.0))).max(0.0)
     }
@@ -206,6 +211,7 @@ mod tests {
             },
             jitter: 0.0,
             time_jitter_s: 0.0,
+            rack_offset: 0,
         };
         assert!((w.level(9.0) - 0.2).abs() < 1e-12);
         assert!((w.level(10.5) - 0.6).abs() < 1e-12);
@@ -224,6 +230,7 @@ mod tests {
             },
             jitter: 0.0,
             time_jitter_s: 0.0,
+            rack_offset: 0,
         };
         assert!((w.level(0.5) - 1.0).abs() < 1e-12);
         assert!((w.level(1.5) - 0.3).abs() < 1e-12);
@@ -240,6 +247,7 @@ mod tests {
             shape: Shape::Constant { level: 1.0 },
             jitter: 0.05,
             time_jitter_s: 0.0,
+            rack_offset: 0,
         };
         let levels: Vec<f64> = (0..8).map(|r| w.rack_level(r, 0.0)).collect();
         assert!(levels.iter().all(|l| (0.95..=1.05).contains(l)));

@@ -156,3 +156,52 @@ fn a_missing_file_and_a_bad_flag_are_refused() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("baseline"));
 }
+
+#[test]
+fn campus_runs_a_quick_cut_and_reports_json_and_files() {
+    let dir = std::env::temp_dir().join(format!("racksim-campus-{}", std::process::id()));
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_racksim"))
+        .args(["campus", "--racks", "16", "--compare", "--json", "--out"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(summary["racks"], 16);
+    assert_eq!(summary["rows"], 2);
+    let ratio = summary["band_energy_ratio"].as_f64().unwrap();
+    assert!(
+        ratio > 0.0 && ratio < 0.5,
+        "smoothing must damp the swings: {ratio}"
+    );
+    for f in ["summary.json", "campus.csv", "campus.png"] {
+        assert!(dir.join(f).exists(), "{f}");
+    }
+    let csv = std::fs::read_to_string(dir.join("campus.csv")).unwrap();
+    assert_eq!(
+        csv.lines().count(),
+        1 + 3000,
+        "one line per 100 ms step of 300 s"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn campus_refuses_bad_flags_and_files_with_exit_2() {
+    for args in [
+        vec!["campus", "--racks", "0"],
+        vec!["campus", "--bench", "-3"],
+        vec!["campus", "/nonexistent/campus.toml"],
+    ] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_racksim"))
+            .args(&args)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(!out.stderr.is_empty(), "{args:?}: says what was wrong");
+    }
+}

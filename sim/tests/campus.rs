@@ -1,0 +1,159 @@
+//! `racksim campus`: the same results for any thread count and seed, faults drawn from rates,
+//! the swing-band measure, and clear errors for bad campus files.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::float_cmp,
+    clippy::cast_precision_loss
+)]
+
+use std::path::Path;
+
+use rack_sim::campus::{self, Campus};
+
+const SMALL: &str = r#"
+name = "small"
+rows = 5
+duration_s = 20
+warmup_s = 5
+seed = 7
+
+[[jobs]]
+rows = [0.0, 0.5]
+workload = { shape = { kind = "oscillation", low = 0.3, high = 1.0, periods_s = [2], each_s = 100 }, jitter = 0.05, time_jitter_s = 0.3 }
+
+[faults]
+pump_trip_per_row_h = 60
+psu_fail_per_rack_h = 20
+"#;
+
+fn small(seed: u64) -> Campus {
+    let text = SMALL.replace("seed = 7", &format!("seed = {seed}"));
+    Campus::parse(Path::new("small.toml"), &text).unwrap()
+}
+
+fn run_on(threads: usize, c: &Campus) -> campus::CampusRun {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .unwrap()
+        .install(|| campus::run(c, true, &|_| {}))
+}
+
+#[test]
+fn results_are_identical_for_any_thread_count() {
+    let c = small(7);
+    let one = run_on(1, &c);
+    let two = run_on(2, &c);
+    let three = run_on(3, &c);
+    assert_eq!(one.grid_w.len(), 200);
+    assert!(one.grid_w.iter().all(|w| *w > 0.0));
+    for other in [&two, &three] {
+        assert_eq!(
+            one.grid_w, other.grid_w,
+            "campus power differs with the thread count"
+        );
+        assert_eq!(one.pump_energy_kwh, other.pump_energy_kwh);
+        assert_eq!(one.throttle_s, other.throttle_s);
+        assert_eq!(one.alarms, other.alarms);
+        assert_eq!(one.faults, other.faults);
+    }
+    assert!(
+        one.faults > 0,
+        "the rates draw faults in 20 s at these rates"
+    );
+}
+
+#[test]
+fn the_seed_decides_the_faults_and_jitter() {
+    let a = run_on(2, &small(7));
+    let b = run_on(2, &small(8));
+    assert_ne!(a.grid_w, b.grid_w);
+    let again = run_on(2, &small(7));
+    assert_eq!(a.grid_w, again.grid_w);
+}
+
+#[test]
+fn rows_differ_by_job_and_jitter() {
+    let c = small(7);
+    let r0 = c.row_scenario(0, true);
+    let r1 = c.row_scenario(1, true);
+    let r4 = c.row_scenario(4, true);
+    assert_eq!(
+        r0.workload.shape, r1.workload.shape,
+        "rows 0 and 1 are in the job"
+    );
+    assert_ne!(
+        r0.workload.shape, r4.workload.shape,
+        "row 4 runs the row scenario's workload"
+    );
+    assert_ne!(
+        r0.workload.rack_level(0, 3.0),
+        r1.workload.rack_level(0, 3.0)
+    );
+    assert_eq!(r0.power.as_ref().unwrap().smoothing, Some(true));
+    assert_eq!(
+        c.row_scenario(0, false).power.unwrap().smoothing,
+        Some(false)
+    );
+}
+
+#[test]
+fn racks_cut_the_campus_to_whole_rows() {
+    let mut c = Campus::builtin().unwrap();
+    assert_eq!(c.file.rows, 3500);
+    assert_eq!(c.racks(), 28_000);
+    c.cut_to_racks(20);
+    assert_eq!(c.file.rows, 3);
+}
+
+#[test]
+fn band_energy_keeps_the_band_and_drops_the_rest() {
+    let dt = 0.1;
+    let n = 6000;
+    let wave = |f: f64, a: f64| {
+        (0..n).map(move |k| a * (2.0 * std::f64::consts::PI * f * f64::from(k) * dt).sin())
+    };
+    let in_band: Vec<f64> = wave(1.0, 2.0).map(|x| x + 100.0).collect();
+    let slow: Vec<f64> = wave(0.01, 2.0).collect();
+    // A sine of amplitude 2 has a mean square of 2.
+    assert!((campus::band_energy(&in_band, dt, 0.1, 5.0) - 2.0).abs() < 1e-6);
+    assert!(campus::band_energy(&slow, dt, 0.1, 5.0) < 1e-6);
+    assert!((campus::max_ramp(&[0.0, 1.0, 3.0, 3.0], 1.0, 1.0) - 2.0).abs() < 1e-12);
+}
+
+#[test]
+fn bad_campus_files_name_the_field_and_what_is_allowed() {
+    let cases = [
+        (
+            SMALL.replace("rows = 5", "rows = 0"),
+            "rows",
+            "allowed 1..=100000",
+        ),
+        (
+            SMALL.replace("rows = [0.0, 0.5]", "rows = [0.5, 0.2]"),
+            "rows",
+            "0 <= from < to <= 1",
+        ),
+        (
+            SMALL.replace("pump_trip_per_row_h = 60", "pump_trip_per_row_h = -1"),
+            "pump_trip_per_row_h",
+            "allowed 0..=100",
+        ),
+        (
+            SMALL.replace("duration_s = 20", "duration_s = \"long\""),
+            "duration_s",
+            "invalid type",
+        ),
+        (format!("{SMALL}\nbogus = 1\n"), "", "unknown field `bogus`"),
+    ];
+    for (text, field, allowed) in cases {
+        let e = Campus::parse(Path::new("bad.toml"), &text)
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("bad.toml:"), "{e}");
+        assert!(e.contains(field) && e.contains(allowed), "{e}");
+    }
+}
