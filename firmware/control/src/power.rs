@@ -939,7 +939,16 @@ impl PowerController {
         }
         let mut remaining = dc_budget - c.tray_floor_w * count;
         let mut caps = [c.tray_floor_w; TRAYS];
-        for level in (0..=u8::MAX).rev() {
+        // The priority levels the enabled trays use, highest first: walking only these (not
+        // all 256) gives the same caps, as a level without trays changes nothing.
+        let mut levels: heapless::Vec<u8, TRAYS> = heapless::Vec::new();
+        for (on, level) in enabled.iter().zip(&c.tray_priority).take(n) {
+            if *on && !levels.contains(level) {
+                let _ = levels.push(*level);
+            }
+        }
+        levels.sort_unstable_by(|a, b| b.cmp(a));
+        for &level in &levels {
             if remaining <= 0.0 {
                 break;
             }
@@ -965,9 +974,6 @@ impl PowerController {
                 }
             }
             remaining -= need * share;
-            if level == 0 {
-                break;
-            }
         }
         // Budget left after every demand is met is spread evenly, so caps do not pin trays
         // exactly at their present demand.
