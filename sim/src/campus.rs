@@ -68,6 +68,18 @@ pub struct FaultRates {
     pub psu_fail_per_rack_h: f64,
 }
 
+/// A fault scheduled in one row.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScheduledFault {
+    /// The row (0-based).
+    pub row: usize,
+    /// When, s after warm-up.
+    pub at_s: f64,
+    /// What (as in a scenario's `[[faults]]`).
+    pub fault: Fault,
+}
+
 /// A campus file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -96,6 +108,9 @@ pub struct CampusFile {
     /// Faults drawn at random from rates, on top of the row scenario's scheduled ones.
     #[serde(default)]
     pub faults: FaultRates,
+    /// Faults scheduled in given rows.
+    #[serde(default)]
+    pub scheduled: Vec<ScheduledFault>,
 }
 
 /// A campus ready to run.
@@ -165,6 +180,19 @@ impl Campus {
                     text,
                     "rows",
                     format!("jobs[{i}].rows = [{a}, {b}]: allowed fractions 0 <= from < to <= 1"),
+                ));
+            }
+        }
+        for (i, f) in file.scheduled.iter().enumerate() {
+            if f.row >= file.rows {
+                return Err(invalid(
+                    path,
+                    text,
+                    "scheduled",
+                    format!(
+                        "scheduled[{i}].row = {}: allowed 0..{} (the campus's rows)",
+                        f.row, file.rows
+                    ),
                 ));
             }
         }
@@ -252,6 +280,16 @@ impl Campus {
             p.smoothing = Some(smoothing);
         }
         s.faults.extend(self.draw_faults(r));
+        s.faults.extend(
+            self.file
+                .scheduled
+                .iter()
+                .filter(|f| f.row == r)
+                .map(|f| FaultEvent {
+                    at_s: f.at_s,
+                    fault: f.fault.clone(),
+                }),
+        );
         s.faults.sort_by(|a, b| a.at_s.total_cmp(&b.at_s));
         s
     }
@@ -359,11 +397,16 @@ fn run_row(scenario: &Scenario) -> RowOutcome {
     for m in &run.markers {
         if m.fault {
             faults += 1;
-        } else if let Some(kind) = m.label.split_whitespace().next()
-            && kind.chars().next().is_some_and(char::is_alphabetic)
-            && kind != "lead"
+        } else if m.label.chars().next().is_some_and(char::is_alphabetic)
+            && !m.label.starts_with("lead")
         {
-            *alarms.entry(kind.to_owned()).or_insert(0) += 1;
+            // The kind: the label without its instance numbers ("PumpFault 0" -> "PumpFault").
+            let kind: Vec<&str> = m
+                .label
+                .split_whitespace()
+                .filter(|w| !w.chars().any(|c| c.is_ascii_digit()))
+                .collect();
+            *alarms.entry(kind.join(" ")).or_insert(0) += 1;
         }
     }
     RowOutcome {

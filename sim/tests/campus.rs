@@ -27,6 +27,11 @@ workload = { shape = { kind = "oscillation", low = 0.3, high = 1.0, periods_s = 
 [faults]
 pump_trip_per_row_h = 60
 psu_fail_per_rack_h = 20
+
+[[scheduled]]
+row = 3
+at_s = 4
+fault = { kind = "leak", zone = 2, detector = "moisture" }
 "#;
 
 fn small(seed: u64) -> Campus {
@@ -148,6 +153,11 @@ fn bad_campus_files_name_the_field_and_what_is_allowed() {
             "invalid type",
         ),
         (format!("{SMALL}\nbogus = 1\n"), "", "unknown field `bogus`"),
+        (
+            SMALL.replace("row = 3", "row = 9"),
+            "scheduled",
+            "allowed 0..5",
+        ),
     ];
     for (text, field, allowed) in cases {
         let e = Campus::parse(Path::new("bad.toml"), &text)
