@@ -27,6 +27,7 @@ use serde::{Deserialize, Serialize};
 use crate::runner::{self, Control, Live};
 use crate::scenario::{
     Fault, FaultEvent, LeakDetector, Scenario, ScenarioError, SensorId, find_key_line, parse_toml,
+    read_text,
 };
 use crate::sensors::SensorFault;
 use crate::workload::Workload;
@@ -139,13 +140,7 @@ impl Campus {
 
     /// Reads a campus file (and its row scenario).
     pub fn load(path: &Path) -> Result<Self, ScenarioError> {
-        let text = std::fs::read_to_string(path).map_err(|e| ScenarioError {
-            file: path.to_owned(),
-            line: None,
-            field: None,
-            message: format!("cannot read: {e}"),
-        })?;
-        Self::parse(path, &text)
+        Self::parse(path, &read_text(path)?)
     }
 
     /// Parses and checks campus text; `path` names it and anchors its row file.

@@ -346,6 +346,16 @@ pub struct Check {
     pub max_ratio_to_baseline: Option<f64>,
 }
 
+/// Reads a file named in errors as the scenario and campus files are.
+pub(crate) fn read_text(path: &Path) -> Result<String, ScenarioError> {
+    std::fs::read_to_string(path).map_err(|e| ScenarioError {
+        file: path.to_owned(),
+        line: None,
+        field: None,
+        message: format!("cannot read: {e}"),
+    })
+}
+
 /// Parses TOML text into `T`; errors name the file, the line and the field.
 pub(crate) fn parse_toml<T: serde::de::DeserializeOwned>(
     path: &Path,
@@ -400,13 +410,7 @@ impl std::error::Error for ScenarioError {}
 impl Scenario {
     /// Reads and checks a scenario file.
     pub fn load(path: &Path) -> Result<Self, ScenarioError> {
-        let text = std::fs::read_to_string(path).map_err(|e| ScenarioError {
-            file: path.to_owned(),
-            line: None,
-            field: None,
-            message: format!("cannot read: {e}"),
-        })?;
-        Self::parse(path, &text)
+        Self::parse(path, &read_text(path)?)
     }
 
     /// Parses and checks scenario text; `path` names it in errors.
