@@ -80,27 +80,36 @@ pub fn run_scenario(
             progress(0.5 + f * 0.5);
         })
     });
+    Ok(outcome(scenario, run, baseline.map(|b| (b, tuning))))
+}
+
+/// Evaluates the checks of `scenario` on `run` (and the baseline's run with its tuning).
+fn outcome(
+    scenario: &Scenario,
+    run: runner::RunResult,
+    baseline: Option<(runner::RunResult, tuning::Tuning)>,
+) -> Outcome {
     let checks = report::evaluate(
         &scenario.checks,
         &run.kpis,
-        baseline.as_ref().map(|b| &b.kpis),
+        baseline.as_ref().map(|(b, _)| &b.kpis),
     );
     let summary = Summary {
         scenario: scenario.name.clone(),
         passed: checks.iter().all(|c| c.passed),
         kpis: run.kpis.clone(),
         checks,
-        baseline: baseline.as_ref().map(|b| BaselineSummary {
+        baseline: baseline.as_ref().map(|(b, tuning)| BaselineSummary {
             kpis: b.kpis.clone(),
             ratios: report::ratios(&run.kpis, &b.kpis),
-            tuning,
+            tuning: *tuning,
         }),
     };
-    Ok(Outcome {
+    Outcome {
         summary,
         run,
-        baseline,
-    })
+        baseline: baseline.map(|(b, _)| b),
+    }
 }
 
 /// The scenario `racksim serve` runs when none is given (`sim/serve/practice-row.toml`).
@@ -194,38 +203,12 @@ pub fn run_pil(
     }
     // Checks relative to the conventional controller need its run (on the host: it is the
     // reference, not the device under test).
-    let (baseline, tuning) = if scenario.needs_baseline() {
+    let baseline = if scenario.needs_baseline() {
         let tuning = baseline_tuning(scenario)?;
         let b = runner::run(scenario, Control::Baseline, tuning.pid(), |_| {});
-        (Some(b), Some(tuning))
+        Some((b, tuning))
     } else {
-        (None, None)
+        None
     };
-    let checks = report::evaluate(
-        &scenario.checks,
-        &run.kpis,
-        baseline.as_ref().map(|b| &b.kpis),
-    );
-    let summary = Summary {
-        scenario: scenario.name.clone(),
-        passed: checks.iter().all(|c| c.passed),
-        kpis: run.kpis.clone(),
-        checks,
-        baseline: baseline
-            .as_ref()
-            .zip(tuning)
-            .map(|(b, tuning)| BaselineSummary {
-                kpis: b.kpis.clone(),
-                ratios: report::ratios(&run.kpis, &b.kpis),
-                tuning,
-            }),
-    };
-    Ok((
-        Outcome {
-            summary,
-            run,
-            baseline,
-        },
-        log,
-    ))
+    Ok((outcome(scenario, run, baseline), log))
 }
