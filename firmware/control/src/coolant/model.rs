@@ -27,10 +27,19 @@ pub struct HxModel {
 impl HxModel {
     /// UA at the given flows, W/K.
     pub fn ua(&self, secondary_kg_s: f32, primary_kg_s: f32) -> f32 {
-        let s = (secondary_kg_s / self.secondary_design_kg_s).max(0.0);
+        self.ua_with(self.secondary_film(secondary_kg_s), primary_kg_s)
+    }
+
+    /// The secondary side's film coefficient relative to design (flow^0.8): a solve that
+    /// varies only the primary flow computes it once.
+    fn secondary_film(&self, secondary_kg_s: f32) -> f32 {
+        libm::powf((secondary_kg_s / self.secondary_design_kg_s).max(0.0), 0.8)
+    }
+
+    /// UA with the secondary film `hs` (`secondary_film`), W/K.
+    fn ua_with(&self, hs: f32, primary_kg_s: f32) -> f32 {
         let p = (primary_kg_s / self.primary_design_kg_s).max(0.0);
         // Series film resistances, each scaling with flow^0.8, equal at design.
-        let hs = libm::powf(s, 0.8);
         let hp = libm::powf(p, 0.8);
         if hs <= 0.0 || hp <= 0.0 {
             return 0.0;
@@ -40,6 +49,15 @@ impl HxModel {
 
     /// Effectiveness and `C_min` (W/K) of the counter-flow exchanger.
     pub fn effectiveness(&self, secondary_kg_s: f32, primary_kg_s: f32) -> (f32, f32) {
+        self.effectiveness_with(
+            self.secondary_film(secondary_kg_s),
+            secondary_kg_s,
+            primary_kg_s,
+        )
+    }
+
+    /// `effectiveness` with the secondary film `hs` already known.
+    fn effectiveness_with(&self, hs: f32, secondary_kg_s: f32, primary_kg_s: f32) -> (f32, f32) {
         let cs = secondary_kg_s * self.secondary_cp_j_per_kg_k;
         let cp = primary_kg_s * self.primary_cp_j_per_kg_k;
         let c_min = cs.min(cp);
@@ -48,10 +66,7 @@ impl HxModel {
             return (0.0, 0.0);
         }
         (
-            counter_flow_effectiveness(
-                self.ua(secondary_kg_s, primary_kg_s) / c_min,
-                c_min / c_max,
-            ),
+            counter_flow_effectiveness(self.ua_with(hs, primary_kg_s) / c_min, c_min / c_max),
             c_min,
         )
     }
@@ -99,14 +114,19 @@ impl HxModel {
             return 0.0;
         }
         let hot_in = setpoint_c + heat_w / (secondary_kg_s * self.secondary_cp_j_per_kg_k);
-        if self.duty_w(secondary_kg_s, self.primary_max_kg_s, hot_in, facility_c) < heat_w {
+        let hs = self.secondary_film(secondary_kg_s);
+        let duty = |primary_kg_s| {
+            let (eps, c_min) = self.effectiveness_with(hs, secondary_kg_s, primary_kg_s);
+            eps * c_min * (hot_in - facility_c)
+        };
+        if duty(self.primary_max_kg_s) < heat_w {
             return 100.0;
         }
         // Duty grows with primary flow: bisect for the flow that just rejects the heat.
         let (mut lo, mut hi) = (0.0f32, self.primary_max_kg_s);
         for _ in 0..24 {
             let mid = 0.5 * (lo + hi);
-            if self.duty_w(secondary_kg_s, mid, hot_in, facility_c) < heat_w {
+            if duty(mid) < heat_w {
                 lo = mid;
             } else {
                 hi = mid;
