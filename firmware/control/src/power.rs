@@ -454,7 +454,7 @@ pub struct PowerController {
     last_psu_present: [[bool; PSUS_PER_SHELF]; SHELVES],
     last_psu_fault: [[bool; PSUS_PER_SHELF]; SHELVES],
     /// Which tray-shed and PSU-fault alarm instances were last set present (bit per tray, bit
-    /// per shelf x PSUS_PER_SHELF + PSU): setting an absent condition again is a no-op.
+    /// per shelf x `PSUS_PER_SHELF` + PSU): setting an absent condition again is a no-op.
     shed_alarms_set: u32,
     psu_alarms_set: u64,
     sequence_next: usize,
