@@ -9,7 +9,7 @@
 //! capacity or the BBUs' power or charge runs out, the bus collapses and the trays lose power:
 //! the outcome the power controller must prevent, counted as a failure.
 
-use rack_control::power::{PSUS_PER_SHELF, SHELVES};
+use rack_control::power::{PSUS_PER_SHELF, SHELVES, TRAYS};
 use serde::{Deserialize, Serialize};
 
 /// Electrical parameters of a rack (DOMAIN.md: ORV3 HPR shelves, GB200 rack BBU ride-through).
@@ -73,7 +73,8 @@ pub struct RackElectrical {
     breaker_thermal: f64,
     /// The breaker has tripped (stays open).
     pub tripped: bool,
-    last_tray_enable: Vec<bool>,
+    /// Last step's tray enables (a rack has at most `TRAYS`).
+    last_tray_enable: [bool; TRAYS],
     /// Last step's results.
     pub state: ElectricalState,
 }
@@ -104,7 +105,7 @@ impl RackElectrical {
             soc: 1.0,
             breaker_thermal: 0.0,
             tripped: false,
-            last_tray_enable: Vec::new(),
+            last_tray_enable: [false; TRAYS],
             state: ElectricalState::default(),
         }
     }
@@ -115,7 +116,7 @@ impl RackElectrical {
         self.p.psu_peak_efficiency - 0.06 * (x - 0.5).powi(2) - 0.004 / x
     }
 
-    /// Advances by `dt_s`: `dc_load_w` from the trays, `tray_enable` to find inrush,
+    /// Advances by `dt_s`: `dc_load_w` from the trays, `tray_enable` (up to `TRAYS`) to find inrush,
     /// `psu_enable` from the controller, `psu_target_w` (the PSUs' output limit while
     /// smoothing: the BBUs, on the same bus, supply or absorb the difference at once, as ORV3
     /// BBUs do by bus voltage) or, without a target, `bbu_command_w` (positive: discharge),
@@ -132,20 +133,23 @@ impl RackElectrical {
         ac_present: bool,
     ) {
         let p = self.p;
-        let switched_on = tray_enable
-            .iter()
-            .enumerate()
-            .filter(|(i, on)| **on && !self.last_tray_enable.get(*i).copied().unwrap_or(false))
-            .count();
-        self.last_tray_enable = tray_enable.to_vec();
+        let mut switched_on = 0usize;
+        for (last, on) in self.last_tray_enable.iter_mut().zip(tray_enable) {
+            switched_on += usize::from(*on && !*last);
+            *last = *on;
+        }
+        for last in self.last_tray_enable.iter_mut().skip(tray_enable.len()) {
+            *last = false;
+        }
         let load = dc_load_w + switched_on as f64 * p.tray_inrush_w;
         let ac_ok = ac_present && !self.tripped;
-        let healthy = psu_enable
-            .iter()
-            .flatten()
-            .zip(self.psu_failed.iter().flatten())
-            .filter(|(on, failed)| **on && !**failed)
-            .count() as f64;
+        let mut healthy = 0usize;
+        for (on, failed) in psu_enable.iter().zip(&self.psu_failed) {
+            for (on, failed) in on.iter().zip(failed) {
+                healthy += usize::from(*on && !*failed);
+            }
+        }
+        let healthy = healthy as f64;
         let capacity = healthy * p.psu_rating_w;
 
         let mut bus_lost = false;

@@ -14,6 +14,7 @@
 //! ledger (heat in = rejected + stored) closes to rounding; the KPI checks it.
 
 use rack_control::coolant::model::counter_flow_effectiveness;
+use rack_control::power::TRAYS;
 
 use crate::params::RowParams;
 
@@ -45,15 +46,15 @@ pub struct Environment {
     pub tray_commands: Vec<Option<TrayCommands>>,
 }
 
-/// A power controller's commands to one rack's trays.
-#[derive(Debug, Clone, PartialEq)]
+/// A power controller's commands to one rack's trays (trays past the controller's count: off).
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct TrayCommands {
     /// Tray power enables.
-    pub enable: Vec<bool>,
+    pub enable: [bool; TRAYS],
     /// GPU power caps, W (the GPUs hold their tray under it).
-    pub cap_w: Vec<f64>,
+    pub cap_w: [f64; TRAYS],
     /// Power floors, W (the GPUs burn up to it when the workload asks less).
-    pub floor_w: Vec<f64>,
+    pub floor_w: [f64; TRAYS],
 }
 
 /// One tray's electrical and thermal reading.
@@ -319,7 +320,7 @@ impl RowPlant {
         let p = self.p;
         self.move_actuators(dt_s, act);
         let flows = self.solve_hydraulics(act);
-        let total_kg_s = flows.rack_kg_s.iter().sum::<f64>() + flows.bypass_kg_s;
+        let total_kg_s = flows.racks_kg_s + flows.bypass_kg_s;
         let cp = p.secondary_cp_j_per_kg_k;
         let c_per_l = p.secondary_density_kg_per_l * cp;
 
@@ -357,10 +358,21 @@ impl RowPlant {
         let mut return_mix_w = flows.bypass_kg_s * cp * rack_inlet;
         let mut hottest = f64::MIN;
         let mut throttling = 0;
-        let mut rack_power = Vec::with_capacity(self.racks.len());
-        let mut rack_hottest = Vec::with_capacity(self.racks.len());
+        let rack_power = &mut self.state.rack_power_w;
+        let rack_hottest = &mut self.state.rack_hottest_gpu_c;
+        let rack_flow_lpm = &mut self.state.rack_flow_lpm;
+        rack_power.clear();
+        rack_hottest.clear();
+        rack_flow_lpm.clear();
+        // Cold plate conductance for the last flow ratio seen (open racks share one flow).
+        let mut plate: Option<(f64, f64)> = None;
         for (r, rack) in self.racks.iter_mut().enumerate() {
-            rack.flow_kg_s = flows.rack_kg_s.get(r).copied().unwrap_or(0.0);
+            rack.flow_kg_s = if act.rack_valve_open.get(r).copied().unwrap_or(true) {
+                flows.open_rack_kg_s
+            } else {
+                0.0
+            };
+            rack_flow_lpm.push(rack.flow_kg_s / p.secondary_density_kg_per_l * 60.0);
             let powered = env.rack_powered.get(r).copied().unwrap_or(true);
             let demand = if powered {
                 env.rack_demand_w.get(r).copied().unwrap_or(0.0)
@@ -370,11 +382,18 @@ impl RowPlant {
             let tray_kg_s = rack.flow_kg_s / trays;
             let flow_ratio =
                 (rack.flow_kg_s / (p.secondary_design_kg_s() / p.racks as f64)).max(0.0);
-            let g_plate = if flow_ratio > 0.0 {
-                p.gpus_per_tray as f64 / p.cold_plate_r_design_k_per_w
-                    * flow_ratio.powf(p.cold_plate_flow_exponent)
-            } else {
-                0.0
+            let g_plate = match plate {
+                Some((ratio, g)) if ratio.to_bits() == flow_ratio.to_bits() => g,
+                _ => {
+                    let g = if flow_ratio > 0.0 {
+                        p.gpus_per_tray as f64 / p.cold_plate_r_design_k_per_w
+                            * flow_ratio.powf(p.cold_plate_flow_exponent)
+                    } else {
+                        0.0
+                    };
+                    plate = Some((flow_ratio, g));
+                    g
+                }
             };
             let mut rack_w = 0.0;
             let mut rack_max = f64::MIN;
@@ -468,29 +487,25 @@ impl RowPlant {
         self.ledger.heat_in_j += heat_in_w * dt_s;
         self.ledger.rejected_j += hx_w * dt_s;
         self.ledger.pump_energy_j += pump_power * dt_s;
-        self.state = PlantState {
-            supply_c: self.cdu_outlet_c,
-            return_c: self.reservoir_c,
-            primary_supply_c: env.facility_supply_c,
-            primary_return_c,
-            flow_lpm: total_kg_s / p.secondary_density_kg_per_l * 60.0,
-            dp_kpa: flows.dp_kpa,
-            valve_pct: self.valve_pct,
-            pump_rpm: self.pump_speed.iter().map(|s| s * p.pump_max_rpm).collect(),
-            pump_power_w: pump_power,
-            hx_heat_w: hx_w,
-            heat_in_w,
-            rack_flow_lpm: flows
-                .rack_kg_s
-                .iter()
-                .map(|k| k / p.secondary_density_kg_per_l * 60.0)
-                .collect(),
-            rack_power_w: rack_power,
-            rack_hottest_gpu_c: rack_hottest,
-            hottest_gpu_c: hottest,
-            throttling_trays: throttling,
-            reservoir_level_pct: self.reservoir_level_pct,
-        };
+        // Every field of the state is set; its per-rack and per-pump lists keep their buffers.
+        let state = &mut self.state;
+        state.supply_c = self.cdu_outlet_c;
+        state.return_c = self.reservoir_c;
+        state.primary_supply_c = env.facility_supply_c;
+        state.primary_return_c = primary_return_c;
+        state.flow_lpm = total_kg_s / p.secondary_density_kg_per_l * 60.0;
+        state.dp_kpa = flows.dp_kpa;
+        state.valve_pct = self.valve_pct;
+        state.pump_rpm.clear();
+        state
+            .pump_rpm
+            .extend(self.pump_speed.iter().map(|s| s * p.pump_max_rpm));
+        state.pump_power_w = pump_power;
+        state.hx_heat_w = hx_w;
+        state.heat_in_w = heat_in_w;
+        state.hottest_gpu_c = hottest;
+        state.throttling_trays = throttling;
+        state.reservoir_level_pct = self.reservoir_level_pct;
     }
 
     fn move_actuators(&mut self, dt_s: f64, act: &Actuators) {
@@ -553,10 +568,9 @@ impl RowPlant {
         let design_head = p.rack_dp_design_kpa + p.cdu_internal_dp_design_kpa;
         let k_pump =
             (p.pump_shutoff_kpa * p.pump_design_speed.powi(2) - design_head) / design_lps.powi(2);
-        let open: Vec<bool> = (0..p.racks)
-            .map(|r| act.rack_valve_open.get(r).copied().unwrap_or(true))
-            .collect();
-        let n_open = open.iter().filter(|o| **o).count() as f64;
+        let n_open = (0..p.racks)
+            .filter(|&r| act.rack_valve_open.get(r).copied().unwrap_or(true))
+            .count() as f64;
         let racks_lps = |dp: f64| {
             n_open * (dp / k_rack).powf(1.0 / p.rack_flow_exponent) + (dp / k_bypass).sqrt()
         };
@@ -586,19 +600,20 @@ impl RowPlant {
         }
         let dp = 0.5 * (lo + hi);
         let rho = p.secondary_density_kg_per_l;
-        let rack_kg_s = open
-            .iter()
-            .map(|&o| {
-                if o {
-                    (dp / k_rack).powf(1.0 / p.rack_flow_exponent) * rho
-                } else {
-                    0.0
-                }
-            })
-            .collect();
         let q = racks_lps(dp);
+        // Every open rack has the same branch: one flow for all of them.
+        let open_rack_kg_s = (dp / k_rack).powf(1.0 / p.rack_flow_exponent) * rho;
+        let mut racks_kg_s = 0.0;
+        for r in 0..p.racks {
+            racks_kg_s += if act.rack_valve_open.get(r).copied().unwrap_or(true) {
+                open_rack_kg_s
+            } else {
+                0.0
+            };
+        }
         Flows {
-            rack_kg_s,
+            open_rack_kg_s,
+            racks_kg_s,
             bypass_kg_s: (dp / k_bypass).sqrt() * rho,
             dp_kpa: dp,
             head_kpa: dp + k_internal * q * q,
@@ -606,15 +621,17 @@ impl RowPlant {
     }
 
     fn pump_power_w(&self, flows: &Flows) -> f64 {
-        let total_lps = (flows.rack_kg_s.iter().sum::<f64>() + flows.bypass_kg_s)
-            / self.p.secondary_density_kg_per_l;
+        let total_lps = (flows.racks_kg_s + flows.bypass_kg_s) / self.p.secondary_density_kg_per_l;
         // Hydraulic power = head x flow; kPa x L/s = W.
         flows.head_kpa * total_lps / self.p.pump_efficiency
     }
 }
 
 struct Flows {
-    rack_kg_s: Vec<f64>,
+    /// The flow through each open rack (a closed one has none), kg/s.
+    open_rack_kg_s: f64,
+    /// The flow through all racks (summed rack by rack), kg/s.
+    racks_kg_s: f64,
     bypass_kg_s: f64,
     dp_kpa: f64,
     head_kpa: f64,

@@ -134,16 +134,16 @@ impl PowerRow {
         })
     }
 
-    /// Steps every controller on the plant's last state; returns the tray commands.
+    /// Steps every controller on the plant's last state; writes each rack's tray commands.
     pub fn control(
         &mut self,
         now: Instant,
         plant: &RowPlant,
         cdu: &CoolantOutputs,
-    ) -> Vec<Option<TrayCommands>> {
+        commands: &mut [Option<TrayCommands>],
+    ) {
         let trays = plant.p.trays_per_rack.min(TRAYS);
-        let mut commands = Vec::with_capacity(self.nodes.len());
-        for (r, node) in self.nodes.iter_mut().enumerate() {
+        for (r, (node, command)) in self.nodes.iter_mut().zip(commands).enumerate() {
             let Some(elec) = self.electrical.get(r) else {
                 continue;
             };
@@ -183,50 +183,46 @@ impl PowerRow {
             if let Some(slot) = self.outputs.get_mut(r) {
                 *slot = out;
             }
-            commands.push(Some(TrayCommands {
-                enable: out.tray_enable.iter().take(trays).copied().collect(),
-                cap_w: out
-                    .tray_cap_w
-                    .iter()
-                    .take(trays)
-                    .map(|c| f64::from(*c))
-                    .collect(),
-                floor_w: out
-                    .tray_floor_w
-                    .iter()
-                    .take(trays)
-                    .map(|f| f64::from(*f))
-                    .collect(),
-            }));
+            let mut c = TrayCommands {
+                enable: [false; TRAYS],
+                cap_w: [0.0; TRAYS],
+                floor_w: [0.0; TRAYS],
+            };
+            let from = out
+                .tray_enable
+                .iter()
+                .zip(&out.tray_cap_w)
+                .zip(&out.tray_floor_w);
+            let to = c.enable.iter_mut().zip(&mut c.cap_w).zip(&mut c.floor_w);
+            for (((enable, cap), floor), ((e, c), f)) in to.zip(from).take(trays) {
+                *enable = *e;
+                *cap = f64::from(*c);
+                *floor = f64::from(*f);
+            }
+            *command = Some(c);
         }
-        commands
     }
 
-    /// Steps every rack's electrical plant with the trays' load from the thermal plant.
-    /// Returns which racks lost their bus.
-    pub fn electrical_step(&mut self, dt_s: f64, plant: &RowPlant) -> Vec<bool> {
+    /// Steps every rack's electrical plant with the trays' load from the thermal plant and
+    /// writes which racks lost their bus into `bus_lost`.
+    pub fn electrical_step(&mut self, dt_s: f64, plant: &RowPlant, bus_lost: &mut [bool]) {
         let trays = plant.p.trays_per_rack.min(TRAYS);
         let ac = self.ac_present;
-        self.electrical
-            .iter_mut()
-            .zip(&self.outputs)
-            .enumerate()
-            .map(|(r, (elec, out))| {
-                let load: f64 = (0..trays).map(|t| plant.tray(r, t).power_w).sum();
-                let enable: Vec<bool> = out.tray_enable.iter().take(trays).copied().collect();
-                let target = out.smoothing.then_some(f64::from(out.grid_target_w));
-                elec.step(
-                    dt_s,
-                    load,
-                    &enable,
-                    &out.psu_enable,
-                    target,
-                    f64::from(out.bbu_power_w),
-                    ac,
-                );
-                elec.state.bus_lost
-            })
-            .collect()
+        let racks = self.electrical.iter_mut().zip(&self.outputs).zip(bus_lost);
+        for (r, ((elec, out), lost)) in racks.enumerate() {
+            let load: f64 = (0..trays).map(|t| plant.tray(r, t).power_w).sum();
+            let target = out.smoothing.then_some(f64::from(out.grid_target_w));
+            elec.step(
+                dt_s,
+                load,
+                out.tray_enable.get(..trays).unwrap_or(&out.tray_enable),
+                &out.psu_enable,
+                target,
+                f64::from(out.bbu_power_w),
+                ac,
+            );
+            *lost = elec.state.bus_lost;
+        }
     }
 
     /// Rack `r`'s power controller.

@@ -433,7 +433,7 @@ pub fn run_live(
         }
         if let Some(power) = power.as_mut() {
             // The racks' own controllers cap, shed and isolate; a collapsed bus cuts the trays.
-            env.tray_commands = power.control(now, &plant, &cdu_out);
+            power.control(now, &plant, &cdu_out, &mut env.tray_commands);
             for (powered, lost) in env.rack_powered.iter_mut().zip(&bus_lost) {
                 *powered = !lost;
             }
@@ -446,7 +446,7 @@ pub fn run_live(
         }
         plant.step(DT_S, &actuators, &env);
         if let Some(power) = power.as_mut() {
-            bus_lost = power.electrical_step(DT_S, &plant);
+            power.electrical_step(DT_S, &plant, &mut bus_lost);
         }
         let s = &plant.state;
 
