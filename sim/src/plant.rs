@@ -262,6 +262,14 @@ impl RowPlant {
             .map_or_else(TrayReading::default, |t| t.last)
     }
 
+    /// The last readings of rack `rack`'s trays, in order (none for a rack past the row).
+    pub fn trays(&self, rack: usize) -> impl Iterator<Item = &TrayReading> {
+        self.racks
+            .get(rack)
+            .into_iter()
+            .flat_map(|r| r.trays.iter().map(|t| &t.last))
+    }
+
     /// Freezes the valve where it is.
     pub fn stick_valve(&mut self) {
         self.valve_stuck = true;

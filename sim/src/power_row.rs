@@ -165,17 +165,15 @@ impl PowerRow {
                 inputs.input_power_w = elec.state.input_power_w as f32;
                 inputs.feed_current_a = elec.state.feed_current_a as f32;
                 inputs.bbu_soc = elec.soc as f32;
-                for t in 0..trays {
-                    let reading = plant.tray(r, t);
-                    if let (Some(d), Some(p), Some(h)) = (
-                        inputs.tray_demand_w.get_mut(t),
-                        inputs.tray_power_w.get_mut(t),
-                        inputs.tray_hottest_gpu_c.get_mut(t),
-                    ) {
-                        *d = reading.demand_w as f32;
-                        *p = reading.power_w as f32;
-                        *h = reading.hottest_c as f32;
-                    }
+                let slots = inputs
+                    .tray_demand_w
+                    .iter_mut()
+                    .zip(&mut inputs.tray_power_w)
+                    .zip(&mut inputs.tray_hottest_gpu_c);
+                for (((d, p), h), reading) in slots.zip(plant.trays(r)).take(trays) {
+                    *d = reading.demand_w as f32;
+                    *p = reading.power_w as f32;
+                    *h = reading.hottest_c as f32;
                 }
             }
             node.step(now, |app| app.step(now, &inputs));
@@ -210,7 +208,7 @@ impl PowerRow {
         let ac = self.ac_present;
         let racks = self.electrical.iter_mut().zip(&self.outputs).zip(bus_lost);
         for (r, ((elec, out), lost)) in racks.enumerate() {
-            let load: f64 = (0..trays).map(|t| plant.tray(r, t).power_w).sum();
+            let load: f64 = plant.trays(r).take(trays).map(|t| t.power_w).sum();
             let target = out.smoothing.then_some(f64::from(out.grid_target_w));
             elec.step(
                 dt_s,

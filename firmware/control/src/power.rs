@@ -447,6 +447,8 @@ pub struct PowerController {
     /// PSUs `Ok`, and `Ok` or on probation (carrying load), as of the last pass over them.
     psus_ok: u8,
     psus_up: u8,
+    /// PSUs `Faulted`, a bit per shelf x `PSUS_PER_SHELF` + PSU.
+    psus_faulted: u64,
     /// Every PSU was `Absent` or `Ok` after the last pass (no timer running) and their
     /// enables are as that pass set them: with the same inputs again, a pass changes nothing.
     psus_settled: bool,
@@ -486,6 +488,7 @@ impl PowerController {
             psus: [[Psu::Absent; PSUS_PER_SHELF]; SHELVES],
             psus_ok: 0,
             psus_up: 0,
+            psus_faulted: 0,
             psus_settled: false,
             last_psu_present: [[false; PSUS_PER_SHELF]; SHELVES],
             last_psu_fault: [[false; PSUS_PER_SHELF]; SHELVES],
@@ -681,10 +684,11 @@ impl PowerController {
         self.protect(now, inputs, dt);
         // The PSUs' states (and so this) change only in `manage_psus`, above.
         let electrical = self.electrical_budget_w();
-        let budget = self.budget(now, inputs, dt, electrical);
+        let load = self.load_w(inputs);
+        let budget = self.budget(now, inputs, dt, electrical, load);
         self.outputs.budget_w = budget;
         self.allot(budget, inputs);
-        self.smooth(inputs, dt, electrical);
+        self.smooth(inputs, dt, electrical, load);
 
         let demand: f32 = inputs
             .tray_demand_w
@@ -783,8 +787,8 @@ impl PowerController {
 
     /// Counts the PSUs by state after a pass over them.
     fn count_psus(&mut self) {
-        let (mut ok, mut up, mut settled) = (0u8, 0u8, true);
-        for psu in self.psus.iter().flatten() {
+        let (mut ok, mut up, mut settled, mut faulted) = (0u8, 0u8, true, 0u64);
+        for (i, psu) in self.psus.iter().flatten().enumerate() {
             match psu {
                 Psu::Ok => {
                     ok += 1;
@@ -794,10 +798,15 @@ impl PowerController {
                     up += 1;
                     settled = false;
                 }
+                Psu::Faulted(_) => {
+                    faulted |= 1 << i;
+                    settled = false;
+                }
                 Psu::Absent => {}
-                Psu::Debouncing(_) | Psu::Settling(_) | Psu::Faulted(_) => settled = false,
+                Psu::Debouncing(_) | Psu::Settling(_) => settled = false,
             }
         }
+        self.psus_faulted = faulted;
         self.psus_ok = ok;
         self.psus_up = up;
         self.psus_settled = settled;
@@ -931,8 +940,16 @@ impl PowerController {
             .min(self.psu_capacity_w() / c.psu_efficiency)
     }
 
-    /// The budget in force (input side, W), within `electrical` (`electrical_budget_w`).
-    fn budget(&mut self, now: Instant, inputs: &PowerInputs, dt: f32, electrical: f32) -> f32 {
+    /// The budget in force (input side, W), within `electrical` (`electrical_budget_w`), with
+    /// the trays drawing `load` (`load_w`).
+    fn budget(
+        &mut self,
+        now: Instant,
+        inputs: &PowerInputs,
+        dt: f32,
+        electrical: f32,
+        load: f32,
+    ) -> f32 {
         let c = self.config;
         let mut budget = electrical;
         if c.static_caps {
@@ -949,7 +966,7 @@ impl PowerController {
         let floor_total = c.tray_floor_w * c.trays as f32 / c.psu_efficiency;
         self.thermal_budget_w = (self.thermal_budget_w + c.thermal_gain_w_per_k_s * error * dt)
             .clamp(floor_total, c.budget_w);
-        let drawn = self.load_w(inputs) / c.psu_efficiency;
+        let drawn = load / c.psu_efficiency;
         budget = budget.min(self.thermal_budget_w);
         match inputs.headroom {
             Some((headroom, at)) if now.secs_since(at) <= c.headroom_stale_s => {
@@ -986,14 +1003,25 @@ impl PowerController {
         let mut caps = [c.tray_floor_w; TRAYS];
         // The priority levels the enabled trays use, highest first: walking only these (not
         // all 256) gives the same caps, as a level without trays changes nothing.
-        let mut levels: heapless::Vec<u8, TRAYS> = heapless::Vec::new();
+        let mut levels = [0u64; 4];
         for (on, level) in enabled.iter().zip(&c.tray_priority).take(n) {
-            if *on && !levels.contains(level) {
-                let _ = levels.push(*level);
+            if *on && let Some(word) = levels.get_mut(usize::from(*level / 64)) {
+                *word |= 1 << (level % 64);
             }
         }
-        levels.sort_unstable_by(|a, b| b.cmp(a));
-        for &level in &levels {
+        let levels_in_use = (0..4usize).rev().flat_map(|w| {
+            let mut bits = levels.get(w).copied().unwrap_or(0);
+            core::iter::from_fn(move || {
+                (bits != 0).then(|| {
+                    let b = 63 - bits.leading_zeros();
+                    bits &= !(1 << b);
+                    #[allow(clippy::cast_possible_truncation)] // < 256
+                    let level = (w * 64) as u8 + b as u8;
+                    level
+                })
+            })
+        });
+        for level in levels_in_use {
             if remaining <= 0.0 {
                 break;
             }
@@ -1032,9 +1060,8 @@ impl PowerController {
 
     /// Grid-side smoothing with the BBUs: the PSUs' output follows a low-passed, ramp-limited
     /// target; the BBUs on the bus take the difference within their state-of-charge window.
-    fn smooth(&mut self, inputs: &PowerInputs, dt: f32, electrical: f32) {
+    fn smooth(&mut self, inputs: &PowerInputs, dt: f32, electrical: f32, load: f32) {
         let c = self.config;
-        let load = self.load_w(inputs);
         self.outputs.tray_floor_w = [0.0; TRAYS];
         if self.on_battery_since.is_some() {
             self.outputs.smoothing = false;
@@ -1123,33 +1150,38 @@ impl PowerController {
         set(PowerAlarm::ThermalDerate, 0, false, thermal && capped);
         set(PowerAlarm::BbuLow, 0, false, inputs.bbu_soc < c.soc_reserve);
         // Setting a condition absent when it was last set absent changes nothing (an alarm is
-        // then unlisted or already cleared), so only instances present now or last time are set:
-        // the same calls in the same order that matter, without 66 searches a step.
+        // then unlisted or already cleared), so only instances present now or last time are set,
+        // in the same order: the calls that matter, without 66 table searches a step.
         let mut shed_now = 0u32;
         for (t, s) in self.shed.iter().enumerate().take(c.trays) {
-            let bit = 1u32 << t;
-            if *s {
-                shed_now |= bit;
-            }
-            if (shed_now | self.shed_alarms_set) & bit != 0 {
-                #[allow(clippy::cast_possible_truncation)] // < TRAYS
-                set(PowerAlarm::TrayShed, t as u8, true, *s);
-            }
+            shed_now |= u32::from(*s) << t;
+        }
+        let mut bits = shed_now | self.shed_alarms_set;
+        while bits != 0 {
+            let t = bits.trailing_zeros();
+            bits &= bits - 1;
+            #[allow(clippy::cast_possible_truncation)] // < TRAYS
+            set(
+                PowerAlarm::TrayShed,
+                t as u8,
+                true,
+                shed_now & (1 << t) != 0,
+            );
         }
         self.shed_alarms_set = shed_now;
-        let mut faulted_now = 0u64;
-        for (s, shelf) in self.psus.iter().enumerate() {
-            for (p, psu) in shelf.iter().enumerate() {
-                let bit = 1u64 << (s * PSUS_PER_SHELF + p);
-                let faulted = matches!(psu, Psu::Faulted(_));
-                if faulted {
-                    faulted_now |= bit;
-                }
-                if (faulted_now | self.psu_alarms_set) & bit != 0 {
-                    #[allow(clippy::cast_possible_truncation)] // < 64
-                    set(PowerAlarm::PsuFault, (s * 8 + p) as u8, false, faulted);
-                }
-            }
+        let faulted_now = self.psus_faulted;
+        let mut bits = faulted_now | self.psu_alarms_set;
+        while bits != 0 {
+            let i = bits.trailing_zeros() as usize;
+            bits &= bits - 1;
+            let (s, p) = (i / PSUS_PER_SHELF, i % PSUS_PER_SHELF);
+            #[allow(clippy::cast_possible_truncation)] // < 64
+            set(
+                PowerAlarm::PsuFault,
+                (s * 8 + p) as u8,
+                false,
+                faulted_now & (1 << i) != 0,
+            );
         }
         self.psu_alarms_set = faulted_now;
     }
