@@ -410,8 +410,10 @@ impl RowPlant {
             let mut rack_max = f64::MIN;
             let mut rack_out_w = 0.0;
             let commands = env.tray_commands.get(r).and_then(Option::as_ref);
+            let demand_per_tray = demand / trays;
+            let tray_mdot_cp = tray_kg_s * cp;
             for (i, tray) in rack.trays.iter_mut().enumerate() {
-                let tray_demand = demand / trays * tray.share;
+                let tray_demand = demand_per_tray * tray.share;
                 let (enabled, cap, floor) = commands.map_or((true, f64::INFINITY, 0.0), |c| {
                     (
                         c.enable.get(i).copied().unwrap_or(false),
@@ -446,9 +448,9 @@ impl RowPlant {
                 let old_coolant = tray.coolant_c;
                 tray.gpu_c += dt_s * (gpu_liquid_w - plate_w) / gpu_cap;
                 tray.coolant_c += dt_s
-                    * (tray_kg_s * cp * (rack_inlet - old_coolant) + plate_w + other_liquid_w)
+                    * (tray_mdot_cp * (rack_inlet - old_coolant) + plate_w + other_liquid_w)
                     / tray_cap;
-                rack_out_w += tray_kg_s * cp * old_coolant;
+                rack_out_w += tray_mdot_cp * old_coolant;
                 let per_gpu = gpu_w / p.gpus_per_tray as f64;
                 let junction = tray.gpu_c
                     + per_gpu * p.gpu_junction_r_k_per_w

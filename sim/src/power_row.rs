@@ -177,9 +177,9 @@ impl PowerRow {
                 }
             }
             node.step(now, |app| app.step(now, &inputs));
-            let out = *node.app.controller.outputs();
+            let out = node.app.controller.outputs();
             if let Some(slot) = self.outputs.get_mut(r) {
-                *slot = out;
+                *slot = *out;
             }
             let mut c = TrayCommands {
                 enable: [false; TRAYS],
