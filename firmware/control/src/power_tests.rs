@@ -282,3 +282,64 @@ fn smoothing_limits_the_grid_side_ramp() {
         "the GPUs are asked to burn what the BBUs cannot absorb"
     );
 }
+
+#[test]
+fn psu_fault_alarms_latch_clear_and_come_back_through_acknowledgement() {
+    let mut c = PowerController::running(static_config());
+    let mut i = inputs(6_000.0);
+    let instance = 2 * 8 + 3;
+    let listed = |c: &PowerController| {
+        c.alarms()
+            .iter()
+            .find(|a| a.code == PowerAlarm::PsuFault && a.instance == instance)
+            .map(|a| a.active)
+    };
+    i.psu_fault[2][3] = true;
+    let now = run(&mut c, 0, 0.2, &mut i);
+    assert_eq!(listed(&c), Some(true), "raised with the fault");
+    // The PSU reports healthy again: after fault-off and probation it is back, and the
+    // alarm is cleared but stays listed until a technician acknowledges it.
+    i.psu_fault[2][3] = false;
+    let now = run(&mut c, now, 10.0, &mut i);
+    assert!(c.outputs().psu_enable[2][3]);
+    assert_eq!(listed(&c), Some(false), "cleared, latched");
+    assert!(c.acknowledge(PowerAlarm::PsuFault, instance));
+    let now = run(&mut c, now, 1.0, &mut i);
+    assert_eq!(listed(&c), None, "removed once acknowledged");
+    // A second fault raises it again; acknowledged while active, it goes when the fault does.
+    i.psu_fault[2][3] = true;
+    let now = run(&mut c, now, 0.2, &mut i);
+    assert_eq!(listed(&c), Some(true));
+    assert!(c.acknowledge(PowerAlarm::PsuFault, instance));
+    i.psu_fault[2][3] = false;
+    run(&mut c, now, 10.0, &mut i);
+    assert_eq!(listed(&c), None);
+}
+
+#[test]
+fn a_pulled_psu_drops_out_at_once_and_a_reinserted_one_is_debounced_then_counted() {
+    let c0 = PowerController::running(static_config());
+    let full = c0.psu_capacity_w();
+    let rating = c0.config().psu_rating_w;
+    let mut c = c0;
+    let mut i = inputs(6_000.0);
+    // Steady with nothing new: steps change nothing.
+    let now = run(&mut c, 0, 1.0, &mut i);
+    assert_eq!(c.psu_capacity_w(), full);
+    i.psu_present[5][1] = false;
+    let now = run(&mut c, now, 0.1, &mut i);
+    assert!(!c.outputs().psu_enable[5][1]);
+    assert_eq!(c.psu_capacity_w(), full - rating);
+    i.psu_present[5][1] = true;
+    let now = run(&mut c, now, 0.9, &mut i);
+    assert!(!c.outputs().psu_enable[5][1], "still debouncing");
+    let now = run(&mut c, now, 0.3, &mut i);
+    assert!(c.outputs().psu_enable[5][1], "settling: switched on");
+    assert_eq!(
+        c.psu_capacity_w(),
+        full - rating,
+        "not counted while settling"
+    );
+    run(&mut c, now, 1.0, &mut i);
+    assert_eq!(c.psu_capacity_w(), full, "counted once settled");
+}
