@@ -26,8 +26,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::runner::{self, Control, Live};
 use crate::scenario::{
-    Fault, FaultEvent, LeakDetector, Scenario, ScenarioError, SensorId, find_key_line, parse_toml,
-    read_text,
+    Facility, Fault, FaultEvent, LeakDetector, Scenario, ScenarioError, SensorId, find_key_line,
+    parse_toml, read_text,
 };
 use crate::sensors::SensorFault;
 use crate::workload::Workload;
@@ -106,6 +106,10 @@ pub struct CampusFile {
     /// Jobs spanning rows; rows no job covers run the row scenario's workload.
     #[serde(default)]
     pub jobs: Vec<Job>,
+    /// Facility water for every row (supply temperature and available flow, fixed or as
+    /// profiles, as a scenario's `[facility]`); the row scenario's when absent.
+    #[serde(default)]
+    pub facility: Option<Facility>,
     /// Faults drawn at random from rates, on top of the row scenario's scheduled ones.
     #[serde(default)]
     pub faults: FaultRates,
@@ -191,6 +195,11 @@ impl Campus {
                 ));
             }
         }
+        if let Some(facility) = &file.facility
+            && let Err((field, message)) = facility.validate()
+        {
+            return Err(invalid(path, text, &field, message));
+        }
         let f = file.faults;
         for (field, v) in [
             ("pump_trip_per_row_h", f.pump_trip_per_row_h),
@@ -260,6 +269,9 @@ impl Campus {
             .wrapping_add(r as u64);
         s.checks.clear();
         s.record_trace = false;
+        if let Some(facility) = &self.file.facility {
+            s.facility = facility.clone();
+        }
         #[allow(clippy::cast_precision_loss)] // row counts are small
         let at = (r as f64 + 0.5) / self.file.rows as f64;
         if let Some(job) = self

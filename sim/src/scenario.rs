@@ -145,6 +145,52 @@ impl Default for Facility {
 }
 
 impl Facility {
+    /// Checks the values serde cannot: temperatures 0..=60 degC, flow fractions 0..=1, profile
+    /// times >= 0 and in order. Returns the field (under `facility.`) and why.
+    pub fn validate(&self) -> Result<(), (String, String)> {
+        fn temperature(c: f64) -> bool {
+            c.is_finite() && (0.0..=60.0).contains(&c)
+        }
+        fn fraction(f: f64) -> bool {
+            f.is_finite() && (0.0..=1.0).contains(&f)
+        }
+        if !temperature(self.supply_c) {
+            return Err((
+                "facility.supply_c".into(),
+                format!("{} degC: allowed 0..=60", self.supply_c),
+            ));
+        }
+        let check = |name: &str, profile: &[[f64; 2]], ok: fn(f64) -> bool, allowed: &str| {
+            let mut last = 0.0;
+            for (i, [t, v]) in profile.iter().enumerate() {
+                if !t.is_finite() || *t < last {
+                    return Err((
+                        format!("facility.{name}"),
+                        format!(
+                            "point {i}: time {t} s: allowed >= 0 and not before the point before"
+                        ),
+                    ));
+                }
+                if !ok(*v) {
+                    return Err((
+                        format!("facility.{name}"),
+                        format!("point {i}: value {v}: allowed {allowed}"),
+                    ));
+                }
+                last = *t;
+            }
+            Ok(())
+        };
+        check("profile", &self.profile, temperature, "degC 0..=60")?;
+        check(
+            "flow_profile",
+            &self.flow_profile,
+            fraction,
+            "fractions 0..=1",
+        )?;
+        Ok(())
+    }
+
     /// Supply temperature at `t_s`.
     pub fn supply_at(&self, t_s: f64) -> f64 {
         piecewise(&self.profile, t_s).unwrap_or(self.supply_c)
@@ -466,6 +512,7 @@ impl Scenario {
         if self.row.trays_per_rack == 0 {
             return Err(("row.trays_per_rack".into(), "must be at least 1".into()));
         }
+        self.facility.validate()?;
         for (i, f) in self.faults.iter().enumerate() {
             let field = format!("faults[{i}]");
             if !f.at_s.is_finite() || f.at_s < 0.0 {
@@ -646,6 +693,22 @@ mod tests {
         let e = Scenario::parse(Path::new("bad.toml"), &text).unwrap_err();
         assert_eq!(e.field.as_deref(), Some("faults[0].fault.pump"));
         assert!(e.message.contains("0..=1"), "{e}");
+    }
+
+    #[test]
+    fn a_facility_profile_out_of_range_or_order_names_the_point() {
+        let text = format!("{MINIMAL}[facility]\nflow_profile = [[0, 1.0], [30, -0.2]]\n");
+        let e = Scenario::parse(Path::new("bad.toml"), &text).unwrap_err();
+        assert_eq!(e.line, Some(6), "{e}");
+        assert_eq!(e.field.as_deref(), Some("facility.flow_profile"), "{e}");
+        assert!(
+            e.message
+                .contains("point 1: value -0.2: allowed fractions 0..=1"),
+            "{e}"
+        );
+        let text = format!("{MINIMAL}[facility]\nprofile = [[60, 25.0], [30, 26.0]]\n");
+        let e = Scenario::parse(Path::new("bad.toml"), &text).unwrap_err();
+        assert!(e.message.contains("point 1: time 30 s"), "{e}");
     }
 
     #[test]

@@ -106,6 +106,42 @@ fn rows_differ_by_job_and_jitter() {
 }
 
 #[test]
+fn the_campus_file_sets_every_rows_facility_water() {
+    let c = small(7);
+    assert_eq!(
+        c.row_scenario(2, true).facility,
+        c.row.facility,
+        "the row scenario's without a [facility]"
+    );
+    let text = SMALL.replace(
+        "[faults]",
+        "[facility]\nsupply_c = 27.5\nflow_profile = [[0, 1.0], [10, 0.6]]\n\n[faults]",
+    );
+    let c = Campus::parse(Path::new("warm.toml"), &text).unwrap();
+    for r in 0..c.file.rows {
+        let f = c.row_scenario(r, true).facility;
+        assert_eq!(f.supply_at(3.0), 27.5);
+        assert!((f.flow_at(20.0) - 0.6).abs() < 1e-12);
+    }
+    // And the rows feel it: water 1 K under the supply setpoint at half flow leaves the CDUs
+    // little headroom to broadcast, so the racks' power controllers cap the campus below what
+    // the same campus draws on 25 degC water.
+    let mean = |r: &campus::CampusRun| r.grid_w.iter().sum::<f64>() / r.grid_w.len() as f64;
+    let cool = run_on(2, &small(7));
+    let text = SMALL.replace(
+        "[faults]",
+        "[facility]\nsupply_c = 29.0\nflow_profile = [[0, 0.5]]\n\n[faults]",
+    );
+    let warm = run_on(2, &Campus::parse(Path::new("warm.toml"), &text).unwrap());
+    assert!(
+        mean(&warm) < 0.95 * mean(&cool),
+        "{} W vs {} W",
+        mean(&warm),
+        mean(&cool)
+    );
+}
+
+#[test]
 fn racks_cut_the_campus_to_whole_rows() {
     let mut c = Campus::builtin().unwrap();
     assert_eq!(c.file.rows, 3500);
@@ -157,6 +193,27 @@ fn bad_campus_files_name_the_field_and_what_is_allowed() {
             SMALL.replace("row = 3", "row = 9"),
             "scheduled",
             "allowed 0..5",
+        ),
+        (
+            SMALL.replace("[faults]", "[facility]\nsupply_c = 90\n\n[faults]"),
+            "facility.supply_c",
+            "allowed 0..=60",
+        ),
+        (
+            SMALL.replace(
+                "[faults]",
+                "[facility]\nflow_profile = [[0, 1.0], [60, 1.4]]\n\n[faults]",
+            ),
+            "facility.flow_profile",
+            "point 1: value 1.4: allowed fractions 0..=1",
+        ),
+        (
+            SMALL.replace(
+                "[faults]",
+                "[facility]\nprofile = [[100, 25.0], [50, 30.0]]\n\n[faults]",
+            ),
+            "facility.profile",
+            "point 1: time 50 s",
         ),
     ];
     for (text, field, allowed) in cases {
