@@ -110,7 +110,7 @@ fn row_plant(c: &mut Criterion) {
     c.bench_function("row plant step (CDU loop and 8 racks)", |b| {
         b.iter(|| {
             k = k.wrapping_add(1);
-            let level = if (k / 20) % 2 == 0 {
+            let level = if (k / 20).is_multiple_of(2) {
                 110_000.0
             } else {
                 60_000.0
