@@ -257,14 +257,6 @@ impl RowPlant {
         }
     }
 
-    /// The last reading of tray `tray` of rack `rack`.
-    pub fn tray(&self, rack: usize, tray: usize) -> TrayReading {
-        self.racks
-            .get(rack)
-            .and_then(|r| r.trays.get(tray))
-            .map_or_else(TrayReading::default, |t| t.last)
-    }
-
     /// The last readings of rack `rack`'s trays, in order (none for a rack past the row).
     pub fn trays(&self, rack: usize) -> impl Iterator<Item = &TrayReading> {
         self.racks
