@@ -37,19 +37,7 @@ fn coolant(c: &mut Criterion) {
         b.iter(|| {
             t += 100;
             let now = Instant(t);
-            for r in &mut inputs.supply_temps_c {
-                r.at = now;
-            }
-            for r in [
-                &mut inputs.return_temp_c,
-                &mut inputs.primary_supply_temp_c,
-                &mut inputs.primary_return_temp_c,
-                &mut inputs.flow_lpm,
-                &mut inputs.dp_kpa,
-                &mut inputs.valve_feedback_pct,
-            ] {
-                r.at = now;
-            }
+            inputs.restamp_readings(now);
             for r in inputs.rack_reports.iter_mut().flatten() {
                 r.at = now;
             }

@@ -573,6 +573,24 @@ impl CoolantInputs {
             rack_reports: [None; MAX_RACKS],
         }
     }
+
+    /// Marks every analog reading (temperatures, flow, dP, valve feedback) as taken at `at`,
+    /// their values unchanged: fresh samples of a steady plant.
+    pub fn restamp_readings(&mut self, at: Instant) {
+        for r in &mut self.supply_temps_c {
+            r.at = at;
+        }
+        for r in [
+            &mut self.return_temp_c,
+            &mut self.primary_supply_temp_c,
+            &mut self.primary_return_temp_c,
+            &mut self.flow_lpm,
+            &mut self.dp_kpa,
+            &mut self.valve_feedback_pct,
+        ] {
+            r.at = at;
+        }
+    }
 }
 
 /// State of one pump as the controller sees it.

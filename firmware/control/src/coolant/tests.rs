@@ -309,19 +309,7 @@ fn a_silent_row_bus_drops_the_feed_forward_and_raises_an_alarm() {
         b.now = b.now.plus_millis(100);
         let mut inputs = b.inputs;
         inputs.rack_reports = frozen;
-        for r in inputs.supply_temps_c.iter_mut() {
-            r.at = b.now;
-        }
-        for r in [
-            &mut inputs.return_temp_c,
-            &mut inputs.primary_supply_temp_c,
-            &mut inputs.primary_return_temp_c,
-            &mut inputs.flow_lpm,
-            &mut inputs.dp_kpa,
-            &mut inputs.valve_feedback_pct,
-        ] {
-            r.at = b.now;
-        }
+        inputs.restamp_readings(b.now);
         b.c.step(b.now, &inputs);
     }
     let out = b.c.outputs();

@@ -65,47 +65,25 @@ const EXP_VALVES: u8 = 0x22;
 /// primary supply, primary return (degC), flow (L/min), dP (kPa), valve feedback (%),
 /// reservoir level (%).
 const LOOPS: [CurrentLoop; 10] = [
-    CurrentLoop {
-        at_4ma: 0.0,
-        at_20ma: 100.0,
-    },
-    CurrentLoop {
-        at_4ma: 0.0,
-        at_20ma: 100.0,
-    },
-    CurrentLoop {
-        at_4ma: 0.0,
-        at_20ma: 100.0,
-    },
-    CurrentLoop {
-        at_4ma: 0.0,
-        at_20ma: 100.0,
-    },
-    CurrentLoop {
-        at_4ma: 0.0,
-        at_20ma: 100.0,
-    },
-    CurrentLoop {
-        at_4ma: 0.0,
-        at_20ma: 100.0,
-    },
-    CurrentLoop {
-        at_4ma: 0.0,
-        at_20ma: 1500.0,
-    },
-    CurrentLoop {
-        at_4ma: 0.0,
-        at_20ma: 400.0,
-    },
-    CurrentLoop {
-        at_4ma: 0.0,
-        at_20ma: 100.0,
-    },
-    CurrentLoop {
-        at_4ma: 0.0,
-        at_20ma: 100.0,
-    },
+    span(100.0),
+    span(100.0),
+    span(100.0),
+    span(100.0),
+    span(100.0),
+    span(100.0),
+    span(1500.0),
+    span(400.0),
+    span(100.0),
+    span(100.0),
 ];
+
+/// A transmitter ranged 0 at 4 mA to `at_20ma` at 20 mA.
+const fn span(at_20ma: f32) -> CurrentLoop {
+    CurrentLoop {
+        at_4ma: 0.0,
+        at_20ma,
+    }
+}
 
 static NODE: StaticCell<Shared<CoolantApp>> = StaticCell::new();
 static ROW: Mutex<CriticalSectionRawMutex, RefCell<Option<CduRowBus>>> =
