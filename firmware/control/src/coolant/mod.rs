@@ -693,6 +693,8 @@ pub struct CoolantController {
     temp_pid_primed: bool,
     feed_forward_in_pid: bool,
     arriving_heat_w: Option<f32>,
+    /// The feed-forward's last primary flow, kg/s: where its next solve starts.
+    feed_forward_primary_kg_s: Option<f32>,
     pump_pid: Pid,
     pumps: [Pump; MAX_PUMPS],
     lead: usize,
@@ -741,6 +743,7 @@ impl CoolantController {
             temp_pid_primed: false,
             feed_forward_in_pid: false,
             arriving_heat_w: None,
+            feed_forward_primary_kg_s: None,
             pump_pid: Pid::new(config.pump_pid, config.pump_min_speed_pct),
             pumps: [pump; MAX_PUMPS],
             lead: 0,
@@ -1277,12 +1280,15 @@ impl CoolantController {
         *arriving += (heat_w - *arriving) * (dt / lag_s.max(dt));
         let arriving = *arriving;
         let feed_forward = if self.feed_forward_active && self.primary_supply.status().usable() {
-            Some(c.hx.valve_for_heat(
+            let primary = c.hx.primary_for_heat(
                 arriving,
                 kg_s,
                 c.supply_setpoint_c,
                 inputs.primary_supply_temp_c.value,
-            ))
+                self.feed_forward_primary_kg_s,
+            );
+            self.feed_forward_primary_kg_s = primary;
+            Some(primary.map_or(100.0, |kg_s| c.hx.valve_for_primary(kg_s)))
         } else {
             None
         };
