@@ -355,8 +355,15 @@ impl RowPlant {
         }
         let rack_inlet = upstream;
 
-        let tray_cap = p.tray_coolant_l * c_per_l;
-        let gpu_cap = p.gpu_heat_capacity_j_per_k * p.gpus_per_tray as f64;
+        // The tray loop's constants, divisions done once: a step multiplies (a step's cost is
+        // mostly this loop, and a division costs several multiplications' time).
+        let dt_per_tray_cap = dt_s / (p.tray_coolant_l * c_per_l);
+        let dt_per_gpu_cap = dt_s / (p.gpu_heat_capacity_j_per_k * p.gpus_per_tray as f64);
+        // Junction over cold plate per watt of one GPU: its own resistance plus the hot spot's
+        // share of junction and plate.
+        let junction_k_per_w = (p.gpu_junction_r_k_per_w
+            + p.hot_spot_fraction * (p.gpu_junction_r_k_per_w + p.cold_plate_r_design_k_per_w))
+            / p.gpus_per_tray as f64;
         let trays = p.trays_per_rack as f64;
         let mut return_mix_w = flows.bypass_kg_s * cp * rack_inlet;
         let mut hottest = f64::MIN;
@@ -438,17 +445,12 @@ impl RowPlant {
                 let mean_coolant = 0.5 * (rack_inlet + tray.coolant_c);
                 let plate_w = g_plate * (tray.gpu_c - mean_coolant);
                 let old_coolant = tray.coolant_c;
-                tray.gpu_c += dt_s * (gpu_liquid_w - plate_w) / gpu_cap;
-                tray.coolant_c += dt_s
-                    * (tray_mdot_cp * (rack_inlet - old_coolant) + plate_w + other_liquid_w)
-                    / tray_cap;
+                tray.gpu_c += (gpu_liquid_w - plate_w) * dt_per_gpu_cap;
+                tray.coolant_c +=
+                    (tray_mdot_cp * (rack_inlet - old_coolant) + plate_w + other_liquid_w)
+                        * dt_per_tray_cap;
                 rack_out_w += tray_mdot_cp * old_coolant;
-                let per_gpu = gpu_w / p.gpus_per_tray as f64;
-                let junction = tray.gpu_c
-                    + per_gpu * p.gpu_junction_r_k_per_w
-                    + p.hot_spot_fraction
-                        * per_gpu
-                        * (p.gpu_junction_r_k_per_w + p.cold_plate_r_design_k_per_w);
+                let junction = tray.gpu_c + gpu_w * junction_k_per_w;
                 if junction > p.gpu_slowdown_c {
                     tray.throttled = true;
                 } else if junction < p.gpu_slowdown_c - 2.0 {
