@@ -23,8 +23,6 @@ pub struct PowerRow {
     pub nodes: Vec<Node<PowerApp>>,
     /// The electrical plants, one per rack.
     pub electrical: Vec<RackElectrical>,
-    /// Each rack's last outputs.
-    pub outputs: Vec<PowerOutputs>,
     /// The AC feed is up.
     pub ac_present: bool,
 }
@@ -123,13 +121,11 @@ impl PowerRow {
                 )
             })
             .collect();
-        let outputs = nodes.iter().map(|n| *n.app.controller.outputs()).collect();
         Some(Self {
             nodes,
             electrical: (0..racks)
                 .map(|_| RackElectrical::new(settings.electrical))
                 .collect(),
-            outputs,
             ac_present: true,
         })
     }
@@ -178,14 +174,12 @@ impl PowerRow {
             }
             node.step(now, |app| app.step(now, &inputs));
             let out = node.app.controller.outputs();
-            if let Some(slot) = self.outputs.get_mut(r) {
-                *slot = *out;
-            }
-            let mut c = TrayCommands {
+            // Written in place: the commands are the plant's input until the next step.
+            let c = command.get_or_insert(TrayCommands {
                 enable: [false; TRAYS],
                 cap_w: [0.0; TRAYS],
                 floor_w: [0.0; TRAYS],
-            };
+            });
             let from = out
                 .tray_enable
                 .iter()
@@ -197,7 +191,6 @@ impl PowerRow {
                 *cap = f64::from(*c);
                 *floor = f64::from(*f);
             }
-            *command = Some(c);
         }
     }
 
@@ -206,8 +199,9 @@ impl PowerRow {
     pub fn electrical_step(&mut self, dt_s: f64, plant: &RowPlant, bus_lost: &mut [bool]) {
         let trays = plant.p.trays_per_rack.min(TRAYS);
         let ac = self.ac_present;
-        let racks = self.electrical.iter_mut().zip(&self.outputs).zip(bus_lost);
-        for (r, ((elec, out), lost)) in racks.enumerate() {
+        let racks = self.electrical.iter_mut().zip(&self.nodes).zip(bus_lost);
+        for (r, ((elec, node), lost)) in racks.enumerate() {
+            let out = node.app.controller.outputs();
             let load: f64 = plant.trays(r).take(trays).map(|t| t.power_w).sum();
             let target = out.smoothing.then_some(f64::from(out.grid_target_w));
             elec.step(
@@ -221,6 +215,11 @@ impl PowerRow {
             );
             *lost = elec.state.bus_lost;
         }
+    }
+
+    /// Rack `r`'s power controller's last outputs.
+    pub fn output(&self, r: usize) -> Option<&PowerOutputs> {
+        self.controller(r).map(PowerController::outputs)
     }
 
     /// Rack `r`'s power controller.

@@ -255,7 +255,8 @@ impl KpiTracker {
         }
         let mut all_on = true;
         let mut any_battery = false;
-        for (r, (elec, out)) in row.electrical.iter().zip(&row.outputs).enumerate() {
+        for (r, (elec, node)) in row.electrical.iter().zip(&row.nodes).enumerate() {
+            let out = node.app.controller.outputs();
             let limit = elec.p.breaker_rated_a;
             k.max_current_ratio = k.max_current_ratio.max(elec.state.feed_current_a / limit);
             let trays = row.controller(r).map_or(0, |c| c.config().trays);
@@ -327,7 +328,7 @@ impl KpiTracker {
         }
         k.trips = row.electrical.iter().filter(|e| e.tripped).count();
         // Fairness of rack 0's allotment, at the latest step it was capped.
-        if let (Some(c), Some(out)) = (row.controller(0), row.outputs.first())
+        if let (Some(c), Some(out)) = (row.controller(0), row.output(0))
             && out.state == rack_control::power::PowerState::Capped
         {
             k.fairness = Some(fairness(c, out));

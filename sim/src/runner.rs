@@ -599,9 +599,8 @@ pub fn run_live(
                         row_grid_kw: pw.grid_w() / 1e3,
                         rack0_grid_kw: pw.electrical.first().map_or(0.0, |e| e.state.input_power_w)
                             / 1e3,
-                        rack0_budget_kw: pw.outputs.first().map_or(0.0, |o| f64::from(o.budget_w))
-                            / 1e3,
-                        rack0_caps_kw: pw.outputs.first().map_or(0.0, |o| {
+                        rack0_budget_kw: pw.output(0).map_or(0.0, |o| f64::from(o.budget_w)) / 1e3,
+                        rack0_caps_kw: pw.output(0).map_or(0.0, |o| {
                             o.tray_cap_w
                                 .iter()
                                 .zip(&o.tray_enable)

@@ -56,6 +56,9 @@ pub struct Sensor {
     last: Reading,
     fault: Option<(SensorFault, f64)>,
     rng: SmallRng,
+    /// The lag's blend for the last step length: `(dt_s, 1 - exp(-dt_s / lag_s))` (the step
+    /// is the same every call, so its `exp` is taken once).
+    blend: (f64, f64),
 }
 
 impl Sensor {
@@ -70,6 +73,7 @@ impl Sensor {
             },
             fault: None,
             rng: SmallRng::seed_from_u64(seed),
+            blend: (f64::NAN, 0.0),
         }
     }
 
@@ -82,7 +86,10 @@ impl Sensor {
     pub fn sample(&mut self, t_s: f64, dt_s: f64, truth: f64) -> Reading {
         let filtered = match self.filtered {
             Some(f) if self.spec.lag_s > 0.0 => {
-                f + (truth - f) * (1.0 - (-dt_s / self.spec.lag_s).exp())
+                if self.blend.0.to_bits() != dt_s.to_bits() {
+                    self.blend = (dt_s, 1.0 - (-dt_s / self.spec.lag_s).exp());
+                }
+                f + (truth - f) * self.blend.1
             }
             _ => truth,
         };
