@@ -693,6 +693,11 @@ impl Network<'_> {
             .unwrap_or(0.5 * (lo + hi));
         for _ in 0..100 {
             let (f, df) = self.surplus(dp);
+            if f == 0.0 {
+                // The root itself (Newton would stay put, and the bracket end it set would
+                // send the next step bisecting away from it).
+                return dp;
+            }
             if f > 0.0 {
                 lo = dp;
             } else {
