@@ -347,10 +347,11 @@ impl RowPlant {
         let old_outlet = self.cdu_outlet_c;
         self.cdu_outlet_c += dt_s * mdot_cp * (hot_out - old_outlet) / (p.cdu_outlet_l * c_per_l);
         let seg_supply = p.supply_manifold_l / p.manifold_segments as f64 * c_per_l;
+        let supply_blend = dt_s * mdot_cp / seg_supply;
         let mut upstream = old_outlet;
         for t in &mut self.supply_manifold {
             let old = *t;
-            *t += dt_s * mdot_cp * (upstream - old) / seg_supply;
+            *t += supply_blend * (upstream - old);
             upstream = old;
         }
         let rack_inlet = upstream;
@@ -427,7 +428,11 @@ impl RowPlant {
                 } else if tray.overdraw > 1.0 {
                     tray_demand * tray.overdraw
                 } else {
-                    tray_demand.min(cap).max(floor.min(cap))
+                    // min/max by comparison: no NaN reaches here, and `f64::min`/`max`'s
+                    // NaN handling costs this hot loop more than the arithmetic.
+                    let floor = if floor < cap { floor } else { cap };
+                    let capped = if tray_demand < cap { tray_demand } else { cap };
+                    if capped > floor { capped } else { floor }
                 };
                 let gpu_drawn = drawn * p.gpu_power_fraction;
                 let gpu_w = if tray.throttled {
@@ -464,7 +469,11 @@ impl RowPlant {
                     power_w: tray_w,
                     hottest_c: junction,
                 };
-                rack_max = rack_max.max(junction);
+                rack_max = if junction > rack_max {
+                    junction
+                } else {
+                    rack_max
+                };
             }
             return_mix_w += rack_out_w;
             rack.power_w = rack_w;
@@ -478,10 +487,11 @@ impl RowPlant {
             rack_inlet
         };
         let seg_return = p.return_manifold_l / p.manifold_segments as f64 * c_per_l;
+        let return_blend = dt_s * mdot_cp / seg_return;
         let mut upstream = return_inlet;
         for t in &mut self.return_manifold {
             let old = *t;
-            *t += dt_s * mdot_cp * (upstream - old) / seg_return;
+            *t += return_blend * (upstream - old);
             upstream = old;
         }
         let old_reservoir = self.reservoir_c;
