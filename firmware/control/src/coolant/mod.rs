@@ -47,7 +47,7 @@ use crate::events::EventLog;
 use crate::pid::{Pid, PidConfig};
 use crate::sensor::{Reading, SensorLimits, Status, Validator, vote};
 
-pub use model::HxModel;
+pub use model::{FullOpen, HxModel, PrimarySolve};
 
 /// Redundant secondary supply sensors supported.
 pub const MAX_SUPPLY_SENSORS: usize = 3;
@@ -693,8 +693,10 @@ pub struct CoolantController {
     temp_pid_primed: bool,
     feed_forward_in_pid: bool,
     arriving_heat_w: Option<f32>,
-    /// The feed-forward's last primary flow, kg/s: where its next solve starts.
-    feed_forward_primary_kg_s: Option<f32>,
+    /// The feed-forward's last solve: where its next one starts.
+    feed_forward_solve: Option<PrimarySolve>,
+    /// The heat exchanger fully open at the pumps' largest flow (fixed by the config).
+    full_open: FullOpen,
     pump_pid: Pid,
     pumps: [Pump; MAX_PUMPS],
     lead: usize,
@@ -743,7 +745,10 @@ impl CoolantController {
             temp_pid_primed: false,
             feed_forward_in_pid: false,
             arriving_heat_w: None,
-            feed_forward_primary_kg_s: None,
+            feed_forward_solve: None,
+            full_open: config
+                .hx
+                .full_open(config.hx.secondary_design_kg_s * config.max_flow_factor),
             pump_pid: Pid::new(config.pump_pid, config.pump_min_speed_pct),
             pumps: [pump; MAX_PUMPS],
             lead: 0,
@@ -1285,10 +1290,10 @@ impl CoolantController {
                 kg_s,
                 c.supply_setpoint_c,
                 inputs.primary_supply_temp_c.value,
-                self.feed_forward_primary_kg_s,
+                self.feed_forward_solve,
             );
-            self.feed_forward_primary_kg_s = primary;
-            Some(primary.map_or(100.0, |kg_s| c.hx.valve_for_primary(kg_s)))
+            self.feed_forward_solve = primary;
+            Some(primary.map_or(100.0, |p| c.hx.valve_for_primary(p.kg_s)))
         } else {
             None
         };
@@ -1421,8 +1426,9 @@ impl CoolantController {
             return 0.0;
         }
         let max_kg_s = c.hx.secondary_design_kg_s * c.max_flow_factor;
-        let hx_limit =
-            c.hx.max_heat_w(max_kg_s, c.supply_setpoint_c, self.primary_supply.value());
+        let hx_limit = self
+            .full_open
+            .max_heat_w(c.supply_setpoint_c, self.primary_supply.value());
         let flow_limit = max_kg_s * c.hx.secondary_cp_j_per_kg_k * c.design_rise_k;
         (hx_limit.min(flow_limit) - heat_w).max(0.0)
     }
