@@ -33,13 +33,21 @@ fn coolant(c: &mut Criterion) {
         });
     }
     let mut t = 0;
+    // The racks' power swings as a training job's does, so the feed-forward solves for a
+    // moving heat load every step (held at one load, its solve starts on the answer).
     c.bench_function("coolant controller step", |b| {
         b.iter(|| {
             t += 100;
             let now = Instant(t);
             inputs.restamp_readings(now);
+            let power = if (t / 2_000).is_multiple_of(2) {
+                120_000.0
+            } else {
+                70_000.0
+            };
             for r in inputs.rack_reports.iter_mut().flatten() {
                 r.at = now;
+                r.input_power_w = power;
             }
             black_box(controller.step(now, black_box(&inputs)));
         });
