@@ -201,10 +201,13 @@ impl RackElectrical {
         } else {
             0.0
         };
-        let current = input / (3f64.sqrt() * p.feed_voltage_v * p.power_factor);
-        let ratio = current / p.breaker_rated_a;
+        // Reciprocals of parameters (off the chain from load to breaker): the chain divides
+        // only where the model must.
+        let amps_per_w = 1.0 / (3f64.sqrt() * p.feed_voltage_v * p.power_factor);
+        let current = input * amps_per_w;
+        let ratio = current * (1.0 / p.breaker_rated_a);
         self.breaker_thermal =
-            (self.breaker_thermal + (ratio * ratio - 1.0) * dt_s / p.breaker_k_s).max(0.0);
+            (self.breaker_thermal + (ratio * ratio - 1.0) * (dt_s / p.breaker_k_s)).max(0.0);
         if ac_ok && (self.breaker_thermal >= 1.0 || ratio >= p.breaker_magnetic_x) {
             self.tripped = true;
         }
