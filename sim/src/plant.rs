@@ -602,10 +602,11 @@ impl RowPlant {
         let net = self.network(n_open);
         let dp = net.solve(self.last_dp_kpa);
         let rho = p.secondary_density_kg_per_l;
-        let (q, _) = net.racks_lps(dp);
         // Every open rack has the same branch: one flow for all of them.
-        let open_rack_kg_s = (dp / net.k_rack).powf(net.inv_exponent) * rho;
-        let bypass_kg_s = (dp / net.k_bypass).sqrt() * rho;
+        let (branch_lps, bypass_lps) = net.branches(dp);
+        let q = net.n_open * branch_lps + bypass_lps;
+        let open_rack_kg_s = branch_lps * rho;
+        let bypass_kg_s = bypass_lps * rho;
         let head_kpa = dp + net.k_internal * q * q;
         self.last_dp_kpa = Some(dp);
         let mut racks_kg_s = 0.0;
@@ -648,8 +649,7 @@ struct Network<'a> {
 impl Network<'_> {
     /// Flow through the racks and the bypass at racks' dP `dp`, L/s, and its derivative.
     fn racks_lps(&self, dp: f64) -> (f64, f64) {
-        let branch = (dp / self.k_rack).powf(self.inv_exponent);
-        let bypass = (dp / self.k_bypass).sqrt();
+        let (branch, bypass) = self.branches(dp);
         let q = self.n_open * branch + bypass;
         let dq = if dp > 0.0 {
             (self.n_open * branch * self.inv_exponent + 0.5 * bypass) / dp
@@ -657,6 +657,14 @@ impl Network<'_> {
             f64::INFINITY
         };
         (q, dq)
+    }
+
+    /// Flow through one open rack's branch and through the bypass at racks' dP `dp`, L/s.
+    fn branches(&self, dp: f64) -> (f64, f64) {
+        (
+            (dp / self.k_rack).powf(self.inv_exponent),
+            (dp / self.k_bypass).sqrt(),
+        )
     }
 
     /// Flow the pumps deliver against `head`, L/s, and its derivative.

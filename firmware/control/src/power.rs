@@ -1004,7 +1004,7 @@ impl PowerController {
         // The priority levels the enabled trays use, highest first: walking only these (not
         // all 256) gives the same caps, as a level without trays changes nothing.
         // Four named words rather than an indexed array: or-ing into the same array word tray
-        // after tray waits on the store before it, each time (a fifth of the step on x86).
+        // after tray waits on the store before it, each time (an eighth of the step on x86).
         let (mut w0, mut w1, mut w2, mut w3) = (0u64, 0u64, 0u64, 0u64);
         for (on, level) in enabled.iter().zip(&c.tray_priority).take(n) {
             if *on {

@@ -62,17 +62,8 @@ impl HxModel {
 
     /// Effectiveness and `C_min` (W/K) of the counter-flow exchanger.
     pub fn effectiveness(&self, secondary_kg_s: f32, primary_kg_s: f32) -> (f32, f32) {
-        self.effectiveness_with(
-            self.secondary_film(secondary_kg_s),
-            secondary_kg_s,
-            primary_kg_s,
-        )
-    }
-
-    /// `effectiveness` with the secondary film `hs` already known.
-    fn effectiveness_with(&self, hs: f32, secondary_kg_s: f32, primary_kg_s: f32) -> (f32, f32) {
         self.effectiveness_films(
-            hs,
+            self.secondary_film(secondary_kg_s),
             self.primary_film(primary_kg_s),
             secondary_kg_s,
             primary_kg_s,
