@@ -65,6 +65,48 @@ pub const PSUS_PER_SHELF: usize = 6;
 pub const TRAYS: usize = 18;
 // Alarm bookkeeping keeps a bit per tray and per PSU.
 const _: () = assert!(TRAYS <= 32 && SHELVES * PSUS_PER_SHELF <= 64);
+
+/// The larger of `a` and `b`; `b` if `a` is NaN, as `f32::max` where `b` is not NaN.
+///
+/// The per-tray loops use these rather than `f32::max`/`min`: on x86 the NaN handling of those
+/// costs a compare and a blend on top of `maxss` (a tenth of the step), and on the Cortex-M4F
+/// they are calls to `fmaxf`/`fminf`. Every use has a `b` that is not NaN, and where the sign of
+/// a zero result could differ, it cannot change what the step computes from it (noted at each).
+fn max(a: f32, b: f32) -> f32 {
+    if a > b { a } else { b }
+}
+
+/// The smaller of `a` and `b`; `b` if `a` is NaN, as `f32::min` where `b` is not NaN.
+fn min(a: f32, b: f32) -> f32 {
+    if a < b { a } else { b }
+}
+
+/// The set flags, a bit per tray.
+fn mask(flags: &[bool; TRAYS]) -> u32 {
+    flags
+        .iter()
+        .enumerate()
+        .fold(0, |m, (t, f)| m | (u32::from(*f) << t))
+}
+
+/// The trays whose `values` entry passes `test`, a bit per tray.
+fn mask_where<T: Copy>(values: &[T; TRAYS], test: impl Fn(T) -> bool) -> u32 {
+    values
+        .iter()
+        .enumerate()
+        .fold(0, |m, (t, v)| m | (u32::from(test(*v)) << t))
+}
+
+/// The trays in a mask, lowest first.
+fn bits(mut mask: u32) -> impl Iterator<Item = usize> {
+    core::iter::from_fn(move || {
+        (mask != 0).then(|| {
+            let t = mask.trailing_zeros() as usize;
+            mask &= mask - 1;
+            t
+        })
+    })
+}
 /// Events the log holds.
 pub const EVENT_LOG_LEN: usize = 64;
 
@@ -687,8 +729,10 @@ impl PowerController {
         let load = self.load_w(inputs);
         let budget = self.budget(now, inputs, dt, electrical, load);
         self.outputs.budget_w = budget;
-        self.allot(budget, inputs);
-        self.smooth(inputs, dt, electrical, load);
+        // Nothing below enables or sheds a tray.
+        let enabled = self.enabled_mask();
+        self.allot(budget, inputs, enabled);
+        self.smooth(inputs, dt, electrical, load, enabled);
 
         let demand: f32 = inputs
             .tray_demand_w
@@ -709,11 +753,9 @@ impl PowerController {
         self.outputs.budget_w = budget;
         self.outputs.state = self.state;
         self.outputs.breaker_thermal = self.breaker_thermal;
-        self.update_alarms(now, inputs, budget, electrical);
-        #[allow(clippy::cast_possible_truncation)] // at most TRAYS
-        {
-            self.outputs.shed_trays = self.shed.iter().filter(|s| **s).count() as u32;
-        }
+        let shed = mask(&self.shed);
+        self.update_alarms(now, inputs, budget, electrical, shed);
+        self.outputs.shed_trays = shed.count_ones();
         &self.outputs
     }
 
@@ -867,36 +909,44 @@ impl PowerController {
 
     /// Models the breaker's thermal state and sheds trays before it could trip.
     fn protect(&mut self, now: Instant, inputs: &PowerInputs, dt: f32) {
-        let c = self.config;
+        let c = &self.config;
         let ratio = inputs.feed_current_a / c.breaker_rated_a;
         // Heats above rated current, cools below, in units of "fraction of trip".
         self.breaker_thermal =
             (self.breaker_thermal + (ratio * ratio - 1.0) * dt / c.breaker_k_s).max(0.0);
 
-        // A tray far above its cap is faulted: shed it.
-        for t in 0..c.trays {
-            let (Some(power), Some(cap)) =
-                (inputs.tray_power_w.get(t), self.outputs.tray_cap_w.get(t))
-            else {
+        // A tray far above its cap is faulted: shed it. The trays to shed are gathered and shed
+        // after the pass, in tray order as before: shedding one changes no later tray's test.
+        // Every slot is walked (a fixed count the compiler unrolls and checks no bounds in):
+        // a tray past `config.trays` is never enabled and never timed.
+        let mut faulted = 0u32;
+        for t in 0..TRAYS {
+            let (Some(power), Some(cap), Some(enabled), Some(since)) = (
+                inputs.tray_power_w.get(t),
+                self.outputs.tray_cap_w.get(t),
+                self.outputs.tray_enable.get(t),
+                self.over_cap_since.get_mut(t),
+            ) else {
                 continue;
             };
-            let enabled = self.outputs.tray_enable.get(t).copied().unwrap_or(false);
-            let Some(since) = self.over_cap_since.get_mut(t) else {
-                continue;
-            };
-            if enabled && *power > c.tray_fault_ratio * cap.max(c.tray_floor_w) {
+            // (A zero's sign cannot change the comparison.)
+            if *enabled && *power > c.tray_fault_ratio * max(*cap, c.tray_floor_w) {
                 let at = *since.get_or_insert(now);
                 if now.secs_since(at) >= c.tray_fault_s {
                     *since = None;
-                    self.shed_tray(now, t, PowerReason::TrayFault);
+                    faulted |= 1 << t;
                 }
             } else {
                 *since = None;
             }
         }
+        let shed_at = c.breaker_shed_at;
+        for t in bits(faulted) {
+            self.shed_tray(now, t, PowerReason::TrayFault);
+        }
 
         let interval_ok = self.last_shed_at.is_none_or(|at| now.secs_since(at) >= 0.5);
-        if self.breaker_thermal >= c.breaker_shed_at && ratio > 1.0 && interval_ok {
+        if self.breaker_thermal >= shed_at && ratio > 1.0 && interval_ok {
             if let Some(t) = self.lowest_priority_enabled() {
                 self.fire(now, PowerTrigger::Shed, PowerReason::Overcurrent);
                 self.shed_tray(now, t, PowerReason::Overcurrent);
@@ -904,6 +954,12 @@ impl PowerController {
         } else if self.state == PowerState::Shedding && ratio < 1.0 {
             self.fire(now, PowerTrigger::ShedDone, PowerReason::WithinBudget);
         }
+    }
+
+    /// The enabled trays, a bit per tray. Trays past `config.trays` are never enabled (every
+    /// path that enables one checks it), so its population is the enabled count.
+    fn enabled_mask(&self) -> u32 {
+        mask(&self.outputs.tray_enable)
     }
 
     fn lowest_priority_enabled(&self) -> Option<usize> {
@@ -961,7 +1017,9 @@ impl PowerController {
             .iter()
             .take(c.trays)
             .copied()
-            .fold(f32::MIN, f32::max);
+            // A NaN reading is passed over, as `f32::max` does (the running value is never NaN);
+            // a zero's sign cannot change `error` below.
+            .fold(f32::MIN, |hottest, t| max(t, hottest));
         let error = c.gpu_limit_c - hottest;
         let floor_total = c.tray_floor_w * c.trays as f32 / c.psu_efficiency;
         self.thermal_budget_w = (self.thermal_budget_w + c.thermal_gain_w_per_k_s * error * dt)
@@ -984,30 +1042,40 @@ impl PowerController {
         budget.max(floor_total)
     }
 
-    /// Allots per-tray caps: floors first, then by priority, proportional to demand.
-    fn allot(&mut self, budget_w: f32, inputs: &PowerInputs) {
-        let c = self.config;
+    /// Allots per-tray caps: floors first, then by priority, proportional to demand. `enabled`
+    /// is `enabled_mask()`.
+    fn allot(&mut self, budget_w: f32, inputs: &PowerInputs, enabled: u32) {
+        let c = &self.config;
         let n = c.trays;
-        let enabled: [bool; TRAYS] = self.outputs.tray_enable;
-        let count = enabled.iter().take(n).filter(|e| **e).count().max(1) as f32;
+        #[allow(clippy::cast_precision_loss)] // at most TRAYS
+        let count = enabled.count_ones().max(1) as f32;
         let dc_budget = budget_w * c.psu_efficiency;
         if c.static_caps {
-            for t in 0..n {
-                if let Some(cap) = self.outputs.tray_cap_w.get_mut(t) {
-                    *cap = (c.budget_w * c.psu_efficiency / n as f32).min(c.tray_max_w);
-                }
+            for cap in self.outputs.tray_cap_w.iter_mut().take(n) {
+                *cap = (c.budget_w * c.psu_efficiency / n as f32).min(c.tray_max_w);
             }
             return;
         }
         let mut remaining = dc_budget - c.tray_floor_w * count;
         let mut caps = [c.tray_floor_w; TRAYS];
-        // The priority levels the enabled trays use, highest first: walking only these (not
-        // all 256) gives the same caps, as a level without trays changes nothing.
-        // Four named words rather than an indexed array: or-ing into the same array word tray
-        // after tray waits on the store before it, each time (an eighth of the step on x86).
+        // Each enabled tray's demand above its floor, and the priority levels the enabled trays
+        // use, in one pass. The levels are a bitset, highest first: walking only these (not
+        // all 256) gives the same caps, as a level without trays changes nothing. Four named
+        // words rather than an indexed array: or-ing into the same array word tray after tray
+        // waits on the store before it, each time.
+        let mut wants = [0.0f32; TRAYS];
         let (mut w0, mut w1, mut w2, mut w3) = (0u64, 0u64, 0u64, 0u64);
-        for (on, level) in enabled.iter().zip(&c.tray_priority).take(n) {
-            if *on {
+        for t in 0..TRAYS {
+            let (Some(want), Some(demand), Some(level)) = (
+                wants.get_mut(t),
+                inputs.tray_demand_w.get(t),
+                c.tray_priority.get(t),
+            ) else {
+                continue;
+            };
+            if enabled & (1 << t) != 0 {
+                // A zero's sign: a zero `need` is skipped, and adding a zero changes no cap.
+                *want = max(*demand - c.tray_floor_w, 0.0);
                 let bit = 1u64 << (level % 64);
                 match level / 64 {
                     0 => w0 |= bit,
@@ -1018,6 +1086,7 @@ impl PowerController {
             }
         }
         let levels = [w0, w1, w2, w3];
+        let single_level = levels.iter().map(|w| w.count_ones()).sum::<u32>() == 1;
         let levels_in_use = (0..4usize).rev().flat_map(|w| {
             let mut bits = levels.get(w).copied().unwrap_or(0);
             core::iter::from_fn(move || {
@@ -1034,25 +1103,21 @@ impl PowerController {
             if remaining <= 0.0 {
                 break;
             }
-            let in_level = |t: usize| {
-                enabled.get(t).copied().unwrap_or(false)
-                    && c.tray_priority.get(t).copied() == Some(level)
+            // The enabled trays at this level (all of them when they share one).
+            let members = if single_level {
+                enabled
+            } else {
+                enabled & mask_where(&c.tray_priority, |p| p == level)
             };
-            let need: f32 = (0..n)
-                .filter(|&t| in_level(t))
-                .map(|t| {
-                    (inputs.tray_demand_w.get(t).copied().unwrap_or(0.0) - c.tray_floor_w).max(0.0)
-                })
-                .sum();
+            let want = |t: usize| wants.get(t).copied().unwrap_or(0.0);
+            let need: f32 = bits(members).map(want).sum();
             if need <= 0.0 {
                 continue;
             }
             let share = (remaining / need).min(1.0);
-            for t in (0..n).filter(|&t| in_level(t)) {
-                let want =
-                    (inputs.tray_demand_w.get(t).copied().unwrap_or(0.0) - c.tray_floor_w).max(0.0);
+            for t in bits(members) {
                 if let Some(cap) = caps.get_mut(t) {
-                    *cap += want * share;
+                    *cap += want(t) * share;
                 }
             }
             remaining -= need * share;
@@ -1062,15 +1127,16 @@ impl PowerController {
         let spare = remaining.max(0.0) / count;
         for t in 0..n {
             if let (Some(out), Some(cap)) = (self.outputs.tray_cap_w.get_mut(t), caps.get(t)) {
-                *out = (cap + spare).min(c.tray_max_w);
+                *out = min(cap + spare, c.tray_max_w);
             }
         }
     }
 
     /// Grid-side smoothing with the BBUs: the PSUs' output follows a low-passed, ramp-limited
     /// target; the BBUs on the bus take the difference within their state-of-charge window.
-    fn smooth(&mut self, inputs: &PowerInputs, dt: f32, electrical: f32, load: f32) {
-        let c = self.config;
+    /// `enabled` is `enabled_mask()`.
+    fn smooth(&mut self, inputs: &PowerInputs, dt: f32, electrical: f32, load: f32, enabled: u32) {
+        let c = &self.config;
         self.outputs.tray_floor_w = [0.0; TRAYS];
         if self.on_battery_since.is_some() {
             self.outputs.smoothing = false;
@@ -1123,29 +1189,27 @@ impl PowerController {
         // A drop deeper than the BBUs can absorb: the GPUs burn up to the floor, so the grid
         // does not see it (NVML's power-smoothing floor does the same on the GPU).
         let floor_total = (self.grid_target_w - can_charge).clamp(0.0, c.power_floor_w.max(0.0));
-        let on = self
-            .outputs
-            .tray_enable
-            .iter()
-            .take(c.trays)
-            .filter(|e| **e)
-            .count()
-            .max(1) as f32;
+        #[allow(clippy::cast_precision_loss)] // at most TRAYS
+        let on = enabled.count_ones().max(1) as f32;
+        let floor = (floor_total / on).min(c.tray_max_w);
         for (t, f) in self.outputs.tray_floor_w.iter_mut().enumerate() {
-            let enabled = self.outputs.tray_enable.get(t).copied().unwrap_or(false);
-            *f = if enabled {
-                (floor_total / on).min(c.tray_max_w)
-            } else {
-                0.0
-            };
+            *f = if enabled & (1 << t) != 0 { floor } else { 0.0 };
         }
         self.outputs.smoothing = true;
         self.outputs.bbu_power_w = load - self.grid_target_w;
         self.outputs.grid_target_w = self.grid_target_w;
     }
 
-    fn update_alarms(&mut self, now: Instant, inputs: &PowerInputs, budget: f32, electrical: f32) {
-        let c = self.config;
+    /// `shed` is the shed trays, a bit per tray.
+    fn update_alarms(
+        &mut self,
+        now: Instant,
+        inputs: &PowerInputs,
+        budget: f32,
+        electrical: f32,
+        shed: u32,
+    ) {
+        let c = &self.config;
         let capped = self.state == PowerState::Capped;
         let thermal =
             !c.static_caps && self.thermal_budget_w < electrical && budget <= self.thermal_budget_w;
@@ -1161,10 +1225,8 @@ impl PowerController {
         // Setting a condition absent when it was last set absent changes nothing (an alarm is
         // then unlisted or already cleared), so only instances present now or last time are set,
         // in the same order: the calls that matter, without 66 table searches a step.
-        let mut shed_now = 0u32;
-        for (t, s) in self.shed.iter().enumerate().take(c.trays) {
-            shed_now |= u32::from(*s) << t;
-        }
+        // Trays past `config.trays` are never shed (they are never enabled).
+        let shed_now = shed;
         let mut bits = shed_now | self.shed_alarms_set;
         while bits != 0 {
             let t = bits.trailing_zeros();

@@ -343,3 +343,58 @@ fn a_pulled_psu_drops_out_at_once_and_a_reinserted_one_is_debounced_then_counted
     run(&mut c, now, 1.0, &mut i);
     assert_eq!(c.psu_capacity_w(), full, "counted once settled");
 }
+
+#[test]
+fn the_tray_loops_min_and_max_agree_with_f32s_where_b_is_a_number() {
+    let values = [
+        f32::NAN,
+        f32::NEG_INFINITY,
+        f32::MIN,
+        -1.5,
+        -0.0,
+        0.0,
+        1e-40,
+        2.5,
+        6_000.0,
+        f32::MAX,
+        f32::INFINITY,
+    ];
+    for a in values {
+        for b in values.into_iter().filter(|b| !b.is_nan()) {
+            // Equal as numbers (a zero's sign is `f32::max`'s choice; see `max`).
+            assert!(max(a, b) == a.max(b), "max({a}, {b})");
+            assert!(min(a, b) == a.min(b), "min({a}, {b})");
+        }
+    }
+}
+
+#[test]
+fn a_nan_gpu_reading_is_passed_over_as_a_cold_one_is() {
+    // Most trays run hot enough that the thermal budget integrates down; the last tray's reading is
+    // NaN in one controller and far below the others in the other: every output must match.
+    // (The last tray: a NaN first or in the middle would be passed over whichever way round.)
+    let mut hot = inputs(6_000.0);
+    hot.tray_hottest_gpu_c = [86.0; TRAYS];
+    let mut with_nan = hot;
+    with_nan.tray_hottest_gpu_c[TRAYS - 1] = f32::NAN;
+    let mut with_cold = hot;
+    with_cold.tray_hottest_gpu_c[TRAYS - 1] = -40.0;
+    let mut a = PowerController::running(PowerConfig::default());
+    let mut b = PowerController::running(PowerConfig::default());
+    let budget_before = a.outputs().budget_w;
+    let mut now = 0;
+    for _ in 0..300 {
+        now += 100;
+        with_nan.headroom = Some((400_000.0, Instant(now)));
+        with_cold.headroom = with_nan.headroom;
+        let (x, y) = (
+            *a.step(Instant(now), &with_nan),
+            *b.step(Instant(now), &with_cold),
+        );
+        assert_eq!(x, y, "at {now} ms");
+    }
+    assert!(
+        a.outputs().budget_w < budget_before,
+        "the thermal loop acted"
+    );
+}
