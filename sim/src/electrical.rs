@@ -133,23 +133,25 @@ impl RackElectrical {
         ac_present: bool,
     ) {
         let p = self.p;
-        let mut switched_on = 0usize;
+        // Non-short-circuit `&` and flat slices: these counts run once per rack per step, and
+        // in this form they compile to a few vector operations instead of a branch per flag.
+        let mut switched_on = 0u8;
         for (last, on) in self.last_tray_enable.iter_mut().zip(tray_enable) {
-            switched_on += usize::from(*on && !*last);
+            switched_on += u8::from(*on & !*last);
             *last = *on;
         }
         for last in self.last_tray_enable.iter_mut().skip(tray_enable.len()) {
             *last = false;
         }
-        let load = dc_load_w + switched_on as f64 * p.tray_inrush_w;
+        let load = dc_load_w + f64::from(switched_on) * p.tray_inrush_w;
         let ac_ok = ac_present && !self.tripped;
-        let mut healthy = 0usize;
-        for (on, failed) in psu_enable.iter().zip(&self.psu_failed) {
-            for (on, failed) in on.iter().zip(failed) {
-                healthy += usize::from(*on && !*failed);
-            }
-        }
-        let healthy = healthy as f64;
+        // (A byte-wide count: at most 48.)
+        let healthy = psu_enable
+            .as_flattened()
+            .iter()
+            .zip(self.psu_failed.as_flattened())
+            .fold(0u8, |n, (on, failed)| n + u8::from(*on & !*failed));
+        let healthy = f64::from(healthy);
         let capacity = healthy * p.psu_rating_w;
 
         let mut bus_lost = false;
