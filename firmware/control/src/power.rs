@@ -97,6 +97,25 @@ fn mask_where<T: Copy>(values: &[T; TRAYS], test: impl Fn(T) -> bool) -> u32 {
         .fold(0, |m, (t, v)| m | (u32::from(test(*v)) << t))
 }
 
+/// The fitted trays at each priority level in use (a bit per tray), highest level first, and
+/// how many levels are in use.
+fn priority_groups(config: &PowerConfig) -> ([u32; TRAYS], usize) {
+    // At most TRAYS (< 32) trays: the shift cannot overflow.
+    let fitted = (1u32 << config.trays.min(TRAYS)) - 1;
+    let mut groups = [0u32; TRAYS];
+    let mut len = 0;
+    for level in (0..=u8::MAX).rev() {
+        let trays = mask_where(&config.tray_priority, |p| p == level) & fitted;
+        if trays != 0
+            && let Some(g) = groups.get_mut(len)
+        {
+            *g = trays;
+            len += 1;
+        }
+    }
+    (groups, len)
+}
+
 /// The trays in a mask, lowest first.
 fn bits(mut mask: u32) -> impl Iterator<Item = usize> {
     core::iter::from_fn(move || {
@@ -501,6 +520,10 @@ pub struct PowerController {
     /// per shelf x `PSUS_PER_SHELF` + PSU): setting an absent condition again is a no-op.
     shed_alarms_set: u32,
     psu_alarms_set: u64,
+    /// The trays at each priority level in use (a bit per tray), highest level first, and how
+    /// many levels there are: fixed by the config, so found once rather than every step.
+    priority_groups: [u32; TRAYS],
+    priority_levels: usize,
     sequence_next: usize,
     sequence_at: Option<Instant>,
     shed: [bool; TRAYS],
@@ -524,7 +547,10 @@ impl PowerController {
             trays: config.trays.clamp(1, TRAYS),
             ..config
         };
+        let (priority_groups, priority_levels) = priority_groups(&config);
         Self {
+            priority_groups,
+            priority_levels,
             state: PowerState::Off,
             last_step: None,
             psus: [[Psu::Absent; PSUS_PER_SHELF]; SHELVES],
@@ -1058,57 +1084,27 @@ impl PowerController {
         }
         let mut remaining = dc_budget - c.tray_floor_w * count;
         let mut caps = [c.tray_floor_w; TRAYS];
-        // Each enabled tray's demand above its floor, and the priority levels the enabled trays
-        // use, in one pass. The levels are a bitset, highest first: walking only these (not
-        // all 256) gives the same caps, as a level without trays changes nothing. Four named
-        // words rather than an indexed array: or-ing into the same array word tray after tray
-        // waits on the store before it, each time.
+        // Each enabled tray's demand above its floor.
         let mut wants = [0.0f32; TRAYS];
-        let (mut w0, mut w1, mut w2, mut w3) = (0u64, 0u64, 0u64, 0u64);
         for t in 0..TRAYS {
-            let (Some(want), Some(demand), Some(level)) = (
-                wants.get_mut(t),
-                inputs.tray_demand_w.get(t),
-                c.tray_priority.get(t),
-            ) else {
+            let (Some(want), Some(demand)) = (wants.get_mut(t), inputs.tray_demand_w.get(t)) else {
                 continue;
             };
             if enabled & (1 << t) != 0 {
                 // A zero's sign: a zero `need` is skipped, and adding a zero changes no cap.
                 *want = max(*demand - c.tray_floor_w, 0.0);
-                let bit = 1u64 << (level % 64);
-                match level / 64 {
-                    0 => w0 |= bit,
-                    1 => w1 |= bit,
-                    2 => w2 |= bit,
-                    _ => w3 |= bit,
-                }
             }
         }
-        let levels = [w0, w1, w2, w3];
-        let single_level = levels.iter().map(|w| w.count_ones()).sum::<u32>() == 1;
-        let levels_in_use = (0..4usize).rev().flat_map(|w| {
-            let mut bits = levels.get(w).copied().unwrap_or(0);
-            core::iter::from_fn(move || {
-                (bits != 0).then(|| {
-                    let b = 63 - bits.leading_zeros();
-                    bits &= !(1 << b);
-                    #[allow(clippy::cast_possible_truncation)] // < 256
-                    let level = (w * 64) as u8 + b as u8;
-                    level
-                })
-            })
-        });
-        for level in levels_in_use {
+        // Level by level, highest first; a level without enabled trays changes nothing.
+        let groups = self
+            .priority_groups
+            .get(..self.priority_levels)
+            .unwrap_or(&[]);
+        for group in groups {
             if remaining <= 0.0 {
                 break;
             }
-            // The enabled trays at this level (all of them when they share one).
-            let members = if single_level {
-                enabled
-            } else {
-                enabled & mask_where(&c.tray_priority, |p| p == level)
-            };
+            let members = group & enabled;
             let want = |t: usize| wants.get(t).copied().unwrap_or(0.0);
             let need: f32 = bits(members).map(want).sum();
             if need <= 0.0 {

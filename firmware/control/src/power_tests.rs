@@ -398,3 +398,93 @@ fn a_nan_gpu_reading_is_passed_over_as_a_cold_one_is() {
         "the thermal loop acted"
     );
 }
+
+/// The caps as the controller allotted them before its priority levels were grouped once per
+/// config and its passes fused: every level from the highest, filtering the trays each time.
+fn allot_reference(
+    c: &PowerConfig,
+    enabled: &[bool; TRAYS],
+    demand: &[f32; TRAYS],
+    budget_w: f32,
+    out: &mut [f32; TRAYS],
+) {
+    let n = c.trays;
+    let count = enabled.iter().take(n).filter(|e| **e).count().max(1) as f32;
+    let mut remaining = budget_w * c.psu_efficiency - c.tray_floor_w * count;
+    let mut caps = [c.tray_floor_w; TRAYS];
+    let want = |t: usize| (demand[t] - c.tray_floor_w).max(0.0);
+    for level in (0..=u8::MAX).rev() {
+        let in_level = |t: &usize| enabled[*t] && c.tray_priority[*t] == level;
+        if !(0..n).any(|t| in_level(&t)) {
+            continue;
+        }
+        if remaining <= 0.0 {
+            break;
+        }
+        let need: f32 = (0..n).filter(in_level).map(want).sum();
+        if need <= 0.0 {
+            continue;
+        }
+        let share = (remaining / need).min(1.0);
+        for t in (0..n).filter(in_level) {
+            caps[t] += want(t) * share;
+        }
+        remaining -= need * share;
+    }
+    let spare = remaining.max(0.0) / count;
+    for t in 0..n {
+        out[t] = (caps[t] + spare).min(c.tray_max_w);
+    }
+}
+
+#[test]
+fn caps_are_allotted_bit_for_bit_as_by_the_plain_level_by_level_walk() {
+    let mut state = 0x9E37_79B9_7F4A_7C15_u64;
+    let mut next = move || {
+        state ^= state >> 12;
+        state ^= state << 25;
+        state ^= state >> 27;
+        (state.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 40) as u32
+    };
+    for case in 0..20_000 {
+        let mut config = PowerConfig {
+            trays: 1 + (next() as usize % TRAYS),
+            ..PowerConfig::default()
+        };
+        // One level, a few, or any of 256.
+        let levels = [1, 2, 3, 256][next() as usize % 4];
+        for p in &mut config.tray_priority {
+            *p = (next() % levels) as u8;
+        }
+        let mut c = PowerController::running(config);
+        let mut enabled = [false; TRAYS];
+        for (t, e) in enabled.iter_mut().enumerate().take(c.config.trays) {
+            *e = next() % 5 != 0;
+            c.outputs.tray_enable[t] = *e;
+        }
+        let mut demand = [0.0; TRAYS];
+        for d in &mut demand {
+            *d = match next() % 10 {
+                0 => config.tray_floor_w,
+                1 => 0.0,
+                2 => f32::NAN,
+                _ => (next() % 9_000) as f32 + (next() % 1_000) as f32 / 1_000.0,
+            };
+        }
+        let mut inputs = inputs(0.0);
+        inputs.tray_demand_w = demand;
+        let budget = (next() % 200_000) as f32;
+        let mut expected = c.outputs.tray_cap_w;
+        allot_reference(&c.config, &enabled, &demand, budget, &mut expected);
+        c.allot(budget, &inputs, c.enabled_mask());
+        let bits = |caps: &[f32; TRAYS]| caps.map(f32::to_bits);
+        assert_eq!(
+            bits(&c.outputs.tray_cap_w),
+            bits(&expected),
+            "case {case}: {:?} vs {expected:?} (priorities {:?}, enabled {enabled:?}, demand \
+             {demand:?}, budget {budget})",
+            c.outputs.tray_cap_w,
+            config.tray_priority
+        );
+    }
+}
