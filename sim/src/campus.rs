@@ -670,8 +670,9 @@ pub fn table(s: &CampusSummary) -> String {
     line(
         "speed (simulated s per wall s)",
         format!(
-            "{:.2}x real time on {} threads",
-            s.speed_x_real_time, s.threads
+            "{:.2}x real time on {}",
+            s.speed_x_real_time,
+            threads(s.threads)
         ),
     );
     line("peak memory (MiB)", format!("{:.0}", s.peak_memory_mib));
@@ -779,4 +780,13 @@ fn plot(
         Ok(())
     };
     draw().map_err(|e| format!("cannot draw {}: {e}", path.display()))
+}
+
+/// "1 thread", "2 threads".
+pub fn threads(n: usize) -> String {
+    if n == 1 {
+        "1 thread".into()
+    } else {
+        format!("{n} threads")
+    }
 }

@@ -227,13 +227,13 @@ fn campus_cmd(
     let summary = campus::summarize(&c, &run, unsmoothed.as_ref());
     if bench.is_some() {
         println!(
-            "racksim campus --bench: {} ({} racks, {} rows), {} s simulated in {:.1} s on {} threads: {:.2}x real time, peak memory {:.0} MiB",
+            "racksim campus --bench: {} ({} racks, {} rows), {} s simulated in {:.1} s on {}: {:.2}x real time, peak memory {:.0} MiB",
             summary.campus,
             summary.racks,
             summary.rows,
             summary.duration_s,
             run.wall_s + unsmoothed.as_ref().map_or(0.0, |u| u.wall_s),
-            summary.threads,
+            campus::threads(summary.threads),
             summary.speed_x_real_time,
             summary.peak_memory_mib
         );

@@ -101,17 +101,20 @@ fn mask_where<T: Copy>(values: &[T; TRAYS], test: impl Fn(T) -> bool) -> u32 {
 /// how many levels are in use.
 fn priority_groups(config: &PowerConfig) -> ([u32; TRAYS], usize) {
     // At most TRAYS (< 32) trays: the shift cannot overflow.
-    let fitted = (1u32 << config.trays.min(TRAYS)) - 1;
+    let mut left = (1u32 << config.trays.min(TRAYS)) - 1;
     let mut groups = [0u32; TRAYS];
     let mut len = 0;
-    for level in (0..=u8::MAX).rev() {
-        let trays = mask_where(&config.tray_priority, |p| p == level) & fitted;
-        if trays != 0
-            && let Some(g) = groups.get_mut(len)
-        {
+    // The highest level among the trays not yet grouped, and its trays, until none is left.
+    while let Some(level) = bits(left)
+        .filter_map(|t| config.tray_priority.get(t).copied())
+        .max()
+    {
+        let trays = mask_where(&config.tray_priority, |p| p == level) & left;
+        if let Some(g) = groups.get_mut(len) {
             *g = trays;
             len += 1;
         }
+        left &= !trays;
     }
     (groups, len)
 }
