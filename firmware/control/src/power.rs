@@ -69,9 +69,10 @@ const _: () = assert!(TRAYS <= 32 && SHELVES * PSUS_PER_SHELF <= 64);
 /// The larger of `a` and `b`; `b` if `a` is NaN, as `f32::max` where `b` is not NaN.
 ///
 /// The per-tray loops use these rather than `f32::max`/`min`: on x86 the NaN handling of those
-/// costs a compare and a blend on top of `maxss` (a tenth of the step), and on the Cortex-M4F
-/// they are calls to `fmaxf`/`fminf`. Every use has a `b` that is not NaN, and where the sign of
-/// a zero result could differ, it cannot change what the step computes from it (noted at each).
+/// costs a compare and a blend on top of `maxss` (a seventh of the step's instructions), and on
+/// the Cortex-M4F they are calls to `fmaxf`/`fminf`. Every use has a `b` that is not NaN, and
+/// where the sign of a zero result could differ, it cannot change what the step computes from it
+/// (noted at each).
 fn max(a: f32, b: f32) -> f32 {
     if a > b { a } else { b }
 }
@@ -79,14 +80,6 @@ fn max(a: f32, b: f32) -> f32 {
 /// The smaller of `a` and `b`; `b` if `a` is NaN, as `f32::min` where `b` is not NaN.
 fn min(a: f32, b: f32) -> f32 {
     if a < b { a } else { b }
-}
-
-/// The set flags, a bit per tray.
-fn mask(flags: &[bool; TRAYS]) -> u32 {
-    flags
-        .iter()
-        .enumerate()
-        .fold(0, |m, (t, f)| m | (u32::from(*f) << t))
 }
 
 /// The trays whose `values` entry passes `test`, a bit per tray.
@@ -129,6 +122,7 @@ fn bits(mut mask: u32) -> impl Iterator<Item = usize> {
         })
     })
 }
+
 /// Events the log holds.
 pub const EVENT_LOG_LEN: usize = 64;
 
@@ -782,7 +776,7 @@ impl PowerController {
         self.outputs.budget_w = budget;
         self.outputs.state = self.state;
         self.outputs.breaker_thermal = self.breaker_thermal;
-        let shed = mask(&self.shed);
+        let shed = mask_where(&self.shed, |s| s);
         self.update_alarms(now, inputs, budget, electrical, shed);
         self.outputs.shed_trays = shed.count_ones();
         &self.outputs
@@ -946,8 +940,8 @@ impl PowerController {
 
         // A tray far above its cap is faulted: shed it. The trays to shed are gathered and shed
         // after the pass, in tray order as before: shedding one changes no later tray's test.
-        // Every slot is walked (a fixed count the compiler unrolls and checks no bounds in):
-        // a tray past `config.trays` is never enabled and never timed.
+        // Every slot is walked (a fixed count, so the compiler checks no bounds): a tray past
+        // `config.trays` is never enabled and never timed.
         let mut faulted = 0u32;
         for t in 0..TRAYS {
             let (Some(power), Some(cap), Some(enabled), Some(since)) = (
@@ -988,7 +982,7 @@ impl PowerController {
     /// The enabled trays, a bit per tray. Trays past `config.trays` are never enabled (every
     /// path that enables one checks it), so its population is the enabled count.
     fn enabled_mask(&self) -> u32 {
-        mask(&self.outputs.tray_enable)
+        mask_where(&self.outputs.tray_enable, |e| e)
     }
 
     fn lowest_priority_enabled(&self) -> Option<usize> {
@@ -1199,14 +1193,14 @@ impl PowerController {
         self.outputs.grid_target_w = self.grid_target_w;
     }
 
-    /// `shed` is the shed trays, a bit per tray.
+    /// `shed_now` is the shed trays, a bit per tray.
     fn update_alarms(
         &mut self,
         now: Instant,
         inputs: &PowerInputs,
         budget: f32,
         electrical: f32,
-        shed: u32,
+        shed_now: u32,
     ) {
         let c = &self.config;
         let capped = self.state == PowerState::Capped;
@@ -1225,11 +1219,7 @@ impl PowerController {
         // then unlisted or already cleared), so only instances present now or last time are set,
         // in the same order: the calls that matter, without 66 table searches a step.
         // Trays past `config.trays` are never shed (they are never enabled).
-        let shed_now = shed;
-        let mut bits = shed_now | self.shed_alarms_set;
-        while bits != 0 {
-            let t = bits.trailing_zeros();
-            bits &= bits - 1;
+        for t in bits(shed_now | self.shed_alarms_set) {
             #[allow(clippy::cast_possible_truncation)] // < TRAYS
             set(
                 PowerAlarm::TrayShed,
@@ -1240,10 +1230,10 @@ impl PowerController {
         }
         self.shed_alarms_set = shed_now;
         let faulted_now = self.psus_faulted;
-        let mut bits = faulted_now | self.psu_alarms_set;
-        while bits != 0 {
-            let i = bits.trailing_zeros() as usize;
-            bits &= bits - 1;
+        let mut psus = faulted_now | self.psu_alarms_set;
+        while psus != 0 {
+            let i = psus.trailing_zeros() as usize;
+            psus &= psus - 1;
             let (s, p) = (i / PSUS_PER_SHELF, i % PSUS_PER_SHELF);
             #[allow(clippy::cast_possible_truncation)] // < 64
             set(
