@@ -1,22 +1,25 @@
 //! `cargo xtask`: the one test command and the build chores around it.
 //!
 //! `cargo xtask test` runs, in order, and stops at the first failure with a non-zero exit:
-//! toolchain set-up (targets and components `rust-toolchain.toml` names, added with rustup
-//! when missing, since rustup here does not add them on a cargo call), `cargo fmt --check`,
-//! `cargo clippy --all-targets -D warnings`, every host test of the workspace, and a build of
-//! every `no_std` crate for the firmware target, which proves they need no `std`.
+//! toolchain set-up (the targets and components `rust-toolchain.toml` names, read from that
+//! file and added with rustup when missing, since rustup here does not add them on a cargo
+//! call; then checked again, so a component that is still absent stops the run by name),
+//! `cargo fmt --check`, `cargo clippy --all-targets -D warnings`, every host test of the
+//! workspace, and a build of every `no_std` crate for the firmware target, which proves they
+//! need no `std`.
 //!
-//! Written with the standard library alone: it runs before anything else is built, so it
-//! should compile in seconds and depend on nothing that could itself fail to build.
+//! It runs before anything else is built, so it depends on one small crate only: `toml`, to
+//! read the toolchain file (the one list of targets and components).
 #![allow(clippy::print_stdout)] // printing what it does is this program's job
 
 use std::process::{Command, ExitCode};
 use std::time::Instant;
 
 /// The firmware target every `no_std` crate must build for (STM32G4 and QEMU's mps2-an386).
+/// `rust-toolchain.toml` must name it (checked by [`setup`]).
 const FIRMWARE_TARGET: &str = "thumbv7em-none-eabihf";
-/// Components the test command uses.
-const COMPONENTS: &[&str] = &["rustfmt", "clippy"];
+/// The toolchain file: the one list of the targets and components every build needs.
+const TOOLCHAIN_FILE: &str = "rust-toolchain.toml";
 /// Crates that must stay `no_std`: the firmware's own and what it depends on.
 const NO_STD_CRATES: &[&str] = &["rack-protocol", "rack-control", "rack-node"];
 
@@ -245,30 +248,127 @@ fn ensure_qemu() -> Result<(), String> {
     )
 }
 
-/// Adds the firmware target and the components when the pinned toolchain lacks them.
+/// What `rust-toolchain.toml` asks for beyond the channel.
+#[derive(Debug, PartialEq)]
+struct Toolchain {
+    /// Components, as rustup names them (`llvm-tools`, `clippy`, ...).
+    components: Vec<String>,
+    /// Targets (`thumbv7em-none-eabihf`, ...).
+    targets: Vec<String>,
+}
+
+/// Reads the `[toolchain]` table's `components` and `targets` from the toolchain file's text.
+fn parse_toolchain(text: &str) -> Result<Toolchain, String> {
+    let table: toml::Table =
+        toml::from_str(text).map_err(|e| format!("{TOOLCHAIN_FILE}: {}", e.message()))?;
+    let toolchain = table
+        .get("toolchain")
+        .and_then(toml::Value::as_table)
+        .ok_or_else(|| format!("{TOOLCHAIN_FILE}: no [toolchain] table"))?;
+    let list = |key: &str| -> Result<Vec<String>, String> {
+        let Some(value) = toolchain.get(key) else {
+            return Ok(Vec::new());
+        };
+        value
+            .as_array()
+            .and_then(|items| {
+                items
+                    .iter()
+                    .map(|i| i.as_str().map(str::to_owned))
+                    .collect::<Option<Vec<_>>>()
+            })
+            .ok_or_else(|| format!("{TOOLCHAIN_FILE}: toolchain.{key} must be a list of names"))
+    };
+    Ok(Toolchain {
+        components: list("components")?,
+        targets: list("targets")?,
+    })
+}
+
+/// Whether `rustup component list --installed` output lists `component`: rustup prints a
+/// host-specific component as `name-HOST` (`llvm-tools-x86_64-unknown-linux-gnu`) and a
+/// host-independent one as `name` (`rust-src`). Comparing whole names matters: `llvm-tools`
+/// starts with `llvm` and contains dashes, so a prefix up to the first `-` matches nothing.
+fn component_listed(installed: &str, component: &str, host: &str) -> bool {
+    installed.lines().map(str::trim).any(|line| {
+        line == component
+            || line
+                .strip_prefix(component)
+                .and_then(|rest| rest.strip_prefix('-'))
+                .is_some_and(|rest| rest == host)
+    })
+}
+
+/// Whether `rustup target list --installed` output lists `target`.
+fn target_listed(installed: &str, target: &str) -> bool {
+    installed.lines().any(|line| line.trim() == target)
+}
+
+/// Adds every target and component the toolchain file names that the pinned toolchain lacks,
+/// then checks again: one still missing (rustup said yes but did not add it, or added another
+/// name) stops here, named, instead of failing later as a tool that cannot be started.
 fn setup() -> Result<(), String> {
+    let text = std::fs::read_to_string(TOOLCHAIN_FILE)
+        .map_err(|e| format!("cannot read {TOOLCHAIN_FILE}: {e}"))?;
+    let wanted = parse_toolchain(&text)?;
+    if !wanted.targets.iter().any(|t| t == FIRMWARE_TARGET) {
+        return Err(format!(
+            "{TOOLCHAIN_FILE} must list the firmware target {FIRMWARE_TARGET} in toolchain.targets"
+        ));
+    }
+    let host = output("rustc", &["--print", "host-tuple"])?;
+    let host = host.trim();
     let installed = output("rustup", &["target", "list", "--installed"])?;
-    if !installed.lines().any(|line| line.trim() == FIRMWARE_TARGET) {
+    for target in wanted
+        .targets
+        .iter()
+        .filter(|t| !target_listed(&installed, t))
+    {
         step(
-            "add firmware target",
+            &format!("add target {target}"),
             "rustup",
-            &["target", "add", FIRMWARE_TARGET],
+            &["target", "add", target],
         )?;
     }
-    let components = output("rustup", &["component", "list", "--installed"])?;
-    for component in COMPONENTS {
-        let present = components
-            .lines()
-            .any(|line| line.split('-').next() == Some(component));
-        if !present {
-            step(
-                &format!("add component {component}"),
-                "rustup",
-                &["component", "add", component],
-            )?;
-        }
+    let installed = output("rustup", &["component", "list", "--installed"])?;
+    for component in wanted
+        .components
+        .iter()
+        .filter(|c| !component_listed(&installed, c, host))
+    {
+        step(
+            &format!("add component {component}"),
+            "rustup",
+            &["component", "add", component],
+        )?;
     }
-    Ok(())
+    let targets = output("rustup", &["target", "list", "--installed"])?;
+    let components = output("rustup", &["component", "list", "--installed"])?;
+    let missing: Vec<&str> = wanted
+        .targets
+        .iter()
+        .filter(|t| !target_listed(&targets, t))
+        .chain(
+            wanted
+                .components
+                .iter()
+                .filter(|c| !component_listed(&components, c, host)),
+        )
+        .map(String::as_str)
+        .collect();
+    if missing.is_empty() {
+        println!(
+            "xtask: ok toolchain: targets {} and components {} present",
+            wanted.targets.join(", "),
+            wanted.components.join(", ")
+        );
+        Ok(())
+    } else {
+        Err(format!(
+            "{TOOLCHAIN_FILE} names {} but the toolchain still lacks it after rustup added it; add it by hand with `rustup component add` or `rustup target add`",
+            missing.join(", ")
+        ))
+    }
 }
 
 /// The cargo that runs this xtask (so the pinned toolchain is used throughout).
@@ -313,4 +413,73 @@ fn output(program: &str, args: &[&str]) -> Result<String, String> {
         ));
     }
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::panic)] // a test fails by panicking
+mod tests {
+    use super::*;
+
+    const HOST: &str = "x86_64-unknown-linux-gnu";
+
+    #[test]
+    fn the_toolchain_file_of_this_repository_is_read() {
+        let text = std::fs::read_to_string(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../rust-toolchain.toml"),
+        )
+        .unwrap_or_default();
+        let toolchain = parse_toolchain(&text).unwrap_or_else(|e| panic!("{e}"));
+        for component in ["clippy", "rustfmt", "llvm-tools"] {
+            assert!(
+                toolchain.components.iter().any(|c| c == component),
+                "{component} missing from {:?}",
+                toolchain.components
+            );
+        }
+        assert_eq!(toolchain.targets, [FIRMWARE_TARGET]);
+    }
+
+    #[test]
+    fn a_component_is_listed_by_its_whole_name_with_or_without_the_host() {
+        let installed =
+            format!("cargo-{HOST}\nclippy-{HOST}\nllvm-tools-{HOST}\nrust-src\nrustfmt-{HOST}\n");
+        for present in ["clippy", "llvm-tools", "rust-src", "rustfmt", "cargo"] {
+            assert!(component_listed(&installed, present, HOST), "{present}");
+        }
+        // A prefix, another component's name, or another host's build is not the component.
+        let without = format!("cargo-{HOST}\nllvm-tools-aarch64-unknown-linux-gnu\nrustc-{HOST}\n");
+        for absent in [
+            "llvm-tools",
+            "llvm",
+            "rust",
+            "clippy",
+            "rustfmt",
+            "rust-std",
+        ] {
+            assert!(!component_listed(&without, absent, HOST), "{absent}");
+        }
+        // The check the old xtask made (`split('-').next()`) took `llvm` for the name.
+        assert!(!component_listed(
+            &format!("llvm-{HOST}\n"),
+            "llvm-tools",
+            HOST
+        ));
+    }
+
+    #[test]
+    fn a_target_is_listed_only_by_its_exact_name() {
+        let installed = "thumbv7em-none-eabi\nx86_64-unknown-linux-gnu\n";
+        assert!(!target_listed(installed, FIRMWARE_TARGET));
+        assert!(target_listed(installed, "thumbv7em-none-eabi"));
+    }
+
+    #[test]
+    fn a_toolchain_file_with_a_bad_list_is_refused_by_name() {
+        let e = parse_toolchain("[toolchain]\ncomponents = \"clippy\"\n").unwrap_err();
+        assert!(e.contains("toolchain.components"), "{e}");
+        let e = parse_toolchain("channel = \"1.95.0\"\n").unwrap_err();
+        assert!(e.contains("[toolchain]"), "{e}");
+        let ok = parse_toolchain("[toolchain]\nchannel = \"1.95.0\"\n").unwrap();
+        assert!(ok.components.is_empty() && ok.targets.is_empty());
+    }
 }
