@@ -24,12 +24,13 @@ use rand::{Rng, SeedableRng};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::runner::{self, Control, Live};
+use crate::runner::{self, Control, Live, Marker};
 use crate::scenario::{
-    Facility, Fault, FaultEvent, LeakDetector, Scenario, ScenarioError, SensorId, find_key_line,
-    parse_toml, read_text,
+    Facility, Fault, FaultEvent, LeakDetector, Scenario, ScenarioError, SensorId, parse_toml,
+    read_text,
 };
 use crate::sensors::SensorFault;
+use crate::validate::{Invalid, within};
 use crate::workload::Workload;
 
 /// Racks per row (one CDU serves eight racks).
@@ -118,6 +119,78 @@ pub struct CampusFile {
     pub scheduled: Vec<ScheduledFault>,
 }
 
+impl CampusFile {
+    /// Checks what serde cannot, against the row scenario every row starts from: counts and
+    /// times in range, jobs' rows and workloads, scheduled faults in the campus's rows and
+    /// valid for its row, the facility water, the fault rates.
+    fn validate(&self, row: &Scenario) -> Result<(), Invalid> {
+        #[allow(clippy::cast_precision_loss)] // counts are small
+        within(
+            "rows",
+            self.rows as f64,
+            1.0,
+            100_000.0,
+            "rows of one CDU and 8 racks",
+        )?;
+        within("duration_s", self.duration_s, 0.0, 86_400.0, "s simulated")?;
+        within("warmup_s", self.warmup_s, 0.0, 3_600.0, "s before t = 0")?;
+        for (i, job) in self.jobs.iter().enumerate() {
+            let [from, to] = job.rows;
+            if !(from >= 0.0 && from < to && to <= 1.0) {
+                return Err(Invalid::new(
+                    format!("jobs[{i}].rows"),
+                    format!("[{from}, {to}]"),
+                    "fractions of the campus's rows, 0 <= from < to <= 1",
+                ));
+            }
+            job.workload
+                .validate()
+                .map_err(|e| e.under(&format!("jobs[{i}].workload")))?;
+        }
+        for (i, f) in self.scheduled.iter().enumerate() {
+            if f.row >= self.rows {
+                return Err(Invalid::new(
+                    format!("scheduled[{i}].row"),
+                    f.row,
+                    format!("0..={} (the campus's rows)", self.rows - 1),
+                ));
+            }
+            row.validate_fault(&FaultEvent {
+                at_s: f.at_s,
+                fault: f.fault.clone(),
+            })
+            .map_err(|e| e.under(&format!("scheduled[{i}]")))?;
+        }
+        if let Some(facility) = &self.facility {
+            facility.validate()?;
+        }
+        let f = self.faults;
+        for (field, v) in [
+            ("pump_trip_per_row_h", f.pump_trip_per_row_h),
+            ("sensor_fault_per_row_h", f.sensor_fault_per_row_h),
+            ("leak_per_row_h", f.leak_per_row_h),
+            ("psu_fail_per_rack_h", f.psu_fail_per_rack_h),
+        ] {
+            within(field, v, 0.0, 100.0, "per hour").map_err(|e| e.under("faults"))?;
+        }
+        if row.power.is_none() {
+            return Err(Invalid::new(
+                "row",
+                format!("\"{}\" (no [power] section)", row.name),
+                "a row scenario with a [power] section: a campus row runs its racks' power controllers",
+            ));
+        }
+        if row.row.racks != RACKS_PER_ROW {
+            return Err(Invalid::new(
+                "row",
+                format!("\"{}\" ({} racks)", row.name, row.row.racks),
+                format!("a row scenario of {RACKS_PER_ROW} racks"),
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// A campus ready to run.
 #[derive(Debug, Clone)]
 pub struct Campus {
@@ -125,15 +198,6 @@ pub struct Campus {
     pub file: CampusFile,
     /// The row scenario.
     pub row: Scenario,
-}
-
-fn invalid(path: &Path, text: &str, field: &str, message: String) -> ScenarioError {
-    ScenarioError {
-        file: path.to_owned(),
-        line: find_key_line(text, field),
-        field: Some(field.into()),
-        message,
-    }
 }
 
 impl Campus {
@@ -150,104 +214,48 @@ impl Campus {
     /// Parses and checks campus text; `path` names it and anchors its row file.
     pub fn parse(path: &Path, text: &str) -> Result<Self, ScenarioError> {
         let file: CampusFile = parse_toml(path, text)?;
-        if file.rows == 0 || file.rows > 100_000 {
-            return Err(invalid(
-                path,
-                text,
-                "rows",
-                format!("{} rows: allowed 1..=100000", file.rows),
-            ));
-        }
-        for (field, v, max) in [
-            ("duration_s", file.duration_s, 86_400.0),
-            ("warmup_s", file.warmup_s, 3_600.0),
-        ] {
-            if !(v.is_finite() && (0.0..=max).contains(&v)) {
-                return Err(invalid(
-                    path,
-                    text,
-                    field,
-                    format!("{v}: allowed 0..={max} s"),
-                ));
-            }
-        }
-        for (i, job) in file.jobs.iter().enumerate() {
-            let [a, b] = job.rows;
-            if !(0.0..=1.0).contains(&a) || !(0.0..=1.0).contains(&b) || a >= b {
-                return Err(invalid(
-                    path,
-                    text,
-                    "rows",
-                    format!("jobs[{i}].rows = [{a}, {b}]: allowed fractions 0 <= from < to <= 1"),
-                ));
-            }
-        }
-        for (i, f) in file.scheduled.iter().enumerate() {
-            if f.row >= file.rows {
-                return Err(invalid(
-                    path,
-                    text,
-                    "scheduled",
-                    format!(
-                        "scheduled[{i}].row = {}: allowed 0..{} (the campus's rows)",
-                        f.row, file.rows
-                    ),
-                ));
-            }
-        }
-        if let Some(facility) = &file.facility
-            && let Err((field, message)) = facility.validate()
-        {
-            return Err(invalid(path, text, &field, message));
-        }
-        let f = file.faults;
-        for (field, v) in [
-            ("pump_trip_per_row_h", f.pump_trip_per_row_h),
-            ("sensor_fault_per_row_h", f.sensor_fault_per_row_h),
-            ("leak_per_row_h", f.leak_per_row_h),
-            ("psu_fail_per_rack_h", f.psu_fail_per_rack_h),
-        ] {
-            if !(v.is_finite() && (0.0..=100.0).contains(&v)) {
-                return Err(invalid(
-                    path,
-                    text,
-                    field,
-                    format!("{v}: allowed 0..=100 per hour"),
-                ));
-            }
-        }
         let row = match &file.row {
             Some(rel) => Scenario::load(&path.parent().unwrap_or(Path::new(".")).join(rel))?,
             None => Scenario::parse(Path::new("campus-row.toml"), DEFAULT_ROW)?,
         };
-        if row.power.is_none() {
-            return Err(invalid(
-                path,
-                text,
-                "row",
-                format!(
-                    "row scenario `{}` has no [power] section: a campus row runs its racks' power controllers",
-                    row.name
-                ),
-            ));
-        }
-        if row.row.racks != RACKS_PER_ROW {
-            return Err(invalid(
-                path,
-                text,
-                "row",
-                format!(
-                    "row scenario `{}` has {} racks: a campus row has {RACKS_PER_ROW}",
-                    row.name, row.row.racks
-                ),
-            ));
-        }
+        file.validate(&row)
+            .map_err(|e| ScenarioError::invalid(path, text, e))?;
         Ok(Self { file, row })
     }
 
-    /// Keeps the first `racks` racks' rows (`--racks N` for quick runs).
-    pub fn cut_to_racks(&mut self, racks: usize) {
-        self.file.rows = racks.div_ceil(RACKS_PER_ROW).clamp(1, self.file.rows);
+    /// Keeps the rows of the first `racks` racks (`--racks N` for quick runs) and drops the
+    /// scheduled faults of the rows cut off. Returns what changed beyond the plain cut, one
+    /// sentence each, for the user to read: a count that is not whole rows, one above the
+    /// campus's racks, and each scheduled fault dropped.
+    pub fn cut_to_racks(&mut self, racks: usize) -> Vec<String> {
+        let mut notes = Vec::new();
+        let total = self.racks();
+        let rows = racks.div_ceil(RACKS_PER_ROW).clamp(1, self.file.rows);
+        if racks > total {
+            notes.push(format!(
+                "--racks {racks}: the campus has {total} racks ({} rows); running all of them",
+                self.file.rows
+            ));
+        } else if !racks.is_multiple_of(RACKS_PER_ROW) {
+            notes.push(format!(
+                "--racks {racks}: a row has {RACKS_PER_ROW} racks, so {rows} row{} of {RACKS_PER_ROW} racks ({} racks) will run",
+                if rows == 1 { "" } else { "s" },
+                rows * RACKS_PER_ROW
+            ));
+        }
+        for (i, f) in self.file.scheduled.iter().enumerate() {
+            if f.row >= rows {
+                notes.push(format!(
+                    "--racks {racks}: scheduled[{i}] ({} in row {} at {} s) is in a row past the cut and will not run",
+                    crate::scenario::fault_kind(&f.fault),
+                    f.row,
+                    f.at_s
+                ));
+            }
+        }
+        self.file.scheduled.retain(|f| f.row < rows);
+        self.file.rows = rows;
+        notes
     }
 
     /// Racks in the campus.
@@ -382,6 +390,7 @@ struct RowOutcome {
     throttle_s: f64,
     alarms: BTreeMap<String, u64>,
     faults: u64,
+    events: Vec<Marker>,
 }
 
 fn run_row(scenario: &Scenario) -> RowOutcome {
@@ -416,12 +425,21 @@ fn run_row(scenario: &Scenario) -> RowOutcome {
             *alarms.entry(kind.join(" ")).or_insert(0) += 1;
         }
     }
+    let row = scenario.name.rsplit(' ').next().unwrap_or("?");
     RowOutcome {
         grid_w,
         pump_kwh: run.kpis.get("pump_energy_kwh").copied().unwrap_or(0.0),
         throttle_s: run.kpis.get("throttle_s").copied().unwrap_or(0.0),
         alarms,
         faults,
+        events: run
+            .markers
+            .into_iter()
+            .map(|m| Marker {
+                device: format!("row {row} {}", m.device),
+                ..m
+            })
+            .collect(),
     }
 }
 
@@ -438,9 +456,17 @@ pub struct CampusRun {
     pub alarms: BTreeMap<String, u64>,
     /// Faults injected.
     pub faults: u64,
+    /// Faults and events of every row, in time order (rows in order at equal times), at most
+    /// [`MAX_EVENTS`].
+    pub events: Vec<Marker>,
+    /// Events left out past [`MAX_EVENTS`].
+    pub events_left_out: u64,
     /// Wall time, s.
     pub wall_s: f64,
 }
+
+/// The most events a campus run keeps for its summary and plot.
+pub const MAX_EVENTS: usize = 1_000;
 
 /// Runs every row of `campus` (in parallel on the current rayon pool). `progress` gets the
 /// rows done so far.
@@ -455,6 +481,8 @@ pub fn run(campus: &Campus, smoothing: bool, progress: &(dyn Fn(usize) + Sync)) 
         throttle_s: 0.0,
         alarms: BTreeMap::new(),
         faults: 0,
+        events: Vec::new(),
+        events_left_out: 0,
         wall_s: 0.0,
     };
     // Rows in chunks: memory stays bounded (a chunk's series at a time), and each chunk is
@@ -479,8 +507,13 @@ pub fn run(campus: &Campus, smoothing: bool, progress: &(dyn Fn(usize) + Sync)) 
             for (k, n) in o.alarms {
                 *total.alarms.entry(k).or_insert(0) += n;
             }
+            total.events.extend(o.events);
         }
     }
+    // A stable sort of events gathered in row order: the same order for any thread count.
+    total.events.sort_by(|a, b| a.t_s.total_cmp(&b.t_s));
+    total.events_left_out = total.events.len().saturating_sub(MAX_EVENTS) as u64;
+    total.events.truncate(MAX_EVENTS);
     total.wall_s = started.elapsed().as_secs_f64();
     total
 }
@@ -559,8 +592,8 @@ pub struct CampusSummary {
     pub peak_mw: f64,
     /// Largest campus ramp over 1 s, MW/s.
     pub max_ramp_mw_per_s: f64,
-    /// The band the swing energy covers, Hz (the upper end is the sampling's Nyquist
-    /// frequency when that is lower than 20 Hz).
+    /// The band the swing energy covers, Hz: 0.1 Hz to the control step's Nyquist frequency
+    /// (5 Hz at 100 ms; the grid's 0.1-20 Hz band is cut there).
     pub band_hz: (f64, f64),
     /// Mean square of the campus power's swings in the band, MW^2.
     pub band_energy_mw2: f64,
@@ -578,6 +611,11 @@ pub struct CampusSummary {
     pub alarms: BTreeMap<String, u64>,
     /// Faults injected.
     pub faults: u64,
+    /// Faults and events of every row in time order: time, device (`row 12 CDU`), event; at
+    /// most [`MAX_EVENTS`].
+    pub events: Vec<Marker>,
+    /// Events left out past [`MAX_EVENTS`].
+    pub events_left_out: u64,
     /// Simulated seconds per wall second (whole campus, every run).
     pub speed_x_real_time: f64,
     /// Threads used.
@@ -619,6 +657,8 @@ pub fn summarize(
         throttle_s: run.throttle_s,
         alarms: run.alarms.clone(),
         faults: run.faults,
+        events: run.events.clone(),
+        events_left_out: run.events_left_out,
         speed_x_real_time: if wall > 0.0 {
             runs * (campus.file.duration_s + campus.file.warmup_s) / wall
         } else {
@@ -710,76 +750,47 @@ fn plot(
     run: &CampusRun,
     unsmoothed: Option<&CampusRun>,
 ) -> Result<(), String> {
-    use plotters::prelude::*;
-    crate::plot::register_font();
-    let draw = || -> Result<(), Box<dyn std::error::Error>> {
-        let root = BitMapBackend::new(path, (1400, 900)).into_drawing_area();
-        root.fill(&WHITE)?;
-        let root = root.titled(
-            &format!("racksim campus: {} ({} racks)", s.campus, s.racks),
-            ("sans-serif", 26),
-        )?;
-        let panels = root.split_evenly((2, 1));
-        let series = |r: &CampusRun| -> Vec<(f64, f64)> {
-            r.grid_w
-                .iter()
-                .enumerate()
-                .map(|(k, w)| (k as f64 * DT_S, w / 1e6))
-                .collect()
-        };
-        let ramps = |r: &CampusRun| -> Vec<(f64, f64)> {
-            r.grid_w
-                .iter()
-                .zip(r.grid_w.iter().skip(1))
-                .enumerate()
-                .map(|(k, (a, b))| ((k + 1) as f64 * DT_S, (b - a) / 1e6 / DT_S))
-                .collect()
-        };
-        let t_end = s.duration_s.max(DT_S);
-        for (panel, (label, pick)) in panels.iter().zip([
-            (
-                "campus input power (MW)",
-                &series as &dyn Fn(&CampusRun) -> Vec<(f64, f64)>,
-            ),
-            ("ramp (MW/s)", &ramps),
-        ]) {
-            let main = pick(run);
-            let other = unsmoothed.map(pick);
-            let all = main.iter().chain(other.iter().flatten()).map(|p| p.1);
-            let (lo, hi) = all.fold((f64::MAX, f64::MIN), |(a, b), y| (a.min(y), b.max(y)));
-            let pad = ((hi - lo) * 0.05).max(1e-3);
-            let mut chart = ChartBuilder::on(panel)
-                .margin(12)
-                .x_label_area_size(36)
-                .y_label_area_size(70)
-                .build_cartesian_2d(0.0..t_end, (lo - pad)..(hi + pad))?;
-            chart
-                .configure_mesh()
-                .x_desc("time (s)")
-                .y_desc(label)
-                .draw()?;
-            if let Some(o) = other {
-                chart
-                    .draw_series(LineSeries::new(o, RGBColor(170, 170, 170)))?
-                    .label("without smoothing")
-                    .legend(|(x, y)| {
-                        PathElement::new(vec![(x, y), (x + 20, y)], RGBColor(170, 170, 170))
-                    });
-            }
-            chart
-                .draw_series(LineSeries::new(main, BLUE))?
-                .label("rackloop")
-                .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], BLUE));
-            chart
-                .configure_series_labels()
-                .border_style(BLACK)
-                .background_style(WHITE)
-                .draw()?;
-        }
-        root.present()?;
-        Ok(())
+    use crate::plot::CampusCurve;
+    let power = |r: &CampusRun| -> Vec<(f64, f64)> {
+        r.grid_w
+            .iter()
+            .enumerate()
+            .map(|(k, w)| (k as f64 * DT_S, w / 1e6))
+            .collect()
     };
-    draw().map_err(|e| format!("cannot draw {}: {e}", path.display()))
+    let ramps = |r: &CampusRun| -> Vec<(f64, f64)> {
+        r.grid_w
+            .iter()
+            .zip(r.grid_w.iter().skip(1))
+            .enumerate()
+            .map(|(k, (a, b))| ((k + 1) as f64 * DT_S, (b - a) / 1e6 / DT_S))
+            .collect()
+    };
+    let curves = |pick: &dyn Fn(&CampusRun) -> Vec<(f64, f64)>| {
+        unsmoothed
+            .map(|u| CampusCurve {
+                name: "without smoothing",
+                grey: true,
+                points: pick(u),
+            })
+            .into_iter()
+            .chain([CampusCurve {
+                name: "rackloop",
+                grey: false,
+                points: pick(run),
+            }])
+            .collect::<Vec<_>>()
+    };
+    crate::plot::plot_campus(
+        path,
+        &format!("racksim campus: {} ({} racks)", s.campus, s.racks),
+        s.duration_s.max(DT_S),
+        &run.events,
+        &[
+            ("campus input power (MW)", curves(&power)),
+            ("ramp over one step (MW/s)", curves(&ramps)),
+        ],
+    )
 }
 
 /// "1 thread", "2 threads".

@@ -35,6 +35,7 @@ pub mod scenario;
 pub mod sensors;
 pub mod serve;
 pub mod tuning;
+pub mod validate;
 pub mod workload;
 
 use report::{BaselineSummary, Summary};
@@ -52,14 +53,17 @@ pub struct Outcome {
     pub baseline: Option<RunResult>,
 }
 
-/// The PI tuning of the scenario's row, from an automated bump test at its setpoint.
-fn baseline_tuning(scenario: &Scenario) -> Result<tuning::Tuning, String> {
+/// The PI tuning of the scenario's row, from the automated bump test a commissioning engineer
+/// makes at its setpoint: rackloop's supply loop runs on it, and so does the baseline's, so
+/// that their comparison measures what rackloop adds, not a tuning gap.
+fn commissioning_tuning(scenario: &Scenario) -> Result<tuning::Tuning, String> {
     let setpoint = f64::from(scenario.controller.supply_setpoint_c.unwrap_or(30.0));
     tuning::identify(
         &scenario.row,
         scenario.facility.supply_at(0.0).min(setpoint - 3.0),
         setpoint,
     )
+    .map_err(|e| format!("commissioning bump test (the supply loop's PI tuning): {e}"))
 }
 
 /// Runs `scenario` with rackloop's control, and the baseline when `compare` is set or a check
@@ -69,7 +73,7 @@ pub fn run_scenario(
     compare: bool,
     mut progress: impl FnMut(f64),
 ) -> Result<Outcome, String> {
-    let tuning = baseline_tuning(scenario)?;
+    let tuning = commissioning_tuning(scenario)?;
     let with_baseline = compare || scenario.needs_baseline();
     let share = if with_baseline { 0.5 } else { 1.0 };
     let run = runner::run(scenario, Control::Rackloop, tuning.pid(), |f| {
@@ -99,6 +103,8 @@ fn outcome(
         passed: checks.iter().all(|c| c.passed),
         kpis: run.kpis.clone(),
         checks,
+        events: run.markers.clone(),
+        focus_rack: run.focus_rack.clone(),
         baseline: baseline.as_ref().map(|(b, tuning)| BaselineSummary {
             kpis: b.kpis.clone(),
             ratios: report::ratios(&run.kpis, &b.kpis),
@@ -124,12 +130,7 @@ pub fn serve(
     stop: &std::sync::atomic::AtomicBool,
     ready: impl FnOnce(&[u16]),
 ) -> Result<(), String> {
-    let setpoint = f64::from(scenario.controller.supply_setpoint_c.unwrap_or(30.0));
-    let tuning = tuning::identify(
-        &scenario.row,
-        scenario.facility.supply_at(0.0).min(setpoint - 3.0),
-        setpoint,
-    )?;
+    let tuning = commissioning_tuning(scenario)?;
     let devices = 1 + if scenario.power.is_some() {
         scenario.row.racks
     } else {
@@ -204,7 +205,7 @@ pub fn run_pil(
     // Checks relative to the conventional controller need its run (on the host: it is the
     // reference, not the device under test).
     let baseline = if scenario.needs_baseline() {
-        let tuning = baseline_tuning(scenario)?;
+        let tuning = commissioning_tuning(scenario)?;
         let b = runner::run(scenario, Control::Baseline, tuning.pid(), |_| {});
         Some((b, tuning))
     } else {

@@ -60,12 +60,14 @@ enum Cmd {
     },
     /// Run a whole campus: every row's CDU and every rack's power controller, in parallel.
     ///
-    /// Prints campus input power, its ramps and the energy of its 0.1-20 Hz swings, pump
-    /// energy, throttle time, alarms by kind, the speed and the peak memory.
+    /// Prints campus input power, its ramps and the energy of its swings from 0.1 Hz to the
+    /// 100 ms control step's Nyquist frequency (5 Hz), pump energy, throttle time, alarms by
+    /// kind, the speed and the peak memory.
     Campus {
         /// A campus file (default: the built-in 4.5 GW campus, sim/campus/campus-4.5gw.toml).
         campus: Option<PathBuf>,
-        /// Keep only the rows of the first N racks (quick runs).
+        /// Keep only the rows of the first N racks (quick runs): whole rows of 8 racks, N
+        /// rounded up; scheduled faults in the rows cut off are dropped (each said on stderr).
         #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
         racks: Option<u64>,
         /// Also run the campus without the racks' grid smoothing and report the ratio.
@@ -176,7 +178,9 @@ fn campus_cmd(
         }
     };
     if let Some(n) = racks {
-        c.cut_to_racks(usize::try_from(n).unwrap_or(usize::MAX));
+        for note in c.cut_to_racks(usize::try_from(n).unwrap_or(usize::MAX)) {
+            eprintln!("racksim: note: {note}");
+        }
     }
     if let Some(seconds) = bench {
         c.file.duration_s = seconds;

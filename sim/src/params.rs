@@ -8,6 +8,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::validate::{Invalid, Range, check_fields};
+
 /// Parameters of one row: a CDU and its racks. Scenario files may override any field.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -147,7 +149,265 @@ impl Default for RowParams {
     }
 }
 
+/// The physical range of every [`RowParams`] field: a file outside these fails before any
+/// simulation, naming the field. Wide enough for any row a CDU vendor sells (a 4-rack row to
+/// a 16-rack row on a 2 MW CDU, water or glycol, slow or fast actuators), narrow enough that
+/// the models stay inside the physics they were written for.
+pub const ROW_RANGES: &[Range] = &[
+    r(
+        "racks",
+        1.0,
+        rack_control::coolant::MAX_RACKS as f64,
+        "the coolant controller serves at most 16 racks",
+    ),
+    r(
+        "trays_per_rack",
+        1.0,
+        72.0,
+        "compute trays in a rack; NVL72 has 18",
+    ),
+    r(
+        "gpus_per_tray",
+        1.0,
+        16.0,
+        "GPUs on a tray's cold plates; NVL72 has 4",
+    ),
+    r(
+        "rack_design_power_w",
+        5_000.0,
+        400_000.0,
+        "W at 100 % load; GB200/GB300 racks draw 120-140 kW",
+    ),
+    r(
+        "liquid_capture_fraction",
+        0.3,
+        1.0,
+        "share of rack power into the liquid; ~0.9 for NVL72",
+    ),
+    r(
+        "gpu_power_fraction",
+        0.05,
+        1.0,
+        "share of a tray's power in its GPUs",
+    ),
+    r(
+        "gpu_junction_r_k_per_w",
+        0.001,
+        0.2,
+        "K/W junction to cold plate; ~0.015",
+    ),
+    r(
+        "cold_plate_r_design_k_per_w",
+        0.001,
+        0.2,
+        "K/W cold plate to coolant; ~0.025",
+    ),
+    r(
+        "cold_plate_flow_exponent",
+        0.3,
+        1.2,
+        "convection vs flow; ~0.8 turbulent",
+    ),
+    r(
+        "gpu_heat_capacity_j_per_k",
+        10.0,
+        10_000.0,
+        "J/K of a GPU with its cold plate",
+    ),
+    r("tray_coolant_l", 0.05, 20.0, "L of coolant in a tray"),
+    r("gpu_slowdown_c", 60.0, 110.0, "degC; ~83 for H100 class"),
+    r("gpu_shutdown_c", 60.0, 120.0, "degC; ~90-92 for H100 class"),
+    r(
+        "throttle_power_fraction",
+        0.05,
+        1.0,
+        "share of demand a throttled GPU still draws",
+    ),
+    r(
+        "hot_spot_fraction",
+        0.0,
+        1.0,
+        "hot spot above the tray mean, share of the GPU rise",
+    ),
+    r(
+        "secondary_density_kg_per_l",
+        0.8,
+        1.3,
+        "kg/L; water 1.0, PG25 1.02, PG50 1.05",
+    ),
+    r(
+        "secondary_cp_j_per_kg_k",
+        2_500.0,
+        4_300.0,
+        "J/(kg K); water 4186, PG25 ~3900",
+    ),
+    r(
+        "primary_cp_j_per_kg_k",
+        2_500.0,
+        4_300.0,
+        "J/(kg K); facility water 4186",
+    ),
+    r(
+        "design_rise_k",
+        2.0,
+        25.0,
+        "K across the racks at design; 10 K gives ~1.5 L/min per kW",
+    ),
+    r(
+        "supply_manifold_l",
+        1.0,
+        5_000.0,
+        "L from CDU to racks; 20 m of DN150 is ~350 L",
+    ),
+    r("return_manifold_l", 1.0, 5_000.0, "L from racks to CDU"),
+    r(
+        "manifold_segments",
+        1.0,
+        64.0,
+        "tanks in series modelling each manifold's transport delay",
+    ),
+    r(
+        "reservoir_l",
+        1.0,
+        5_000.0,
+        "L in the return path's reservoir",
+    ),
+    r(
+        "cdu_outlet_l",
+        0.5,
+        1_000.0,
+        "L from heat exchanger to supply sensor",
+    ),
+    r(
+        "rack_dp_design_kpa",
+        5.0,
+        300.0,
+        "kPa across the racks at design flow; Redfish mockup 35",
+    ),
+    r(
+        "cdu_internal_dp_design_kpa",
+        1.0,
+        300.0,
+        "kPa inside the CDU at design flow",
+    ),
+    r(
+        "rack_flow_exponent",
+        1.0,
+        2.5,
+        "pressure drop vs flow; 1.85 for cold plates, 2 turbulent",
+    ),
+    r(
+        "bypass_fraction",
+        0.001,
+        0.5,
+        "bypass flow at design dP, share of design flow",
+    ),
+    r(
+        "pumps",
+        2.0,
+        rack_control::coolant::MAX_PUMPS as f64,
+        "N+1 pumps; the controller drives at most 3",
+    ),
+    r(
+        "pump_shutoff_kpa",
+        10.0,
+        1_000.0,
+        "kPa at zero flow and full speed",
+    ),
+    r(
+        "pump_design_speed",
+        0.3,
+        1.0,
+        "share of full speed at which one pump gives design flow",
+    ),
+    r("pump_max_rpm", 500.0, 20_000.0, "rpm at full speed"),
+    r("pump_spinup_tau_s", 0.05, 60.0, "s, the drive's ramp"),
+    r("pump_coastdown_tau_s", 0.05, 120.0, "s after a trip"),
+    r(
+        "pump_efficiency",
+        0.1,
+        0.95,
+        "wire to water at the best point",
+    ),
+    r(
+        "hx_ua_design_w_per_k",
+        1_000.0,
+        10_000_000.0,
+        "W/K at design flows; 175 kW/K gives a 5 K approach for 864 kW",
+    ),
+    r(
+        "primary_max_flow_factor",
+        1.0,
+        5.0,
+        "facility flow with the valve open, multiple of design",
+    ),
+    r(
+        "valve_rangeability",
+        5.0,
+        200.0,
+        "equal-percentage rangeability; typical 50",
+    ),
+    r(
+        "valve_stroke_s",
+        1.0,
+        300.0,
+        "s full stroke; electric actuators 9-150",
+    ),
+    r("reservoir_level_pct", 0.0, 100.0, "% at start"),
+    r(
+        "reservoir_switch_pct",
+        0.0,
+        100.0,
+        "% at which the level switch opens",
+    ),
+];
+
+/// A table row (the `const` constructor keeps [`ROW_RANGES`] one line per field).
+const fn r(field: &'static str, min: f64, max: f64, why: &'static str) -> Range {
+    Range {
+        field,
+        min,
+        max,
+        why,
+    }
+}
+
 impl RowParams {
+    /// Checks every field against [`ROW_RANGES`] and the fields that must agree: a GPU shuts
+    /// down above its slowdown temperature, and one pump at its design speed reaches the design
+    /// point (its shut-off head at that speed above the design head), else no speed of the
+    /// lead pump gives design flow.
+    pub fn validate(&self) -> Result<(), Invalid> {
+        check_fields(self, ROW_RANGES)?;
+        if self.gpu_shutdown_c <= self.gpu_slowdown_c {
+            return Err(Invalid::new(
+                "gpu_shutdown_c",
+                self.gpu_shutdown_c,
+                format!(
+                    "> gpu_slowdown_c = {} (a GPU slows down before it shuts down)",
+                    self.gpu_slowdown_c
+                ),
+            ));
+        }
+        let design_head_kpa = self.rack_dp_design_kpa + self.cdu_internal_dp_design_kpa;
+        let shutoff_at_design_speed = self.pump_shutoff_kpa * self.pump_design_speed.powi(2);
+        if shutoff_at_design_speed <= design_head_kpa {
+            return Err(Invalid::new(
+                "pump_shutoff_kpa",
+                self.pump_shutoff_kpa,
+                format!(
+                    "> {:.1} with this design point (one pump at pump_design_speed = {} has {:.1} kPa at zero flow, \
+                     below the design head rack_dp_design_kpa + cdu_internal_dp_design_kpa = {:.1} kPa: it cannot deliver design flow)",
+                    design_head_kpa / self.pump_design_speed.powi(2),
+                    self.pump_design_speed,
+                    shutoff_at_design_speed,
+                    design_head_kpa
+                ),
+            ));
+        }
+        Ok(())
+    }
+
     /// Heat into the liquid at 100 % workload, W.
     pub fn design_heat_w(&self) -> f64 {
         self.racks as f64 * self.rack_design_power_w * self.liquid_capture_fraction
@@ -166,5 +426,32 @@ impl RowParams {
     /// Primary design mass flow (10 K rise on the facility side), kg/s.
     pub fn primary_design_kg_s(&self) -> f64 {
         self.design_heat_w() / (self.primary_cp_j_per_kg_k * 10.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_field_has_a_range_and_the_defaults_are_inside() {
+        let p = RowParams::default();
+        assert_eq!(
+            crate::validate::unlisted_fields(&p, ROW_RANGES),
+            Vec::<String>::new()
+        );
+        assert_eq!(p.validate(), Ok(()));
+    }
+
+    #[test]
+    fn a_pump_that_cannot_reach_its_design_point_is_refused() {
+        let p = RowParams {
+            pump_shutoff_kpa: 127.5,
+            cdu_internal_dp_design_kpa: 62.5,
+            ..RowParams::default()
+        };
+        let e = p.validate().unwrap_err();
+        assert_eq!(e.field, "pump_shutoff_kpa");
+        assert!(e.allowed.starts_with("> 134.9"), "{e}");
     }
 }

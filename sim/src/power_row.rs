@@ -227,6 +227,28 @@ impl PowerRow {
         self.nodes.get(r).map(|n| &n.app.controller)
     }
 
+    /// Rack `r`'s power for the trace (zeros for a rack the row does not have).
+    #[allow(clippy::cast_possible_truncation)] // kW values for a plot and a CSV
+    pub fn rack_trace(&self, r: usize) -> crate::runner::RackPowerTrace {
+        let (Some(elec), Some(out)) = (self.electrical.get(r), self.output(r)) else {
+            return crate::runner::RackPowerTrace::default();
+        };
+        let caps_w: f32 = out
+            .tray_cap_w
+            .iter()
+            .zip(&out.tray_enable)
+            .filter(|(_, enabled)| **enabled)
+            .map(|(cap, _)| *cap)
+            .sum();
+        crate::runner::RackPowerTrace {
+            grid_kw: (elec.state.input_power_w / 1e3) as f32,
+            budget_kw: out.budget_w / 1e3,
+            caps_kw: caps_w / 1e3,
+            bbu_kw: (elec.state.bbu_power_w / 1e3) as f32,
+            bbu_soc_pct: (elec.soc * 100.0) as f32,
+        }
+    }
+
     /// Row input power from the grid, W.
     pub fn grid_w(&self) -> f64 {
         self.electrical.iter().map(|e| e.state.input_power_w).sum()

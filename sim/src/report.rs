@@ -50,7 +50,7 @@ use rack_control::coolant::{Alarm, CoolantOutputs, CoolantState};
 use serde::Serialize;
 
 use crate::plant::RowPlant;
-use crate::runner::{ALARMS, Marker, RunResult, TraceRow};
+use crate::runner::{ALARMS, FocusRack, Marker, RunResult, TraceRow};
 use crate::scenario::{Check, Fault, Scenario};
 
 /// KPIs by name.
@@ -604,7 +604,9 @@ pub fn evaluate(checks: &[Check], kpis: &Kpis, baseline: Option<&Kpis>) -> Vec<C
             let value = kpis.get(&c.kpi).copied();
             let base = baseline.and_then(|b| b.get(&c.kpi).copied());
             let mut rules = Vec::new();
-            let mut passed = value.is_some();
+            // A NaN or infinite KPI means the run went wrong: it fails every check on it
+            // (a NaN compares false, and -inf is below any maximum).
+            let mut passed = value.is_some_and(f64::is_finite);
             if let Some(min) = c.min {
                 rules.push(format!(">= {min}"));
                 passed &= value.is_some_and(|v| v >= min);
@@ -615,7 +617,8 @@ pub fn evaluate(checks: &[Check], kpis: &Kpis, baseline: Option<&Kpis>) -> Vec<C
             }
             if let Some(ratio) = c.max_ratio_to_baseline {
                 rules.push(format!("<= {ratio} x baseline"));
-                passed &= matches!((value, base), (Some(v), Some(b)) if v <= ratio * b);
+                passed &=
+                    matches!((value, base), (Some(v), Some(b)) if b.is_finite() && v <= ratio * b);
             }
             CheckResult {
                 kpi: c.kpi.clone(),
@@ -639,6 +642,11 @@ pub struct Summary {
     pub kpis: Kpis,
     /// Checks.
     pub checks: Vec<CheckResult>,
+    /// Faults injected and the controllers' events, in time order: time, device, event.
+    pub events: Vec<Marker>,
+    /// The rack whose power the plot and the CSV show, and why (runs with racks' power).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub focus_rack: Option<FocusRack>,
     /// The baseline run, when compared.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub baseline: Option<BaselineSummary>,
@@ -716,7 +724,7 @@ pub fn table(summary: &Summary) -> String {
         let t = &b.tuning;
         let _ = writeln!(
             out,
-            "  baseline tuning (SIMC from a {:.0} % valve step): K = {:.4} K/%, tau = {:.1} s, theta = {:.1} s -> Kc = {:.2} %/K, Ti = {:.1} s",
+            "  commissioning tuning, both supply loops (SIMC from a {:.0} % valve step): K = {:.4} K/%, tau = {:.1} s, theta = {:.1} s -> Kc = {:.2} %/K, Ti = {:.1} s",
             t.step_pct, t.gain_k_per_pct, t.tau_s, t.theta_s, t.kc_pct_per_k, t.ti_s
         );
     }
@@ -742,9 +750,15 @@ pub fn write_outputs(
     std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     let json = serde_json::to_string_pretty(summary).map_err(|e| e.to_string())?;
     write(&dir.join("summary.json"), &json)?;
-    write(&dir.join("trace.csv"), &csv(&run.trace))?;
+    write(
+        &dir.join("trace.csv"),
+        &csv(&run.trace, run.focus_rack.as_ref()),
+    )?;
     if let Some(b) = baseline {
-        write(&dir.join("trace_baseline.csv"), &csv(&b.trace))?;
+        write(
+            &dir.join("trace_baseline.csv"),
+            &csv(&b.trace, run.focus_rack.as_ref()),
+        )?;
     }
     crate::plot::plot(&dir.join("plots.png"), &summary.scenario, run, baseline)
 }
@@ -753,12 +767,19 @@ fn write(path: &Path, text: &str) -> Result<(), String> {
     std::fs::write(path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))
 }
 
-fn csv(trace: &[TraceRow]) -> String {
+/// The trace as CSV; the power columns are `focus`'s (the rack the report shows), named by
+/// its number.
+fn csv(trace: &[TraceRow], focus: Option<&FocusRack>) -> String {
     let mut out = String::from(
-        "t_s,supply_c,setpoint_c,return_c,facility_c,flow_lpm,dp_kpa,dp_setpoint_kpa,valve_pct,pump0_rpm,pump1_rpm,pump2_rpm,hottest_gpu_c,heat_in_kw,hx_kw,headroom_kw,pump_kw,row_power_kw,state,feed_forward,row_grid_kw,rack0_grid_kw,rack0_budget_kw,rack0_caps_kw,rack0_bbu_kw,bbu_soc_pct,row_ramp_kw_per_s\n",
+        "t_s,supply_c,setpoint_c,return_c,facility_c,flow_lpm,dp_kpa,dp_setpoint_kpa,valve_pct,pump0_rpm,pump1_rpm,pump2_rpm,hottest_gpu_c,heat_in_kw,hx_kw,headroom_kw,pump_kw,row_power_kw,state,feed_forward,row_grid_kw,row_ramp_kw_per_s",
     );
+    let rack = focus.map_or(0, |f| f.rack);
+    for column in ["grid_kw", "budget_kw", "caps_kw", "bbu_kw", "bbu_soc_pct"] {
+        let _ = write!(out, ",rack{rack}_{column}");
+    }
+    out.push('\n');
     for r in trace {
-        let _ = writeln!(
+        let _ = write!(
             out,
             "{:.1},{:.3},{:.2},{:.3},{:.3},{:.1},{:.2},{:.2},{:.2},{:.0},{:.0},{:.0},{:.2},{:.2},{:.2},{:.1},{:.3},{:.2},{:?},{}",
             r.t_s,
@@ -782,22 +803,22 @@ fn csv(trace: &[TraceRow]) -> String {
             r.state.map_or_else(String::new, |s| format!("{s:?}")),
             u8::from(r.feed_forward)
         );
-        if let Some(pw) = r.power {
-            out.pop();
-            let _ = writeln!(
-                out,
-                ",{:.2},{:.2},{:.2},{:.2},{:.2},{:.2},{:.3}",
-                pw.row_grid_kw,
-                pw.rack0_grid_kw,
-                pw.rack0_budget_kw,
-                pw.rack0_caps_kw,
-                pw.rack0_bbu_kw,
-                pw.bbu_soc_pct,
-                pw.row_ramp_kw_per_s
-            );
-        } else {
-            out.pop();
-            out.push_str(",,,,,,,\n");
+        match r.power {
+            Some(pw) => {
+                let k = pw.racks.get(rack).copied().unwrap_or_default();
+                let _ = writeln!(
+                    out,
+                    ",{:.2},{:.3},{:.2},{:.2},{:.2},{:.2},{:.2}",
+                    pw.row_grid_kw,
+                    pw.row_ramp_kw_per_s,
+                    k.grid_kw,
+                    k.budget_kw,
+                    k.caps_kw,
+                    k.bbu_kw,
+                    k.bbu_soc_pct
+                );
+            }
+            None => out.push_str(",,,,,,,\n"),
         }
     }
     out
@@ -809,8 +830,9 @@ pub fn markers_text(markers: &[Marker]) -> String {
     for m in markers.iter().take(40) {
         let _ = writeln!(
             out,
-            "  t = {:>8.1} s  {}{}",
+            "  t = {:>8.1} s  {:<8} {}{}",
             m.t_s,
+            m.device,
             if m.fault { "FAULT " } else { "" },
             m.label
         );

@@ -85,26 +85,45 @@ pub struct TraceRow {
 pub struct PowerTrace {
     /// Row input power from the grid, kW.
     pub row_grid_kw: f64,
-    /// Rack 0 input power from the grid, kW.
-    pub rack0_grid_kw: f64,
-    /// Rack 0 budget in force, kW.
-    pub rack0_budget_kw: f64,
-    /// Rack 0 sum of enabled trays' caps, kW.
-    pub rack0_caps_kw: f64,
-    /// Rack 0 BBU power (positive: discharge), kW.
-    pub rack0_bbu_kw: f64,
-    /// Rack 0 BBU state of charge, %.
-    pub bbu_soc_pct: f64,
     /// Row grid-side ramp rate over the last second, kW/s.
     pub row_ramp_kw_per_s: f64,
+    /// Each rack's power (the row's racks first; the plot and CSV show the one that matters).
+    pub racks: [RackPowerTrace; MAX_RACKS],
 }
 
-/// A marker on the time axis.
-#[derive(Debug, Clone, PartialEq)]
+/// One rack's power in a trace row (f32: a trace holds up to 20,000 rows of 16 racks).
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct RackPowerTrace {
+    /// Input power from the grid, kW.
+    pub grid_kw: f32,
+    /// Budget in force, kW.
+    pub budget_kw: f32,
+    /// Sum of the enabled trays' caps, kW.
+    pub caps_kw: f32,
+    /// BBU power (positive: discharge), kW.
+    pub bbu_kw: f32,
+    /// BBU state of charge, %.
+    pub bbu_soc_pct: f32,
+}
+
+/// The rack a report shows, and why that one.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct FocusRack {
+    /// The rack (0-based).
+    pub rack: usize,
+    /// Why: a fault acted on it, it was isolated, or it had the hottest GPU.
+    pub why: String,
+}
+
+/// A marker on the time axis: a fault injected or an event of a controller.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Marker {
     /// Time, s.
     pub t_s: f64,
+    /// The device it concerns: `CDU`, `rack 3`, `row` (every rack).
+    pub device: String,
     /// What.
+    #[serde(rename = "event")]
     pub label: String,
     /// A fault (true) or an alarm/event (false).
     pub fault: bool,
@@ -119,6 +138,10 @@ pub struct RunResult {
     pub markers: Vec<Marker>,
     /// Time series that the KPIs need at every step.
     pub kpis: crate::report::Kpis,
+    /// The rack whose power the report shows (runs with a `[power]` section).
+    pub focus_rack: Option<FocusRack>,
+    /// The row's parameters (the plot draws its limits and scales from them).
+    pub row: crate::params::RowParams,
 }
 
 /// Settings that differ between rackloop's control and the baseline.
@@ -343,6 +366,7 @@ pub fn run_live(
     let mut sag_until: Option<f64> = None;
     let mut cdu_out = *cdu.app.controller.outputs();
     let mut last_event_seq = 0;
+    let mut rack_peak_gpu_c = vec![f64::MIN; p.racks];
 
     let record_every = (scenario.duration_s / 20_000.0).max(DT_S);
     let mut next_record = 0.0;
@@ -358,6 +382,7 @@ pub fn run_live(
             next_fault += 1;
             markers.push(Marker {
                 t_s: event.at_s,
+                device: fault_device(&event.fault, p.racks),
                 label: fault_label(&event.fault),
                 fault: true,
             });
@@ -546,6 +571,7 @@ pub fn run_live(
                 if let Some(label) = event_label(record.event) {
                     markers.push(Marker {
                         t_s: t,
+                        device: "CDU".into(),
                         label,
                         fault: false,
                     });
@@ -570,6 +596,9 @@ pub fn run_live(
         }
 
         if t >= 0.0 {
+            for (peak, now_c) in rack_peak_gpu_c.iter_mut().zip(&s.rack_hottest_gpu_c) {
+                *peak = peak.max(*now_c);
+            }
             kpis.step(t, DT_S, &plant, &out);
             if let Some(power) = &power {
                 kpis.power_step(t, DT_S, power, &bus_lost);
@@ -597,21 +626,8 @@ pub fn run_live(
                     feed_forward: out.feed_forward_active,
                     power: power.as_ref().map(|pw| PowerTrace {
                         row_grid_kw: pw.grid_w() / 1e3,
-                        rack0_grid_kw: pw.electrical.first().map_or(0.0, |e| e.state.input_power_w)
-                            / 1e3,
-                        rack0_budget_kw: pw.output(0).map_or(0.0, |o| f64::from(o.budget_w)) / 1e3,
-                        rack0_caps_kw: pw.output(0).map_or(0.0, |o| {
-                            o.tray_cap_w
-                                .iter()
-                                .zip(&o.tray_enable)
-                                .filter(|(_, e)| **e)
-                                .map(|(c, _)| f64::from(*c))
-                                .sum()
-                        }) / 1e3,
-                        rack0_bbu_kw: pw.electrical.first().map_or(0.0, |e| e.state.bbu_power_w)
-                            / 1e3,
-                        bbu_soc_pct: pw.electrical.first().map_or(0.0, |e| e.soc * 100.0),
                         row_ramp_kw_per_s: kpis.row_ramp_w_per_s() / 1e3,
+                        racks: std::array::from_fn(|r| pw.rack_trace(r)),
                     }),
                 });
             }
@@ -633,16 +649,66 @@ pub fn run_live(
         if let Some(e) = pil_error {
             markers.push(Marker {
                 t_s: 0.0,
+                device: "CDU".into(),
                 label: format!("PIL stopped: {e}"),
                 fault: true,
             });
             kpis.insert("pil_failed".into(), 1.0);
         }
     }
+    let focus_rack = power
+        .is_some()
+        .then(|| focus_rack(scenario, &isolation_requested_at, &rack_peak_gpu_c));
     RunResult {
         trace,
         markers,
         kpis,
+        focus_rack,
+        row: p,
+    }
+}
+
+/// The rack a report shows: the first a fault acted on, else the first isolated, else the one
+/// whose GPU ran hottest.
+fn focus_rack(scenario: &Scenario, isolated_at: &[Option<f64>], peak_gpu_c: &[f64]) -> FocusRack {
+    let racks = scenario.row.racks;
+    let faulted = scenario.faults.iter().find_map(|f| match f.fault {
+        Fault::PsuFail { rack, .. } => Some((rack, "a PSU failed")),
+        Fault::TrayFault { rack, .. } => Some((rack, "a tray faulted")),
+        Fault::Leak { zone, .. } if zone < racks => Some((zone, "it leaked")),
+        _ => None,
+    });
+    let (rack, why) = faulted
+        .or_else(|| {
+            isolated_at
+                .iter()
+                .position(Option::is_some)
+                .map(|r| (r, "it was isolated"))
+        })
+        .unwrap_or_else(|| {
+            let hottest = peak_gpu_c
+                .iter()
+                .enumerate()
+                .fold(
+                    (0, f64::MIN),
+                    |best, (r, c)| if *c > best.1 { (r, *c) } else { best },
+                )
+                .0;
+            (hottest, "its GPU ran hottest")
+        });
+    FocusRack {
+        rack,
+        why: why.into(),
+    }
+}
+
+/// The device a fault acts on, as the event list names it.
+fn fault_device(fault: &Fault, racks: usize) -> String {
+    match fault {
+        Fault::PsuFail { rack, .. } | Fault::TrayFault { rack, .. } => format!("rack {rack}"),
+        Fault::Leak { zone, .. } if *zone < racks => format!("rack {zone}"),
+        Fault::AcLoss { .. } | Fault::AcSag { .. } | Fault::RowBusSilence { .. } => "row".into(),
+        _ => "CDU".into(),
     }
 }
 

@@ -9,8 +9,12 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use rack_control::coolant::{CoolantConfig, CoolantController, SettingError};
+use rack_control::power::{PSUS_PER_SHELF, SHELVES, TRAYS};
+
 use crate::params::RowParams;
 use crate::sensors::SensorFault;
+use crate::validate::{Invalid, TIME_LIMIT_S, within};
 use crate::workload::Workload;
 
 /// A scenario.
@@ -114,6 +118,67 @@ pub struct ControllerOverrides {
     pub feed_forward_lag_s: Option<f32>,
 }
 
+impl ControllerOverrides {
+    /// Checks each setting: the ones a technician can change through the coolant controller's
+    /// own setters (supply setpoint, leak reaction delay, lead rotation) with those setters, so
+    /// a file can never give the controller what the controller would refuse; the rest within
+    /// what a commissioning engineer would set.
+    pub fn validate(&self) -> Result<(), Invalid> {
+        let mut controller = CoolantController::new(CoolantConfig::default());
+        let refused = |field: &str, v: f32, e: SettingError| {
+            let allowed = match e {
+                SettingError::OutOfRange { min, max } => format!("{min}..={max}"),
+                other => format!("{other:?}"),
+            };
+            Invalid::new(
+                field,
+                v,
+                format!("{allowed} (the coolant controller's own range)"),
+            )
+        };
+        if let Some(v) = self.supply_setpoint_c {
+            controller
+                .set_supply_setpoint(rack_control::Instant(0), v)
+                .map_err(|e| refused("supply_setpoint_c", v, e))?;
+        }
+        if let Some(v) = self.leak_reaction_delay_s {
+            controller
+                .set_leak_reaction_delay(v)
+                .map_err(|e| refused("leak_reaction_delay_s", v, e))?;
+        }
+        if let Some(v) = self.lead_rotation_interval_s {
+            controller
+                .set_lead_rotation_interval(v)
+                .map_err(|e| refused("lead_rotation_interval_s", v, e))?;
+        }
+        for (field, value, max, why) in [
+            (
+                "startup_inhibit_s",
+                self.startup_inhibit_s,
+                86_400.0,
+                "s the supply alarms wait after start",
+            ),
+            (
+                "supply_alarm_delay_s",
+                self.supply_alarm_delay_s,
+                3_600.0,
+                "s a supply excursion lasts before it alarms",
+            ),
+            (
+                "feed_forward_lag_s",
+                self.feed_forward_lag_s,
+                600.0,
+                "s the heat takes from racks to CDU at design flow",
+            ),
+        ] {
+            if let Some(v) = value {
+                within(field, f64::from(v), 0.0, max, why)?;
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Facility water supply temperature over time.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -146,49 +211,32 @@ impl Default for Facility {
 
 impl Facility {
     /// Checks the values serde cannot: temperatures 0..=60 degC, flow fractions 0..=1, profile
-    /// times >= 0 and in order. Returns the field (under `facility.`) and why.
-    pub fn validate(&self) -> Result<(), (String, String)> {
-        fn temperature(c: f64) -> bool {
-            c.is_finite() && (0.0..=60.0).contains(&c)
-        }
-        fn fraction(f: f64) -> bool {
-            f.is_finite() && (0.0..=1.0).contains(&f)
-        }
-        if !temperature(self.supply_c) {
-            return Err((
-                "facility.supply_c".into(),
-                format!("{} degC: allowed 0..=60", self.supply_c),
-            ));
-        }
-        let check = |name: &str, profile: &[[f64; 2]], ok: fn(f64) -> bool, allowed: &str| {
+    /// times >= 0 and in order. Fields are named under `facility.`.
+    pub fn validate(&self) -> Result<(), Invalid> {
+        const TEMPERATURE: &str = "degC of facility water; ASHRAE W17..W45 and beyond";
+        within("facility.supply_c", self.supply_c, 0.0, 60.0, TEMPERATURE)?;
+        let check = |name: &str, profile: &[[f64; 2]], max: f64, why: &str| {
             let mut last = 0.0;
             for (i, [t, v]) in profile.iter().enumerate() {
-                if !t.is_finite() || *t < last {
-                    return Err((
-                        format!("facility.{name}"),
-                        format!(
-                            "point {i}: time {t} s: allowed >= 0 and not before the point before"
-                        ),
-                    ));
-                }
-                if !ok(*v) {
-                    return Err((
-                        format!("facility.{name}"),
-                        format!("point {i}: value {v}: allowed {allowed}"),
-                    ));
-                }
+                within(
+                    &format!("facility.{name}[{i}][0]"),
+                    *t,
+                    last,
+                    TIME_LIMIT_S,
+                    "s, not before the point before",
+                )?;
+                within(&format!("facility.{name}[{i}][1]"), *v, 0.0, max, why)?;
                 last = *t;
             }
             Ok(())
         };
-        check("profile", &self.profile, temperature, "degC 0..=60")?;
+        check("profile", &self.profile, 60.0, TEMPERATURE)?;
         check(
             "flow_profile",
             &self.flow_profile,
-            fraction,
-            "fractions 0..=1",
-        )?;
-        Ok(())
+            1.0,
+            "fraction of the facility's full flow",
+        )
     }
 
     /// Supply temperature at `t_s`.
@@ -308,6 +356,14 @@ pub enum Fault {
     },
 }
 
+/// A fault's `kind` as the file spells it (`pump_trip`, `ac_loss`, ...).
+pub(crate) fn fault_kind(fault: &Fault) -> String {
+    toml::Value::try_from(fault)
+        .ok()
+        .and_then(|v| v.get("kind")?.as_str().map(str::to_owned))
+        .unwrap_or_default()
+}
+
 fn yes() -> bool {
     true
 }
@@ -361,6 +417,33 @@ pub struct KpiSettings {
     pub settle_band_c: f64,
 }
 
+impl KpiSettings {
+    /// The window and disturbance inside the run, and a settle band a sensor can resolve.
+    pub fn validate(&self, duration_s: f64) -> Result<(), Invalid> {
+        within(
+            "window_start_s",
+            self.window_start_s,
+            0.0,
+            duration_s,
+            "s, inside the run (0..=duration_s)",
+        )?;
+        within(
+            "disturbance_at_s",
+            self.disturbance_at_s,
+            0.0,
+            duration_s,
+            "s, inside the run (0..=duration_s)",
+        )?;
+        within(
+            "settle_band_c",
+            self.settle_band_c,
+            0.01,
+            10.0,
+            "K either side of the setpoint; the supply sensors resolve 0.01 K",
+        )
+    }
+}
+
 fn default_band() -> f64 {
     0.5
 }
@@ -398,6 +481,7 @@ pub(crate) fn read_text(path: &Path) -> Result<String, ScenarioError> {
         file: path.to_owned(),
         line: None,
         field: None,
+        value: None,
         message: format!("cannot read: {e}"),
     })
 }
@@ -415,6 +499,7 @@ pub(crate) fn parse_toml<T: serde::de::DeserializeOwned>(
         file: path.to_owned(),
         line: e.span().map(|s| line_of(s.start)),
         field,
+        value: None,
         message: e.message().trim().to_owned(),
     };
     let deserializer = toml::Deserializer::parse(text).map_err(|e| error(&e, None))?;
@@ -434,8 +519,23 @@ pub struct ScenarioError {
     pub line: Option<usize>,
     /// Path of the field, when known.
     pub field: Option<String>,
-    /// What was wrong.
+    /// The value the file gave, when it parsed but is not allowed.
+    pub value: Option<String>,
+    /// What was wrong (with a value: what is allowed).
     pub message: String,
+}
+
+impl ScenarioError {
+    /// A value of `text` (the file `path`) that is not allowed, found on its line.
+    pub(crate) fn invalid(path: &Path, text: &str, invalid: Invalid) -> Self {
+        Self {
+            file: path.to_owned(),
+            line: find_key_line(text, &invalid.field),
+            field: Some(invalid.field),
+            value: Some(invalid.value),
+            message: format!("allowed {}", invalid.allowed),
+        }
+    }
 }
 
 impl fmt::Display for ScenarioError {
@@ -444,8 +544,10 @@ impl fmt::Display for ScenarioError {
         if let Some(line) = self.line {
             write!(f, ":{line}")?;
         }
-        if let Some(field) = &self.field {
-            write!(f, ": field `{field}`")?;
+        match (&self.field, &self.value) {
+            (Some(field), Some(value)) => write!(f, ": {field} = {value}")?,
+            (Some(field), None) => write!(f, ": field `{field}`")?,
+            (None, _) => {}
         }
         write!(f, ": {}", self.message)
     }
@@ -464,155 +566,230 @@ impl Scenario {
         let scenario: Scenario = parse_toml(path, text)?;
         scenario
             .validate()
-            .map_err(|(field, message)| ScenarioError {
-                file: path.to_owned(),
-                line: find_key_line(text, &field),
-                field: Some(field),
-                message,
-            })?;
+            .map_err(|e| ScenarioError::invalid(path, text, e))?;
         Ok(scenario)
     }
 
-    /// Checks values serde cannot: ranges and cross-field rules. Returns the field and why.
-    fn validate(&self) -> Result<(), (String, String)> {
-        let positive = |field: &str, v: f64| {
-            if v.is_finite() && v > 0.0 {
-                Ok(())
-            } else {
-                Err((field.to_owned(), format!("must be a number > 0, got {v}")))
-            }
-        };
-        positive("duration_s", self.duration_s)?;
-        if !(0.0..=86_400.0).contains(&self.warmup_s) {
-            return Err((
-                "warmup_s".into(),
-                format!("must be within 0..=86400 s, got {}", self.warmup_s),
-            ));
-        }
-        if !(1..=rack_control::coolant::MAX_RACKS).contains(&self.row.racks) {
-            return Err((
-                "row.racks".into(),
-                format!(
-                    "must be within 1..={}, got {}",
-                    rack_control::coolant::MAX_RACKS,
-                    self.row.racks
-                ),
-            ));
-        }
-        if !(2..=rack_control::coolant::MAX_PUMPS).contains(&self.row.pumps) {
-            return Err((
-                "row.pumps".into(),
-                format!(
-                    "must be within 2..={}, got {}",
-                    rack_control::coolant::MAX_PUMPS,
-                    self.row.pumps
-                ),
-            ));
-        }
-        if self.row.trays_per_rack == 0 {
-            return Err(("row.trays_per_rack".into(), "must be at least 1".into()));
-        }
+    /// Checks what serde cannot: every value within its physical range and the values that
+    /// must agree, before any simulation. The error names the field, the value and what is
+    /// allowed.
+    pub fn validate(&self) -> Result<(), Invalid> {
+        within(
+            "duration_s",
+            self.duration_s,
+            0.1,
+            TIME_LIMIT_S,
+            "s simulated after the warm-up",
+        )?;
+        within(
+            "warmup_s",
+            self.warmup_s,
+            0.0,
+            86_400.0,
+            "s simulated before t = 0 to reach steady state",
+        )?;
+        self.row.validate().map_err(|e| e.under("row"))?;
+        self.controller
+            .validate()
+            .map_err(|e| e.under("controller"))?;
         self.facility.validate()?;
+        self.workload.validate().map_err(|e| e.under("workload"))?;
         for (i, f) in self.faults.iter().enumerate() {
-            let field = format!("faults[{i}]");
-            if !f.at_s.is_finite() || f.at_s < 0.0 {
-                return Err((
-                    format!("{field}.at_s"),
-                    format!("must be >= 0, got {}", f.at_s),
-                ));
-            }
-            match f.fault {
-                Fault::PumpTrip { pump } if pump >= self.row.pumps => {
-                    return Err((
-                        format!("{field}.fault.pump"),
-                        format!(
-                            "no pump {pump}: the row has pumps 0..={}",
-                            self.row.pumps - 1
-                        ),
-                    ));
-                }
-                Fault::AcLoss { .. } | Fault::PsuFail { .. } | Fault::TrayFault { .. }
-                    if self.power.is_none() =>
-                {
-                    return Err((
-                        format!("{field}.fault.kind"),
-                        "needs a [power] section: electrical faults act on the racks' power plant"
-                            .into(),
-                    ));
-                }
-                Fault::PsuFail { rack, shelf, psu }
-                    if rack >= self.row.racks || shelf >= 8 || psu >= 6 =>
-                {
-                    return Err((
-                        format!("{field}.fault"),
-                        format!(
-                            "no PSU rack {rack} shelf {shelf} psu {psu}: racks 0..={}, shelves 0..=7, PSUs 0..=5",
-                            self.row.racks - 1
-                        ),
-                    ));
-                }
-                Fault::TrayFault { rack, tray, factor }
-                    if rack >= self.row.racks || tray >= 18 || factor.is_nan() || factor < 1.0 =>
-                {
-                    return Err((
-                        format!("{field}.fault"),
-                        format!(
-                            "bad tray fault rack {rack} tray {tray} factor {factor}: racks 0..={}, trays 0..=17, factor >= 1",
-                            self.row.racks - 1
-                        ),
-                    ));
-                }
-                Fault::Leak { zone, .. } if zone > self.row.racks => {
-                    return Err((
-                        format!("{field}.fault.zone"),
-                        format!(
-                            "no zone {zone}: racks are 0..={}, the CDU is {}",
-                            self.row.racks - 1,
-                            self.row.racks
-                        ),
-                    ));
-                }
-                _ => {}
-            }
+            self.validate_fault(f)
+                .map_err(|e| e.under(&format!("faults[{i}]")))?;
         }
+        self.kpi
+            .validate(self.duration_s)
+            .map_err(|e| e.under("kpi"))?;
         if let Some(power) = &self.power {
-            if let Some(p) = &power.tray_priorities
-                && p.len() != 18
-            {
-                return Err((
-                    "power.tray_priorities".into(),
-                    format!("needs 18 values, one per tray; got {}", p.len()),
-                ));
-            }
-            if power
-                .budget_w
-                .is_some_and(|b| !(10_000.0..=200_000.0).contains(&b))
-            {
-                return Err((
-                    "power.budget_w".into(),
-                    "must be within 10000..=200000 W".into(),
-                ));
-            }
-        }
-        for (i, c) in self.checks.iter().enumerate() {
-            if c.min.is_none() && c.max.is_none() && c.max_ratio_to_baseline.is_none() {
-                return Err((
-                    format!("checks[{i}]"),
-                    "needs `min`, `max` or `max_ratio_to_baseline`".into(),
-                ));
-            }
-            if !crate::report::is_known_kpi(&c.kpi) {
-                return Err((
-                    format!("checks[{i}].kpi"),
+            if self.row.trays_per_rack > TRAYS {
+                return Err(Invalid::new(
+                    "row.trays_per_rack",
+                    self.row.trays_per_rack,
                     format!(
-                        "unknown KPI `{}`; known: {}",
-                        c.kpi,
-                        crate::report::KPI_NAMES.join(", ")
+                        "1..={TRAYS} with a [power] section (the power controller drives at most {TRAYS} trays)"
                     ),
                 ));
             }
+            self.validate_power(power).map_err(|e| e.under("power"))?;
+        }
+        for (i, c) in self.checks.iter().enumerate() {
+            if c.min.is_none() && c.max.is_none() && c.max_ratio_to_baseline.is_none() {
+                return Err(Invalid::new(
+                    format!("checks[{i}]"),
+                    format!("{{ kpi = \"{}\" }}", c.kpi),
+                    "a check with `min`, `max` or `max_ratio_to_baseline`",
+                ));
+            }
+            if !crate::report::is_known_kpi(&c.kpi) {
+                return Err(Invalid::new(
+                    format!("checks[{i}].kpi"),
+                    format!("\"{}\"", c.kpi),
+                    format!("one of {}", crate::report::KPI_NAMES.join(", ")),
+                ));
+            }
+            for (name, bound) in [
+                ("min", c.min),
+                ("max", c.max),
+                ("max_ratio_to_baseline", c.max_ratio_to_baseline),
+            ] {
+                if let Some(v) = bound {
+                    within(
+                        &format!("checks[{i}].{name}"),
+                        v,
+                        f64::MIN,
+                        f64::MAX,
+                        "a finite number",
+                    )?;
+                }
+            }
         }
         Ok(())
+    }
+
+    /// One fault against the row it acts on (fields under the fault's own path).
+    pub(crate) fn validate_fault(&self, f: &FaultEvent) -> Result<(), Invalid> {
+        let last = |n: usize| n.saturating_sub(1);
+        within("at_s", f.at_s, 0.0, TIME_LIMIT_S, "s after the warm-up")?;
+        let electrical = matches!(
+            f.fault,
+            Fault::AcLoss { .. }
+                | Fault::AcSag { .. }
+                | Fault::PsuFail { .. }
+                | Fault::TrayFault { .. }
+        );
+        if electrical && self.power.is_none() {
+            return Err(Invalid::new(
+                "fault.kind",
+                fault_kind(&f.fault),
+                "only with a [power] section (electrical faults act on the racks' power plant)",
+            ));
+        }
+        let count = |field: &str, v: usize, n: usize, what: &str| {
+            if v < n {
+                Ok(())
+            } else {
+                Err(Invalid::new(field, v, format!("0..={} ({what})", last(n))))
+            }
+        };
+        match &f.fault {
+            Fault::PumpTrip { pump } => {
+                count("fault.pump", *pump, self.row.pumps, "the row's pumps")
+            }
+            Fault::Leak { zone, .. } => count(
+                "fault.zone",
+                *zone,
+                self.row.racks + 1,
+                "racks 0..racks-1, and the CDU as zone `racks`",
+            ),
+            Fault::ReservoirDrain { lpm } => {
+                within("fault.lpm", *lpm, 0.0, 1_000.0, "L/min drained")
+            }
+            Fault::AcSag {
+                volts_pct,
+                duration_s,
+            } => {
+                within(
+                    "fault.volts_pct",
+                    *volts_pct,
+                    0.0,
+                    100.0,
+                    "% of nominal left",
+                )?;
+                within("fault.duration_s", *duration_s, 0.0, 3_600.0, "s")
+            }
+            Fault::PsuFail { rack, shelf, psu } => {
+                count("fault.rack", *rack, self.row.racks, "the row's racks")?;
+                count("fault.shelf", *shelf, SHELVES, "power shelves in a rack")?;
+                count("fault.psu", *psu, PSUS_PER_SHELF, "PSUs in a shelf")
+            }
+            Fault::TrayFault { rack, tray, factor } => {
+                count("fault.rack", *rack, self.row.racks, "the row's racks")?;
+                count(
+                    "fault.tray",
+                    *tray,
+                    self.row.trays_per_rack,
+                    "the rack's trays",
+                )?;
+                within(
+                    "fault.factor",
+                    *factor,
+                    1.0,
+                    100.0,
+                    "multiple of the tray's demand",
+                )
+            }
+            Fault::Sensor {
+                failure:
+                    Some(SensorFault::Drift { rate_per_s: v } | SensorFault::Offset { value: v }),
+                ..
+            } => within(
+                "fault.failure",
+                *v,
+                -1_000.0,
+                1_000.0,
+                "units (per second), finite",
+            ),
+            _ => Ok(()),
+        }
+    }
+
+    /// The `[power]` section: trays within the power controller's reach, and every setting
+    /// checked by the power controller's own setter, so a file gets no value a technician
+    /// could not set.
+    fn validate_power(&self, power: &PowerSettings) -> Result<(), Invalid> {
+        power
+            .electrical
+            .validate()
+            .map_err(|e| e.under("electrical"))?;
+        if let Some(p) = &power.tray_priorities
+            && p.len() != self.row.trays_per_rack
+        {
+            return Err(Invalid::new(
+                "tray_priorities",
+                format!("{} values", p.len()),
+                format!(
+                    "{} values, one per tray (row.trays_per_rack)",
+                    self.row.trays_per_rack
+                ),
+            ));
+        }
+        let plain = PowerSettings {
+            budget_w: None,
+            ride_through_s: None,
+            ramp_limit_w_per_s: None,
+            power_floor_w: None,
+            ..power.clone()
+        };
+        let mut controller = rack_control::power::PowerController::new(
+            crate::power_row::power_config(self, &plain, crate::runner::Control::Rackloop),
+        );
+        let setting = |field: &str,
+                       value: Option<f32>,
+                       set: &mut dyn FnMut(f32) -> Result<(), (f32, f32)>| {
+            match value {
+                Some(v) => set(v).map_err(|(min, max)| {
+                    Invalid::new(
+                        field,
+                        v,
+                        format!("{min}..={max} (the power controller's own range)"),
+                    )
+                }),
+                None => Ok(()),
+            }
+        };
+        setting("budget_w", power.budget_w, &mut |v| {
+            controller.set_budget(v)
+        })?;
+        setting("power_floor_w", power.power_floor_w, &mut |v| {
+            controller.set_power_floor(v)
+        })?;
+        setting("ride_through_s", power.ride_through_s, &mut |v| {
+            controller.set_ride_through(v)
+        })?;
+        setting("ramp_limit_w_per_s", power.ramp_limit_w_per_s, &mut |v| {
+            controller.set_ramp_limit(v)
+        })
     }
 
     /// Whether any check compares with the baseline.
@@ -700,15 +877,15 @@ mod tests {
         let text = format!("{MINIMAL}[facility]\nflow_profile = [[0, 1.0], [30, -0.2]]\n");
         let e = Scenario::parse(Path::new("bad.toml"), &text).unwrap_err();
         assert_eq!(e.line, Some(6), "{e}");
-        assert_eq!(e.field.as_deref(), Some("facility.flow_profile"), "{e}");
-        assert!(
-            e.message
-                .contains("point 1: value -0.2: allowed fractions 0..=1"),
-            "{e}"
+        assert_eq!(
+            e.to_string(),
+            "bad.toml:6: facility.flow_profile[1][1] = -0.2: allowed 0..=1 (fraction of the facility's full flow)"
         );
         let text = format!("{MINIMAL}[facility]\nprofile = [[60, 25.0], [30, 26.0]]\n");
         let e = Scenario::parse(Path::new("bad.toml"), &text).unwrap_err();
-        assert!(e.message.contains("point 1: time 30 s"), "{e}");
+        assert_eq!(e.field.as_deref(), Some("facility.profile[1][0]"), "{e}");
+        assert_eq!(e.value.as_deref(), Some("30"), "{e}");
+        assert!(e.message.contains("not before the point before"), "{e}");
     }
 
     #[test]

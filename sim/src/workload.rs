@@ -8,6 +8,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::validate::{Invalid, TIME_LIMIT_S, within};
+
 /// The shape of the workload.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "kind", deny_unknown_fields)]
@@ -184,6 +186,156 @@ impl Workload {
         let v = unit_hash(key + 1000 + self.rack_offset);
         let t = t_s - self.time_jitter_s * v;
         (self.level(t) * (1.0 + self.jitter * (2.0 * u - 1.0))).max(0.0)
+    }
+}
+
+/// Levels are fractions of the rack's design power; a GPU rack's transients reach ~1.4 x its
+/// steady power (DOMAIN.md), so 1.5 is the most a level may be.
+const LEVEL_MAX: f64 = 1.5;
+
+impl Shape {
+    /// Checks the levels, times and periods; fields are named as in the file's `shape`.
+    pub fn validate(&self) -> Result<(), Invalid> {
+        let level = |field: &str, v: f64| {
+            within(
+                field,
+                v,
+                0.0,
+                LEVEL_MAX,
+                "fraction of design power; transients reach ~1.4",
+            )
+        };
+        let time = |field: &str, v: f64| {
+            within(
+                field,
+                v,
+                -TIME_LIMIT_S,
+                TIME_LIMIT_S,
+                "s after the warm-up, finite",
+            )
+        };
+        match self {
+            Shape::Constant { level: l } => level("level", *l),
+            Shape::Step {
+                from,
+                to,
+                at_s,
+                ramp_s,
+            } => {
+                level("from", *from)?;
+                level("to", *to)?;
+                time("at_s", *at_s)?;
+                within("ramp_s", *ramp_s, 0.0, 86_400.0, "s; 0 is a jump")
+            }
+            Shape::Oscillation {
+                low,
+                high,
+                periods_s,
+                each_s,
+                duty,
+            } => {
+                level("low", *low)?;
+                level("high", *high)?;
+                if periods_s.is_empty() {
+                    return Err(Invalid::new(
+                        "periods_s",
+                        "[]",
+                        "one or more periods (the swing's period, s, played in turn)",
+                    ));
+                }
+                for (i, p) in periods_s.iter().enumerate() {
+                    within(
+                        &format!("periods_s[{i}]"),
+                        *p,
+                        0.2,
+                        86_400.0,
+                        "s; a swing needs at least two 100 ms control steps",
+                    )?;
+                }
+                within(
+                    "each_s",
+                    *each_s,
+                    0.1,
+                    TIME_LIMIT_S,
+                    "s each period is played",
+                )?;
+                within("duty", *duty, 0.0, 1.0, "share of a period at `high`")
+            }
+            Shape::Job {
+                idle,
+                level: running,
+                start_s,
+                stop_s,
+                checkpoint_every_s,
+                checkpoint_s,
+                checkpoint_level,
+            } => {
+                level("idle", *idle)?;
+                level("level", *running)?;
+                level("checkpoint_level", *checkpoint_level)?;
+                time("start_s", *start_s)?;
+                within(
+                    "stop_s",
+                    *stop_s,
+                    *start_s,
+                    TIME_LIMIT_S,
+                    "s, not before start_s",
+                )?;
+                within(
+                    "checkpoint_every_s",
+                    *checkpoint_every_s,
+                    0.0,
+                    TIME_LIMIT_S,
+                    "s; 0 for none",
+                )?;
+                within(
+                    "checkpoint_s",
+                    *checkpoint_s,
+                    0.0,
+                    checkpoint_every_s.max(0.0),
+                    "s, at most checkpoint_every_s",
+                )
+            }
+            Shape::Diurnal {
+                night,
+                day,
+                job_s,
+                checkpoint_every_s,
+            } => {
+                level("night", *night)?;
+                level("day", *day)?;
+                within("job_s", *job_s, 1.0, 86_400.0, "s a job runs")?;
+                within(
+                    "checkpoint_every_s",
+                    *checkpoint_every_s,
+                    0.0,
+                    86_400.0,
+                    "s; 0 for none",
+                )
+            }
+        }
+    }
+}
+
+impl Workload {
+    /// Checks the shape and the jitter; fields are named as in the file under `[workload]`
+    /// (`shape.level`, `jitter`, ...).
+    pub fn validate(&self) -> Result<(), Invalid> {
+        self.shape.validate().map_err(|e| e.under("shape"))?;
+        within(
+            "jitter",
+            self.jitter,
+            0.0,
+            0.5,
+            "each rack's level within +/- this share of the shape's",
+        )?;
+        within(
+            "time_jitter_s",
+            self.time_jitter_s,
+            0.0,
+            3_600.0,
+            "s each rack may run late",
+        )
     }
 }
 

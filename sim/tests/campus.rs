@@ -146,8 +146,42 @@ fn racks_cut_the_campus_to_whole_rows() {
     let mut c = Campus::builtin().unwrap();
     assert_eq!(c.file.rows, 3500);
     assert_eq!(c.racks(), 28_000);
-    c.cut_to_racks(20);
+    let notes = c.cut_to_racks(20);
     assert_eq!(c.file.rows, 3);
+    assert_eq!(
+        notes[0],
+        "--racks 20: a row has 8 racks, so 3 rows of 8 racks (24 racks) will run"
+    );
+    // The built-in campus schedules a pump trip in row 17 and a leak in row 42.
+    assert_eq!(notes.len(), 3, "{notes:?}");
+    assert!(notes[1].contains("pump_trip in row 17"), "{notes:?}");
+    let mut whole = small(7);
+    assert!(
+        whole.cut_to_racks(32).is_empty(),
+        "whole rows that keep every scheduled fault need no word"
+    );
+}
+
+#[test]
+fn a_cut_says_which_scheduled_faults_it_drops() {
+    let mut c = small(7);
+    assert_eq!(c.file.scheduled.len(), 1);
+    let notes = c.cut_to_racks(5);
+    assert_eq!(c.file.rows, 1);
+    assert!(c.file.scheduled.is_empty(), "the fault in row 3 cannot run");
+    assert_eq!(notes.len(), 2, "{notes:?}");
+    assert!(notes[0].contains("1 row of 8 racks (8 racks)"), "{notes:?}");
+    assert_eq!(
+        notes[1],
+        "--racks 5: scheduled[0] (leak in row 3 at 4 s) is in a row past the cut and will not run"
+    );
+    let mut c = small(7);
+    let notes = c.cut_to_racks(1_000);
+    assert_eq!(c.file.rows, 5);
+    assert_eq!(
+        notes,
+        ["--racks 1000: the campus has 40 racks (5 rows); running all of them"]
+    );
 }
 
 #[test]
@@ -190,9 +224,19 @@ fn bad_campus_files_name_the_field_and_what_is_allowed() {
         ),
         (format!("{SMALL}\nbogus = 1\n"), "", "unknown field `bogus`"),
         (
+            SMALL.replace("each_s = 100", "each_s = 100, duty = 2"),
+            "jobs[0].workload.shape.duty = 2",
+            "allowed 0..=1",
+        ),
+        (
+            SMALL.replace("zone = 2", "zone = 12"),
+            "scheduled[0].fault.zone = 12",
+            "allowed 0..=8",
+        ),
+        (
             SMALL.replace("row = 3", "row = 9"),
-            "scheduled",
-            "allowed 0..5",
+            "scheduled[0].row = 9",
+            "allowed 0..=4",
         ),
         (
             SMALL.replace("[faults]", "[facility]\nsupply_c = 90\n\n[faults]"),
@@ -204,16 +248,16 @@ fn bad_campus_files_name_the_field_and_what_is_allowed() {
                 "[faults]",
                 "[facility]\nflow_profile = [[0, 1.0], [60, 1.4]]\n\n[faults]",
             ),
-            "facility.flow_profile",
-            "point 1: value 1.4: allowed fractions 0..=1",
+            "facility.flow_profile[1][1] = 1.4",
+            "allowed 0..=1",
         ),
         (
             SMALL.replace(
                 "[faults]",
                 "[facility]\nprofile = [[100, 25.0], [50, 30.0]]\n\n[faults]",
             ),
-            "facility.profile",
-            "point 1: time 50 s",
+            "facility.profile[1][0] = 50",
+            "allowed 100..=",
         ),
     ];
     for (text, field, allowed) in cases {

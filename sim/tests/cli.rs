@@ -127,9 +127,7 @@ fn a_bad_scenario_file_is_named_with_line_field_and_reason_and_exits_two() {
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
-        stderr.contains(
-            "bad.toml:7: field `faults[0].fault.pump`: no pump 9: the row has pumps 0..=1"
-        ),
+        stderr.contains("bad.toml:7: faults[0].fault.pump = 9: allowed 0..=1 (the row's pumps)"),
         "{stderr}"
     );
 
