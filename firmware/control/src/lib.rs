@@ -21,6 +21,7 @@
 )]
 
 pub mod alarm;
+pub mod annunciator;
 pub mod coolant;
 pub mod events;
 pub mod pid;

@@ -4,6 +4,7 @@
 #![allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
 
 use super::*;
+use crate::sensor::Reading;
 
 /// A bench: ideal pumps (tach follows the command), steady sensors, fresh rack reports.
 struct Bench {

@@ -1,0 +1,248 @@
+//! Every setting of the coolant controller, with its default and where the default comes from.
+
+use crate::annunciator::CONTROL_PERIOD_MS;
+use crate::pid::PidConfig;
+use crate::sensor::SensorLimits;
+
+use super::model::HxModel;
+
+/// Which variable the pumps hold.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum PumpControl {
+    /// Secondary differential pressure, with the setpoint reset from the heat load.
+    DifferentialPressure,
+    /// Secondary flow.
+    Flow,
+    /// A fixed speed, % (the conventional constant-speed CDU; also a manual override).
+    FixedSpeed(f32),
+}
+
+/// Every setting of the controller. Defaults follow `DOMAIN.md` (sources there).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CoolantConfig {
+    /// Control period, ms.
+    pub period_ms: u32,
+    /// Racks served.
+    pub racks: usize,
+    /// Secondary supply sensors fitted (1..=3).
+    pub supply_sensors: usize,
+    /// Pumps fitted (2..=3); one runs, the others stand by.
+    pub pumps: usize,
+    /// Secondary supply setpoint, degC (Redfish CDU mockup: 30).
+    pub supply_setpoint_c: f32,
+    /// Allowed supply setpoint range, degC (Redfish mockup: 10..=35).
+    pub supply_setpoint_min_c: f32,
+    /// Allowed supply setpoint range, degC.
+    pub supply_setpoint_max_c: f32,
+    /// Supply temperature PID (output: valve %, reverse acting).
+    pub temp_pid: PidConfig,
+    /// Heat exchanger and valve nameplate, for feed-forward and headroom.
+    pub hx: HxModel,
+    /// Use the feed-forward from the racks' power reports.
+    pub feed_forward: bool,
+    /// Share of rack input power that reaches the liquid loop (assumed 0.9).
+    pub liquid_capture_fraction: f32,
+    /// A rack report older than this is stale, s.
+    pub report_stale_after_s: f32,
+    /// Time constant of the heat's arrival at the heat exchanger at design flow, s: the
+    /// feed-forward follows the reported heat through this lag.
+    pub feed_forward_lag_s: f32,
+    /// Pumps hold differential pressure or flow.
+    pub pump_control: PumpControl,
+    /// Differential pressure at design flow, kPa (Redfish mockup: 35).
+    pub dp_design_kpa: f32,
+    /// Lowest differential pressure setpoint, kPa.
+    pub dp_min_kpa: f32,
+    /// Flow setpoint when holding flow, L/min.
+    pub flow_setpoint_lpm: f32,
+    /// Design heat load of the row, W.
+    pub design_heat_w: f32,
+    /// Design secondary temperature rise, K (10 K: 1.43 L/min per kW for water).
+    pub design_rise_k: f32,
+    /// Largest secondary flow the pumps deliver, as a multiple of design flow.
+    pub max_flow_factor: f32,
+    /// Coolant density, kg/L.
+    pub coolant_density_kg_per_l: f32,
+    /// Hydraulic exponent of the racks' pressure drop vs flow (cold plates: 1.85).
+    pub flow_exponent: f32,
+    /// GPU slowdown temperature, degC (H100 class ~83, assumed).
+    pub gpu_slowdown_c: f32,
+    /// GPU margin below slowdown the pumps keep, K.
+    pub gpu_margin_k: f32,
+    /// Differential pressure added per K of missing GPU margin, kPa/K.
+    pub dp_per_margin_kpa_per_k: f32,
+    /// Largest setpoint change rate of the pump loop, kPa/s.
+    pub dp_setpoint_slew_kpa_per_s: f32,
+    /// Pump loop PID (output: speed %).
+    pub pump_pid: PidConfig,
+    /// Pump speed at 100 %, rpm.
+    pub pump_max_rpm: f32,
+    /// Lowest running speed, %.
+    pub pump_min_speed_pct: f32,
+    /// Speed a pump starts at before the pressure loop takes over, %.
+    pub pump_start_speed_pct: f32,
+    /// Pump speed in failsafe, %.
+    pub failsafe_pump_speed_pct: f32,
+    /// Time a pump is given to reach speed before it is judged, s.
+    pub pump_spinup_s: f32,
+    /// Tach below this fraction of command: under-speed.
+    pub pump_underspeed_fraction: f32,
+    /// Under-speed or lost tach for this long: fault, s.
+    pub pump_fault_delay_s: f32,
+    /// Lead pump rotation interval, s (0 disables).
+    pub lead_rotation_interval_s: f32,
+    /// Supply alarm band around the setpoint, K (Coolcentric: 2).
+    pub supply_alarm_band_k: f32,
+    /// Supply alarm delay, s (Coolcentric: 120).
+    pub supply_alarm_delay_s: f32,
+    /// Supply alarm hysteresis, K (Coolcentric: 1).
+    pub supply_alarm_hysteresis_k: f32,
+    /// Supply alarms inhibited this long after start, s (Coolcentric: 1200).
+    pub startup_inhibit_s: f32,
+    /// Start-up lasts at least this long, s.
+    pub startup_min_s: f32,
+    /// Leak reaction delay, s (Redfish mockup `ReactionDelaySeconds`: 15).
+    pub leak_reaction_delay_s: f32,
+    /// After electrical isolation is requested, the rack's valve closes this much later, s.
+    pub isolation_valve_delay_s: f32,
+    /// Valve feedback this far from demand...
+    pub valve_fault_tolerance_pct: f32,
+    /// ...for this long is a valve fault, s.
+    pub valve_fault_delay_s: f32,
+    /// Supply this far above setpoint with the valve wide open...
+    pub cannot_hold_excess_k: f32,
+    /// ...for this long raises `CannotHoldSetpoint`, s.
+    pub cannot_hold_delay_s: f32,
+    /// Redundant supply sensors further apart than this disagree, K.
+    pub supply_vote_tolerance_k: f32,
+    /// Temperature sensor limits.
+    pub temp_sensor: SensorLimits,
+    /// Flow sensor limits, L/min.
+    pub flow_sensor: SensorLimits,
+    /// Differential pressure sensor limits, kPa.
+    pub dp_sensor: SensorLimits,
+    /// Valve feedback limits, %.
+    pub valve_sensor: SensorLimits,
+}
+
+impl Default for CoolantConfig {
+    fn default() -> Self {
+        let design_heat_w = 8.0 * 120_000.0 * 0.9;
+        let design_rise_k = 10.0;
+        let cp = 3_900.0; // PG25: ~1.5 L/min per kW at 10 K
+        let secondary_design_kg_s = design_heat_w / (cp * design_rise_k);
+        let temp = SensorLimits {
+            min: -5.0,
+            max: 95.0,
+            stale_after_s: 1.0,
+            invalid_after_s: 10.0,
+            max_slew_per_s: 0.5,
+            worst_is_high: true,
+            stuck_epsilon: 0.0,
+            stuck_after_s: 5.0,
+        };
+        Self {
+            period_ms: CONTROL_PERIOD_MS,
+            racks: 8,
+            supply_sensors: 3,
+            pumps: 2,
+            supply_setpoint_c: 30.0,
+            supply_setpoint_min_c: 10.0,
+            supply_setpoint_max_c: 35.0,
+            temp_pid: PidConfig {
+                kp: 6.0,
+                ti_s: 40.0,
+                td_s: 0.0,
+                derivative_filter: 0.1,
+                out_min: 0.0,
+                out_max: 100.0,
+                slew_per_s: 10.0,
+                reverse: true,
+            },
+            hx: HxModel {
+                ua_design_w_per_k: 175_000.0,
+                secondary_design_kg_s,
+                primary_max_kg_s: 1.6 * design_heat_w / (4_186.0 * 10.0),
+                primary_design_kg_s: design_heat_w / (4_186.0 * 10.0),
+                secondary_cp_j_per_kg_k: cp,
+                primary_cp_j_per_kg_k: 4_186.0,
+                valve_rangeability: 50.0,
+            },
+            feed_forward: true,
+            liquid_capture_fraction: 0.9,
+            report_stale_after_s: 0.5,
+            feed_forward_lag_s: 16.0,
+            pump_control: PumpControl::DifferentialPressure,
+            dp_design_kpa: 35.0,
+            dp_min_kpa: 8.0,
+            flow_setpoint_lpm: 1_300.0,
+            design_heat_w,
+            design_rise_k,
+            max_flow_factor: 1.2,
+            coolant_density_kg_per_l: 1.02,
+            flow_exponent: 1.85,
+            gpu_slowdown_c: 83.0,
+            gpu_margin_k: 8.0,
+            dp_per_margin_kpa_per_k: 3.0,
+            dp_setpoint_slew_kpa_per_s: 5.0,
+            pump_pid: PidConfig {
+                kp: 0.8,
+                ti_s: 2.0,
+                td_s: 0.0,
+                derivative_filter: 0.1,
+                out_min: 30.0,
+                out_max: 100.0,
+                slew_per_s: 50.0,
+                reverse: false,
+            },
+            pump_max_rpm: 3_600.0,
+            pump_min_speed_pct: 30.0,
+            pump_start_speed_pct: 60.0,
+            failsafe_pump_speed_pct: 90.0,
+            pump_spinup_s: 2.0,
+            pump_underspeed_fraction: 0.7,
+            pump_fault_delay_s: 1.0,
+            lead_rotation_interval_s: 7.0 * 24.0 * 3600.0,
+            supply_alarm_band_k: 2.0,
+            supply_alarm_delay_s: 120.0,
+            supply_alarm_hysteresis_k: 1.0,
+            startup_inhibit_s: 1200.0,
+            startup_min_s: 5.0,
+            leak_reaction_delay_s: 15.0,
+            isolation_valve_delay_s: 5.0,
+            valve_fault_tolerance_pct: 10.0,
+            valve_fault_delay_s: 60.0,
+            cannot_hold_excess_k: 0.5,
+            cannot_hold_delay_s: 60.0,
+            supply_vote_tolerance_k: 0.5,
+            temp_sensor: temp,
+            flow_sensor: SensorLimits {
+                min: 0.0,
+                max: 4_000.0,
+                max_slew_per_s: 50.0,
+                worst_is_high: false,
+                stuck_epsilon: 0.0,
+                stuck_after_s: 0.0,
+                ..temp
+            },
+            dp_sensor: SensorLimits {
+                min: 0.0,
+                max: 250.0,
+                max_slew_per_s: 5.0,
+                worst_is_high: false,
+                stuck_epsilon: 0.0,
+                stuck_after_s: 0.0,
+                ..temp
+            },
+            valve_sensor: SensorLimits {
+                min: -5.0,
+                max: 105.0,
+                max_slew_per_s: 10.0,
+                worst_is_high: false,
+                stuck_epsilon: 0.0,
+                stuck_after_s: 0.0,
+                ..temp
+            },
+        }
+    }
+}

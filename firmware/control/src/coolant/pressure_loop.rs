@@ -1,0 +1,94 @@
+//! The pressure loop: the lead pump's speed holds the secondary differential pressure (or the
+//! flow, or a fixed speed). The pressure setpoint is **reset from the heat load**: the
+//! pressure that gives the flow for the design temperature rise at this load
+//! (`dp_design x load^flow_exponent`), raised by `dp_per_margin_kpa_per_k` for every kelvin
+//! the hottest GPU is short of its margin below slowdown, held between `dp_min_kpa` and 1.3 x
+//! design, and moved no faster than `dp_setpoint_slew_kpa_per_s`. Without the racks' reports
+//! the load and the GPU temperatures are unknown: it holds the design pressure rather than
+//! guess low. In Failsafe, or with the controlled variable unmeasurable, the pumps run at the
+//! failsafe speed.
+
+use crate::pid::Pid;
+
+use super::sensors::SensorBank;
+use super::{CoolantConfig, CoolantInputs, CoolantState, PumpControl};
+
+/// The pump loop's PID and its setpoint.
+#[derive(Debug, Clone)]
+pub(super) struct PressureLoop {
+    pid: Pid,
+    /// The differential pressure setpoint in force, kPa.
+    pub dp_setpoint_kpa: f32,
+}
+
+impl PressureLoop {
+    pub fn new(config: &CoolantConfig) -> Self {
+        Self {
+            pid: Pid::new(config.pump_pid, config.pump_min_speed_pct),
+            dp_setpoint_kpa: config.dp_design_kpa,
+        }
+    }
+
+    /// A pump is starting: the loop takes over from the start speed.
+    pub fn start(&mut self, config: &CoolantConfig) {
+        self.pid.force(config.pump_start_speed_pct);
+    }
+
+    /// Moves the setpoint and returns the lead pump's speed, %. `supply_lost`: no valid supply
+    /// measurement this step (Failsafe now or about to be).
+    #[allow(clippy::too_many_arguments)] // the step's inputs, each from its own part
+    pub fn step(
+        &mut self,
+        config: &CoolantConfig,
+        state: CoolantState,
+        supply_lost: bool,
+        heat_w: f32,
+        hottest_gpu_c: Option<f32>,
+        inputs: &CoolantInputs,
+        sensors: &SensorBank,
+        dt: f32,
+    ) -> f32 {
+        let c = config;
+        let load_fraction = if hottest_gpu_c.is_some() {
+            (heat_w / c.design_heat_w).clamp(0.0, 1.5)
+        } else {
+            1.0
+        };
+        let mut dp_target = c.dp_design_kpa * libm::powf(load_fraction, c.flow_exponent);
+        if let Some(gpu) = hottest_gpu_c {
+            let shortfall = c.gpu_margin_k - (c.gpu_slowdown_c - gpu);
+            if shortfall > 0.0 {
+                dp_target += shortfall * c.dp_per_margin_kpa_per_k;
+            }
+        }
+        let dp_target = dp_target.clamp(c.dp_min_kpa, c.dp_design_kpa * 1.3);
+        let max_change = c.dp_setpoint_slew_kpa_per_s * dt;
+        self.dp_setpoint_kpa += (dp_target - self.dp_setpoint_kpa).clamp(-max_change, max_change);
+
+        match state {
+            CoolantState::Stopped => 0.0,
+            _ if state == CoolantState::Failsafe || supply_lost => {
+                self.pid.force(c.failsafe_pump_speed_pct);
+                c.failsafe_pump_speed_pct
+            }
+            _ => match c.pump_control {
+                PumpControl::DifferentialPressure if sensors.dp.status().usable() => self
+                    .pid
+                    .step(self.dp_setpoint_kpa, inputs.dp_kpa.value, 0.0, dt),
+                PumpControl::Flow if sensors.flow.status().usable() => {
+                    self.pid
+                        .step(c.flow_setpoint_lpm, inputs.flow_lpm.value, 0.0, dt)
+                }
+                PumpControl::FixedSpeed(pct) => {
+                    self.pid.force(pct);
+                    pct
+                }
+                // The controlled variable is unmeasurable: hold a safe speed.
+                _ => {
+                    self.pid.force(c.failsafe_pump_speed_pct);
+                    c.failsafe_pump_speed_pct
+                }
+            },
+        }
+    }
+}

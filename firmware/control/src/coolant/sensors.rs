@@ -1,0 +1,112 @@
+//! Sensor validation: every analog input through its [`Validator`] (range, stale with the
+//! worst-case projection, stuck), the redundant secondary supply sensors voted, and a
+//! `SensorFault` alarm per failed sensor (instances per [`sensor_index`]). Without any valid
+//! supply reading the controller has nothing to hold: `SupplySensorsLost` (critical), and the
+//! orchestrator goes Failsafe.
+
+use heapless::Vec;
+
+use crate::Instant;
+use crate::sensor::{Status, Validator, vote};
+
+use super::{Alarm, Annunciator, CoolantConfig, CoolantInputs, MAX_SUPPLY_SENSORS, sensor_index};
+
+/// The validated inputs of one step.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(super) struct Validated {
+    /// The voted supply temperature, degC, if any supply sensor is valid.
+    pub supply_c: Option<f32>,
+    /// Sensors that failed validation, a bit per [`sensor_index`].
+    pub faults: u32,
+}
+
+/// Every sensor's validator.
+#[derive(Debug, Clone)]
+pub(super) struct SensorBank {
+    supply: [Validator; MAX_SUPPLY_SENSORS],
+    pub return_temp: Validator,
+    pub primary_supply: Validator,
+    pub primary_return: Validator,
+    pub flow: Validator,
+    pub dp: Validator,
+    pub valve_feedback: Validator,
+}
+
+impl SensorBank {
+    pub fn new(config: &CoolantConfig) -> Self {
+        Self {
+            supply: [Validator::new(config.temp_sensor); MAX_SUPPLY_SENSORS],
+            return_temp: Validator::new(config.temp_sensor),
+            primary_supply: Validator::new(config.temp_sensor),
+            primary_return: Validator::new(config.temp_sensor),
+            flow: Validator::new(config.flow_sensor),
+            dp: Validator::new(config.dp_sensor),
+            valve_feedback: Validator::new(config.valve_sensor),
+        }
+    }
+
+    /// Validates every sensor, votes the supply, and raises the sensor alarms.
+    pub fn step(
+        &mut self,
+        now: Instant,
+        inputs: &CoolantInputs,
+        config: &CoolantConfig,
+        annunciator: &mut Annunciator,
+    ) -> Validated {
+        let n = config.supply_sensors;
+        for (validator, reading) in self.supply.iter_mut().zip(&inputs.supply_temps_c).take(n) {
+            validator.update(now, *reading);
+        }
+        let supply_c = self
+            .supply
+            .get_mut(..n)
+            .and_then(|s| vote(s, config.supply_vote_tolerance_k));
+        let singles = [
+            (
+                sensor_index::RETURN,
+                self.return_temp.update(now, inputs.return_temp_c).0,
+            ),
+            (
+                sensor_index::PRIMARY_SUPPLY,
+                self.primary_supply
+                    .update(now, inputs.primary_supply_temp_c)
+                    .0,
+            ),
+            (
+                sensor_index::PRIMARY_RETURN,
+                self.primary_return
+                    .update(now, inputs.primary_return_temp_c)
+                    .0,
+            ),
+            (sensor_index::FLOW, self.flow.update(now, inputs.flow_lpm).0),
+            (
+                sensor_index::DIFFERENTIAL_PRESSURE,
+                self.dp.update(now, inputs.dp_kpa).0,
+            ),
+            (
+                sensor_index::VALVE_FEEDBACK,
+                self.valve_feedback.update(now, inputs.valve_feedback_pct).0,
+            ),
+        ];
+        let mut faults = 0u32;
+        let statuses = self.supply.iter().take(n).enumerate().map(|(i, v)| {
+            #[allow(clippy::cast_possible_truncation)] // i < 3
+            (sensor_index::SUPPLY_0 + i as u8, v.status())
+        });
+        let all: Vec<(u8, Status), 12> = statuses.chain(singles).collect();
+        for (index, status) in all {
+            let bad = status != Status::Ok;
+            if bad {
+                faults |= 1 << index;
+            }
+            annunciator.set(now, Alarm::SensorFault, index, false, bad);
+        }
+        annunciator.set(now, Alarm::SupplySensorsLost, 0, true, supply_c.is_none());
+        Validated { supply_c, faults }
+    }
+
+    /// Whether any of the `n` fitted supply sensors is not `Ok`.
+    pub fn any_supply_not_ok(&self, n: usize) -> bool {
+        self.supply.iter().take(n).any(|v| v.status() != Status::Ok)
+    }
+}
