@@ -302,6 +302,14 @@ impl Application for PowerApp {
                         reason: reason(why),
                     },
                     PowerEvent::PsuFaulted { shelf, psu } => EventKind::PsuFaulted { shelf, psu },
+                    PowerEvent::AlarmRaised { alarm, instance } => EventKind::AlarmRaised {
+                        code: alarm_code(alarm),
+                        instance,
+                    },
+                    PowerEvent::AlarmCleared { alarm, instance } => EventKind::AlarmCleared {
+                        code: alarm_code(alarm),
+                        instance,
+                    },
                 };
                 emit(r.at, kind);
             });

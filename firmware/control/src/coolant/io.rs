@@ -158,4 +158,3 @@ pub enum SettingError {
     /// Not now (for example restoring a rack whose leak is still wet).
     NotPermitted,
 }
-

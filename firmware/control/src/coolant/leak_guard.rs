@@ -117,7 +117,9 @@ impl LeakGuard {
 
     /// Whether any zone is isolated.
     pub fn any_isolated(&self) -> bool {
-        self.zones.iter().any(|z| matches!(z, Zone::Isolated { .. }))
+        self.zones
+            .iter()
+            .any(|z| matches!(z, Zone::Isolated { .. }))
     }
 
     /// Serves `rack` again, if its detectors are dry.
@@ -128,7 +130,10 @@ impl LeakGuard {
             | Zone::Isolated {
                 wet_since: Some(_), ..
             } => Err(SettingError::NotPermitted),
-            Zone::Dry | Zone::Isolated { wet_since: None, .. } => {
+            Zone::Dry
+            | Zone::Isolated {
+                wet_since: None, ..
+            } => {
                 *zone = Zone::Dry;
                 Ok(())
             }

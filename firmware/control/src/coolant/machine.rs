@@ -190,7 +190,6 @@ pub const TRANSITIONS: &[(CoolantState, Trigger, CoolantState)] = &[
     (CoolantState::Failsafe, Trigger::Stop, CoolantState::Stopped),
 ];
 
-
 impl AlarmEvent<Alarm> for CoolantEvent {
     fn raised(alarm: Alarm, instance: u8) -> Self {
         Self::AlarmRaised { alarm, instance }

@@ -46,7 +46,6 @@
 //! change and event goes through one [`crate::annunciator::Annunciator`]. The step calls
 //! them in a fixed order, so the same inputs give the same outputs on every target.
 
-
 mod config;
 mod headroom;
 mod io;
@@ -109,7 +108,6 @@ pub mod sensor_index {
     /// Valve position feedback.
     pub const VALVE_FEEDBACK: u8 = 9;
 }
-
 
 /// The controller's alarm table and event log.
 type Annunciator =
@@ -306,9 +304,7 @@ impl CoolantController {
             self.pumps.schedule_rotation(now, &self.config);
         }
         let c = self.config;
-        let validated = self
-            .sensors
-            .step(now, inputs, &c, &mut self.annunciator);
+        let validated = self.sensors.step(now, inputs, &c, &mut self.annunciator);
         self.outputs.sensor_faults = validated.faults;
         let supply = validated.supply_c;
         self.start_if_ready(now, inputs);
@@ -326,8 +322,14 @@ impl CoolantController {
 
         let commanded = self.outputs.pump_speed_pct;
         let may_rotate = matches!(self.state, CoolantState::Running | CoolantState::Degraded);
-        self.pumps
-            .supervise(now, inputs, &c, &commanded, may_rotate, &mut self.annunciator);
+        self.pumps.supervise(
+            now,
+            inputs,
+            &c,
+            &commanded,
+            may_rotate,
+            &mut self.annunciator,
+        );
         let speed = self.pressure_loop.step(
             &c,
             self.state,
@@ -425,7 +427,14 @@ impl CoolantController {
         if self.state == CoolantState::Startup && fault.is_none() {
             let lead = self.pumps.lead();
             let lead_at_speed = inputs.pump_tach_rpm.get(lead).copied().unwrap_or(0.0)
-                >= 0.5 * self.outputs.pump_speed_pct.get(lead).copied().unwrap_or(0.0) / 100.0
+                >= 0.5
+                    * self
+                        .outputs
+                        .pump_speed_pct
+                        .get(lead)
+                        .copied()
+                        .unwrap_or(0.0)
+                    / 100.0
                     * self.config.pump_max_rpm;
             if lead_at_speed && now.secs_since(self.started_at) >= self.config.startup_min_s {
                 self.fire(now, Trigger::StartupDone, Reason::StartupComplete);

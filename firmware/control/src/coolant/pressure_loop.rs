@@ -72,9 +72,10 @@ impl PressureLoop {
                 c.failsafe_pump_speed_pct
             }
             _ => match c.pump_control {
-                PumpControl::DifferentialPressure if sensors.dp.status().usable() => self
-                    .pid
-                    .step(self.dp_setpoint_kpa, inputs.dp_kpa.value, 0.0, dt),
+                PumpControl::DifferentialPressure if sensors.dp.status().usable() => {
+                    self.pid
+                        .step(self.dp_setpoint_kpa, inputs.dp_kpa.value, 0.0, dt)
+                }
                 PumpControl::Flow if sensors.flow.status().usable() => {
                     self.pid
                         .step(c.flow_setpoint_lpm, inputs.flow_lpm.value, 0.0, dt)

@@ -244,7 +244,13 @@ impl PumpBank {
         }
     }
 
-    fn change_lead(&mut self, now: Instant, to: usize, reason: Reason, annunciator: &mut Annunciator) {
+    fn change_lead(
+        &mut self,
+        now: Instant,
+        to: usize,
+        reason: Reason,
+        annunciator: &mut Annunciator,
+    ) {
         let from = self.lead;
         self.start(now, to);
         if let Some(p) = self.pumps.get_mut(from)

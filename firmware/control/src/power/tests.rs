@@ -6,6 +6,7 @@
     clippy::cast_precision_loss
 )]
 
+use super::trays::{max, min};
 use super::*;
 
 fn inputs(demand_per_tray_w: f32) -> PowerInputs {
@@ -319,29 +320,29 @@ fn psu_fault_alarms_latch_clear_and_come_back_through_acknowledgement() {
 #[test]
 fn a_pulled_psu_drops_out_at_once_and_a_reinserted_one_is_debounced_then_counted() {
     let c0 = PowerController::running(static_config());
-    let full = c0.psu_capacity_w();
+    let full = c0.psus.capacity_w(c0.config());
     let rating = c0.config().psu_rating_w;
     let mut c = c0;
     let mut i = inputs(6_000.0);
     // Steady with nothing new: steps change nothing.
     let now = run(&mut c, 0, 1.0, &mut i);
-    assert_eq!(c.psu_capacity_w(), full);
+    assert_eq!(c.psus.capacity_w(c.config()), full);
     i.psu_present[5][1] = false;
     let now = run(&mut c, now, 0.1, &mut i);
     assert!(!c.outputs().psu_enable[5][1]);
-    assert_eq!(c.psu_capacity_w(), full - rating);
+    assert_eq!(c.psus.capacity_w(c.config()), full - rating);
     i.psu_present[5][1] = true;
     let now = run(&mut c, now, 0.9, &mut i);
     assert!(!c.outputs().psu_enable[5][1], "still debouncing");
     let now = run(&mut c, now, 0.3, &mut i);
     assert!(c.outputs().psu_enable[5][1], "settling: switched on");
     assert_eq!(
-        c.psu_capacity_w(),
+        c.psus.capacity_w(c.config()),
         full - rating,
         "not counted while settling"
     );
     run(&mut c, now, 1.0, &mut i);
-    assert_eq!(c.psu_capacity_w(), full, "counted once settled");
+    assert_eq!(c.psus.capacity_w(c.config()), full, "counted once settled");
 }
 
 #[test]
@@ -476,7 +477,9 @@ fn caps_are_allotted_bit_for_bit_as_by_the_plain_level_by_level_walk() {
         let budget = (next() % 200_000) as f32;
         let mut expected = c.outputs.tray_cap_w;
         allot_reference(&c.config, &enabled, &demand, budget, &mut expected);
-        c.allot(budget, &inputs, c.enabled_mask());
+        let enabled_mask = super::trays::mask_where(&c.outputs.tray_enable, |e| e);
+        c.allocator
+            .allot(budget, &inputs, &c.config, enabled_mask, &mut c.outputs);
         let bits = |caps: &[f32; TRAYS]| caps.map(f32::to_bits);
         assert_eq!(
             bits(&c.outputs.tray_cap_w),
@@ -487,4 +490,46 @@ fn caps_are_allotted_bit_for_bit_as_by_the_plain_level_by_level_walk() {
             config.tray_priority
         );
     }
+}
+
+#[test]
+fn ac_loss_history_is_in_the_event_log_as_the_cdus_alarms_are() {
+    let mut c = PowerController::running(static_config());
+    let mut i = inputs(5_000.0);
+    let now = run(&mut c, 0, 1.0, &mut i);
+    i.ac_present = false;
+    let now = run(&mut c, now, 2.0, &mut i);
+    i.ac_present = true;
+    run(&mut c, now, 2.0, &mut i);
+    let alarm_events: heapless::Vec<PowerEvent, 8> = c
+        .events()
+        .iter()
+        .map(|r| r.event)
+        .filter(|e| {
+            matches!(
+                e,
+                PowerEvent::AlarmRaised {
+                    alarm: PowerAlarm::AcLoss,
+                    ..
+                } | PowerEvent::AlarmCleared {
+                    alarm: PowerAlarm::AcLoss,
+                    ..
+                }
+            )
+        })
+        .collect();
+    assert_eq!(
+        alarm_events.as_slice(),
+        &[
+            PowerEvent::AlarmRaised {
+                alarm: PowerAlarm::AcLoss,
+                instance: 0
+            },
+            PowerEvent::AlarmCleared {
+                alarm: PowerAlarm::AcLoss,
+                instance: 0
+            }
+        ],
+        "the raise and the clear of the AC loss, in order"
+    );
 }

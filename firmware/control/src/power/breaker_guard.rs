@@ -1,0 +1,103 @@
+//! The feed breaker's guard: the breaker's thermal (I2t) state modelled from the measured
+//! current (it heats above rated current and cools below, in fractions of trip), and before it
+//! could trip the lowest-priority tray is shed, one every 0.5 s at most; a tray drawing more
+//! than `tray_fault_ratio` x its cap for `tray_fault_s` is shed as faulted.
+
+use crate::Instant;
+
+use super::trays::{Shed, bits, lowest_priority_enabled, max};
+use super::{Annunciator, PowerConfig, PowerInputs, PowerOutputs, PowerReason, TRAYS};
+
+/// What the guard asks of the state machine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum BreakerAction {
+    /// Nothing.
+    None,
+    /// Shed tray `t` now for the breaker (enter `Shedding`).
+    Shed(usize),
+    /// The current is back under rating (leave `Shedding`).
+    Relieved,
+}
+
+/// The breaker's modelled state and the trays' over-cap timers.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(super) struct BreakerGuard {
+    /// Modelled thermal state, fraction of trip.
+    pub thermal: f32,
+    over_cap_since: [Option<Instant>; TRAYS],
+}
+
+impl BreakerGuard {
+    /// A cold breaker.
+    pub const fn new() -> Self {
+        Self {
+            thermal: 0.0,
+            over_cap_since: [None; TRAYS],
+        }
+    }
+
+    /// Models the breaker, sheds faulted trays, and says whether to shed for the breaker.
+    /// `shedding`: the controller is `Shedding` now.
+    #[allow(clippy::too_many_arguments)] // the step's inputs, each from its own part
+    pub fn step(
+        &mut self,
+        now: Instant,
+        inputs: &PowerInputs,
+        config: &PowerConfig,
+        dt: f32,
+        shedding: bool,
+        shed: &mut Shed,
+        outputs: &mut PowerOutputs,
+        annunciator: &mut Annunciator,
+    ) -> BreakerAction {
+        let c = config;
+        let ratio = inputs.feed_current_a / c.breaker_rated_a;
+        // Heats above rated current, cools below, in units of "fraction of trip".
+        self.thermal = (self.thermal + (ratio * ratio - 1.0) * dt / c.breaker_k_s).max(0.0);
+
+        // A tray far above its cap is faulted: shed it. The trays to shed are gathered and shed
+        // after the pass, in tray order: shedding one changes no later tray's test. Every slot
+        // is walked (a fixed count, so the compiler checks no bounds): a tray past
+        // `config.trays` is never enabled and never timed.
+        let mut faulted = 0u32;
+        for t in 0..TRAYS {
+            let (Some(power), Some(cap), Some(enabled), Some(since)) = (
+                inputs.tray_power_w.get(t),
+                outputs.tray_cap_w.get(t),
+                outputs.tray_enable.get(t),
+                self.over_cap_since.get_mut(t),
+            ) else {
+                continue;
+            };
+            // (A zero's sign cannot change the comparison.)
+            if *enabled && *power > c.tray_fault_ratio * max(*cap, c.tray_floor_w) {
+                let at = *since.get_or_insert(now);
+                if now.secs_since(at) >= c.tray_fault_s {
+                    *since = None;
+                    faulted |= 1 << t;
+                }
+            } else {
+                *since = None;
+            }
+        }
+        for t in bits(faulted) {
+            shed.shed(
+                now,
+                t,
+                PowerReason::TrayFault,
+                &mut outputs.tray_enable,
+                annunciator,
+            );
+        }
+
+        let interval_ok = shed.last_at.is_none_or(|at| now.secs_since(at) >= 0.5);
+        if self.thermal >= c.breaker_shed_at && ratio > 1.0 && interval_ok {
+            lowest_priority_enabled(c, &outputs.tray_enable)
+                .map_or(BreakerAction::None, BreakerAction::Shed)
+        } else if shedding && ratio < 1.0 {
+            BreakerAction::Relieved
+        } else {
+            BreakerAction::None
+        }
+    }
+}
