@@ -44,3 +44,32 @@ impl Headroom {
         (hx_limit.min(flow_limit) - heat_w).max(0.0)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Instant;
+
+    #[test]
+    fn headroom_is_what_the_exchanger_and_flow_leave_and_none_while_stopped() {
+        let config = CoolantConfig::default();
+        let mut sensors = SensorBank::new(&config);
+        let mut inputs = super::super::CoolantInputs::uniform(Instant(100), 30.0);
+        inputs.primary_supply_temp_c.value = 25.0;
+        let mut ann = super::super::Annunciator::new();
+        sensors.step(Instant(100), &inputs, &config, &mut ann);
+        let h = Headroom::new(&config);
+        let idle = h.headroom_w(&config, CoolantState::Running, &sensors, 0.0);
+        let busy = h.headroom_w(&config, CoolantState::Running, &sensors, 500_000.0);
+        assert!(idle > 500_000.0, "{idle}");
+        assert!((idle - busy - 500_000.0).abs() < 1.0);
+        assert_eq!(
+            h.headroom_w(&config, CoolantState::Running, &sensors, 1e9),
+            0.0
+        );
+        assert_eq!(
+            h.headroom_w(&config, CoolantState::Stopped, &sensors, 0.0),
+            0.0
+        );
+    }
+}

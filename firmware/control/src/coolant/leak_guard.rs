@@ -140,3 +140,67 @@ impl LeakGuard {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(guard: &mut LeakGuard, wet: &[usize], from_ms: u64, seconds: u64) -> CoolantOutputs {
+        let config = CoolantConfig::default();
+        let mut inputs = CoolantInputs::uniform(Instant(0), 30.0);
+        for z in wet {
+            inputs.leak_moisture[*z] = true;
+        }
+        let mut ann = Annunciator::new();
+        let mut out = super::super::CoolantController::new(config).outputs;
+        for k in 1..=seconds * 10 {
+            guard.step(
+                Instant(from_ms + k * 100),
+                &inputs,
+                &config,
+                &mut ann,
+                &mut out,
+            );
+        }
+        out
+    }
+
+    #[test]
+    fn a_rack_wet_for_the_delay_is_isolated_and_its_valve_closes_later() {
+        let mut g = LeakGuard::new();
+        let out = run(&mut g, &[3], 0, 14);
+        assert!(!g.is_isolated(3), "inside the 15 s reaction delay");
+        assert_eq!(out.isolation_requests, 0);
+        let out = run(&mut g, &[3], 14_000, 2);
+        assert!(g.is_isolated(3));
+        assert_eq!(
+            out.isolation_requests,
+            1 << 3,
+            "electrical isolation at once"
+        );
+        assert!(
+            out.rack_valve_open[3],
+            "the valve waits for the rack to shed"
+        );
+        let out = run(&mut g, &[3], 16_000, 6);
+        assert!(!out.rack_valve_open[3], "closed 5 s later");
+        assert!(out.rack_valve_open[2]);
+        assert_eq!(g.restore(3), Err(SettingError::NotPermitted), "still wet");
+        run(&mut g, &[], 22_000, 1);
+        assert!(g.is_isolated(3), "dry is not restored");
+        assert_eq!(g.restore(3), Ok(()));
+        assert!(!g.any_isolated());
+    }
+
+    #[test]
+    fn a_detector_that_dries_within_the_delay_cancels_and_the_cdu_zone_never_isolates() {
+        let mut g = LeakGuard::new();
+        run(&mut g, &[1], 0, 10);
+        run(&mut g, &[], 10_000, 1);
+        run(&mut g, &[1], 11_000, 10);
+        assert!(!g.is_isolated(1), "the delay starts again after drying");
+        let cdu_zone = CoolantConfig::default().racks;
+        run(&mut g, &[cdu_zone], 0, 60);
+        assert!(!g.any_isolated());
+    }
+}

@@ -93,3 +93,110 @@ impl PressureLoop {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Instant;
+
+    #[test]
+    fn the_setpoint_follows_the_load_at_its_slew_and_rises_for_a_hot_gpu() {
+        let config = CoolantConfig::default();
+        let sensors = SensorBank::new(&config);
+        let inputs = CoolantInputs::uniform(Instant(0), 30.0);
+        let mut p = PressureLoop::new(&config);
+        let half = 0.5 * config.design_heat_w;
+        // From the design pressure down toward 35 x 0.5^1.85 = 9.7 kPa at 5 kPa/s.
+        p.step(
+            &config,
+            CoolantState::Running,
+            false,
+            half,
+            Some(60.0),
+            &inputs,
+            &sensors,
+            1.0,
+        );
+        assert!(
+            (p.dp_setpoint_kpa - 30.0).abs() < 1e-4,
+            "{}",
+            p.dp_setpoint_kpa
+        );
+        for _ in 0..10 {
+            p.step(
+                &config,
+                CoolantState::Running,
+                false,
+                half,
+                Some(60.0),
+                &inputs,
+                &sensors,
+                1.0,
+            );
+        }
+        let expected = 35.0 * libm::powf(0.5, 1.85);
+        assert!(
+            (p.dp_setpoint_kpa - expected).abs() < 1e-3,
+            "{}",
+            p.dp_setpoint_kpa
+        );
+        // 3 K short of the 8 K margin below 83 degC: 9 kPa more.
+        for _ in 0..10 {
+            p.step(
+                &config,
+                CoolantState::Running,
+                false,
+                half,
+                Some(78.0),
+                &inputs,
+                &sensors,
+                1.0,
+            );
+        }
+        assert!((p.dp_setpoint_kpa - (expected + 9.0)).abs() < 1e-3);
+        // Without reports: the design pressure.
+        for _ in 0..10 {
+            p.step(
+                &config,
+                CoolantState::Running,
+                false,
+                half,
+                None,
+                &inputs,
+                &sensors,
+                1.0,
+            );
+        }
+        assert!((p.dp_setpoint_kpa - 35.0).abs() < 1e-4);
+    }
+
+    #[test]
+    fn without_a_supply_reading_the_pumps_run_at_the_failsafe_speed() {
+        let config = CoolantConfig::default();
+        let sensors = SensorBank::new(&config);
+        let inputs = CoolantInputs::uniform(Instant(0), 30.0);
+        let mut p = PressureLoop::new(&config);
+        let speed = p.step(
+            &config,
+            CoolantState::Running,
+            true,
+            0.0,
+            None,
+            &inputs,
+            &sensors,
+            0.1,
+        );
+        assert_eq!(speed, config.failsafe_pump_speed_pct);
+        let speed = p.step(
+            &config,
+            CoolantState::Stopped,
+            true,
+            0.0,
+            None,
+            &inputs,
+            &sensors,
+            0.1,
+        );
+        assert_eq!(speed, 0.0);
+    }
+}

@@ -277,3 +277,100 @@ fn secs_to_ms(s: f32) -> u64 {
     let ms = libm::roundf(s.max(0.0) * 1000.0) as u64;
     ms
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_underspeed_lead_faults_and_the_standby_takes_over() {
+        let config = CoolantConfig::default();
+        let mut bank = PumpBank::new();
+        let mut ann = Annunciator::new();
+        bank.schedule_rotation(Instant(0), &config);
+        bank.start_lead(Instant(0));
+        let inputs = CoolantInputs::uniform(Instant(0), 30.0);
+        let commanded = [60.0, 0.0, 0.0];
+        // The tach reads nothing: judged after the spin-up, faulted after the delay.
+        for k in 1..=25 {
+            bank.supervise(
+                Instant(k * 100),
+                &inputs,
+                &config,
+                &commanded,
+                true,
+                &mut ann,
+            );
+        }
+        assert_eq!(bank.lead(), 0, "2 s spin-up, then 1 s under speed");
+        for k in 26..=31 {
+            bank.supervise(
+                Instant(k * 100),
+                &inputs,
+                &config,
+                &commanded,
+                true,
+                &mut ann,
+            );
+        }
+        assert_eq!(bank.lead(), 1);
+        assert!(bank.any_faulted(&config));
+        assert!(ann.alarms().is_active(Alarm::PumpFault, 0));
+        assert!(ann.events().iter().any(|r| r.event
+            == CoolantEvent::LeadPumpChanged {
+                from: 0,
+                to: 1,
+                reason: Reason::PumpFault
+            }));
+        assert_eq!(
+            bank.set_lead(Instant(4_000), 0, &config, &mut ann),
+            Err(SettingError::NotPermitted),
+            "a faulted pump cannot lead"
+        );
+        let mut out = super::super::CoolantController::new(config).outputs;
+        bank.command(55.0, false, &config, &mut out);
+        assert_eq!(out.pump_speed_pct, [0.0, 55.0, 0.0]);
+        assert_eq!(out.pump_states[0], PumpState::Faulted);
+    }
+
+    #[test]
+    fn rotation_hands_over_once_the_next_pump_is_at_speed() {
+        let config = CoolantConfig {
+            lead_rotation_interval_s: 10.0,
+            ..CoolantConfig::default()
+        };
+        let mut bank = PumpBank::new();
+        let mut ann = Annunciator::new();
+        bank.schedule_rotation(Instant(0), &config);
+        bank.start_lead(Instant(0));
+        let mut inputs = CoolantInputs::uniform(Instant(0), 30.0);
+        inputs.pump_tach_rpm = [2_000.0, 0.0, 0.0];
+        let commanded = [60.0, 0.0, 0.0];
+        bank.supervise(
+            Instant(10_000),
+            &inputs,
+            &config,
+            &commanded,
+            true,
+            &mut ann,
+        );
+        assert_eq!(bank.lead(), 0, "pump 1 started, not yet at speed");
+        inputs.pump_tach_rpm = [2_000.0, 0.9 * 0.6 * 3_600.0, 0.0];
+        bank.supervise(
+            Instant(10_100),
+            &inputs,
+            &config,
+            &commanded,
+            true,
+            &mut ann,
+        );
+        assert_eq!(bank.lead(), 1);
+        let mut out = super::super::CoolantController::new(config).outputs;
+        bank.command(60.0, false, &config, &mut out);
+        assert_eq!(
+            out.pump_states[0],
+            PumpState::Standby,
+            "the old lead stands by"
+        );
+    }
+}

@@ -91,3 +91,64 @@ impl RowLoad {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::coolant::RackReport;
+
+    #[test]
+    fn fresh_reports_give_the_load_and_their_silence_drops_the_feed_forward() {
+        let config = CoolantConfig::default();
+        let sensors = SensorBank::new(&config);
+        let leaks = LeakGuard::new();
+        let mut ann = Annunciator::new();
+        let mut inputs = CoolantInputs::uniform(Instant(0), 30.0);
+        for r in inputs.rack_reports.iter_mut().take(config.racks) {
+            *r = Some(RackReport {
+                input_power_w: 100_000.0,
+                hottest_gpu_c: 70.0,
+                at: Instant(1_000),
+            });
+        }
+        let mut load = RowLoad::default();
+        let now = load.step(
+            Instant(1_000),
+            &inputs,
+            &config,
+            &leaks,
+            &sensors,
+            None,
+            &mut ann,
+        );
+        assert!((now.heat_w - 8.0 * 100_000.0 * 0.9).abs() < 1.0);
+        assert_eq!(now.hottest_gpu_c, Some(70.0));
+        assert!(load.feed_forward_active);
+        // Reports stale, no usable flow: the design load, no feed-forward, RowBusSilent.
+        let later = load.step(
+            Instant(3_000),
+            &inputs,
+            &config,
+            &leaks,
+            &sensors,
+            None,
+            &mut ann,
+        );
+        assert_eq!(later.heat_w, config.design_heat_w);
+        assert_eq!(later.hottest_gpu_c, None);
+        assert!(!load.feed_forward_active);
+        assert!(ann.alarms().is_active(Alarm::RowBusSilent, 0));
+        let logged: heapless::Vec<CoolantEvent, 4> = ann.events().iter().map(|r| r.event).collect();
+        assert_eq!(
+            logged.as_slice(),
+            &[
+                CoolantEvent::FeedForward { active: true },
+                CoolantEvent::FeedForward { active: false },
+                CoolantEvent::AlarmRaised {
+                    alarm: Alarm::RowBusSilent,
+                    instance: 0
+                }
+            ]
+        );
+    }
+}

@@ -110,3 +110,29 @@ impl SensorBank {
         self.supply.iter().take(n).any(|v| v.status() != Status::Ok)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failed_supply_sensor_alarms_and_the_vote_goes_on_until_none_is_left() {
+        let config = CoolantConfig::default();
+        let mut bank = SensorBank::new(&config);
+        let mut ann = Annunciator::new();
+        let mut inputs = CoolantInputs::uniform(Instant(100), 30.0);
+        inputs.supply_temps_c[1].value = 500.0;
+        let v = bank.step(Instant(100), &inputs, &config, &mut ann);
+        assert_eq!(v.supply_c, Some(30.0));
+        assert_eq!(v.faults, 1 << (sensor_index::SUPPLY_0 + 1));
+        assert!(ann.alarms().is_active(Alarm::SensorFault, 1));
+        assert!(!ann.alarms().is_active(Alarm::SupplySensorsLost, 0));
+        inputs.supply_temps_c = [crate::sensor::Reading {
+            value: 500.0,
+            at: Instant(200),
+        }; MAX_SUPPLY_SENSORS];
+        let v = bank.step(Instant(200), &inputs, &config, &mut ann);
+        assert_eq!(v.supply_c, None);
+        assert!(ann.alarms().is_active(Alarm::SupplySensorsLost, 0));
+    }
+}

@@ -80,3 +80,61 @@ impl Supervisor {
         annunciator.set(now, Alarm::CannotHoldSetpoint, 0, true, cannot_hold);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_high_supply_alarms_after_its_delay_unless_inhibited() {
+        let config = CoolantConfig::default();
+        let sensors = SensorBank::new(&config);
+        let inputs = CoolantInputs::uniform(Instant(0), 30.0);
+        let mut s = Supervisor::new(&config);
+        let mut ann = Annunciator::new();
+        let hot = Some(config.supply_setpoint_c + 3.0);
+        for k in 1..=1300 {
+            s.step(
+                Instant(k * 100),
+                &config,
+                &inputs,
+                &sensors,
+                hot,
+                50.0,
+                true,
+                &mut ann,
+            );
+        }
+        assert!(
+            !ann.alarms().is_active(Alarm::SupplyTempHigh, 0),
+            "inhibited"
+        );
+        for k in 1301..=2500 {
+            s.step(
+                Instant(k * 100),
+                &config,
+                &inputs,
+                &sensors,
+                hot,
+                50.0,
+                false,
+                &mut ann,
+            );
+        }
+        assert!(
+            !ann.alarms().is_active(Alarm::SupplyTempHigh, 0),
+            "119.9 s of 120"
+        );
+        s.step(
+            Instant(250_100),
+            &config,
+            &inputs,
+            &sensors,
+            hot,
+            50.0,
+            false,
+            &mut ann,
+        );
+        assert!(ann.alarms().is_active(Alarm::SupplyTempHigh, 0));
+    }
+}

@@ -125,3 +125,61 @@ impl SupplyLoop {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Instant;
+    use crate::coolant::Annunciator;
+
+    #[test]
+    fn the_loop_starts_on_the_feed_forward_and_opens_fully_without_a_reading() {
+        let config = CoolantConfig::default();
+        let mut sensors = SensorBank::new(&config);
+        let mut inputs = CoolantInputs::uniform(Instant(100), 30.0);
+        inputs.primary_supply_temp_c.value = 25.0;
+        inputs.flow_lpm.value = 1_300.0;
+        let mut ann = Annunciator::new();
+        sensors.step(Instant(100), &inputs, &config, &mut ann);
+        let mut l = SupplyLoop::new(&config);
+        let heat = 0.8 * config.design_heat_w;
+        let first = l.step(
+            &config,
+            CoolantState::Running,
+            Some(30.0),
+            true,
+            heat,
+            &inputs,
+            &sensors,
+            0.1,
+        );
+        let ff = first.feed_forward_pct.unwrap_or(f32::NAN);
+        assert!(ff > 0.0 && ff < 100.0, "{ff}");
+        assert!(
+            (first.valve_pct - ff).abs() < 0.5,
+            "no start-up bump: {first:?}"
+        );
+        let lost = l.step(
+            &config,
+            CoolantState::Running,
+            None,
+            true,
+            heat,
+            &inputs,
+            &sensors,
+            0.1,
+        );
+        assert_eq!(lost.valve_pct, 100.0);
+        let failsafe = l.step(
+            &config,
+            CoolantState::Failsafe,
+            Some(30.0),
+            true,
+            heat,
+            &inputs,
+            &sensors,
+            0.1,
+        );
+        assert_eq!(failsafe.valve_pct, 100.0);
+    }
+}

@@ -101,3 +101,93 @@ impl BreakerGuard {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::power::PowerController;
+
+    #[test]
+    fn overcurrent_heats_the_breaker_model_until_the_lowest_priority_tray_is_shed() {
+        let mut config = PowerConfig::default();
+        config.tray_priority[7] = 0;
+        let mut outputs = *PowerController::running(config).outputs();
+        // Caps above what the trays draw: no tray is over its cap.
+        outputs.tray_cap_w = [config.tray_max_w; TRAYS];
+        let mut inputs = crate::power::tests_support::inputs();
+        inputs.feed_current_a = 1.5 * config.breaker_rated_a;
+        let mut guard = BreakerGuard::new();
+        let mut shed = Shed::new();
+        let mut ann = Annunciator::new();
+        let mut first = None;
+        for k in 1..=420u64 {
+            let action = guard.step(
+                Instant(k * 100),
+                &inputs,
+                &config,
+                0.1,
+                false,
+                &mut shed,
+                &mut outputs,
+                &mut ann,
+            );
+            if action != BreakerAction::None {
+                first = Some((k, action));
+                break;
+            }
+        }
+        // At 1.5 x rated, half of trip after 0.5 x 100 s / (1.5^2 - 1) = 40 s.
+        let (k, action) = first.unwrap_or((0, BreakerAction::None));
+        assert!((400..=401).contains(&k), "shed after {k} steps");
+        assert_eq!(action, BreakerAction::Shed(7), "the lowest priority tray");
+        inputs.feed_current_a = 0.5 * config.breaker_rated_a;
+        let action = guard.step(
+            Instant(k * 100 + 100),
+            &inputs,
+            &config,
+            0.1,
+            true,
+            &mut shed,
+            &mut outputs,
+            &mut ann,
+        );
+        assert_eq!(action, BreakerAction::Relieved);
+    }
+
+    #[test]
+    fn a_tray_far_above_its_cap_is_shed_as_faulted() {
+        let config = PowerConfig::default();
+        let mut outputs = *PowerController::running(config).outputs();
+        outputs.tray_cap_w = [5_000.0; TRAYS];
+        let mut inputs = crate::power::tests_support::inputs();
+        inputs.tray_power_w[4] = 9_500.0;
+        let mut guard = BreakerGuard::new();
+        let mut shed = Shed::new();
+        let mut ann = Annunciator::new();
+        for k in 1..=5u64 {
+            guard.step(
+                Instant(k * 100),
+                &inputs,
+                &config,
+                0.1,
+                false,
+                &mut shed,
+                &mut outputs,
+                &mut ann,
+            );
+        }
+        assert!(outputs.tray_enable[4], "0.5 s over the cap first");
+        guard.step(
+            Instant(600),
+            &inputs,
+            &config,
+            0.1,
+            false,
+            &mut shed,
+            &mut outputs,
+            &mut ann,
+        );
+        assert!(!outputs.tray_enable[4]);
+        assert_eq!(shed.mask(), 1 << 4);
+    }
+}

@@ -480,3 +480,26 @@ impl PowerController {
 
 #[cfg(test)]
 mod tests;
+
+/// Inputs the parts' tests start from.
+#[cfg(test)]
+mod tests_support {
+    use super::*;
+
+    /// Every PSU fitted and healthy, 5 kW per tray, AC present, rated current.
+    pub fn inputs() -> PowerInputs {
+        PowerInputs {
+            ac_present: true,
+            input_power_w: 5_000.0 * TRAYS as f32 / 0.96,
+            feed_current_a: 150.0,
+            psu_present: [[true; PSUS_PER_SHELF]; SHELVES],
+            psu_fault: [[false; PSUS_PER_SHELF]; SHELVES],
+            tray_demand_w: [5_000.0; TRAYS],
+            tray_power_w: [5_000.0; TRAYS],
+            tray_hottest_gpu_c: [70.0; TRAYS],
+            bbu_soc: 0.9,
+            headroom: Some((400_000.0, Instant(0))),
+            isolation_requested: false,
+        }
+    }
+}

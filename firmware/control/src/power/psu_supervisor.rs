@@ -184,3 +184,50 @@ impl PsuSupervisor {
         self.settled = false;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pass(s: &mut PsuSupervisor, inputs: &PowerInputs, from_ms: u64, steps: u64) -> u64 {
+        let config = PowerConfig::default();
+        let mut enable = [[false; PSUS_PER_SHELF]; SHELVES];
+        let mut ann = Annunciator::new();
+        for k in 1..=steps {
+            s.step(
+                Instant(from_ms + k * 100),
+                inputs,
+                &config,
+                &mut enable,
+                &mut ann,
+            );
+        }
+        from_ms + steps * 100
+    }
+
+    #[test]
+    fn an_inserted_psu_counts_after_its_debounce_and_settle_and_a_faulted_one_is_retried() {
+        let config = PowerConfig::default();
+        let mut s = PsuSupervisor::new();
+        let mut inputs = crate::power::tests_support::inputs();
+        let now = pass(&mut s, &inputs, 0, 15);
+        assert_eq!(s.ok(), 0, "1 s debounce, then 0.5 s settle");
+        let now = pass(&mut s, &inputs, now, 2);
+        assert_eq!(usize::from(s.ok()), SHELVES * PSUS_PER_SHELF);
+        inputs.psu_fault[1][2] = true;
+        let now = pass(&mut s, &inputs, now, 1);
+        assert_eq!(s.faulted(), 1 << (PSUS_PER_SHELF + 2));
+        let full = f32::from(s.ok() + 1) * config.psu_rating_w;
+        assert_eq!(s.capacity_w(&config), full - config.psu_rating_w);
+        inputs.psu_fault[1][2] = false;
+        let now = pass(&mut s, &inputs, now, 50);
+        assert_eq!(s.faulted(), 0, "retried after 5 s");
+        assert_eq!(s.capacity_w(&config), full, "on probation it carries load");
+        pass(&mut s, &inputs, now, 40);
+        assert_eq!(
+            usize::from(s.ok()),
+            SHELVES * PSUS_PER_SHELF,
+            "Ok after 4 s probation"
+        );
+    }
+}

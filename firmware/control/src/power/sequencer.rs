@@ -67,3 +67,32 @@ impl Sequencer {
         self.next >= config.trays
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn trays_come_on_one_per_stagger_once_half_the_psus_are_up() {
+        let config = PowerConfig::default();
+        let mut seq = Sequencer::new();
+        let mut trays = [false; TRAYS];
+        let mut ann = Annunciator::new();
+        assert!(!seq.step(Instant(0), &config, 23, &mut trays, &mut ann));
+        assert!(trays.iter().all(|t| !t), "fewer than half the PSUs up");
+        let mut done_at = None;
+        for k in 0..100u64 {
+            if seq.step(Instant(k * 100), &config, 24, &mut trays, &mut ann) {
+                done_at = Some(k * 100);
+                break;
+            }
+        }
+        assert_eq!(
+            done_at,
+            Some(8_500),
+            "18 trays, 0.5 s apart, the first at once"
+        );
+        assert!(trays.iter().all(|t| *t));
+        assert_eq!(ann.events().iter().count(), TRAYS);
+    }
+}

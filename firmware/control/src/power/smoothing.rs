@@ -152,3 +152,64 @@ impl GridSmoother {
         outputs.grid_target_w = self.grid_target_w;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::power::PowerController;
+
+    #[test]
+    fn a_load_drop_reaches_the_grid_no_faster_than_the_ramp_limit() {
+        let config = PowerConfig::default();
+        let mut outputs = *PowerController::running(config).outputs();
+        let inputs = crate::power::tests_support::inputs();
+        let mut g = GridSmoother::new();
+        let enabled = (1 << TRAYS) - 1;
+        for _ in 0..600 {
+            g.smooth(
+                &inputs,
+                &config,
+                PowerState::Running,
+                0.1,
+                200_000.0,
+                100_000.0,
+                enabled,
+                &mut outputs,
+            );
+        }
+        let before = outputs.grid_target_w;
+        g.smooth(
+            &inputs,
+            &config,
+            PowerState::Running,
+            0.1,
+            200_000.0,
+            20_000.0,
+            enabled,
+            &mut outputs,
+        );
+        let step = before - outputs.grid_target_w;
+        let limit = config.ramp_limit_w_per_s * config.psu_efficiency * 0.1;
+        assert!(step <= limit + 1e-3, "{step} W in one step, limit {limit}");
+        assert!(outputs.bbu_power_w < 0.0, "the BBUs absorb the difference");
+    }
+
+    #[test]
+    fn ac_loss_and_return_are_the_moves_of_a_ride_through() {
+        let mut g = GridSmoother::new();
+        let mut inputs = crate::power::tests_support::inputs();
+        inputs.ac_present = false;
+        assert_eq!(
+            g.ride_through(Instant(100), &inputs),
+            Some((PowerTrigger::AcLost, PowerReason::AcLoss))
+        );
+        assert_eq!(g.on_battery_since(), Some(Instant(100)));
+        assert_eq!(g.ride_through(Instant(200), &inputs), None);
+        inputs.ac_present = true;
+        assert_eq!(
+            g.ride_through(Instant(300), &inputs),
+            Some((PowerTrigger::AcBack, PowerReason::AcRestored))
+        );
+        assert_eq!(g.on_battery_since(), None);
+    }
+}
