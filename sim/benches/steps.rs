@@ -12,8 +12,8 @@ use rack_control::coolant::{CoolantConfig, CoolantController, CoolantInputs, Rac
 use rack_control::power::{
     PSUS_PER_SHELF, PowerConfig, PowerController, PowerInputs, SHELVES, TRAYS,
 };
-use rack_sim::electrical::{ElectricalParams, RackElectrical};
-use rack_sim::params::RowParams;
+use rack_sim::plant::electrical::{ElectricalParams, RackElectrical};
+use rack_sim::plant::params::RowParams;
 use rack_sim::plant::{Actuators, Environment, RowPlant};
 
 fn coolant(c: &mut Criterion) {

@@ -4,14 +4,19 @@
 //! closed-loop against physical models of a row of liquid-cooled GPU racks, so control loops
 //! are tested without hardware.
 //!
-//! - [`params`]: every physical parameter, with its source;
-//! - [`plant`]: pumps, heat exchanger, valve, manifolds, racks of trays, GPUs;
-//! - [`sensors`]: noise, quantization, lag and injectable faults;
-//! - [`workload`]: GPU power traces;
-//! - [`scenario`]: scenario files and their errors;
-//! - [`runner`]: the closed loop;
-//! - [`tuning`]: the bump test and SIMC tuning shared by rackloop and the baseline;
-//! - [`report`] and [`plot`]: KPIs, checks, JSON, CSV and PNG.
+//! In layers, each using only the layers listed before it:
+//! - [`plant`]: the physical row (pumps, heat exchanger, valve, manifolds, racks of trays,
+//!   GPUs), each rack's electrical plant, sensors, workload, and every parameter with its
+//!   source and range;
+//! - [`scenario`]: scenario and campus files, faults, validation, what the controllers are
+//!   commissioned with (and the commissioning bump test), the KPI names checks may use;
+//! - [`report`]: what a run leaves (trace, markers, KPIs) and how it is reported (checks,
+//!   table, CSV, JSON, plots, a campus's sums);
+//! - [`run`]: the closed loop of a row, its racks' power side, a campus, the
+//!   processor-in-the-loop bridge, the live row for `rackctl`;
+//!
+//! beside them [`validate`], the ranges and the error that names a field (a leaf every layer
+//! uses). This file ties them into the calls `racksim` makes.
 #![cfg_attr(
     test,
     allow(
@@ -22,25 +27,17 @@
     )
 )]
 
-pub mod campus;
-pub mod electrical;
-pub mod params;
-pub mod pil;
 pub mod plant;
-pub mod plot;
-pub mod power_row;
 pub mod report;
-pub mod runner;
+pub mod run;
 pub mod scenario;
-pub mod sensors;
-pub mod serve;
-pub mod tuning;
 pub mod validate;
-pub mod workload;
 
+use report::trace::RunResult;
 use report::{BaselineSummary, Summary};
-use runner::{Control, RunResult};
-use scenario::Scenario;
+use run::runner;
+use scenario::commissioning::Control;
+use scenario::{Scenario, tuning};
 
 /// A scenario's outcome: the summary and the runs behind it.
 #[derive(Debug, Clone)]
@@ -90,8 +87,8 @@ pub fn run_scenario(
 /// Evaluates the checks of `scenario` on `run` (and the baseline's run with its tuning).
 fn outcome(
     scenario: &Scenario,
-    run: runner::RunResult,
-    baseline: Option<(runner::RunResult, tuning::Tuning)>,
+    run: RunResult,
+    baseline: Option<(RunResult, tuning::Tuning)>,
 ) -> Outcome {
     let checks = report::evaluate(
         &scenario.checks,
@@ -136,7 +133,8 @@ pub fn serve(
     } else {
         0
     };
-    let mut server = serve::Server::bind(base_port, devices, speed).map_err(|e| e.to_string())?;
+    let mut server =
+        run::serve::Server::bind(base_port, devices, speed).map_err(|e| e.to_string())?;
     ready(&server.ports());
     runner::run_live(
         scenario,
@@ -169,13 +167,13 @@ pub fn run_pil(
             scenario.name
         ));
     }
-    if scenario.row != params::RowParams::default() {
+    if scenario.row != plant::params::RowParams::default() {
         return Err(format!(
             "{}: processor-in-the-loop runs need the default row (the firmware's built-in settings match it)",
             scenario.name
         ));
     }
-    let mut link = pil::Pil::start(image)?;
+    let mut link = run::pil::Pil::start(image)?;
     let pid = rack_control::coolant::CoolantConfig::default().temp_pid;
     let run = runner::run_live(
         scenario,

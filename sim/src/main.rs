@@ -165,10 +165,12 @@ fn campus_cmd(
     out: Option<PathBuf>,
     json: bool,
 ) -> ExitCode {
-    use rack_sim::campus;
+    use rack_sim::report::campus as report;
+    use rack_sim::run::campus;
+    use rack_sim::scenario::campus::Campus;
     let loaded = match path {
-        Some(p) => campus::Campus::load(p),
-        None => campus::Campus::builtin(),
+        Some(p) => Campus::load(p),
+        None => Campus::builtin(),
     };
     let mut c = match loaded {
         Ok(c) => c,
@@ -228,7 +230,7 @@ fn campus_cmd(
     if let Some(bar) = bar {
         bar.finish_and_clear();
     }
-    let summary = campus::summarize(&c, &run, unsmoothed.as_ref());
+    let summary = report::summarize(&c, &run, unsmoothed.as_ref());
     if bench.is_some() {
         println!(
             "racksim campus --bench: {} ({} racks, {} rows), {} s simulated in {:.1} s on {}: {:.2}x real time, peak memory {:.0} MiB",
@@ -237,7 +239,7 @@ fn campus_cmd(
             summary.rows,
             summary.duration_s,
             run.wall_s + unsmoothed.as_ref().map_or(0.0, |u| u.wall_s),
-            campus::threads(summary.threads),
+            report::threads(summary.threads),
             summary.speed_x_real_time,
             summary.peak_memory_mib
         );
@@ -252,10 +254,10 @@ fn campus_cmd(
             }
         }
     } else {
-        print!("{}", campus::table(&summary));
+        print!("{}", report::table(&summary));
     }
     if let Some(dir) = out {
-        if let Err(e) = campus::write_outputs(&dir, &summary, &run, unsmoothed.as_ref()) {
+        if let Err(e) = report::write_outputs(&dir, &summary, &run, unsmoothed.as_ref()) {
             eprintln!("racksim: {e}");
             return ExitCode::from(2);
         }
@@ -282,7 +284,7 @@ fn pil(
             return ExitCode::from(2);
         }
     };
-    let image = firmware.unwrap_or_else(|| rack_sim::pil::default_image("coolant-controller"));
+    let image = firmware.unwrap_or_else(|| rack_sim::run::pil::default_image("coolant-controller"));
     let outcome = match rack_sim::run_pil(&scenario, &image, |_| {}) {
         Ok((o, log)) => {
             if !json {
@@ -392,7 +394,7 @@ fn report(outcome: &rack_sim::Outcome, out: Option<PathBuf>, json: bool) -> Exit
         );
     }
     if let Some(dir) = out {
-        if let Err(e) = rack_sim::report::write_outputs(
+        if let Err(e) = rack_sim::report::files::write_outputs(
             &dir,
             &outcome.summary,
             &outcome.run,

@@ -11,7 +11,9 @@
 
 use std::path::Path;
 
-use rack_sim::campus::{self, Campus};
+use rack_sim::report::campus::{self as report, CampusRun};
+use rack_sim::run::campus;
+use rack_sim::scenario::campus::Campus;
 
 const SMALL: &str = r#"
 name = "small"
@@ -39,7 +41,7 @@ fn small(seed: u64) -> Campus {
     Campus::parse(Path::new("small.toml"), &text).unwrap()
 }
 
-fn run_on(threads: usize, c: &Campus) -> campus::CampusRun {
+fn run_on(threads: usize, c: &Campus) -> CampusRun {
     rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
         .build()
@@ -126,7 +128,7 @@ fn the_campus_file_sets_every_rows_facility_water() {
     // And the rows feel it: water 1 K under the supply setpoint at half flow leaves the CDUs
     // little headroom to broadcast, so the racks' power controllers cap the campus below what
     // the same campus draws on 25 degC water.
-    let mean = |r: &campus::CampusRun| r.grid_w.iter().sum::<f64>() / r.grid_w.len() as f64;
+    let mean = |r: &CampusRun| r.grid_w.iter().sum::<f64>() / r.grid_w.len() as f64;
     let cool = run_on(2, &small(7));
     let text = SMALL.replace(
         "[faults]",
@@ -194,9 +196,9 @@ fn band_energy_keeps_the_band_and_drops_the_rest() {
     let in_band: Vec<f64> = wave(1.0, 2.0).map(|x| x + 100.0).collect();
     let slow: Vec<f64> = wave(0.01, 2.0).collect();
     // A sine of amplitude 2 has a mean square of 2.
-    assert!((campus::band_energy(&in_band, dt, 0.1, 5.0) - 2.0).abs() < 1e-6);
-    assert!(campus::band_energy(&slow, dt, 0.1, 5.0) < 1e-6);
-    assert!((campus::max_ramp(&[0.0, 1.0, 3.0, 3.0], 1.0, 1.0) - 2.0).abs() < 1e-12);
+    assert!((report::band_energy(&in_band, dt, 0.1, 5.0) - 2.0).abs() < 1e-6);
+    assert!(report::band_energy(&slow, dt, 0.1, 5.0) < 1e-6);
+    assert!((report::max_ramp(&[0.0, 1.0, 3.0, 3.0], 1.0, 1.0) - 2.0).abs() < 1e-12);
 }
 
 #[test]

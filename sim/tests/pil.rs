@@ -38,7 +38,7 @@ fault = { kind = "pump_trip", pump = 0 }
 "#;
 
 fn image() -> std::path::PathBuf {
-    let image = rack_sim::pil::default_image("coolant-controller");
+    let image = rack_sim::run::pil::default_image("coolant-controller");
     assert!(
         image.exists(),
         "no firmware image at {}: run `cargo xtask firmware` (cargo xtask test does)",
@@ -93,7 +93,7 @@ fn request(
 
 #[test]
 fn the_firmware_answers_the_host_protocol_on_uart0() {
-    let pil = rack_sim::pil::Pil::start(&image()).unwrap();
+    let pil = rack_sim::run::pil::Pil::start(&image()).unwrap();
     let mut host = pil.host.try_clone().unwrap();
     let mut decoder = FrameDecoder::new();
     let Message::Identity(id) = request(
@@ -144,13 +144,13 @@ fn the_firmware_answers_the_host_protocol_on_uart0() {
 
 #[test]
 fn the_power_controller_image_answers_on_uart0_and_steps_on_plant_samples() {
-    let image = rack_sim::pil::default_image("power-controller");
+    let image = rack_sim::run::pil::default_image("power-controller");
     assert!(
         image.exists(),
         "no firmware image at {}: run `cargo xtask firmware`",
         image.display()
     );
-    let mut pil = rack_sim::pil::Pil::start(&image).unwrap();
+    let mut pil = rack_sim::run::pil::Pil::start(&image).unwrap();
     let mut host = pil.host.try_clone().unwrap();
     let mut decoder = FrameDecoder::new();
     let Message::Identity(id) = request(

@@ -86,20 +86,7 @@ pub fn alarm_code(a: Alarm) -> AlarmCode {
 }
 
 fn controller_alarm(code: AlarmCode) -> Option<Alarm> {
-    [
-        Alarm::SupplyTempHigh,
-        Alarm::SupplyTempLow,
-        Alarm::SensorFault,
-        Alarm::SupplySensorsLost,
-        Alarm::LeakDetected,
-        Alarm::ReservoirLow,
-        Alarm::PumpFault,
-        Alarm::ValveFault,
-        Alarm::CannotHoldSetpoint,
-        Alarm::RowBusSilent,
-    ]
-    .into_iter()
-    .find(|a| alarm_code(*a) == code)
+    Alarm::ALL.into_iter().find(|a| alarm_code(*a) == code)
 }
 
 fn refusal(e: SettingError, per_unit: f32) -> Refusal {

@@ -74,15 +74,6 @@ fn reason(r: PowerReason) -> Reason {
     }
 }
 
-const ALARMS: [PowerAlarm; 6] = [
-    PowerAlarm::AcLoss,
-    PowerAlarm::PowerCapped,
-    PowerAlarm::ThermalDerate,
-    PowerAlarm::TrayShed,
-    PowerAlarm::PsuFault,
-    PowerAlarm::BbuLow,
-];
-
 /// The protocol code of a power controller alarm.
 pub fn alarm_code(a: PowerAlarm) -> AlarmCode {
     match a {
@@ -267,7 +258,7 @@ impl Application for PowerApp {
     }
 
     fn acknowledge(&mut self, code: AlarmCode, instance: u8) -> bool {
-        ALARMS
+        PowerAlarm::ALL
             .into_iter()
             .find(|a| alarm_code(*a) == code)
             .is_some_and(|a| self.controller.acknowledge(a, instance))

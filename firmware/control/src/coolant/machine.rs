@@ -70,6 +70,22 @@ pub enum Alarm {
     RowBusSilent,
 }
 
+impl Alarm {
+    /// Every alarm, in declaration order: the one list node, simulator and tools walk.
+    pub const ALL: [Alarm; 10] = [
+        Alarm::SupplyTempHigh,
+        Alarm::SupplyTempLow,
+        Alarm::SensorFault,
+        Alarm::SupplySensorsLost,
+        Alarm::LeakDetected,
+        Alarm::ReservoirLow,
+        Alarm::PumpFault,
+        Alarm::ValveFault,
+        Alarm::CannotHoldSetpoint,
+        Alarm::RowBusSilent,
+    ];
+}
+
 /// What the event log records.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CoolantEvent {

@@ -20,6 +20,18 @@ pub enum PowerAlarm {
     BbuLow,
 }
 
+impl PowerAlarm {
+    /// Every alarm, in declaration order: the one list node, simulator and tools walk.
+    pub const ALL: [PowerAlarm; 6] = [
+        PowerAlarm::AcLoss,
+        PowerAlarm::PowerCapped,
+        PowerAlarm::ThermalDerate,
+        PowerAlarm::TrayShed,
+        PowerAlarm::PsuFault,
+        PowerAlarm::BbuLow,
+    ];
+}
+
 /// The controller's states.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum PowerState {

@@ -4,6 +4,11 @@
 //! the file, the line, the field (its path, such as `faults[1].fault.pump`) and what was wrong.
 //! See `sim/scenarios/README.md` for the format.
 
+pub mod campus;
+pub mod commissioning;
+pub mod kpi_names;
+pub mod tuning;
+
 use std::fmt;
 use std::path::{Path, PathBuf};
 
@@ -12,10 +17,10 @@ use serde::{Deserialize, Serialize};
 use rack_control::coolant::{CoolantConfig, CoolantController, SettingError};
 use rack_control::power::{PSUS_PER_SHELF, SHELVES, TRAYS};
 
-use crate::params::RowParams;
-use crate::sensors::SensorFault;
+use crate::plant::params::RowParams;
+use crate::plant::sensors::SensorFault;
+use crate::plant::workload::Workload;
 use crate::validate::{Invalid, TIME_LIMIT_S, within};
-use crate::workload::Workload;
 
 /// A scenario.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -91,7 +96,7 @@ pub struct PowerSettings {
     pub tray_priorities: Option<Vec<u8>>,
     /// Electrical parameter overrides.
     #[serde(default)]
-    pub electrical: crate::electrical::ElectricalParams,
+    pub electrical: crate::plant::electrical::ElectricalParams,
 }
 
 fn default_warmup() -> f64 {
@@ -621,11 +626,11 @@ impl Scenario {
                     "a check with `min`, `max` or `max_ratio_to_baseline`",
                 ));
             }
-            if !crate::report::is_known_kpi(&c.kpi) {
+            if !kpi_names::is_known_kpi(&c.kpi) {
                 return Err(Invalid::new(
                     format!("checks[{i}].kpi"),
                     format!("\"{}\"", c.kpi),
-                    format!("one of {}", crate::report::KPI_NAMES.join(", ")),
+                    format!("one of {}", kpi_names::KPI_NAMES.join(", ")),
                 ));
             }
             for (name, bound) in [
@@ -762,7 +767,7 @@ impl Scenario {
             ..power.clone()
         };
         let mut controller = rack_control::power::PowerController::new(
-            crate::power_row::power_config(self, &plain, crate::runner::Control::Rackloop),
+            commissioning::power_config(self, &plain, commissioning::Control::Rackloop),
         );
         let setting = |field: &str,
                        value: Option<f32>,

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant as WallClock};
 use rack_control::Instant;
 use rack_node::{Application, Node};
 
-use crate::runner::Live;
+use crate::run::runner::Live;
 
 /// The listening side of every device.
 #[derive(Debug)]

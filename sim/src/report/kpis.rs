@@ -1,5 +1,4 @@
-//! KPIs, pass/fail checks and the report: a table on the terminal, `summary.json`,
-//! `trace.csv` and `plots.png`.
+//! KPIs, measured step by step while a scenario runs.
 //!
 //! KPIs are measured on the plant's true values (not the sensors'), from `t = 0`:
 //!
@@ -43,78 +42,17 @@
 //! | `other_racks_trays_off` | most trays off in any rack never asked to isolate |
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
-use std::path::Path;
 
 use rack_control::coolant::{Alarm, CoolantOutputs, CoolantState};
-use serde::Serialize;
+use rack_control::power::PowerController;
 
 use crate::plant::RowPlant;
-use crate::runner::{ALARMS, FocusRack, Marker, RunResult, TraceRow};
-use crate::scenario::{Check, Fault, Scenario};
+use crate::plant::electrical::RackElectrical;
+use crate::scenario::kpi_names::alarm_kpi;
+use crate::scenario::{Fault, Scenario};
 
 /// KPIs by name.
 pub type Kpis = BTreeMap<String, f64>;
-
-/// KPI names a check may use (the `alarm_*_s` family is listed per alarm).
-pub const KPI_NAMES: &[&str] = &[
-    "max_gpu_temp_c",
-    "throttle_s",
-    "supply_temp_max_dev_c",
-    "supply_temp_settle_s",
-    "supply_temp_max_dev_in_authority_c",
-    "supply_temp_pp_c",
-    "pump_energy_kwh",
-    "energy_balance_error_pct",
-    "flow_min_pct",
-    "flow_recovery_s",
-    "standby_pump_start_s",
-    "failsafe_s",
-    "isolation_s",
-    "other_racks_max_gpu_c",
-    "ff_drop_s",
-    "valve_jump_at_ff_drop_pct",
-    "headroom_start_kw",
-    "headroom_end_kw",
-    "max_pump_speed_pct",
-    "alarm_<alarm>_s",
-    "breaker_trips",
-    "max_feed_current_ratio",
-    "tray_power_loss_s",
-    "all_trays_on_s",
-    "cap_response_s",
-    "cap_fairness",
-    "min_budget_kw",
-    "trays_shed_max",
-    "min_bbu_soc_pct",
-    "max_bbu_discharge_pct",
-    "ac_recovery_s",
-    "rack_ramp_max_w_per_s",
-    "row_ramp_max_kw_per_s",
-    "row_grid_pp_kw",
-    "isolation_shed_s",
-    "other_racks_trays_off",
-    "pil_steps",
-    "pil_mismatches",
-];
-
-/// The KPI name of an alarm's timing, for example `alarm_pump_fault_s`.
-pub fn alarm_kpi(alarm: Alarm) -> String {
-    let name = format!("{alarm:?}");
-    let mut snake = String::new();
-    for (i, ch) in name.chars().enumerate() {
-        if ch.is_uppercase() && i > 0 {
-            snake.push('_');
-        }
-        snake.push(ch.to_ascii_lowercase());
-    }
-    format!("alarm_{snake}_s")
-}
-
-/// Whether `name` is a KPI this report produces.
-pub fn is_known_kpi(name: &str) -> bool {
-    KPI_NAMES.contains(&name) || ALARMS.iter().any(|a| alarm_kpi(*a) == name)
-}
 
 /// Accumulates KPIs step by step.
 #[derive(Debug, Clone)]
@@ -240,11 +178,12 @@ impl KpiTracker {
     }
 
     /// One step of the power side at `t`.
-    pub fn power_step(
+    pub fn power_step<'a>(
         &mut self,
         t: f64,
         dt: f64,
-        row: &crate::power_row::PowerRow,
+        electrical: &[RackElectrical],
+        controller: impl Fn(usize) -> Option<&'a PowerController>,
         bus_lost: &[bool],
     ) {
         let window = self.window_start_s;
@@ -255,20 +194,21 @@ impl KpiTracker {
         }
         let mut all_on = true;
         let mut any_battery = false;
-        for (r, (elec, node)) in row.electrical.iter().zip(&row.nodes).enumerate() {
-            let out = node.app.controller.outputs();
+        for (r, elec) in electrical.iter().enumerate() {
+            let Some(controller) = controller(r) else {
+                continue;
+            };
+            let out = controller.outputs();
             let limit = elec.p.breaker_rated_a;
             k.max_current_ratio = k.max_current_ratio.max(elec.state.feed_current_a / limit);
-            let trays = row.controller(r).map_or(0, |c| c.config().trays);
+            let trays = controller.config().trays;
             let on = out.tray_enable.iter().take(trays).filter(|e| **e).count();
             all_on &= on == trays;
             let budget = f64::from(out.budget_w);
             k.min_budget = k.min_budget.min(budget);
             if let Some(since) = k.over_since.get_mut(r) {
                 // The rack's draw before storage (the trays through the PSUs) against its budget.
-                let efficiency = row
-                    .controller(r)
-                    .map_or(0.96, |c| f64::from(c.config().psu_efficiency));
+                let efficiency = f64::from(controller.config().psu_efficiency);
                 if elec.state.load_w / efficiency > 1.02 * budget && elec.state.ac_ok {
                     let at = *since.get_or_insert(t);
                     k.cap_response = k.cap_response.max(t - at + dt);
@@ -313,7 +253,7 @@ impl KpiTracker {
         if let (Some(back), None, false) = (k.ac_back_at, k.recovered, any_battery) {
             k.recovered = Some(t - back);
         }
-        let grid = row.grid_w();
+        let grid: f64 = electrical.iter().map(|e| e.state.input_power_w).sum();
         k.row_hist.push_back(grid);
         if k.row_hist.len() > SECOND {
             let old = k.row_hist.pop_front().unwrap_or(grid);
@@ -326,9 +266,10 @@ impl KpiTracker {
             k.row_min = k.row_min.min(grid);
             k.row_max = k.row_max.max(grid);
         }
-        k.trips = row.electrical.iter().filter(|e| e.tripped).count();
+        k.trips = electrical.iter().filter(|e| e.tripped).count();
         // Fairness of rack 0's allotment, at the latest step it was capped.
-        if let (Some(c), Some(out)) = (row.controller(0), row.output(0))
+        if let Some(c) = controller(0)
+            && let out = c.outputs()
             && out.state == rack_control::power::PowerState::Capped
         {
             k.fairness = Some(fairness(c, out));
@@ -579,266 +520,4 @@ fn fairness(
     } else {
         max / min
     }
-}
-
-/// The outcome of one check.
-#[derive(Debug, Clone, Serialize)]
-pub struct CheckResult {
-    /// The KPI.
-    pub kpi: String,
-    /// The rule, in words.
-    pub rule: String,
-    /// The KPI's value (absent if the run did not produce it).
-    pub value: Option<f64>,
-    /// The baseline's value, for ratio checks.
-    pub baseline: Option<f64>,
-    /// Passed.
-    pub passed: bool,
-}
-
-/// Evaluates `checks` on `kpis` (and `baseline` for ratio checks).
-pub fn evaluate(checks: &[Check], kpis: &Kpis, baseline: Option<&Kpis>) -> Vec<CheckResult> {
-    checks
-        .iter()
-        .map(|c| {
-            let value = kpis.get(&c.kpi).copied();
-            let base = baseline.and_then(|b| b.get(&c.kpi).copied());
-            let mut rules = Vec::new();
-            // A NaN or infinite KPI means the run went wrong: it fails every check on it
-            // (a NaN compares false, and -inf is below any maximum).
-            let mut passed = value.is_some_and(f64::is_finite);
-            if let Some(min) = c.min {
-                rules.push(format!(">= {min}"));
-                passed &= value.is_some_and(|v| v >= min);
-            }
-            if let Some(max) = c.max {
-                rules.push(format!("<= {max}"));
-                passed &= value.is_some_and(|v| v <= max);
-            }
-            if let Some(ratio) = c.max_ratio_to_baseline {
-                rules.push(format!("<= {ratio} x baseline"));
-                passed &=
-                    matches!((value, base), (Some(v), Some(b)) if b.is_finite() && v <= ratio * b);
-            }
-            CheckResult {
-                kpi: c.kpi.clone(),
-                rule: rules.join(" and "),
-                value,
-                baseline: base,
-                passed,
-            }
-        })
-        .collect()
-}
-
-/// The JSON summary.
-#[derive(Debug, Clone, Serialize)]
-pub struct Summary {
-    /// Scenario name.
-    pub scenario: String,
-    /// All checks passed.
-    pub passed: bool,
-    /// KPIs of rackloop's control.
-    pub kpis: Kpis,
-    /// Checks.
-    pub checks: Vec<CheckResult>,
-    /// Faults injected and the controllers' events, in time order: time, device, event.
-    pub events: Vec<Marker>,
-    /// The rack whose power the plot and the CSV show, and why (runs with racks' power).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub focus_rack: Option<FocusRack>,
-    /// The baseline run, when compared.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub baseline: Option<BaselineSummary>,
-}
-
-/// The baseline's part of the summary.
-#[derive(Debug, Clone, Serialize)]
-pub struct BaselineSummary {
-    /// The baseline's KPIs.
-    pub kpis: Kpis,
-    /// rackloop / baseline, per KPI.
-    pub ratios: Kpis,
-    /// The identified plant and the SIMC tuning used.
-    pub tuning: crate::tuning::Tuning,
-}
-
-/// Ratios rackloop / baseline for KPIs both runs produced.
-pub fn ratios(ours: &Kpis, baseline: &Kpis) -> Kpis {
-    ours.iter()
-        .filter_map(|(k, v)| {
-            baseline
-                .get(k)
-                .filter(|b| b.abs() > 1e-12)
-                .map(|b| (k.clone(), v / b))
-        })
-        .collect()
-}
-
-/// The KPI table and checks, as text.
-pub fn table(summary: &Summary) -> String {
-    let mut out = String::new();
-    let verdict = if summary.passed { "PASS" } else { "FAIL" };
-    let _ = writeln!(out, "scenario {}: {verdict}", summary.scenario);
-    let base = summary.baseline.as_ref();
-    let _ = writeln!(
-        out,
-        "  {:<36} {:>12}{}",
-        "KPI",
-        "rackloop",
-        if base.is_some() {
-            format!(" {:>12} {:>8}", "baseline", "ratio")
-        } else {
-            String::new()
-        }
-    );
-    for (name, value) in &summary.kpis {
-        let _ = write!(out, "  {name:<36} {:>12}", number(*value));
-        if let Some(b) = base {
-            match (b.kpis.get(name), b.ratios.get(name)) {
-                (Some(bv), Some(r)) => {
-                    let _ = write!(out, " {:>12} {r:>8.3}", number(*bv));
-                }
-                (Some(bv), None) => {
-                    let _ = write!(out, " {:>12} {:>8}", number(*bv), "-");
-                }
-                _ => {}
-            }
-        }
-        out.push('\n');
-    }
-    let _ = writeln!(out, "  checks:");
-    for c in &summary.checks {
-        let value = c
-            .value
-            .map_or_else(|| "not produced".to_owned(), |v| format!("{v:.3}"));
-        let _ = writeln!(
-            out,
-            "    [{}] {} {} (got {value})",
-            if c.passed { "ok" } else { "FAIL" },
-            c.kpi,
-            c.rule
-        );
-    }
-    if let Some(b) = base {
-        let t = &b.tuning;
-        let _ = writeln!(
-            out,
-            "  commissioning tuning, both supply loops (SIMC from a {:.0} % valve step): K = {:.4} K/%, tau = {:.1} s, theta = {:.1} s -> Kc = {:.2} %/K, Ti = {:.1} s",
-            t.step_pct, t.gain_k_per_pct, t.tau_s, t.theta_s, t.kc_pct_per_k, t.ti_s
-        );
-    }
-    out
-}
-
-/// A KPI value for the table: three decimals, or scientific when that would show nothing.
-fn number(v: f64) -> String {
-    if v != 0.0 && v.abs() < 5e-4 {
-        format!("{v:.2e}")
-    } else {
-        format!("{v:.3}")
-    }
-}
-
-/// Writes `trace.csv`, `summary.json` and `plots.png` into `dir`.
-pub fn write_outputs(
-    dir: &Path,
-    summary: &Summary,
-    run: &RunResult,
-    baseline: Option<&RunResult>,
-) -> Result<(), String> {
-    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-    let json = serde_json::to_string_pretty(summary).map_err(|e| e.to_string())?;
-    write(&dir.join("summary.json"), &json)?;
-    write(
-        &dir.join("trace.csv"),
-        &csv(&run.trace, run.focus_rack.as_ref()),
-    )?;
-    if let Some(b) = baseline {
-        write(
-            &dir.join("trace_baseline.csv"),
-            &csv(&b.trace, run.focus_rack.as_ref()),
-        )?;
-    }
-    crate::plot::plot(&dir.join("plots.png"), &summary.scenario, run, baseline)
-}
-
-fn write(path: &Path, text: &str) -> Result<(), String> {
-    std::fs::write(path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))
-}
-
-/// The trace as CSV; the power columns are `focus`'s (the rack the report shows), named by
-/// its number.
-fn csv(trace: &[TraceRow], focus: Option<&FocusRack>) -> String {
-    let mut out = String::from(
-        "t_s,supply_c,setpoint_c,return_c,facility_c,flow_lpm,dp_kpa,dp_setpoint_kpa,valve_pct,pump0_rpm,pump1_rpm,pump2_rpm,hottest_gpu_c,heat_in_kw,hx_kw,headroom_kw,pump_kw,row_power_kw,state,feed_forward,row_grid_kw,row_ramp_kw_per_s",
-    );
-    let rack = focus.map_or(0, |f| f.rack);
-    for column in ["grid_kw", "budget_kw", "caps_kw", "bbu_kw", "bbu_soc_pct"] {
-        let _ = write!(out, ",rack{rack}_{column}");
-    }
-    out.push('\n');
-    for r in trace {
-        let _ = write!(
-            out,
-            "{:.1},{:.3},{:.2},{:.3},{:.3},{:.1},{:.2},{:.2},{:.2},{:.0},{:.0},{:.0},{:.2},{:.2},{:.2},{:.1},{:.3},{:.2},{:?},{}",
-            r.t_s,
-            r.supply_c,
-            r.setpoint_c,
-            r.return_c,
-            r.facility_c,
-            r.flow_lpm,
-            r.dp_kpa,
-            r.dp_setpoint_kpa,
-            r.valve_pct,
-            r.pump_rpm[0],
-            r.pump_rpm[1],
-            r.pump_rpm[2],
-            r.hottest_gpu_c,
-            r.heat_in_kw,
-            r.hx_kw,
-            r.headroom_kw,
-            r.pump_kw,
-            r.row_power_kw,
-            r.state.map_or_else(String::new, |s| format!("{s:?}")),
-            u8::from(r.feed_forward)
-        );
-        match r.power {
-            Some(pw) => {
-                let k = pw.racks.get(rack).copied().unwrap_or_default();
-                let _ = writeln!(
-                    out,
-                    ",{:.2},{:.3},{:.2},{:.2},{:.2},{:.2},{:.2}",
-                    pw.row_grid_kw,
-                    pw.row_ramp_kw_per_s,
-                    k.grid_kw,
-                    k.budget_kw,
-                    k.caps_kw,
-                    k.bbu_kw,
-                    k.bbu_soc_pct
-                );
-            }
-            None => out.push_str(",,,,,,,\n"),
-        }
-    }
-    out
-}
-
-/// Markers, as text lines (for the terminal).
-pub fn markers_text(markers: &[Marker]) -> String {
-    let mut out = String::new();
-    for m in markers.iter().take(40) {
-        let _ = writeln!(
-            out,
-            "  t = {:>8.1} s  {:<8} {}{}",
-            m.t_s,
-            m.device,
-            if m.fault { "FAULT " } else { "" },
-            m.label
-        );
-    }
-    if markers.len() > 40 {
-        let _ = writeln!(out, "  ... {} more", markers.len() - 40);
-    }
-    out
 }

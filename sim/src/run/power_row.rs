@@ -6,15 +6,15 @@
 use rack_control::Instant;
 use rack_control::coolant::CoolantOutputs;
 use rack_control::power::{
-    PSUS_PER_SHELF, PowerConfig, PowerController, PowerInputs, PowerOutputs, SHELVES, TRAYS,
+    PSUS_PER_SHELF, PowerController, PowerInputs, PowerOutputs, SHELVES, TRAYS,
 };
 use rack_node::power::PowerApp;
 use rack_node::{Node, NodeConfig};
 
-use crate::electrical::RackElectrical;
+use crate::plant::electrical::RackElectrical;
 use crate::plant::{RowPlant, TrayCommands};
-use crate::runner::Control;
-use crate::scenario::{PowerSettings, Scenario};
+use crate::scenario::Scenario;
+use crate::scenario::commissioning::{Control, power_config};
 
 /// Every rack's power controller and electrical plant.
 #[derive(Debug)]
@@ -46,56 +46,6 @@ const RACK_SERIALS: [&str; 16] = [
     "RACK-SIM-14",
     "RACK-SIM-15",
 ];
-
-/// The power controller's settings for a scenario.
-pub fn power_config(
-    scenario: &Scenario,
-    settings: &PowerSettings,
-    control: Control,
-) -> PowerConfig {
-    let e = &settings.electrical;
-    #[allow(clippy::cast_possible_truncation)] // physical values fit f32
-    let mut c = PowerConfig {
-        trays: scenario.row.trays_per_rack.min(TRAYS),
-        breaker_rated_a: e.breaker_rated_a as f32,
-        feed_voltage_v: e.feed_voltage_v as f32,
-        breaker_k_s: e.breaker_k_s as f32,
-        psu_rating_w: e.psu_rating_w as f32,
-        bbu_energy_j: e.bbu_energy_j as f32,
-        bbu_max_discharge_w: e.bbu_max_discharge_w as f32,
-        bbu_max_charge_w: e.bbu_max_charge_w as f32,
-        gpu_limit_c: (scenario.row.gpu_slowdown_c - 3.0) as f32,
-        racks_in_row: scenario.row.racks as f32,
-        ..PowerConfig::default()
-    };
-    if let Some(v) = settings.budget_w {
-        c.budget_w = v;
-        c.conservative_budget_w = 0.8 * v;
-        c.power_floor_w = 0.8 * v;
-    }
-    if let Some(v) = settings.ride_through_s {
-        c.ride_through_s = v;
-    }
-    if let Some(v) = settings.ramp_limit_w_per_s {
-        c.ramp_limit_w_per_s = v;
-    }
-    if let Some(v) = settings.power_floor_w {
-        c.power_floor_w = v;
-    }
-    if let Some(v) = settings.smoothing {
-        c.smoothing = v;
-    }
-    if let Some(p) = &settings.tray_priorities {
-        for (slot, v) in c.tray_priority.iter_mut().zip(p) {
-            *slot = *v;
-        }
-    }
-    if control == Control::Baseline {
-        c.static_caps = true;
-        c.smoothing = false;
-    }
-    c
-}
 
 impl PowerRow {
     /// The power side of `scenario`, if it has one.
@@ -229,9 +179,9 @@ impl PowerRow {
 
     /// Rack `r`'s power for the trace (zeros for a rack the row does not have).
     #[allow(clippy::cast_possible_truncation)] // kW values for a plot and a CSV
-    pub fn rack_trace(&self, r: usize) -> crate::runner::RackPowerTrace {
+    pub fn rack_trace(&self, r: usize) -> crate::report::trace::RackPowerTrace {
         let (Some(elec), Some(out)) = (self.electrical.get(r), self.output(r)) else {
-            return crate::runner::RackPowerTrace::default();
+            return crate::report::trace::RackPowerTrace::default();
         };
         let caps_w: f32 = out
             .tray_cap_w
@@ -240,7 +190,7 @@ impl PowerRow {
             .filter(|(_, enabled)| **enabled)
             .map(|(cap, _)| *cap)
             .sum();
-        crate::runner::RackPowerTrace {
+        crate::report::trace::RackPowerTrace {
             grid_kw: (elec.state.input_power_w / 1e3) as f32,
             budget_kw: out.budget_w / 1e3,
             caps_kw: caps_w / 1e3,

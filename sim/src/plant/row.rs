@@ -16,7 +16,7 @@
 use rack_control::coolant::model::counter_flow_effectiveness;
 use rack_control::power::TRAYS;
 
-use crate::params::RowParams;
+use crate::plant::params::RowParams;
 
 /// What the controller (through the actuator models) commands.
 #[derive(Debug, Clone, PartialEq)]

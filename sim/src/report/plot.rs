@@ -17,11 +17,11 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::FontStyle;
 
-use crate::runner::{Marker, PowerTrace, RackPowerTrace, RunResult, TraceRow};
+use crate::report::trace::{Marker, PowerTrace, RackPowerTrace, RunResult, TraceRow};
 
 /// `DejaVu` Sans (free licence, see `sim/assets/DejaVuSans-LICENSE.txt`), bundled so plots need
 /// no system font library.
-static FONT: &[u8] = include_bytes!("../assets/DejaVuSans.ttf");
+static FONT: &[u8] = include_bytes!("../../assets/DejaVuSans.ttf");
 static REGISTER: Once = Once::new();
 
 /// Width of every picture, px.

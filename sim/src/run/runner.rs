@@ -7,18 +7,20 @@
 
 use rack_control::Instant;
 use rack_control::coolant::{
-    Alarm, CoolantConfig, CoolantController, CoolantEvent, CoolantInputs, CoolantState, MAX_PUMPS,
-    MAX_RACKS, MAX_SUPPLY_SENSORS, MAX_ZONES, PumpControl, RackReport,
+    CoolantConfig, CoolantController, CoolantEvent, CoolantInputs, MAX_RACKS, MAX_SUPPLY_SENSORS,
+    MAX_ZONES, RackReport,
 };
 use rack_control::pid::PidConfig;
 
 use rack_node::coolant::CoolantApp;
 use rack_node::{Node, NodeConfig};
 
+use crate::plant::sensors::{Sensor, SensorSpec, millis};
 use crate::plant::{Actuators, Environment, RowPlant};
-use crate::power_row::PowerRow;
+use crate::report::trace::{FocusRack, Marker, PowerTrace, RunResult, TraceRow};
+use crate::run::power_row::PowerRow;
+use crate::scenario::commissioning::{Control, controller_config};
 use crate::scenario::{Fault, LeakDetector, Scenario, SensorId};
-use crate::sensors::{Sensor, SensorSpec, millis};
 
 /// Control period and plant step, s.
 pub const DT_S: f64 = 0.1;
@@ -26,188 +28,6 @@ pub const DT_S: f64 = 0.1;
 pub const PSU_DROPOUT_PCT: f64 = 85.0;
 /// Time the power controllers take to shed a rack after an isolation request, s (assumed).
 pub const ISOLATION_SHED_S: f64 = 2.0;
-
-/// Which control the run uses.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Control {
-    /// rackloop's controller: feed-forward, pressure reset, everything.
-    Rackloop,
-    /// A conventional CDU: feedback-only PI on the valve, constant-speed pumps (same
-    /// protections), PI tuned by SIMC from an identified step response.
-    Baseline,
-}
-
-/// One sample of the trace.
-#[derive(Debug, Clone, Copy, PartialEq, Default)]
-pub struct TraceRow {
-    /// Time, s.
-    pub t_s: f64,
-    /// Secondary supply (true), degC.
-    pub supply_c: f64,
-    /// Supply setpoint, degC.
-    pub setpoint_c: f64,
-    /// Secondary return (true), degC.
-    pub return_c: f64,
-    /// Facility supply, degC.
-    pub facility_c: f64,
-    /// Secondary flow, L/min.
-    pub flow_lpm: f64,
-    /// Differential pressure, kPa.
-    pub dp_kpa: f64,
-    /// Differential pressure setpoint, kPa.
-    pub dp_setpoint_kpa: f64,
-    /// Valve position, %.
-    pub valve_pct: f64,
-    /// Pump speeds, rpm.
-    pub pump_rpm: [f64; MAX_PUMPS],
-    /// Hottest GPU, degC.
-    pub hottest_gpu_c: f64,
-    /// Heat into the liquid, kW.
-    pub heat_in_kw: f64,
-    /// Heat rejected, kW.
-    pub hx_kw: f64,
-    /// Thermal headroom broadcast, kW.
-    pub headroom_kw: f64,
-    /// Pump power, kW.
-    pub pump_kw: f64,
-    /// Row input power, kW.
-    pub row_power_kw: f64,
-    /// Controller state.
-    pub state: Option<CoolantState>,
-    /// Feed-forward in use.
-    pub feed_forward: bool,
-    /// The racks' power side, when the scenario has one.
-    pub power: Option<PowerTrace>,
-}
-
-/// The power side of a trace row.
-#[derive(Debug, Clone, Copy, PartialEq, Default)]
-pub struct PowerTrace {
-    /// Row input power from the grid, kW.
-    pub row_grid_kw: f64,
-    /// Row grid-side ramp rate over the last second, kW/s.
-    pub row_ramp_kw_per_s: f64,
-    /// Each rack's power (the row's racks first; the plot and CSV show the one that matters).
-    pub racks: [RackPowerTrace; MAX_RACKS],
-}
-
-/// One rack's power in a trace row (f32: a trace holds up to 20,000 rows of 16 racks).
-#[derive(Debug, Clone, Copy, PartialEq, Default)]
-pub struct RackPowerTrace {
-    /// Input power from the grid, kW.
-    pub grid_kw: f32,
-    /// Budget in force, kW.
-    pub budget_kw: f32,
-    /// Sum of the enabled trays' caps, kW.
-    pub caps_kw: f32,
-    /// BBU power (positive: discharge), kW.
-    pub bbu_kw: f32,
-    /// BBU state of charge, %.
-    pub bbu_soc_pct: f32,
-}
-
-/// The rack a report shows, and why that one.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
-pub struct FocusRack {
-    /// The rack (0-based).
-    pub rack: usize,
-    /// Why: a fault acted on it, it was isolated, or it had the hottest GPU.
-    pub why: String,
-}
-
-/// A marker on the time axis: a fault injected or an event of a controller.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
-pub struct Marker {
-    /// Time, s.
-    pub t_s: f64,
-    /// The device it concerns: `CDU`, `rack 3`, `row` (every rack).
-    pub device: String,
-    /// What.
-    #[serde(rename = "event")]
-    pub label: String,
-    /// A fault (true) or an alarm/event (false).
-    pub fault: bool,
-}
-
-/// Everything a run produced.
-#[derive(Debug, Clone)]
-pub struct RunResult {
-    /// The trace, one row per record interval.
-    pub trace: Vec<TraceRow>,
-    /// Faults and alarms on the time axis.
-    pub markers: Vec<Marker>,
-    /// Time series that the KPIs need at every step.
-    pub kpis: crate::report::Kpis,
-    /// The rack whose power the report shows (runs with a `[power]` section).
-    pub focus_rack: Option<FocusRack>,
-    /// The row's parameters (the plot draws its limits and scales from them).
-    pub row: crate::params::RowParams,
-}
-
-/// Settings that differ between rackloop's control and the baseline.
-pub fn controller_config(
-    scenario: &Scenario,
-    control: Control,
-    temp_pid: PidConfig,
-) -> CoolantConfig {
-    let p = &scenario.row;
-    #[allow(clippy::cast_possible_truncation)] // physical values fit f32
-    let mut c = CoolantConfig {
-        racks: p.racks,
-        pumps: p.pumps,
-        supply_sensors: MAX_SUPPLY_SENSORS,
-        temp_pid,
-        design_heat_w: p.design_heat_w() as f32,
-        design_rise_k: p.design_rise_k as f32,
-        liquid_capture_fraction: p.liquid_capture_fraction as f32,
-        coolant_density_kg_per_l: p.secondary_density_kg_per_l as f32,
-        dp_design_kpa: p.rack_dp_design_kpa as f32,
-        flow_exponent: p.rack_flow_exponent as f32,
-        gpu_slowdown_c: p.gpu_slowdown_c as f32,
-        pump_max_rpm: p.pump_max_rpm as f32,
-        ..CoolantConfig::default()
-    };
-    #[allow(clippy::cast_possible_truncation)]
-    {
-        c.hx.ua_design_w_per_k = p.hx_ua_design_w_per_k as f32;
-        c.hx.secondary_design_kg_s = p.secondary_design_kg_s() as f32;
-        c.hx.primary_design_kg_s = p.primary_design_kg_s() as f32;
-        c.hx.primary_max_kg_s = (p.primary_design_kg_s() * p.primary_max_flow_factor) as f32;
-        c.hx.secondary_cp_j_per_kg_k = p.secondary_cp_j_per_kg_k as f32;
-        c.hx.primary_cp_j_per_kg_k = p.primary_cp_j_per_kg_k as f32;
-        c.hx.valve_rangeability = p.valve_rangeability as f32;
-    }
-    let o = &scenario.controller;
-    if let Some(v) = o.supply_setpoint_c {
-        c.supply_setpoint_c = v;
-    }
-    if let Some(v) = o.startup_inhibit_s {
-        c.startup_inhibit_s = v;
-    }
-    if let Some(v) = o.supply_alarm_delay_s {
-        c.supply_alarm_delay_s = v;
-    }
-    if let Some(v) = o.leak_reaction_delay_s {
-        c.leak_reaction_delay_s = v;
-    }
-    if let Some(v) = o.lead_rotation_interval_s {
-        c.lead_rotation_interval_s = v;
-    }
-    if let Some(v) = o.feed_forward {
-        c.feed_forward = v;
-    }
-    if let Some(v) = o.feed_forward_lag_s {
-        c.feed_forward_lag_s = v;
-    }
-    if control == Control::Baseline {
-        c.feed_forward = false;
-        #[allow(clippy::cast_possible_truncation)]
-        {
-            c.pump_control = PumpControl::FixedSpeed((p.pump_design_speed * 100.0) as f32);
-        }
-    }
-    c
-}
 
 struct Sensors {
     supply: Vec<Sensor>,
@@ -310,7 +130,7 @@ pub fn run_live(
     temp_pid: PidConfig,
     mut progress: impl FnMut(f64),
     hook: &mut dyn FnMut(&mut Live),
-    mut pil: Option<&mut crate::pil::Pil>,
+    mut pil: Option<&mut crate::run::pil::Pil>,
 ) -> RunResult {
     let p = scenario.row;
     // In a processor-in-the-loop run the ARM binary has its built-in settings: the host build
@@ -601,7 +421,13 @@ pub fn run_live(
             }
             kpis.step(t, DT_S, &plant, &out);
             if let Some(power) = &power {
-                kpis.power_step(t, DT_S, power, &bus_lost);
+                kpis.power_step(
+                    t,
+                    DT_S,
+                    &power.electrical,
+                    |r| power.controller(r),
+                    &bus_lost,
+                );
             }
             if scenario.record_trace && t + 1e-9 >= next_record {
                 next_record += record_every;
@@ -761,17 +587,3 @@ fn event_label(event: CoolantEvent) -> Option<String> {
         _ => None,
     }
 }
-
-/// The alarm codes, for KPI names.
-pub const ALARMS: [Alarm; 10] = [
-    Alarm::SupplyTempHigh,
-    Alarm::SupplyTempLow,
-    Alarm::SensorFault,
-    Alarm::SupplySensorsLost,
-    Alarm::LeakDetected,
-    Alarm::ReservoirLow,
-    Alarm::PumpFault,
-    Alarm::ValveFault,
-    Alarm::CannotHoldSetpoint,
-    Alarm::RowBusSilent,
-];

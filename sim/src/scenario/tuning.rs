@@ -12,7 +12,7 @@
 use rack_control::pid::PidConfig;
 use serde::Serialize;
 
-use crate::params::RowParams;
+use crate::plant::params::RowParams;
 use crate::plant::{Actuators, Environment, RowPlant};
 
 /// Valve step of the bump test, %.
