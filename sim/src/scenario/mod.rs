@@ -6,11 +6,13 @@
 
 pub mod campus;
 pub mod commissioning;
+mod facility;
+mod faults;
+mod file;
 pub mod kpi_names;
 pub mod tuning;
 
-use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
@@ -21,6 +23,12 @@ use crate::plant::params::RowParams;
 use crate::plant::sensors::SensorFault;
 use crate::plant::workload::Workload;
 use crate::validate::{Invalid, TIME_LIMIT_S, within};
+
+pub use facility::Facility;
+pub(crate) use faults::fault_kind;
+pub use faults::{Fault, FaultEvent, LeakDetector, SensorId};
+pub use file::ScenarioError;
+pub(crate) use file::{parse_toml, read_text};
 
 /// A scenario.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -65,7 +73,7 @@ pub struct Scenario {
     #[serde(default)]
     pub power: Option<PowerSettings>,
     /// Keep the trace (the plots and CSV); a campus row needs only its KPIs.
-    #[serde(skip, default = "yes")]
+    #[serde(skip, default = "faults::yes")]
     pub record_trace: bool,
 }
 
@@ -184,229 +192,6 @@ impl ControllerOverrides {
     }
 }
 
-/// Facility water supply temperature over time.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Facility {
-    /// Supply temperature, degC, when there is no profile.
-    #[serde(default = "default_facility_c")]
-    pub supply_c: f64,
-    /// Piecewise-linear profile: `[[t_s, degC], ...]`, held before the first and after the last.
-    #[serde(default)]
-    pub profile: Vec<[f64; 2]>,
-    /// Facility flow available as a fraction of full, piecewise linear: `[[t_s, fraction], ...]`
-    /// (empty: always 1).
-    #[serde(default)]
-    pub flow_profile: Vec<[f64; 2]>,
-}
-
-fn default_facility_c() -> f64 {
-    25.0
-}
-
-impl Default for Facility {
-    fn default() -> Self {
-        Self {
-            supply_c: default_facility_c(),
-            profile: Vec::new(),
-            flow_profile: Vec::new(),
-        }
-    }
-}
-
-impl Facility {
-    /// Checks the values serde cannot: temperatures 0..=60 degC, flow fractions 0..=1, profile
-    /// times >= 0 and in order. Fields are named under `facility.`.
-    pub fn validate(&self) -> Result<(), Invalid> {
-        const TEMPERATURE: &str = "degC of facility water; ASHRAE W17..W45 and beyond";
-        within("facility.supply_c", self.supply_c, 0.0, 60.0, TEMPERATURE)?;
-        let check = |name: &str, profile: &[[f64; 2]], max: f64, why: &str| {
-            let mut last = 0.0;
-            for (i, [t, v]) in profile.iter().enumerate() {
-                within(
-                    &format!("facility.{name}[{i}][0]"),
-                    *t,
-                    last,
-                    TIME_LIMIT_S,
-                    "s, not before the point before",
-                )?;
-                within(&format!("facility.{name}[{i}][1]"), *v, 0.0, max, why)?;
-                last = *t;
-            }
-            Ok(())
-        };
-        check("profile", &self.profile, 60.0, TEMPERATURE)?;
-        check(
-            "flow_profile",
-            &self.flow_profile,
-            1.0,
-            "fraction of the facility's full flow",
-        )
-    }
-
-    /// Supply temperature at `t_s`.
-    pub fn supply_at(&self, t_s: f64) -> f64 {
-        piecewise(&self.profile, t_s).unwrap_or(self.supply_c)
-    }
-
-    /// Facility flow fraction at `t_s`.
-    pub fn flow_at(&self, t_s: f64) -> f64 {
-        piecewise(&self.flow_profile, t_s).unwrap_or(1.0)
-    }
-}
-
-/// A piecewise-linear profile's value at `t_s`, held before the first point and after the
-/// last; `None` when the profile is empty.
-fn piecewise(profile: &[[f64; 2]], t_s: f64) -> Option<f64> {
-    let first = profile.first()?;
-    if t_s <= first[0] {
-        return Some(first[1]);
-    }
-    let mut prev = first;
-    for point in profile.iter().skip(1) {
-        let ([t0, v0], [t1, v1]) = (*prev, *point);
-        if t_s <= t1 {
-            return Some(if t1 > t0 {
-                v0 + (v1 - v0) * (t_s - t0) / (t1 - t0)
-            } else {
-                v1
-            });
-        }
-        prev = point;
-    }
-    Some(prev[1])
-}
-
-/// A fault at a time.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct FaultEvent {
-    /// When, s after warm-up.
-    pub at_s: f64,
-    /// What.
-    pub fault: Fault,
-}
-
-/// Injectable faults.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case", tag = "kind", deny_unknown_fields)]
-pub enum Fault {
-    /// A pump trips and coasts down.
-    PumpTrip {
-        /// Which pump (0 is the lead at start).
-        pump: usize,
-    },
-    /// A sensor fails (or is repaired with `fault` absent).
-    Sensor {
-        /// Which sensor.
-        sensor: SensorId,
-        /// The failure; absent repairs it.
-        #[serde(default)]
-        failure: Option<SensorFault>,
-    },
-    /// A leak detector gets wet (or dries, with `wet = false`).
-    Leak {
-        /// Zone: rack index, or the number of racks for the CDU.
-        zone: usize,
-        /// Which detector.
-        detector: LeakDetector,
-        /// Wet (true) or dry.
-        #[serde(default = "yes")]
-        wet: bool,
-    },
-    /// The primary valve freezes.
-    ValveStuck,
-    /// The reservoir drains.
-    ReservoirDrain {
-        /// Drain rate, L/min.
-        lpm: f64,
-    },
-    /// The racks' power reports stop (or resume with `silent = false`).
-    RowBusSilence {
-        /// Silent (true) or back.
-        #[serde(default = "yes")]
-        silent: bool,
-    },
-    /// The AC feed of every rack fails (or returns with `lost = false`).
-    AcLoss {
-        /// Lost (true) or back.
-        #[serde(default = "yes")]
-        lost: bool,
-    },
-    /// The AC voltage sags to `volts_pct` of nominal for `duration_s`: below 85 % the PSUs
-    /// drop out after their 20 ms hold-up and the BBUs carry the bus until it recovers.
-    AcSag {
-        /// Remaining voltage, % of nominal.
-        volts_pct: f64,
-        /// Duration, s.
-        duration_s: f64,
-    },
-    /// A PSU fails.
-    PsuFail {
-        /// Rack.
-        rack: usize,
-        /// Shelf (0..=7).
-        shelf: usize,
-        /// PSU in the shelf (0..=5).
-        psu: usize,
-    },
-    /// A tray faults and draws `factor` x its demand regardless of its cap.
-    TrayFault {
-        /// Rack.
-        rack: usize,
-        /// Tray (0..=17).
-        tray: usize,
-        /// Multiple of its demand.
-        factor: f64,
-    },
-}
-
-/// A fault's `kind` as the file spells it (`pump_trip`, `ac_loss`, ...).
-pub(crate) fn fault_kind(fault: &Fault) -> String {
-    toml::Value::try_from(fault)
-        .ok()
-        .and_then(|v| v.get("kind")?.as_str().map(str::to_owned))
-        .unwrap_or_default()
-}
-
-fn yes() -> bool {
-    true
-}
-
-/// Analog sensors of the CDU.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum SensorId {
-    /// Secondary supply temperature sensor 0.
-    Supply0,
-    /// Secondary supply temperature sensor 1.
-    Supply1,
-    /// Secondary supply temperature sensor 2.
-    Supply2,
-    /// Secondary return temperature.
-    Return,
-    /// Facility supply temperature.
-    PrimarySupply,
-    /// Facility return temperature.
-    PrimaryReturn,
-    /// Secondary flow.
-    Flow,
-    /// Differential pressure.
-    Dp,
-    /// Valve position feedback.
-    ValveFeedback,
-}
-
-/// Leak detector kinds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum LeakDetector {
-    /// Moisture-sensing cable.
-    Moisture,
-    /// Float switch in the drip pan.
-    Float,
-}
-
 /// How KPIs are measured.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -479,86 +264,6 @@ pub struct Check {
     #[serde(default)]
     pub max_ratio_to_baseline: Option<f64>,
 }
-
-/// Reads a file named in errors as the scenario and campus files are.
-pub(crate) fn read_text(path: &Path) -> Result<String, ScenarioError> {
-    std::fs::read_to_string(path).map_err(|e| ScenarioError {
-        file: path.to_owned(),
-        line: None,
-        field: None,
-        value: None,
-        message: format!("cannot read: {e}"),
-    })
-}
-
-/// Parses TOML text into `T`; errors name the file, the line and the field.
-pub(crate) fn parse_toml<T: serde::de::DeserializeOwned>(
-    path: &Path,
-    text: &str,
-) -> Result<T, ScenarioError> {
-    let line_of = |offset: usize| {
-        text.get(..offset)
-            .map_or(1, |s| s.matches('\n').count() + 1)
-    };
-    let error = |e: &toml::de::Error, field: Option<String>| ScenarioError {
-        file: path.to_owned(),
-        line: e.span().map(|s| line_of(s.start)),
-        field,
-        value: None,
-        message: e.message().trim().to_owned(),
-    };
-    let deserializer = toml::Deserializer::parse(text).map_err(|e| error(&e, None))?;
-    serde_path_to_error::deserialize(deserializer).map_err(|e| {
-        let field = e.path().to_string();
-        let field = (field != ".").then_some(field);
-        error(e.inner(), field)
-    })
-}
-
-/// A scenario file that could not be used.
-#[derive(Debug)]
-pub struct ScenarioError {
-    /// The file.
-    pub file: PathBuf,
-    /// Line (1-based), when known.
-    pub line: Option<usize>,
-    /// Path of the field, when known.
-    pub field: Option<String>,
-    /// The value the file gave, when it parsed but is not allowed.
-    pub value: Option<String>,
-    /// What was wrong (with a value: what is allowed).
-    pub message: String,
-}
-
-impl ScenarioError {
-    /// A value of `text` (the file `path`) that is not allowed, found on its line.
-    pub(crate) fn invalid(path: &Path, text: &str, invalid: Invalid) -> Self {
-        Self {
-            file: path.to_owned(),
-            line: find_key_line(text, &invalid.field),
-            field: Some(invalid.field),
-            value: Some(invalid.value),
-            message: format!("allowed {}", invalid.allowed),
-        }
-    }
-}
-
-impl fmt::Display for ScenarioError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.file.display())?;
-        if let Some(line) = self.line {
-            write!(f, ":{line}")?;
-        }
-        match (&self.field, &self.value) {
-            (Some(field), Some(value)) => write!(f, ": {field} = {value}")?,
-            (Some(field), None) => write!(f, ": field `{field}`")?,
-            (None, _) => {}
-        }
-        write!(f, ": {}", self.message)
-    }
-}
-
-impl std::error::Error for ScenarioError {}
 
 impl Scenario {
     /// Reads and checks a scenario file.
@@ -803,40 +508,6 @@ impl Scenario {
             .iter()
             .any(|c| c.max_ratio_to_baseline.is_some())
     }
-}
-
-/// The line of a field path such as `faults[1].fault.pump`, found by walking the path: the
-/// `n`-th `[[faults]]` table, then the first line after it that sets each key in turn.
-pub(crate) fn find_key_line(text: &str, field: &str) -> Option<usize> {
-    let lines: Vec<&str> = text.lines().collect();
-    let mut at = 0;
-    for segment in field.split('.') {
-        let (name, index) = match segment.split_once('[') {
-            Some((name, rest)) => (name, rest.trim_end_matches(']').parse::<usize>().ok()),
-            None => (segment, None),
-        };
-        let sets_key = |line: &str| {
-            let line = line.trim_start();
-            line.starts_with(&format!("[{name}]"))
-                || line.starts_with(&format!("[[{name}]]"))
-                || line.split(['{', ',']).any(|part| {
-                    part.trim_start()
-                        .strip_prefix(name)
-                        .is_some_and(|rest| rest.trim_start().starts_with('='))
-                })
-        };
-        let mut matches = lines
-            .iter()
-            .enumerate()
-            .skip(at)
-            .filter(|(_, l)| sets_key(l));
-        let (found, _) = match index {
-            Some(n) => matches.nth(n)?,
-            None => matches.next()?,
-        };
-        at = found;
-    }
-    Some(at + 1)
 }
 
 #[cfg(test)]
