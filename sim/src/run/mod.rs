@@ -3,7 +3,9 @@
 //! the firmware in QEMU (`pil`), and the live row served to `rackctl` (`serve`).
 
 pub mod campus;
+mod labels;
 pub mod pil;
 pub mod power_row;
 pub mod runner;
+mod sensors;
 pub mod serve;

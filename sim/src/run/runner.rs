@@ -7,7 +7,7 @@
 
 use rack_control::Instant;
 use rack_control::coolant::{
-    CoolantConfig, CoolantController, CoolantEvent, CoolantInputs, MAX_RACKS, MAX_SUPPLY_SENSORS,
+    CoolantConfig, CoolantController, CoolantEvent, CoolantInputs, CoolantOutputs, MAX_RACKS,
     MAX_ZONES, RackReport,
 };
 use rack_control::pid::PidConfig;
@@ -15,12 +15,14 @@ use rack_control::pid::PidConfig;
 use rack_node::coolant::CoolantApp;
 use rack_node::{Node, NodeConfig};
 
-use crate::plant::sensors::{Sensor, SensorSpec, millis};
+use crate::plant::sensors::millis;
 use crate::plant::{Actuators, Environment, RowPlant};
-use crate::report::trace::{FocusRack, Marker, PowerTrace, RunResult, TraceRow};
+use crate::report::trace::{Marker, PowerTrace, RunResult, TraceRow};
+use crate::run::labels::{event_label, fault_device, fault_label, focus_rack};
 use crate::run::power_row::PowerRow;
+use crate::run::sensors::Sensors;
 use crate::scenario::commissioning::{Control, controller_config};
-use crate::scenario::{Fault, LeakDetector, Scenario, SensorId};
+use crate::scenario::{Fault, LeakDetector, Scenario};
 
 /// Control period and plant step, s.
 pub const DT_S: f64 = 0.1;
@@ -28,72 +30,6 @@ pub const DT_S: f64 = 0.1;
 pub const PSU_DROPOUT_PCT: f64 = 85.0;
 /// Time the power controllers take to shed a rack after an isolation request, s (assumed).
 pub const ISOLATION_SHED_S: f64 = 2.0;
-
-struct Sensors {
-    supply: Vec<Sensor>,
-    ret: Sensor,
-    primary_supply: Sensor,
-    primary_return: Sensor,
-    flow: Sensor,
-    dp: Sensor,
-    valve: Sensor,
-}
-
-impl Sensors {
-    fn new(seed: u64) -> Self {
-        // Pt100 in a thermowell: 0.02 K noise, 0.01 K resolution, 1 s lag (assumed).
-        let temp = SensorSpec {
-            noise_sd: 0.02,
-            quantum: 0.01,
-            lag_s: 1.0,
-        };
-        let s = |k: u64, spec| Sensor::new(spec, seed.wrapping_mul(31).wrapping_add(k));
-        Self {
-            supply: (0..MAX_SUPPLY_SENSORS as u64).map(|k| s(k, temp)).collect(),
-            ret: s(10, temp),
-            primary_supply: s(11, temp),
-            primary_return: s(12, temp),
-            flow: s(
-                13,
-                SensorSpec {
-                    noise_sd: 3.0,
-                    quantum: 0.1,
-                    lag_s: 0.5,
-                },
-            ),
-            dp: s(
-                14,
-                SensorSpec {
-                    noise_sd: 0.2,
-                    quantum: 0.1,
-                    lag_s: 0.2,
-                },
-            ),
-            valve: s(
-                15,
-                SensorSpec {
-                    noise_sd: 0.2,
-                    quantum: 0.1,
-                    lag_s: 0.0,
-                },
-            ),
-        }
-    }
-
-    fn get(&mut self, id: SensorId) -> Option<&mut Sensor> {
-        match id {
-            SensorId::Supply0 => self.supply.get_mut(0),
-            SensorId::Supply1 => self.supply.get_mut(1),
-            SensorId::Supply2 => self.supply.get_mut(2),
-            SensorId::Return => Some(&mut self.ret),
-            SensorId::PrimarySupply => Some(&mut self.primary_supply),
-            SensorId::PrimaryReturn => Some(&mut self.primary_return),
-            SensorId::Flow => Some(&mut self.flow),
-            SensorId::Dp => Some(&mut self.dp),
-            SensorId::ValveFeedback => Some(&mut self.valve),
-        }
-    }
-}
 
 /// Runs `scenario` with `control` and the temperature loop tuning `temp_pid`.
 pub fn run(
@@ -132,62 +68,7 @@ pub fn run_live(
     hook: &mut dyn FnMut(&mut Live),
     mut pil: Option<&mut crate::run::pil::Pil>,
 ) -> RunResult {
-    let p = scenario.row;
-    // In a processor-in-the-loop run the ARM binary has its built-in settings: the host build
-    // beside it must have exactly the same to be compared bit for bit.
-    let config = if pil.is_some() {
-        CoolantConfig::default()
-    } else {
-        controller_config(scenario, control, temp_pid)
-    };
-    let mut pil_steps = 0u64;
-    let mut pil_mismatches = 0u64;
-    let mut pil_error: Option<String> = None;
-    // The CDU's controller runs inside its node, the same node code a board runs.
-    let mut cdu = Node::new(
-        CoolantApp::new(CoolantController::new(config)),
-        NodeConfig {
-            serial: "CDU-SIM-0",
-            ..NodeConfig::default()
-        },
-        Instant(0),
-    );
-    let initial_load = scenario.workload.level(0.0);
-    let mut plant = RowPlant::new(
-        p,
-        initial_load,
-        f64::from(config.supply_setpoint_c),
-        scenario.seed,
-    );
-    let mut sensors = Sensors::new(scenario.seed);
-    let mut inputs = CoolantInputs::uniform(Instant(0), config.supply_setpoint_c);
-    let mut actuators = Actuators {
-        valve_demand_pct: 50.0,
-        pump_speed_pct: vec![0.0; p.pumps],
-        rack_valve_open: vec![true; p.racks],
-    };
-    let mut env = Environment {
-        facility_supply_c: scenario.facility.supply_at(0.0),
-        facility_flow_fraction: 1.0,
-        rack_demand_w: vec![0.0; p.racks],
-        rack_powered: vec![true; p.racks],
-        tray_commands: vec![None; p.racks],
-    };
-    let mut leak_moisture = [false; MAX_ZONES];
-    let mut leak_float = [false; MAX_ZONES];
-    let mut row_bus_silent = false;
-    let mut isolation_requested_at: [Option<f64>; MAX_RACKS] = [None; MAX_RACKS];
-    let mut kpis = crate::report::KpiTracker::new(scenario);
-    let mut trace = Vec::new();
-    let mut markers = Vec::new();
-    let mut next_fault = 0;
-    let mut power = PowerRow::new(scenario, control);
-    let mut bus_lost = vec![false; p.racks];
-    let mut sag_until: Option<f64> = None;
-    let mut cdu_out = *cdu.app.controller.outputs();
-    let mut last_event_seq = 0;
-    let mut rack_peak_gpu_c = vec![f64::MIN; p.racks];
-
+    let mut row = RowRun::new(scenario, control, temp_pid, pil.is_some());
     let record_every = (scenario.duration_s / 20_000.0).max(DT_S);
     let mut next_record = 0.0;
     #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)] // durations are positive
@@ -196,21 +77,143 @@ pub fn run_live(
         let elapsed = k as f64 * DT_S;
         let t = elapsed - scenario.warmup_s;
         let now = Instant(millis(elapsed));
+        row.inject_faults(t, elapsed);
+        row.environment_and_plant(t, now);
+        row.read_sensors(elapsed, now);
+        if let Err(e) = row.control(t, now, pil.as_deref_mut()) {
+            row.pil_error = Some(e);
+            break;
+        }
+        row.collect_events(t);
+        if row.serve_hook(t, now, hook) {
+            break;
+        }
+        if t >= 0.0 {
+            row.measure(t, &mut next_record, record_every);
+            if k % 1000 == 0 {
+                progress(t / scenario.duration_s);
+            }
+        }
+        if t.abs() < DT_S / 2.0 {
+            row.kpis.start_energy(&row.plant);
+        }
+    }
+    row.finish(pil.is_some())
+}
 
-        // Faults due now.
-        while let Some(event) = scenario.faults.get(next_fault).filter(|f| f.at_s <= t) {
-            next_fault += 1;
-            markers.push(Marker {
+/// One row's closed loop: the plant, its sensors, the CDU's node, the racks' power side, and
+/// what the run records. [`run_live`] calls its steps in order, every control period.
+struct RowRun<'s> {
+    scenario: &'s Scenario,
+    cdu: Node<CoolantApp>,
+    plant: RowPlant,
+    sensors: Sensors,
+    inputs: CoolantInputs,
+    actuators: Actuators,
+    env: Environment,
+    leak_moisture: [bool; MAX_ZONES],
+    leak_float: [bool; MAX_ZONES],
+    row_bus_silent: bool,
+    isolation_requested_at: [Option<f64>; MAX_RACKS],
+    kpis: crate::report::KpiTracker,
+    trace: Vec<TraceRow>,
+    markers: Vec<Marker>,
+    next_fault: usize,
+    power: Option<PowerRow>,
+    bus_lost: Vec<bool>,
+    sag_until: Option<f64>,
+    /// The CDU's outputs in force (the ARM binary's in a processor-in-the-loop run).
+    cdu_out: CoolantOutputs,
+    last_event_seq: u32,
+    rack_peak_gpu_c: Vec<f64>,
+    pil_steps: u64,
+    pil_mismatches: u64,
+    pil_error: Option<String>,
+}
+
+impl<'s> RowRun<'s> {
+    fn new(scenario: &'s Scenario, control: Control, temp_pid: PidConfig, pil: bool) -> Self {
+        let p = scenario.row;
+        // In a processor-in-the-loop run the ARM binary has its built-in settings: the host
+        // build beside it must have exactly the same to be compared bit for bit.
+        let config = if pil {
+            CoolantConfig::default()
+        } else {
+            controller_config(scenario, control, temp_pid)
+        };
+        // The CDU's controller runs inside its node, the same node code a board runs.
+        let cdu = Node::new(
+            CoolantApp::new(CoolantController::new(config)),
+            NodeConfig {
+                serial: "CDU-SIM-0",
+                ..NodeConfig::default()
+            },
+            Instant(0),
+        );
+        let cdu_out = *cdu.app.controller.outputs();
+        Self {
+            scenario,
+            cdu,
+            plant: RowPlant::new(
+                p,
+                scenario.workload.level(0.0),
+                f64::from(config.supply_setpoint_c),
+                scenario.seed,
+            ),
+            sensors: Sensors::new(scenario.seed),
+            inputs: CoolantInputs::uniform(Instant(0), config.supply_setpoint_c),
+            actuators: Actuators {
+                valve_demand_pct: 50.0,
+                pump_speed_pct: vec![0.0; p.pumps],
+                rack_valve_open: vec![true; p.racks],
+            },
+            env: Environment {
+                facility_supply_c: scenario.facility.supply_at(0.0),
+                facility_flow_fraction: 1.0,
+                rack_demand_w: vec![0.0; p.racks],
+                rack_powered: vec![true; p.racks],
+                tray_commands: vec![None; p.racks],
+            },
+            leak_moisture: [false; MAX_ZONES],
+            leak_float: [false; MAX_ZONES],
+            row_bus_silent: false,
+            isolation_requested_at: [None; MAX_RACKS],
+            kpis: crate::report::KpiTracker::new(scenario),
+            trace: Vec::new(),
+            markers: Vec::new(),
+            next_fault: 0,
+            power: PowerRow::new(scenario, control),
+            bus_lost: vec![false; p.racks],
+            sag_until: None,
+            cdu_out,
+            last_event_seq: 0,
+            rack_peak_gpu_c: vec![f64::MIN; p.racks],
+            pil_steps: 0,
+            pil_mismatches: 0,
+            pil_error: None,
+        }
+    }
+
+    /// Injects the faults due at `t` (marked, timed for the KPIs) and ends an AC sag.
+    fn inject_faults(&mut self, t: f64, elapsed: f64) {
+        while let Some(event) = self
+            .scenario
+            .faults
+            .get(self.next_fault)
+            .filter(|f| f.at_s <= t)
+        {
+            self.next_fault += 1;
+            self.markers.push(Marker {
                 t_s: event.at_s,
-                device: fault_device(&event.fault, p.racks),
+                device: fault_device(&event.fault, self.scenario.row.racks),
                 label: fault_label(&event.fault),
                 fault: true,
             });
-            kpis.fault(t, &event.fault);
+            self.kpis.fault(t, &event.fault);
             match &event.fault {
-                Fault::PumpTrip { pump } => plant.trip_pump(*pump),
+                Fault::PumpTrip { pump } => self.plant.trip_pump(*pump),
                 Fault::Sensor { sensor, failure } => {
-                    if let Some(s) = sensors.get(*sensor) {
+                    if let Some(s) = self.sensors.get(*sensor) {
                         s.set_fault(*failure, elapsed);
                     }
                 }
@@ -220,18 +223,18 @@ pub fn run_live(
                     wet,
                 } => {
                     let slot = match detector {
-                        LeakDetector::Moisture => leak_moisture.get_mut(*zone),
-                        LeakDetector::Float => leak_float.get_mut(*zone),
+                        LeakDetector::Moisture => self.leak_moisture.get_mut(*zone),
+                        LeakDetector::Float => self.leak_float.get_mut(*zone),
                     };
                     if let Some(slot) = slot {
                         *slot = *wet;
                     }
                 }
-                Fault::ValveStuck => plant.stick_valve(),
-                Fault::ReservoirDrain { lpm } => plant.drain_reservoir(*lpm),
-                Fault::RowBusSilence { silent } => row_bus_silent = *silent,
+                Fault::ValveStuck => self.plant.stick_valve(),
+                Fault::ReservoirDrain { lpm } => self.plant.drain_reservoir(*lpm),
+                Fault::RowBusSilence { silent } => self.row_bus_silent = *silent,
                 Fault::AcLoss { lost } => {
-                    if let Some(power) = power.as_mut() {
+                    if let Some(power) = self.power.as_mut() {
                         power.ac_present = !*lost;
                     }
                 }
@@ -241,14 +244,15 @@ pub fn run_live(
                 } => {
                     // PSUs hold up 20 ms (DOMAIN.md): a deeper sag is an outage at this step.
                     if *volts_pct < PSU_DROPOUT_PCT
-                        && let Some(power) = power.as_mut()
+                        && let Some(power) = self.power.as_mut()
                     {
                         power.ac_present = false;
-                        sag_until = Some(event.at_s + duration_s.max(DT_S));
+                        self.sag_until = Some(event.at_s + duration_s.max(DT_S));
                     }
                 }
                 Fault::PsuFail { rack, shelf, psu } => {
-                    if let Some(slot) = power
+                    if let Some(slot) = self
+                        .power
                         .as_mut()
                         .and_then(|pw| pw.electrical.get_mut(*rack))
                         .and_then(|e| e.psu_failed.get_mut(*shelf))
@@ -257,77 +261,93 @@ pub fn run_live(
                         *slot = true;
                     }
                 }
-                Fault::TrayFault { rack, tray, factor } => plant.fault_tray(*rack, *tray, *factor),
+                Fault::TrayFault { rack, tray, factor } => {
+                    self.plant.fault_tray(*rack, *tray, *factor);
+                }
             }
         }
 
-        if let (Some(until), Some(power)) = (sag_until, power.as_mut())
+        if let (Some(until), Some(power)) = (self.sag_until, self.power.as_mut())
             && t >= until
         {
             power.ac_present = true;
-            sag_until = None;
-            kpis.ac_restored(t);
+            self.sag_until = None;
+            self.kpis.ac_restored(t);
         }
+    }
 
+    /// Sets the environment (workload, facility water, the racks' power controllers' commands
+    /// or, without them, racks shed after an isolation request) and steps the plant.
+    fn environment_and_plant(&mut self, t: f64, now: Instant) {
         // Environment: workload, facility water, racks shed after an isolation request.
         let t_env = t.max(0.0);
-        env.facility_supply_c = scenario.facility.supply_at(t_env);
-        env.facility_flow_fraction = scenario.facility.flow_at(t_env);
-        for (r, demand) in env.rack_demand_w.iter_mut().enumerate() {
-            *demand = scenario.workload.rack_level(r, t_env) * p.rack_design_power_w;
+        self.env.facility_supply_c = self.scenario.facility.supply_at(t_env);
+        self.env.facility_flow_fraction = self.scenario.facility.flow_at(t_env);
+        for (r, demand) in self.env.rack_demand_w.iter_mut().enumerate() {
+            *demand =
+                self.scenario.workload.rack_level(r, t_env) * self.scenario.row.rack_design_power_w;
         }
-        if let Some(power) = power.as_mut() {
+        if let Some(power) = self.power.as_mut() {
             // The racks' own controllers cap, shed and isolate; a collapsed bus cuts the trays.
-            power.control(now, &plant, &cdu_out, &mut env.tray_commands);
-            for (powered, lost) in env.rack_powered.iter_mut().zip(&bus_lost) {
+            power.control(now, &self.plant, &self.cdu_out, &mut self.env.tray_commands);
+            for (powered, lost) in self.env.rack_powered.iter_mut().zip(&self.bus_lost) {
                 *powered = !lost;
             }
         } else {
-            for (r, powered) in env.rack_powered.iter_mut().enumerate() {
-                if let Some(at) = isolation_requested_at.get(r).copied().flatten() {
+            for (r, powered) in self.env.rack_powered.iter_mut().enumerate() {
+                if let Some(at) = self.isolation_requested_at.get(r).copied().flatten() {
                     *powered = t - at < ISOLATION_SHED_S;
                 }
             }
         }
-        plant.step(DT_S, &actuators, &env);
-        if let Some(power) = power.as_mut() {
-            power.electrical_step(DT_S, &plant, &mut bus_lost);
+        self.plant.step(DT_S, &self.actuators, &self.env);
+        if let Some(power) = self.power.as_mut() {
+            power.electrical_step(DT_S, &self.plant, &mut self.bus_lost);
         }
-        let s = &plant.state;
+    }
 
-        // Sensors and row bus into the controller's inputs.
-        for (i, sensor) in sensors.supply.iter_mut().enumerate() {
-            if let Some(slot) = inputs.supply_temps_c.get_mut(i) {
+    /// Samples the sensors and the row bus into the controller's inputs.
+    fn read_sensors(&mut self, elapsed: f64, now: Instant) {
+        let s = &self.plant.state;
+        // Sensors and row bus into the controller's self.inputs.
+        for (i, sensor) in self.sensors.supply.iter_mut().enumerate() {
+            if let Some(slot) = self.inputs.supply_temps_c.get_mut(i) {
                 *slot = sensor.sample(elapsed, DT_S, s.supply_c);
             }
         }
-        inputs.return_temp_c = sensors.ret.sample(elapsed, DT_S, s.return_c);
-        inputs.primary_supply_temp_c =
-            sensors
+        self.inputs.return_temp_c = self.sensors.ret.sample(elapsed, DT_S, s.return_c);
+        self.inputs.primary_supply_temp_c =
+            self.sensors
                 .primary_supply
                 .sample(elapsed, DT_S, s.primary_supply_c);
-        inputs.primary_return_temp_c =
-            sensors
+        self.inputs.primary_return_temp_c =
+            self.sensors
                 .primary_return
                 .sample(elapsed, DT_S, s.primary_return_c);
-        inputs.flow_lpm = sensors.flow.sample(elapsed, DT_S, s.flow_lpm);
-        inputs.dp_kpa = sensors.dp.sample(elapsed, DT_S, s.dp_kpa);
-        inputs.valve_feedback_pct = sensors.valve.sample(elapsed, DT_S, s.valve_pct);
-        inputs.reservoir_level_ok = plant.reservoir_level_ok();
+        self.inputs.flow_lpm = self.sensors.flow.sample(elapsed, DT_S, s.flow_lpm);
+        self.inputs.dp_kpa = self.sensors.dp.sample(elapsed, DT_S, s.dp_kpa);
+        self.inputs.valve_feedback_pct = self.sensors.valve.sample(elapsed, DT_S, s.valve_pct);
+        self.inputs.reservoir_level_ok = self.plant.reservoir_level_ok();
         #[allow(clippy::cast_possible_truncation)]
         {
-            inputs.reservoir_level_pct = s.reservoir_level_pct as f32;
+            self.inputs.reservoir_level_pct = s.reservoir_level_pct as f32;
         }
-        for (i, tach) in inputs.pump_tach_rpm.iter_mut().enumerate() {
+        for (i, tach) in self.inputs.pump_tach_rpm.iter_mut().enumerate() {
             #[allow(clippy::cast_possible_truncation)]
             {
                 *tach = s.pump_rpm.get(i).copied().unwrap_or(0.0) as f32;
             }
         }
-        inputs.leak_moisture = leak_moisture;
-        inputs.leak_float = leak_float;
-        if !row_bus_silent {
-            for (r, report) in inputs.rack_reports.iter_mut().enumerate().take(p.racks) {
+        self.inputs.leak_moisture = self.leak_moisture;
+        self.inputs.leak_float = self.leak_float;
+        if !self.row_bus_silent {
+            for (r, report) in self
+                .inputs
+                .rack_reports
+                .iter_mut()
+                .enumerate()
+                .take(self.scenario.row.racks)
+            {
                 #[allow(clippy::cast_possible_truncation)]
                 {
                     *report = Some(RackReport {
@@ -338,28 +358,29 @@ pub fn run_live(
                 }
             }
         }
+    }
 
-        let arm = match pil.as_deref_mut() {
-            Some(link) => match link.exchange(rack_node::plant_io::coolant_sample(
-                now.as_millis() * 1000,
-                &inputs,
-                false,
-            )) {
-                Ok(cmd) => Some(rack_node::plant_io::coolant_command_of(&cmd)),
-                Err(e) => {
-                    pil_error = Some(e);
-                    break;
-                }
-            },
+    /// Steps the CDU's node (in a processor-in-the-loop run the sample goes to the ARM binary
+    /// too, and its commands drive the plant) and applies the outputs.
+    fn control(
+        &mut self,
+        t: f64,
+        now: Instant,
+        pil: Option<&mut crate::run::pil::Pil>,
+    ) -> Result<(), String> {
+        let arm = match pil {
+            Some(link) => Some(rack_node::plant_io::coolant_command_of(&link.exchange(
+                rack_node::plant_io::coolant_sample(now.as_millis() * 1000, &self.inputs, false),
+            )?)),
             None => None,
         };
-        cdu.step(now, |app| app.step(now, &inputs));
-        let mut out = *cdu.app.controller.outputs();
+        self.cdu.step(now, |app| app.step(now, &self.inputs));
+        let mut out = *self.cdu.app.controller.outputs();
         if let Some(arm) = arm {
-            // The ARM binary drives the plant; the host build on the same inputs must agree.
-            pil_steps += 1;
+            // The ARM binary drives the self.plant; the host build on the same self.inputs must agree.
+            self.pil_steps += 1;
             if arm != rack_node::plant_io::coolant_command_from_outputs(&out) {
-                pil_mismatches += 1;
+                self.pil_mismatches += 1;
             }
             out.valve_demand_pct = arm.valve_demand_pct;
             out.pump_speed_pct = arm.pump_speed_pct;
@@ -367,29 +388,34 @@ pub fn run_live(
             out.isolation_requests = arm.isolation_requests;
             out.headroom_w = arm.headroom_w;
         }
-        cdu_out = out;
-        actuators.valve_demand_pct = f64::from(out.valve_demand_pct);
-        for (i, speed) in actuators.pump_speed_pct.iter_mut().enumerate() {
+        self.cdu_out = out;
+        self.actuators.valve_demand_pct = f64::from(out.valve_demand_pct);
+        for (i, speed) in self.actuators.pump_speed_pct.iter_mut().enumerate() {
             *speed = f64::from(out.pump_speed_pct.get(i).copied().unwrap_or(0.0));
         }
-        for (r, open) in actuators.rack_valve_open.iter_mut().enumerate() {
+        for (r, open) in self.actuators.rack_valve_open.iter_mut().enumerate() {
             *open = out.rack_valve_open.get(r).copied().unwrap_or(true);
             if out.isolation_requests & (1 << r) != 0
-                && let Some(slot) = isolation_requested_at.get_mut(r)
+                && let Some(slot) = self.isolation_requested_at.get_mut(r)
                 && slot.is_none()
             {
                 *slot = Some(t);
             }
         }
 
-        // Alarms and transitions since the last step, as markers and KPI timings.
-        let events = cdu.app.controller.events();
-        let mut newest = last_event_seq;
-        events.read_from(last_event_seq + 1, usize::MAX, |record| {
+        Ok(())
+    }
+
+    /// The CDU's alarms and transitions since the last step, as markers and KPI timings.
+    fn collect_events(&mut self, t: f64) {
+        // Alarms and transitions since the last step, as self.markers and KPI timings.
+        let events = self.cdu.app.controller.events();
+        let mut newest = self.last_event_seq;
+        events.read_from(self.last_event_seq + 1, usize::MAX, |record| {
             newest = record.seq;
             if t >= 0.0 {
                 if let Some(label) = event_label(record.event) {
-                    markers.push(Marker {
+                    self.markers.push(Marker {
                         t_s: t,
                         device: "CDU".into(),
                         label,
@@ -397,193 +423,110 @@ pub fn run_live(
                     });
                 }
                 if let CoolantEvent::AlarmRaised { alarm, .. } = record.event {
-                    kpis.alarm(t, alarm);
+                    self.kpis.alarm(t, alarm);
                 }
             }
         });
-        last_event_seq = newest;
+        self.last_event_seq = newest;
+    }
+
+    /// Calls the live hook; true if it asks to stop.
+    fn serve_hook(&mut self, t: f64, now: Instant, hook: &mut dyn FnMut(&mut Live)) -> bool {
+        let grid_w = self.power.as_ref().map_or(0.0, PowerRow::grid_w);
         let mut live = Live {
             t,
             now,
-            cdu: &mut cdu,
-            grid_w: power.as_ref().map_or(0.0, PowerRow::grid_w),
-            racks: power.as_mut().map_or(&mut [], |pw| pw.nodes.as_mut_slice()),
+            cdu: &mut self.cdu,
+            grid_w,
+            racks: self
+                .power
+                .as_mut()
+                .map_or(&mut [], |pw| pw.nodes.as_mut_slice()),
             stop: false,
         };
         hook(&mut live);
-        if live.stop {
-            break;
-        }
-
-        if t >= 0.0 {
-            for (peak, now_c) in rack_peak_gpu_c.iter_mut().zip(&s.rack_hottest_gpu_c) {
-                *peak = peak.max(*now_c);
-            }
-            kpis.step(t, DT_S, &plant, &out);
-            if let Some(power) = &power {
-                kpis.power_step(
-                    t,
-                    DT_S,
-                    &power.electrical,
-                    |r| power.controller(r),
-                    &bus_lost,
-                );
-            }
-            if scenario.record_trace && t + 1e-9 >= next_record {
-                next_record += record_every;
-                trace.push(TraceRow {
-                    t_s: t,
-                    supply_c: s.supply_c,
-                    setpoint_c: f64::from(out.supply_setpoint_c),
-                    return_c: s.return_c,
-                    facility_c: s.primary_supply_c,
-                    flow_lpm: s.flow_lpm,
-                    dp_kpa: s.dp_kpa,
-                    dp_setpoint_kpa: f64::from(out.dp_setpoint_kpa),
-                    valve_pct: s.valve_pct,
-                    pump_rpm: std::array::from_fn(|i| s.pump_rpm.get(i).copied().unwrap_or(0.0)),
-                    hottest_gpu_c: s.hottest_gpu_c,
-                    heat_in_kw: s.heat_in_w / 1e3,
-                    hx_kw: s.hx_heat_w / 1e3,
-                    headroom_kw: f64::from(out.headroom_w) / 1e3,
-                    pump_kw: s.pump_power_w / 1e3,
-                    row_power_kw: s.rack_power_w.iter().sum::<f64>() / 1e3,
-                    state: Some(out.state),
-                    feed_forward: out.feed_forward_active,
-                    power: power.as_ref().map(|pw| PowerTrace {
-                        row_grid_kw: pw.grid_w() / 1e3,
-                        row_ramp_kw_per_s: kpis.row_ramp_w_per_s() / 1e3,
-                        racks: std::array::from_fn(|r| pw.rack_trace(r)),
-                    }),
-                });
-            }
-            if k % 1000 == 0 {
-                progress(t / scenario.duration_s);
-            }
-        }
-        if t.abs() < DT_S / 2.0 {
-            kpis.start_energy(&plant);
-        }
+        live.stop
     }
-    let mut kpis = kpis.finish(&plant);
-    if pil.is_some() {
-        #[allow(clippy::cast_precision_loss)] // step counts
-        {
-            kpis.insert("pil_steps".into(), pil_steps as f64);
-            kpis.insert("pil_mismatches".into(), pil_mismatches as f64);
+
+    /// The KPIs' step and the trace's row, from `t = 0`.
+    fn measure(&mut self, t: f64, next_record: &mut f64, record_every: f64) {
+        let s = &self.plant.state;
+        let out = self.cdu_out;
+        for (peak, now_c) in self.rack_peak_gpu_c.iter_mut().zip(&s.rack_hottest_gpu_c) {
+            *peak = peak.max(*now_c);
         }
-        if let Some(e) = pil_error {
-            markers.push(Marker {
-                t_s: 0.0,
-                device: "CDU".into(),
-                label: format!("PIL stopped: {e}"),
-                fault: true,
+        self.kpis.step(t, DT_S, &self.plant, &out);
+        if let Some(power) = &self.power {
+            self.kpis.power_step(
+                t,
+                DT_S,
+                &power.electrical,
+                |r| power.controller(r),
+                &self.bus_lost,
+            );
+        }
+        if self.scenario.record_trace && t + 1e-9 >= *next_record {
+            *next_record += record_every;
+            self.trace.push(TraceRow {
+                t_s: t,
+                supply_c: s.supply_c,
+                setpoint_c: f64::from(out.supply_setpoint_c),
+                return_c: s.return_c,
+                facility_c: s.primary_supply_c,
+                flow_lpm: s.flow_lpm,
+                dp_kpa: s.dp_kpa,
+                dp_setpoint_kpa: f64::from(out.dp_setpoint_kpa),
+                valve_pct: s.valve_pct,
+                pump_rpm: std::array::from_fn(|i| s.pump_rpm.get(i).copied().unwrap_or(0.0)),
+                hottest_gpu_c: s.hottest_gpu_c,
+                heat_in_kw: s.heat_in_w / 1e3,
+                hx_kw: s.hx_heat_w / 1e3,
+                headroom_kw: f64::from(out.headroom_w) / 1e3,
+                pump_kw: s.pump_power_w / 1e3,
+                row_power_kw: s.rack_power_w.iter().sum::<f64>() / 1e3,
+                state: Some(out.state),
+                feed_forward: out.feed_forward_active,
+                power: self.power.as_ref().map(|pw| PowerTrace {
+                    row_grid_kw: pw.grid_w() / 1e3,
+                    row_ramp_kw_per_s: self.kpis.row_ramp_w_per_s() / 1e3,
+                    racks: std::array::from_fn(|r| pw.rack_trace(r)),
+                }),
             });
-            kpis.insert("pil_failed".into(), 1.0);
         }
     }
-    let focus_rack = power
-        .is_some()
-        .then(|| focus_rack(scenario, &isolation_requested_at, &rack_peak_gpu_c));
-    RunResult {
-        trace,
-        markers,
-        kpis,
-        focus_rack,
-        row: p,
-    }
-}
 
-/// The rack a report shows: the first a fault acted on, else the first isolated, else the one
-/// whose GPU ran hottest.
-fn focus_rack(scenario: &Scenario, isolated_at: &[Option<f64>], peak_gpu_c: &[f64]) -> FocusRack {
-    let racks = scenario.row.racks;
-    let faulted = scenario.faults.iter().find_map(|f| match f.fault {
-        Fault::PsuFail { rack, .. } => Some((rack, "a PSU failed")),
-        Fault::TrayFault { rack, .. } => Some((rack, "a tray faulted")),
-        Fault::Leak { zone, .. } if zone < racks => Some((zone, "it leaked")),
-        _ => None,
-    });
-    let (rack, why) = faulted
-        .or_else(|| {
-            isolated_at
-                .iter()
-                .position(Option::is_some)
-                .map(|r| (r, "it was isolated"))
-        })
-        .unwrap_or_else(|| {
-            let hottest = peak_gpu_c
-                .iter()
-                .enumerate()
-                .fold(
-                    (0, f64::MIN),
-                    |best, (r, c)| if *c > best.1 { (r, *c) } else { best },
-                )
-                .0;
-            (hottest, "its GPU ran hottest")
+    /// The KPIs, the markers and the trace of the run.
+    fn finish(mut self, pil: bool) -> RunResult {
+        let mut kpis = self.kpis.finish(&self.plant);
+        if pil {
+            #[allow(clippy::cast_precision_loss)] // step counts
+            {
+                kpis.insert("pil_steps".into(), self.pil_steps as f64);
+                kpis.insert("pil_mismatches".into(), self.pil_mismatches as f64);
+            }
+            if let Some(e) = self.pil_error {
+                self.markers.push(Marker {
+                    t_s: 0.0,
+                    device: "CDU".into(),
+                    label: format!("PIL stopped: {e}"),
+                    fault: true,
+                });
+                kpis.insert("pil_failed".into(), 1.0);
+            }
+        }
+        let focus_rack = self.power.is_some().then(|| {
+            focus_rack(
+                self.scenario,
+                &self.isolation_requested_at,
+                &self.rack_peak_gpu_c,
+            )
         });
-    FocusRack {
-        rack,
-        why: why.into(),
-    }
-}
-
-/// The device a fault acts on, as the event list names it.
-fn fault_device(fault: &Fault, racks: usize) -> String {
-    match fault {
-        Fault::PsuFail { rack, .. } | Fault::TrayFault { rack, .. } => format!("rack {rack}"),
-        Fault::Leak { zone, .. } if *zone < racks => format!("rack {zone}"),
-        Fault::AcLoss { .. } | Fault::AcSag { .. } | Fault::RowBusSilence { .. } => "row".into(),
-        _ => "CDU".into(),
-    }
-}
-
-fn fault_label(fault: &Fault) -> String {
-    match fault {
-        Fault::PumpTrip { pump } => format!("pump {pump} trips"),
-        Fault::Sensor {
-            sensor,
-            failure: Some(f),
-        } => format!("{sensor:?} {f:?}").to_lowercase(),
-        Fault::Sensor {
-            sensor,
-            failure: None,
-        } => format!("{sensor:?} repaired").to_lowercase(),
-        Fault::Leak {
-            zone,
-            detector,
-            wet,
-        } => format!(
-            "leak zone {zone} {detector:?} {}",
-            if *wet { "wet" } else { "dry" }
-        )
-        .to_lowercase(),
-        Fault::ValveStuck => "valve stuck".into(),
-        Fault::ReservoirDrain { lpm } => format!("reservoir drains {lpm} L/min"),
-        Fault::RowBusSilence { silent } => if *silent {
-            "row bus silent"
-        } else {
-            "row bus back"
+        RunResult {
+            trace: self.trace,
+            markers: self.markers,
+            kpis,
+            focus_rack,
+            row: self.scenario.row,
         }
-        .into(),
-        Fault::AcLoss { lost } => if *lost { "AC lost" } else { "AC back" }.into(),
-        Fault::AcSag {
-            volts_pct,
-            duration_s,
-        } => format!("AC sags to {volts_pct} % for {duration_s} s"),
-        Fault::PsuFail { rack, shelf, psu } => format!("rack {rack} PSU {shelf}.{psu} fails"),
-        Fault::TrayFault { rack, tray, factor } => {
-            format!("rack {rack} tray {tray} draws {factor}x")
-        }
-    }
-}
-
-fn event_label(event: CoolantEvent) -> Option<String> {
-    match event {
-        CoolantEvent::AlarmRaised { alarm, instance } => Some(format!("{alarm:?} {instance}")),
-        CoolantEvent::StateChanged { to, .. } => Some(format!("-> {to:?}")),
-        CoolantEvent::LeadPumpChanged { to, .. } => Some(format!("lead -> pump {to}")),
-        CoolantEvent::RackIsolated { rack } => Some(format!("rack {rack} isolated")),
-        _ => None,
     }
 }
