@@ -150,6 +150,40 @@ pub enum AlarmCode {
     CommsLost,
 }
 
+impl AlarmCode {
+    /// Every code, in wire order (append-only, like the enum).
+    pub const ALL: [AlarmCode; 18] = [
+        AlarmCode::SupplyTempHigh,
+        AlarmCode::SupplyTempLow,
+        AlarmCode::SensorFault,
+        AlarmCode::SupplySensorsLost,
+        AlarmCode::LeakDetected,
+        AlarmCode::ReservoirLow,
+        AlarmCode::PumpFault,
+        AlarmCode::ValveFault,
+        AlarmCode::CannotHoldSetpoint,
+        AlarmCode::RowBusSilent,
+        AlarmCode::PsuFault,
+        AlarmCode::AcLoss,
+        AlarmCode::BbuLow,
+        AlarmCode::PowerCapped,
+        AlarmCode::TrayShed,
+        AlarmCode::BreakerTripped,
+        AlarmCode::ThermalDerate,
+        AlarmCode::CommsLost,
+    ];
+}
+
+/// A `CamelCase` name as lower-case words joined by `sep`: `PumpFault` with `-` is
+/// `pump-fault`, with `_` is `pump_fault` (how tools and reports spell the protocol's names).
+pub fn words(name: &str, sep: char) -> impl Iterator<Item = char> + '_ {
+    name.char_indices().flat_map(move |(i, ch)| {
+        let lead = (ch.is_ascii_uppercase() && i > 0).then_some(sep);
+        lead.into_iter()
+            .chain(core::iter::once(ch.to_ascii_lowercase()))
+    })
+}
+
 /// How serious an alarm is (Redfish `Health`-like).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, MaxSize)]
 pub enum Severity {

@@ -3,6 +3,7 @@
 //! tests hold the two lists together).
 
 use rack_control::coolant::Alarm;
+use rack_protocol::types::words;
 
 /// KPI names a check may use (the `alarm_*_s` family is listed per alarm).
 pub const KPI_NAMES: &[&str] = &[
@@ -48,14 +49,7 @@ pub const KPI_NAMES: &[&str] = &[
 
 /// The KPI name of an alarm's timing, for example `alarm_pump_fault_s`.
 pub fn alarm_kpi(alarm: Alarm) -> String {
-    let name = format!("{alarm:?}");
-    let mut snake = String::new();
-    for (i, ch) in name.chars().enumerate() {
-        if ch.is_uppercase() && i > 0 {
-            snake.push('_');
-        }
-        snake.push(ch.to_ascii_lowercase());
-    }
+    let snake: String = words(&format!("{alarm:?}"), '_').collect();
     format!("alarm_{snake}_s")
 }
 
