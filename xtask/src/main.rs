@@ -4,9 +4,9 @@
 //! toolchain set-up (the targets and components `rust-toolchain.toml` names, read from that
 //! file and added with rustup when missing, since rustup here does not add them on a cargo
 //! call; then checked again, so a component that is still absent stops the run by name),
-//! `cargo fmt --check`, `cargo clippy --all-targets -D warnings`, every host test of the
-//! workspace, and a build of every `no_std` crate for the firmware target, which proves they
-//! need no `std`.
+//! `cargo fmt --check`, `cargo clippy -D warnings` (host workspace and each board), every host
+//! test of the workspace, and a build of every `no_std` crate for the firmware target, which
+//! proves they need no `std`.
 //!
 //! It runs before anything else is built, so it depends on one small crate only: `toml`, to
 //! read the toolchain file (the one list of targets and components).
@@ -77,6 +77,15 @@ fn test() -> Result<(), String> {
         &["fmt", "--all", "--", "--check"],
     )?;
     firmware()?;
+    // The boards' workspace has the host's lints; each board from its own folder, as built.
+    for (board, dir, _) in BOARDS {
+        step_in(
+            dir,
+            &format!("clippy ({board})"),
+            &cargo,
+            &["clippy", "--release", "--locked", "--", "-D", "warnings"],
+        )?;
+    }
     ensure_qemu()?;
     step(
         "clippy",

@@ -10,8 +10,7 @@ use crate::Instant;
 use crate::alarm::{AlarmChange, AlarmTable};
 use crate::events::EventLog;
 
-/// The control period of both controllers, ms: every `step` is meant to be called this often.
-pub const CONTROL_PERIOD_MS: u32 = 100;
+pub use crate::CONTROL_PERIOD_MS;
 
 /// An event enum that can record an alarm's raise and clear.
 pub trait AlarmEvent<A>: Copy {

@@ -28,6 +28,10 @@ pub mod pid;
 pub mod power;
 pub mod sensor;
 
+/// The control period of both controllers, ms: boards, simulator and nodes call `step` this
+/// often.
+pub const CONTROL_PERIOD_MS: u32 = 100;
+
 /// A point in time: milliseconds since the controller's clock started.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Instant(pub u64);

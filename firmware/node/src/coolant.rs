@@ -85,6 +85,20 @@ pub fn alarm_code(a: Alarm) -> AlarmCode {
     }
 }
 
+// The controller's sensor numbers are the protocol's fault bits: telemetry passes
+// `sensor_faults` through unchanged, so any difference between the two lists fails the build.
+const _: () = {
+    use rack_control::coolant::sensor_index as index;
+    use rack_protocol::message::sensor_fault_bit as bit;
+    assert!(index::SUPPLY_0 as u32 == bit::SUPPLY_0);
+    assert!(index::RETURN as u32 == bit::SECONDARY_RETURN);
+    assert!(index::PRIMARY_SUPPLY as u32 == bit::PRIMARY_SUPPLY);
+    assert!(index::PRIMARY_RETURN as u32 == bit::PRIMARY_RETURN);
+    assert!(index::FLOW as u32 == bit::FLOW);
+    assert!(index::DIFFERENTIAL_PRESSURE as u32 == bit::DIFFERENTIAL_PRESSURE);
+    assert!(index::VALVE_FEEDBACK as u32 == bit::VALVE_FEEDBACK);
+};
+
 fn controller_alarm(code: AlarmCode) -> Option<Alarm> {
     Alarm::ALL.into_iter().find(|a| alarm_code(*a) == code)
 }

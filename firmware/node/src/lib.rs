@@ -113,7 +113,7 @@ impl Default for NodeConfig {
                 patch: 0,
             },
             comms_timeout_ms: 10_000,
-            control_period_ms: 100,
+            control_period_ms: u64::from(rack_control::CONTROL_PERIOD_MS),
         }
     }
 }

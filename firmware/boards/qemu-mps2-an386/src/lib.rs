@@ -1,12 +1,15 @@
 //! The board layer for QEMU's `mps2-an386` (Cortex-M4F): the CMSDK UARTs, the semihosting
 //! exit, and the fault handlers. The nodes themselves are `rack-node`'s, unchanged.
 //!
-//! UART0 (0x4000_4000) carries the host protocol, UART1 (0x4000_5000) the plant I/O frames of
-//! processor-in-the-loop runs. QEMU drops input unless RX is enabled and BAUDDIV >= 16.
+//! UART0 (`0x4000_4000`) carries the host protocol, UART1 (`0x4000_5000`) the plant I/O frames of
+//! processor-in-the-loop runs. QEMU drops input unless RX is enabled and `BAUDDIV >= 16`.
 //!
 //! The CMSDK UART driver is written here: it is four registers, and no maintained crate
 //! covers this QEMU board.
 #![no_std]
+// A register-level driver and the exception handlers: `unsafe` is what they are made of, so
+// this crate allows it (each block says why it is sound); the workspace denies it elsewhere.
+#![allow(unsafe_code)]
 
 use core::ptr::{read_volatile, write_volatile};
 
@@ -104,7 +107,7 @@ impl Uart {
     }
 }
 
-/// Starts SysTick at `period_us` so that [`idle`] wakes up regularly.
+/// Starts `SysTick` at `period_us` so that [`idle`] wakes up regularly.
 pub fn start_tick(period_us: u32) {
     if let Some(mut p) = cortex_m::Peripherals::take() {
         p.SYST
@@ -126,13 +129,13 @@ pub fn enable_rx_interrupts() {
     }
 }
 
-/// Sleeps until a byte arrives on either UART (or the SysTick, a backstop). In QEMU this hands
+/// Sleeps until a byte arrives on either UART (or the `SysTick`, a backstop). In QEMU this hands
 /// the time to its main loop, which is what moves bytes between the sockets and the UARTs: a
 /// CPU that polls the UART registers without pause starves it (measured: spinning made a
 /// lockstep run slower, not faster).
 ///
 /// Interrupts are masked while checking and sleeping: a byte that arrives between the check
-/// and the WFI leaves its interrupt pending, which wakes the WFI at once (no lost wake-up).
+/// and the `WFI` leaves its interrupt pending, which wakes the `WFI` at once (no lost wake-up).
 pub fn idle() {
     cortex_m::interrupt::free(|_| {
         if !Uart::HOST.rx_ready() && !Uart::PLANT.rx_ready() {

@@ -91,7 +91,8 @@ pub const EVENT_LOG_LEN: usize = 64;
 /// Alarms the controller's table holds.
 pub const ALARM_TABLE_LEN: usize = 24;
 
-/// Sensor instance numbers used in `SensorFault` alarms (match the protocol's fault bits).
+/// Sensor instance numbers used in `SensorFault` alarms and the `sensor_faults` bits (the node
+/// checks at build time that they are the protocol's fault bits).
 pub mod sensor_index {
     /// Secondary supply sensor `n` is `SUPPLY_0 + n`.
     pub const SUPPLY_0: u8 = 0;

@@ -53,7 +53,8 @@ bind_interrupts!(struct Irqs {
 });
 
 /// Control period, ms (the simulator's step).
-const PERIOD_MS: u64 = 100;
+#[allow(clippy::cast_lossless)] // `u64::from` is not `const`
+const PERIOD_MS: u64 = rack_control::CONTROL_PERIOD_MS as u64;
 /// Tach pulses per pump revolution.
 const TACH_PPR: u32 = 2;
 /// PCA9555 addresses on I2C1: moisture cables, float switches, rack isolation valves.
@@ -92,6 +93,9 @@ static TACH_EDGES: [AtomicU32; MAX_PUMPS] =
     [AtomicU32::new(0), AtomicU32::new(0), AtomicU32::new(0)];
 static CONTROL_EXECUTOR: InterruptExecutor = InterruptExecutor::new();
 
+// The control executor runs from a spare interrupt: embassy's interrupt executor has no safe
+// entry, so this one site allows `unsafe` (the workspace denies it everywhere else).
+#[allow(unsafe_code)]
 #[embassy_stm32::pac::interrupt]
 unsafe fn UART5() {
     // SAFETY: the executor's documented way to run from its interrupt.
@@ -245,7 +249,7 @@ async fn control(
 
 #[embassy_executor::task]
 async fn host(uart: BufferedUart<'static>, node: &'static Shared<CoolantApp>) {
-    host_link(uart, node).await
+    host_link(uart, node).await;
 }
 
 #[embassy_executor::task]
@@ -257,7 +261,7 @@ async fn row_rx(rx: can::CanRx<'static>) {
             }
         });
     })
-    .await
+    .await;
 }
 
 #[embassy_executor::task(pool_size = 3)]

@@ -54,7 +54,8 @@ bind_interrupts!(struct Irqs {
 });
 
 /// Control period, ms.
-const PERIOD_MS: u64 = 100;
+#[allow(clippy::cast_lossless)] // `u64::from` is not `const`
+const PERIOD_MS: u64 = rack_control::CONTROL_PERIOD_MS as u64;
 /// Trays per I2C bus.
 const TRAYS_PER_BUS: usize = TRAYS / 2;
 /// Tray shunts: 0.5 mOhm, 200 A full scale (a 7.2 kW tray draws 144 A from the 50 V bus).
@@ -87,6 +88,9 @@ static RACK: Mutex<CriticalSectionRawMutex, RefCell<Option<RackBus>>> =
     Mutex::new(RefCell::new(None));
 static CONTROL_EXECUTOR: InterruptExecutor = InterruptExecutor::new();
 
+// The control executor runs from a spare interrupt: embassy's interrupt executor has no safe
+// entry, so this one site allows `unsafe` (the workspace denies it everywhere else).
+#[allow(unsafe_code)]
 #[embassy_stm32::pac::interrupt]
 unsafe fn UART5() {
     // SAFETY: the executor's documented way to run from its interrupt.
@@ -143,6 +147,8 @@ impl Io {
                 psus |= u64::from(*on) << (s * PSUS_PER_SHELF + i);
             }
         }
+        // Each expander takes 16 of the bits: the low 16 on purpose.
+        #[allow(clippy::cast_possible_truncation)]
         let words = [
             (EXP_TRAYS[0], trays as u16),
             (EXP_TRAYS[1], (trays >> 16) as u16),
@@ -216,7 +222,7 @@ async fn control(
 
 #[embassy_executor::task]
 async fn host(uart: BufferedUart<'static>, node: &'static Shared<PowerApp>) {
-    host_link(uart, node).await
+    host_link(uart, node).await;
 }
 
 #[embassy_executor::task]
@@ -228,7 +234,7 @@ async fn row_rx(rx: can::CanRx<'static>) {
             }
         });
     })
-    .await
+    .await;
 }
 
 #[embassy_executor::task]
