@@ -236,7 +236,20 @@ fn subscriptions_send_telemetry_at_their_period_and_refuse_silly_periods() {
 #[test]
 fn a_silent_host_is_noticed_and_control_goes_on() {
     let mut n = node();
-    ask(&mut n, 0, 1, Message::GetIdentity(GetIdentity));
+    // The host's last word: a setpoint other than the default, which must outlive the silence.
+    let frames = ask(
+        &mut n,
+        0,
+        1,
+        Message::SetSetpoint(SetSetpoint {
+            id: SetpointId::SupplyTempCentiC,
+            value: 2750,
+        }),
+    );
+    assert!(
+        !matches!(frames[0].message, Message::Refused(_)),
+        "{frames:?}"
+    );
     let now = steps(&mut n, 0, 150);
     n.poll(Instant(now), &mut |_| {});
     assert!(n.comms_lost());
@@ -247,9 +260,10 @@ fn a_silent_host_is_noticed_and_control_goes_on() {
         }));
     assert_eq!(
         n.app.controller.config().supply_setpoint_c,
-        30.0,
-        "last valid settings kept"
+        27.5,
+        "the last valid setting is kept, not the default"
     );
+    assert_eq!(n.app.controller.outputs().supply_setpoint_c, 27.5);
     assert!(n.healthy(Instant(now)), "the control loop is still running");
     ask(&mut n, now, 2, Message::GetIdentity(GetIdentity));
     assert!(!n.comms_lost());
