@@ -132,7 +132,8 @@ impl core::error::Error for FrameError {}
 pub enum EncodeError {
     /// The output buffer is smaller than the encoded frame; [`MAX_WIRE_FRAME_SIZE`] always fits.
     BufferTooSmall,
-    /// The payload could not be serialized (a postcard limit, such as a NaN-free rule, was hit).
+    /// postcard could not serialize the payload for a reason other than a full buffer (none of
+    /// the message types can produce one today; kept so that a future type's error is typed).
     Serialize,
 }
 

@@ -1,5 +1,5 @@
 //! One realistic example of every message kind: the golden vectors, the bit-flip test and the
-//! size report are built from these. Values follow DOMAIN.md's nominal row: W32 facility water,
+//! size report are built from these. Values follow docs/domain.md's nominal row: W32 facility water,
 //! 30 degC secondary supply, 8 racks of ~120 kW, 8 shelves of 6 PSUs, 18 trays.
 
 use heapless::Vec;

@@ -5,7 +5,7 @@
 //! Per step: the trays' DC load (plus a short inrush when a tray is switched on) is carried by
 //! the PSUs, less what the BBUs are told to supply (or plus what they charge); on AC loss (or a
 //! sag deeper than the PSUs' 20 ms hold-up, which at a 100 ms step is the same) or a tripped
-//! breaker the BBUs take the whole bus (they trigger within 2 ms, DOMAIN.md). If the PSUs'
+//! breaker the BBUs take the whole bus (they trigger within 2 ms, docs/domain.md). If the PSUs'
 //! capacity or the BBUs' power or charge runs out, the bus collapses and the trays lose power:
 //! the outcome the power controller must prevent, counted as a failure.
 
@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::validate::{Invalid, Range, check_fields};
 
-/// Electrical parameters of a rack (DOMAIN.md: ORV3 HPR shelves, GB200 rack BBU ride-through).
+/// Electrical parameters of a rack (docs/domain.md: ORV3 HPR shelves, GB200 rack BBU ride-through).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ElectricalParams {

@@ -1,6 +1,6 @@
 //! Every physical parameter of the simulated row, in one struct, with its source.
 //!
-//! Sources are in `DOMAIN.md` of the project's shared folder; **(assumed)** marks a value no
+//! Sources are in `docs/domain.md` of the project's shared folder; **(assumed)** marks a value no
 //! primary source confirmed. The design point: 8 racks of 120 kW (GB200 NVL72 class), 90 % of
 //! it into the liquid loop, PG25 secondary at 10 K rise (~1.5 L/min per kW), secondary supply
 //! 30 degC (Redfish CDU mockup), facility water at 25 degC (inside ASHRAE W32), a CDU near

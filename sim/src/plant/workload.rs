@@ -190,7 +190,7 @@ impl Workload {
 }
 
 /// Levels are fractions of the rack's design power; a GPU rack's transients reach ~1.4 x its
-/// steady power (DOMAIN.md), so 1.5 is the most a level may be.
+/// steady power (docs/domain.md), so 1.5 is the most a level may be.
 const LEVEL_MAX: f64 = 1.5;
 
 impl Shape {

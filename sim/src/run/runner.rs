@@ -242,7 +242,7 @@ impl<'s> RowRun<'s> {
                     volts_pct,
                     duration_s,
                 } => {
-                    // PSUs hold up 20 ms (DOMAIN.md): a deeper sag is an outage at this step.
+                    // PSUs hold up 20 ms (docs/domain.md): a deeper sag is an outage at this step.
                     if *volts_pct < PSU_DROPOUT_PCT
                         && let Some(power) = self.power.as_mut()
                     {

@@ -17,7 +17,7 @@ pub enum PumpControl {
     FixedSpeed(f32),
 }
 
-/// Every setting of the controller. Defaults follow `DOMAIN.md` (sources there).
+/// Every setting of the controller. Defaults follow `docs/domain.md` (sources there).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct CoolantConfig {
     /// Control period, ms.

@@ -4,7 +4,7 @@ use crate::annunciator::CONTROL_PERIOD_MS;
 
 use super::TRAYS;
 
-/// Settings. Defaults follow DOMAIN.md (GB200 NVL72 class rack, ORV3 HPR shelves).
+/// Settings. Defaults follow docs/domain.md (GB200 NVL72 class rack, ORV3 HPR shelves).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct PowerConfig {
     /// Control period, ms.

@@ -7,10 +7,11 @@
 //! thermal headroom from the CDU, and any isolation request. The step:
 //! 1. **sequences** power-up: PSUs pass their insert debounce, are enabled and settle; then
 //!    trays are enabled one every `tray_stagger_s`, so inrush stays under the breaker's
-//!    instantaneous limit: a full rack is on in `psu_debounce_s + psu_settle_s + 18 x
-//!    tray_stagger_s` (1 + 0.5 + 9 = 10.5 s by default). A faulted PSU is switched off, retried
+//!    instantaneous limit: the first tray comes on once the PSUs are debounced and settled,
+//!    the last `17 x tray_stagger_s` later (with the PSUs seen at the first step, 0.1 + 1 +
+//!    0.5 + 8.5 = 10.1 s by default). A faulted PSU is switched off, retried
 //!    after `psu_fault_off_s`, watched through `psu_probation_s`; the others carry the load
-//!    (timings from Oxide's psc-seq-server, DOMAIN.md);
+//!    (timings from Oxide's psc-seq-server, docs/domain.md);
 //! 2. **sets the budget**: the least of the host's budget, the breaker's continuous rating,
 //!    the healthy PSUs' capacity, the thermal budget (an integral loop holding the hottest GPU
 //!    below `gpu_limit_c`, ahead of the GPUs' own slowdown, and the CDU's headroom share; a

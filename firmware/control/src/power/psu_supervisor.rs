@@ -1,5 +1,5 @@
 //! The PSU supervisor: each of the rack's 8 x 6 PSUs through its own state machine (Oxide's
-//! psc-seq-server timings, DOMAIN.md): an inserted PSU is debounced, enabled and given time
+//! psc-seq-server timings, docs/domain.md): an inserted PSU is debounced, enabled and given time
 //! to settle before it counts; a faulted one is switched off, retried after
 //! `psu_fault_off_s` and watched through `psu_probation_s` (it carries load on probation).
 //! Every new fault is logged. The counts (up, ok, faulted) are kept after each pass, and a

@@ -271,8 +271,8 @@ fn monitors(bus: &'static Bus) -> [Monitor; TRAYS_PER_BUS] {
 #[embassy_executor::main]
 async fn main(spawner: Spawner) {
     let p = embassy_stm32::init(config());
-    // The rack's slot in the row, from address straps on PC10..PC13 (pulled up; a strap to
-    // ground is a 0 bit).
+    // The rack's slot in the row, from address straps on PC10, PC11, PC12 and PD2 (pulled up;
+    // a strap to ground is a 1 bit).
     let straps = [
         Input::new(p.PC10, Pull::Up),
         Input::new(p.PC11, Pull::Up),
