@@ -1,6 +1,8 @@
-//! The board layer for the STM32G474RE Nucleo (Embassy): clocks, the node shared between the
-//! control task and the links, the host link on LPUART1 (the ST-LINK virtual COM port), the
-//! row bus on FDCAN1 and the watchdog. The nodes are `rack-node`'s, unchanged; the conversions
+//! The board layer for the STM32G474RE Nucleo (Embassy), shared by both images: clocks, the
+//! control executor, the node shared between the control task and the links, the host link on
+//! LPUART1 (the ST-LINK virtual COM port), the row bus on FDCAN1 (and each image's row-bus
+//! state, [`row_bus_state!`]), I2C at 400 kHz, the PCA9555 expanders with their bus-error
+//! count ([`expander`]) and the watchdog. The nodes are `rack-node`'s, unchanged; the conversions
 //! from field signals (4-20 mA loops, tach pulses) and the row-bus framing are in `rack-node`
 //! too, where the host tests them.
 //!
@@ -8,6 +10,8 @@
 //! else); the host link and the row bus run in thread mode. They share the node through a
 //! critical-section mutex, held only while the node handles bytes (tens of microseconds).
 #![no_std]
+
+pub mod expander;
 
 use core::cell::RefCell;
 
@@ -29,6 +33,58 @@ use rack_node::row_bus::{self, BusFrame};
 use rack_node::{Application, Node};
 use rack_protocol::Message;
 use rack_protocol::decoder::FrameDecoder;
+
+/// The executor the control step runs in: interrupt mode, from a spare interrupt (UART5), so
+/// that it preempts the links and the buses.
+pub static CONTROL_EXECUTOR: embassy_executor::InterruptExecutor =
+    embassy_executor::InterruptExecutor::new();
+
+// Embassy's interrupt executor has no safe entry: this one site allows `unsafe` (the
+// workspace denies it everywhere else).
+#[allow(unsafe_code)]
+#[embassy_stm32::pac::interrupt]
+unsafe fn UART5() {
+    // SAFETY: the executor's documented way to run from its interrupt.
+    unsafe { CONTROL_EXECUTOR.on_interrupt() }
+}
+
+/// Starts the control executor at a priority above thread mode; spawn the control task on it.
+pub fn start_control_executor() -> embassy_executor::SendSpawner {
+    use embassy_stm32::interrupt::{InterruptExt, Priority};
+    interrupt::UART5.set_priority(Priority::P6);
+    CONTROL_EXECUTOR.start(interrupt::UART5)
+}
+
+/// I2C at 400 kHz (fast mode), as every expander and monitor on the boards runs.
+pub fn i2c_fast() -> embassy_stm32::i2c::Config {
+    let mut config = embassy_stm32::i2c::Config::default();
+    config.frequency = Hertz(400_000);
+    config
+}
+
+/// Declares a board image's row-bus state (`static ROW`, the image's own row-bus endpoint
+/// type, filled at start) and the task that feeds it every received message.
+#[macro_export]
+macro_rules! row_bus_state {
+    ($bus:ty) => {
+        static ROW: embassy_sync::blocking_mutex::Mutex<
+            embassy_sync::blocking_mutex::raw::CriticalSectionRawMutex,
+            core::cell::RefCell<Option<$bus>>,
+        > = embassy_sync::blocking_mutex::Mutex::new(core::cell::RefCell::new(None));
+
+        #[embassy_executor::task]
+        async fn row_rx(rx: embassy_stm32::can::CanRx<'static>) {
+            $crate::row_bus_receive(rx, |t, m| {
+                ROW.lock(|row| {
+                    if let Some(row) = row.borrow_mut().as_mut() {
+                        row.receive(t, m);
+                    }
+                });
+            })
+            .await;
+        }
+    };
+}
 
 /// A node shared by the control task and the links.
 pub type Shared<A> = Mutex<CriticalSectionRawMutex, RefCell<Node<A>>>;

@@ -13,13 +13,13 @@
 use core::cell::RefCell;
 use core::sync::atomic::{AtomicU32, Ordering};
 
-use embassy_executor::{InterruptExecutor, Spawner};
+use embassy_executor::Spawner;
 use embassy_stm32::adc::{Adc, AdcChannel, AdcConfig, AnyAdcChannel, SampleTime};
 use embassy_stm32::can::{self, CanTx};
 use embassy_stm32::exti::{self, ExtiInput};
 use embassy_stm32::gpio::{Level, Output, OutputType, Pull, Speed};
 use embassy_stm32::i2c::{self, I2c};
-use embassy_stm32::interrupt::{self, InterruptExt, Priority};
+use embassy_stm32::interrupt;
 use embassy_stm32::mode::Blocking;
 use embassy_stm32::peripherals::{ADC1, TIM1, TIM8};
 use embassy_stm32::time::Hertz;
@@ -28,11 +28,11 @@ use embassy_stm32::timer::{Channel, low_level::CountingMode};
 use embassy_stm32::usart::{self, BufferedUart};
 use embassy_stm32::{bind_interrupts, peripherals};
 use embassy_sync::blocking_mutex::Mutex;
-use embassy_sync::blocking_mutex::raw::CriticalSectionRawMutex;
 use embassy_time::{Duration, Ticker};
-use embedded_hal::i2c::I2c as _;
+use nucleo_g474re::expander::{BusErrors, Pca9555};
 use nucleo_g474re::{
-    Shared, Watchdog, config, host_link, host_uart, now, row_bus, row_bus_receive, send_row_frame,
+    Shared, Watchdog, config, host_link, host_uart, i2c_fast, now, row_bus, send_row_frame,
+    start_control_executor,
 };
 use rack_control::coolant::{
     CoolantConfig, CoolantController, CoolantInputs, CoolantOutputs, MAX_PUMPS,
@@ -57,10 +57,10 @@ bind_interrupts!(struct Irqs {
 const PERIOD_MS: u64 = rack_control::CONTROL_PERIOD_MS as u64;
 /// Tach pulses per pump revolution.
 const TACH_PPR: u32 = 2;
-/// PCA9555 addresses on I2C1: moisture cables, float switches, rack isolation valves.
-const EXP_MOISTURE: u8 = 0x20;
-const EXP_FLOAT: u8 = 0x21;
-const EXP_VALVES: u8 = 0x22;
+/// PCA9555 expanders on I2C1: moisture cables, float switches, rack isolation valves.
+const EXP_MOISTURE: Pca9555 = Pca9555 { addr: 0x20 };
+const EXP_FLOAT: Pca9555 = Pca9555 { addr: 0x21 };
+const EXP_VALVES: Pca9555 = Pca9555 { addr: 0x22 };
 
 /// The ten loops in `rack_node::plant_io`'s reading order: three supply temperatures, return,
 /// primary supply, primary return (degC), flow (L/min), dP (kPa), valve feedback (%),
@@ -87,20 +87,9 @@ const fn span(at_20ma: f32) -> CurrentLoop {
 }
 
 static NODE: StaticCell<Shared<CoolantApp>> = StaticCell::new();
-static ROW: Mutex<CriticalSectionRawMutex, RefCell<Option<CduRowBus>>> =
-    Mutex::new(RefCell::new(None));
 static TACH_EDGES: [AtomicU32; MAX_PUMPS] =
     [AtomicU32::new(0), AtomicU32::new(0), AtomicU32::new(0)];
-static CONTROL_EXECUTOR: InterruptExecutor = InterruptExecutor::new();
-
-// The control executor runs from a spare interrupt: embassy's interrupt executor has no safe
-// entry, so this one site allows `unsafe` (the workspace denies it everywhere else).
-#[allow(unsafe_code)]
-#[embassy_stm32::pac::interrupt]
-unsafe fn UART5() {
-    // SAFETY: the executor's documented way to run from its interrupt.
-    unsafe { CONTROL_EXECUTOR.on_interrupt() }
-}
+nucleo_g474re::row_bus_state!(CduRowBus);
 
 /// Sensors and actuators of the CDU.
 struct Io {
@@ -112,7 +101,7 @@ struct Io {
     valve: SimplePwm<'static, TIM8>,
     reservoir_ok: embassy_stm32::gpio::Input<'static>,
     overcurrent: [embassy_stm32::gpio::Input<'static>; MAX_PUMPS],
-    i2c_errors: u32,
+    i2c_errors: BusErrors,
 }
 
 fn duty(
@@ -163,15 +152,11 @@ impl Io {
         inputs.reservoir_level_ok = self.reservoir_ok.is_high();
         // Leak detectors: a failed expander read counts as wet everywhere it covers (the
         // controller still waits its reaction delay, and a wire fault must not hide a leak).
-        let mut read16 = |addr: u8| {
-            let mut b = [0u8; 2];
-            match self.i2c.write_read(addr, &[0x00], &mut b) {
-                Ok(()) => !u16::from_le_bytes(b), // detectors pull low when wet
-                Err(_) => {
-                    self.i2c_errors = self.i2c_errors.saturating_add(1);
-                    u16::MAX
-                }
-            }
+        let mut read16 = |expander: Pca9555| {
+            // Detectors pull low when wet.
+            self.i2c_errors
+                .note(expander.read(&mut self.i2c))
+                .map_or(u16::MAX, |pins| !pins)
         };
         let wet = read16(EXP_MOISTURE);
         let float = read16(EXP_FLOAT);
@@ -200,11 +185,9 @@ impl Io {
         for (r, v) in o.rack_valve_open.iter().enumerate().take(16) {
             open |= u16::from(*v) << r;
         }
-        let [lo, hi] = open.to_le_bytes();
-        // Output port registers 2 and 3 (a closed valve is the de-energised state).
-        if self.i2c.write(EXP_VALVES, &[0x02, lo, hi]).is_err() {
-            self.i2c_errors = self.i2c_errors.saturating_add(1);
-        }
+        // A closed valve is the de-energised state.
+        self.i2c_errors.note(EXP_VALVES.write(&mut self.i2c, open));
+        self.i2c_errors.report("I2C1 (expanders)");
     }
 }
 
@@ -250,18 +233,6 @@ async fn control(
 #[embassy_executor::task]
 async fn host(uart: BufferedUart<'static>, node: &'static Shared<CoolantApp>) {
     host_link(uart, node).await;
-}
-
-#[embassy_executor::task]
-async fn row_rx(rx: can::CanRx<'static>) {
-    row_bus_receive(rx, |t, m| {
-        ROW.lock(|row| {
-            if let Some(row) = row.borrow_mut().as_mut() {
-                row.receive(t, m);
-            }
-        });
-    })
-    .await;
 }
 
 #[embassy_executor::task(pool_size = 3)]
@@ -330,14 +301,10 @@ async fn main(spawner: Spawner) {
     valve.channel(Channel::Ch1).enable();
 
     // Leak detector and valve expanders on I2C1: PB8 (SCL), PB9 (SDA), 400 kHz.
-    let mut i2c_config = i2c::Config::default();
-    i2c_config.frequency = Hertz(400_000);
-    let mut i2c = I2c::new_blocking(p.I2C1, p.PB8, p.PB9, i2c_config);
+    let mut i2c = I2c::new_blocking(p.I2C1, p.PB8, p.PB9, i2c_fast());
     // The valve expander's ports are outputs, all valves closed until the first step.
-    if i2c.write(EXP_VALVES, &[0x02, 0, 0]).is_err()
-        || i2c.write(EXP_VALVES, &[0x06, 0, 0]).is_err()
-    {
-        defmt::warn!("valve expander 0x{:x} does not answer", EXP_VALVES);
+    if EXP_VALVES.make_outputs(&mut i2c, 0).is_err() {
+        defmt::warn!("valve expander 0x{:x} does not answer", EXP_VALVES.addr);
     }
 
     let io = Io {
@@ -357,7 +324,7 @@ async fn main(spawner: Spawner) {
             embassy_stm32::gpio::Input::new(p.PC8, Pull::Up),
             embassy_stm32::gpio::Input::new(p.PC9, Pull::Up),
         ],
-        i2c_errors: 0,
+        i2c_errors: BusErrors::default(),
     };
     // LD2 on PA5 lights while the board runs.
     let _led = Output::new(p.PA5, Level::High, Speed::Low);
@@ -378,8 +345,7 @@ async fn main(spawner: Spawner) {
     )));
 
     let watchdog = Watchdog::start(p.IWDG);
-    interrupt::UART5.set_priority(Priority::P6);
-    let high = CONTROL_EXECUTOR.start(interrupt::UART5);
+    let high = start_control_executor();
     high.spawn(defmt::unwrap!(control(node, io, tx, watchdog)));
     spawner.spawn(defmt::unwrap!(host(uart, node)));
     spawner.spawn(defmt::unwrap!(row_rx(rx)));

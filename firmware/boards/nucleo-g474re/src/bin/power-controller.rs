@@ -13,26 +13,25 @@
 
 use core::cell::RefCell;
 
-use embassy_executor::{InterruptExecutor, Spawner};
+use embassy_executor::Spawner;
 use embassy_stm32::adc::{Adc, AdcChannel, AdcConfig, AnyAdcChannel, SampleTime};
 use embassy_stm32::can::{self, CanConfigurator, CanTx, frame::Frame};
 use embassy_stm32::gpio::{Input, Level, Output, Pull, Speed};
 use embassy_stm32::i2c::{self, I2c};
-use embassy_stm32::interrupt::{self, InterruptExt, Priority};
 use embassy_stm32::mode::Blocking;
 use embassy_stm32::peripherals::ADC1;
-use embassy_stm32::time::Hertz;
 use embassy_stm32::usart::{self, BufferedUart};
 use embassy_stm32::{bind_interrupts, peripherals};
 use embassy_sync::blocking_mutex::Mutex;
 use embassy_sync::blocking_mutex::raw::CriticalSectionRawMutex;
 use embassy_time::{Duration, Ticker};
 use embedded_can::Id;
-use embedded_hal::i2c::I2c as _;
 use embedded_hal_bus::i2c::CriticalSectionDevice;
 use ina228::Ina228;
+use nucleo_g474re::expander::{BusErrors, Pca9555};
 use nucleo_g474re::{
-    Shared, Watchdog, config, host_link, host_uart, now, row_bus, row_bus_receive, send_row_frame,
+    Shared, Watchdog, config, host_link, host_uart, i2c_fast, now, row_bus, send_row_frame,
+    start_control_executor,
 };
 use rack_control::power::{
     PSUS_PER_SHELF, PowerConfig, PowerController, PowerInputs, PowerOutputs, TRAYS,
@@ -62,8 +61,12 @@ const TRAYS_PER_BUS: usize = TRAYS / 2;
 const SHUNT_OHM: f32 = 0.0005;
 const MAX_TRAY_A: f32 = 200.0;
 /// PCA9555 expanders on I2C1: tray enables (two chips), PSU enables (three chips).
-const EXP_TRAYS: [u8; 2] = [0x20, 0x21];
-const EXP_PSUS: [u8; 3] = [0x22, 0x23, 0x24];
+const EXP_TRAYS: [Pca9555; 2] = [Pca9555 { addr: 0x20 }, Pca9555 { addr: 0x21 }];
+const EXP_PSUS: [Pca9555; 3] = [
+    Pca9555 { addr: 0x22 },
+    Pca9555 { addr: 0x23 },
+    Pca9555 { addr: 0x24 },
+];
 /// Feed current and input power transducers, 4-20 mA.
 const FEED_CURRENT: CurrentLoop = CurrentLoop {
     at_4ma: 0.0,
@@ -82,20 +85,9 @@ type Monitor = Ina228<CriticalSectionDevice<'static, I2c<'static, Blocking, i2c:
 static NODE: StaticCell<Shared<PowerApp>> = StaticCell::new();
 static I2C1_BUS: StaticCell<Bus> = StaticCell::new();
 static I2C2_BUS: StaticCell<Bus> = StaticCell::new();
-static ROW: Mutex<CriticalSectionRawMutex, RefCell<Option<RackRowBus>>> =
-    Mutex::new(RefCell::new(None));
 static RACK: Mutex<CriticalSectionRawMutex, RefCell<Option<RackBus>>> =
     Mutex::new(RefCell::new(None));
-static CONTROL_EXECUTOR: InterruptExecutor = InterruptExecutor::new();
-
-// The control executor runs from a spare interrupt: embassy's interrupt executor has no safe
-// entry, so this one site allows `unsafe` (the workspace denies it everywhere else).
-#[allow(unsafe_code)]
-#[embassy_stm32::pac::interrupt]
-unsafe fn UART5() {
-    // SAFETY: the executor's documented way to run from its interrupt.
-    unsafe { CONTROL_EXECUTOR.on_interrupt() }
-}
+nucleo_g474re::row_bus_state!(RackRowBus);
 
 struct Io {
     monitors: [Monitor; TRAYS],
@@ -104,16 +96,15 @@ struct Io {
     feed: [AnyAdcChannel<'static, ADC1>; 2],
     feed_current: Reading,
     input_power: Reading,
-    i2c_errors: u32,
+    i2c_errors: BusErrors,
 }
 
 impl Io {
     fn read(&mut self, t: rack_control::Instant, inputs: &mut PowerInputs) {
         for (w, m) in inputs.tray_power_w.iter_mut().zip(self.monitors.iter_mut()) {
             // A monitor that does not answer keeps its last reading (and is counted).
-            match m.power() {
-                Ok(p) => *w = p,
-                Err(_) => self.i2c_errors = self.i2c_errors.saturating_add(1),
+            if let Some(p) = self.i2c_errors.note(m.power()) {
+                *w = p;
             }
         }
         let [c, p] = &mut self.feed;
@@ -156,13 +147,11 @@ impl Io {
             (EXP_PSUS[1], (psus >> 16) as u16),
             (EXP_PSUS[2], (psus >> 32) as u16),
         ];
-        for (addr, word) in words {
-            let [lo, hi] = word.to_le_bytes();
-            // Output port registers 2 and 3.
-            if self.expanders.write(addr, &[0x02, lo, hi]).is_err() {
-                self.i2c_errors = self.i2c_errors.saturating_add(1);
-            }
+        for (expander, word) in words {
+            self.i2c_errors
+                .note(expander.write(&mut self.expanders, word));
         }
+        self.i2c_errors.report("I2C1/I2C2 (monitors, expanders)");
     }
 }
 
@@ -223,18 +212,6 @@ async fn control(
 #[embassy_executor::task]
 async fn host(uart: BufferedUart<'static>, node: &'static Shared<PowerApp>) {
     host_link(uart, node).await;
-}
-
-#[embassy_executor::task]
-async fn row_rx(rx: can::CanRx<'static>) {
-    row_bus_receive(rx, |t, m| {
-        ROW.lock(|r| {
-            if let Some(r) = r.borrow_mut().as_mut() {
-                r.receive(t, m);
-            }
-        });
-    })
-    .await;
 }
 
 #[embassy_executor::task]
@@ -306,8 +283,7 @@ async fn main(spawner: Spawner) {
         .start(can::OperatingMode::NormalOperationMode)
         .split();
 
-    let mut i2c_config = i2c::Config::default();
-    i2c_config.frequency = Hertz(400_000);
+    let i2c_config = i2c_fast();
     let bus1 = I2C1_BUS.init(critical_section::Mutex::new(RefCell::new(
         I2c::new_blocking(p.I2C1, p.PB8, p.PB9, i2c_config),
     )));
@@ -316,11 +292,9 @@ async fn main(spawner: Spawner) {
     )));
     let mut expanders = CriticalSectionDevice::new(bus1);
     // Every enable off, then the expanders' ports as outputs.
-    for addr in EXP_TRAYS.into_iter().chain(EXP_PSUS) {
-        if expanders.write(addr, &[0x02, 0, 0]).is_err()
-            || expanders.write(addr, &[0x06, 0, 0]).is_err()
-        {
-            defmt::warn!("expander 0x{:x} does not answer", addr);
+    for expander in EXP_TRAYS.into_iter().chain(EXP_PSUS) {
+        if expander.make_outputs(&mut expanders, 0).is_err() {
+            defmt::warn!("expander 0x{:x} does not answer", expander.addr);
         }
     }
     let [a, b] = [monitors(bus1), monitors(bus2)];
@@ -343,13 +317,12 @@ async fn main(spawner: Spawner) {
             value: 0.0,
             at: now(),
         },
-        i2c_errors: 0,
+        i2c_errors: BusErrors::default(),
     };
     let _led = Output::new(p.PA5, Level::High, Speed::Low);
 
     let watchdog = Watchdog::start(p.IWDG);
-    interrupt::UART5.set_priority(Priority::P6);
-    let high = CONTROL_EXECUTOR.start(interrupt::UART5);
+    let high = start_control_executor();
     high.spawn(defmt::unwrap!(control(node, io, row_tx, rack_tx, watchdog)));
     spawner.spawn(defmt::unwrap!(host(uart, node)));
     spawner.spawn(defmt::unwrap!(row_rx(row_rx_half)));
