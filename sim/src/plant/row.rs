@@ -343,8 +343,46 @@ impl RowPlant {
         };
 
         // Every node from the previous temperatures (flux-conservative explicit step).
-        let mut heat_in_w = 0.0;
         let mdot_cp = total_kg_s * cp;
+        let rack_inlet = self.step_supply_side(dt_s, mdot_cp, hot_out, c_per_l);
+        let mut heat_in_w = 0.0;
+        let racks = self.step_racks(dt_s, act, env, &flows, rack_inlet, &mut heat_in_w);
+        let return_inlet = if total_kg_s > 0.0 {
+            racks.return_mix_w / mdot_cp
+        } else {
+            rack_inlet
+        };
+        self.step_return_side(dt_s, mdot_cp, return_inlet, c_per_l);
+
+        let pump_power = self.pump_power_w(&flows);
+        self.ledger.heat_in_j += heat_in_w * dt_s;
+        self.ledger.rejected_j += hx_w * dt_s;
+        self.ledger.pump_energy_j += pump_power * dt_s;
+        // Every field of the state is set; its per-rack and per-pump lists keep their buffers.
+        let state = &mut self.state;
+        state.supply_c = self.cdu_outlet_c;
+        state.return_c = self.reservoir_c;
+        state.primary_supply_c = env.facility_supply_c;
+        state.primary_return_c = primary_return_c;
+        state.flow_lpm = total_kg_s / p.secondary_density_kg_per_l * 60.0;
+        state.dp_kpa = flows.dp_kpa;
+        state.valve_pct = self.valve_pct;
+        state.pump_rpm.clear();
+        state
+            .pump_rpm
+            .extend(self.pump_speed.iter().map(|s| s * p.pump_max_rpm));
+        state.pump_power_w = pump_power;
+        state.hx_heat_w = hx_w;
+        state.heat_in_w = heat_in_w;
+        state.hottest_gpu_c = racks.hottest_c;
+        state.throttling_trays = racks.throttling;
+        state.reservoir_level_pct = self.reservoir_level_pct;
+    }
+
+    /// The CDU outlet and the supply manifold's tanks, each from its upstream neighbour's
+    /// previous temperature; returns the temperature reaching the racks.
+    fn step_supply_side(&mut self, dt_s: f64, mdot_cp: f64, hot_out: f64, c_per_l: f64) -> f64 {
+        let p = self.p;
         let old_outlet = self.cdu_outlet_c;
         self.cdu_outlet_c += dt_s * mdot_cp * (hot_out - old_outlet) / (p.cdu_outlet_l * c_per_l);
         let seg_supply = p.supply_manifold_l / p.manifold_segments as f64 * c_per_l;
@@ -355,21 +393,63 @@ impl RowPlant {
             *t += supply_blend * (upstream - old);
             upstream = old;
         }
-        let rack_inlet = upstream;
+        upstream
+    }
 
+    /// The return manifold's tanks from the racks' mixed return, the reservoir, and its level.
+    fn step_return_side(&mut self, dt_s: f64, mdot_cp: f64, return_inlet: f64, c_per_l: f64) {
+        let p = self.p;
+        let seg_return = p.return_manifold_l / p.manifold_segments as f64 * c_per_l;
+        let return_blend = dt_s * mdot_cp / seg_return;
+        let mut upstream = return_inlet;
+        for t in &mut self.return_manifold {
+            let old = *t;
+            *t += return_blend * (upstream - old);
+            upstream = old;
+        }
+        let old_reservoir = self.reservoir_c;
+        self.reservoir_c += dt_s * mdot_cp * (upstream - old_reservoir) / (p.reservoir_l * c_per_l);
+        self.reservoir_level_pct = (self.reservoir_level_pct
+            - self.reservoir_drain_lpm * dt_s / 60.0 / p.reservoir_l * 100.0)
+            .max(0.0);
+    }
+
+    /// Every rack's trays at `rack_inlet`: their power (the workload under the power
+    /// controllers' caps and floors, GPU protection), heat and temperatures; adds the heat into
+    /// the liquid to `heat_in_w` and records each rack's power, hottest GPU and flow.
+    fn step_racks(
+        &mut self,
+        dt_s: f64,
+        act: &Actuators,
+        env: &Environment,
+        flows: &Flows,
+        rack_inlet: f64,
+        heat_in_w: &mut f64,
+    ) -> RacksStep {
+        let p = self.p;
+        let cp = p.secondary_cp_j_per_kg_k;
+        let c_per_l = p.secondary_density_kg_per_l * cp;
         // The tray loop's constants, divisions done once: a step multiplies (a step's cost is
         // mostly this loop, and a division costs several multiplications' time).
-        let dt_per_tray_cap = dt_s / (p.tray_coolant_l * c_per_l);
-        let dt_per_gpu_cap = dt_s / (p.gpu_heat_capacity_j_per_k * p.gpus_per_tray as f64);
-        // Junction over cold plate per watt of one GPU: its own resistance plus the hot spot's
-        // share of junction and plate.
-        let junction_k_per_w = (p.gpu_junction_r_k_per_w
-            + p.hot_spot_fraction * (p.gpu_junction_r_k_per_w + p.cold_plate_r_design_k_per_w))
-            / p.gpus_per_tray as f64;
+        let mut k = TrayStep {
+            rack_inlet,
+            dt_per_tray_cap: dt_s / (p.tray_coolant_l * c_per_l),
+            dt_per_gpu_cap: dt_s / (p.gpu_heat_capacity_j_per_k * p.gpus_per_tray as f64),
+            // Junction over cold plate per watt of one GPU: its own resistance plus the hot
+            // spot's share of junction and plate.
+            junction_k_per_w: (p.gpu_junction_r_k_per_w
+                + p.hot_spot_fraction * (p.gpu_junction_r_k_per_w + p.cold_plate_r_design_k_per_w))
+                / p.gpus_per_tray as f64,
+            g_plate: 0.0,
+            tray_mdot_cp: 0.0,
+            demand_per_tray: 0.0,
+        };
         let trays = p.trays_per_rack as f64;
-        let mut return_mix_w = flows.bypass_kg_s * cp * rack_inlet;
-        let mut hottest = f64::MIN;
-        let mut throttling = 0;
+        let mut out = RacksStep {
+            return_mix_w: flows.bypass_kg_s * cp * rack_inlet,
+            hottest_c: f64::MIN,
+            throttling: 0,
+        };
         let rack_power = &mut self.state.rack_power_w;
         let rack_hottest = &mut self.state.rack_hottest_gpu_c;
         let rack_flow_lpm = &mut self.state.rack_flow_lpm;
@@ -394,7 +474,7 @@ impl RowPlant {
             let tray_kg_s = rack.flow_kg_s / trays;
             let flow_ratio =
                 (rack.flow_kg_s / (p.secondary_design_kg_s() / p.racks as f64)).max(0.0);
-            let g_plate = match plate {
+            k.g_plate = match plate {
                 Some((ratio, g)) if ratio.to_bits() == flow_ratio.to_bits() => g,
                 _ => {
                     let g = if flow_ratio > 0.0 {
@@ -411,119 +491,36 @@ impl RowPlant {
             let mut rack_max = f64::MIN;
             let mut rack_out_w = 0.0;
             let commands = env.tray_commands.get(r).and_then(Option::as_ref);
-            let demand_per_tray = demand / trays;
-            let tray_mdot_cp = tray_kg_s * cp;
+            k.demand_per_tray = demand / trays;
+            k.tray_mdot_cp = tray_kg_s * cp;
             for (i, tray) in rack.trays.iter_mut().enumerate() {
-                let tray_demand = demand_per_tray * tray.share;
-                let (enabled, cap, floor) = commands.map_or((true, f64::INFINITY, 0.0), |c| {
+                let command = commands.map_or((true, f64::INFINITY, 0.0), |c| {
                     (
                         c.enable.get(i).copied().unwrap_or(false),
                         c.cap_w.get(i).copied().unwrap_or(0.0),
                         c.floor_w.get(i).copied().unwrap_or(0.0),
                     )
                 });
-                // GPUs hold the tray under its cap and, when asked, burn up to its floor; a
-                // faulted tray ignores both.
-                let drawn = if !enabled {
-                    0.0
-                } else if tray.overdraw > 1.0 {
-                    tray_demand * tray.overdraw
-                } else {
-                    // min/max by comparison: no NaN reaches here, and `f64::min`/`max`'s
-                    // NaN handling costs this hot loop more than the arithmetic.
-                    let floor = if floor < cap { floor } else { cap };
-                    let capped = if tray_demand < cap { tray_demand } else { cap };
-                    if capped > floor { capped } else { floor }
-                };
-                let gpu_drawn = drawn * p.gpu_power_fraction;
-                let gpu_w = if tray.throttled {
-                    gpu_drawn * p.throttle_power_fraction
-                } else {
-                    gpu_drawn
-                };
-                let tray_w = drawn - gpu_drawn + gpu_w;
-                rack_w += tray_w;
-                let liquid_w = tray_w * p.liquid_capture_fraction;
-                let gpu_liquid_w = gpu_w * p.liquid_capture_fraction;
-                let other_liquid_w = liquid_w - gpu_liquid_w;
-                heat_in_w += liquid_w;
-                // The cold plate sees the mean of the tray's inlet and outlet.
-                let mean_coolant = 0.5 * (rack_inlet + tray.coolant_c);
-                let plate_w = g_plate * (tray.gpu_c - mean_coolant);
-                let old_coolant = tray.coolant_c;
-                tray.gpu_c += (gpu_liquid_w - plate_w) * dt_per_gpu_cap;
-                tray.coolant_c +=
-                    (tray_mdot_cp * (rack_inlet - old_coolant) + plate_w + other_liquid_w)
-                        * dt_per_tray_cap;
-                rack_out_w += tray_mdot_cp * old_coolant;
-                let junction = tray.gpu_c + gpu_w * junction_k_per_w;
-                if junction > p.gpu_slowdown_c {
-                    tray.throttled = true;
-                } else if junction < p.gpu_slowdown_c - 2.0 {
-                    tray.throttled = false;
-                }
+                let t = step_tray(tray, &p, &k, command);
+                rack_w += t.power_w;
+                *heat_in_w += t.liquid_w;
+                rack_out_w += t.out_w;
                 if tray.throttled {
-                    throttling += 1;
+                    out.throttling += 1;
                 }
-                tray.last = TrayReading {
-                    demand_w: if enabled { tray_demand } else { 0.0 },
-                    power_w: tray_w,
-                    hottest_c: junction,
-                };
-                rack_max = if junction > rack_max {
-                    junction
+                rack_max = if t.junction_c > rack_max {
+                    t.junction_c
                 } else {
                     rack_max
                 };
             }
-            return_mix_w += rack_out_w;
+            out.return_mix_w += rack_out_w;
             rack.power_w = rack_w;
             rack_power.push(rack_w);
             rack_hottest.push(rack_max);
-            hottest = hottest.max(rack_max);
+            out.hottest_c = out.hottest_c.max(rack_max);
         }
-        let return_inlet = if total_kg_s > 0.0 {
-            return_mix_w / mdot_cp
-        } else {
-            rack_inlet
-        };
-        let seg_return = p.return_manifold_l / p.manifold_segments as f64 * c_per_l;
-        let return_blend = dt_s * mdot_cp / seg_return;
-        let mut upstream = return_inlet;
-        for t in &mut self.return_manifold {
-            let old = *t;
-            *t += return_blend * (upstream - old);
-            upstream = old;
-        }
-        let old_reservoir = self.reservoir_c;
-        self.reservoir_c += dt_s * mdot_cp * (upstream - old_reservoir) / (p.reservoir_l * c_per_l);
-        self.reservoir_level_pct = (self.reservoir_level_pct
-            - self.reservoir_drain_lpm * dt_s / 60.0 / p.reservoir_l * 100.0)
-            .max(0.0);
-
-        let pump_power = self.pump_power_w(&flows);
-        self.ledger.heat_in_j += heat_in_w * dt_s;
-        self.ledger.rejected_j += hx_w * dt_s;
-        self.ledger.pump_energy_j += pump_power * dt_s;
-        // Every field of the state is set; its per-rack and per-pump lists keep their buffers.
-        let state = &mut self.state;
-        state.supply_c = self.cdu_outlet_c;
-        state.return_c = self.reservoir_c;
-        state.primary_supply_c = env.facility_supply_c;
-        state.primary_return_c = primary_return_c;
-        state.flow_lpm = total_kg_s / p.secondary_density_kg_per_l * 60.0;
-        state.dp_kpa = flows.dp_kpa;
-        state.valve_pct = self.valve_pct;
-        state.pump_rpm.clear();
-        state
-            .pump_rpm
-            .extend(self.pump_speed.iter().map(|s| s * p.pump_max_rpm));
-        state.pump_power_w = pump_power;
-        state.hx_heat_w = hx_w;
-        state.heat_in_w = heat_in_w;
-        state.hottest_gpu_c = hottest;
-        state.throttling_trays = throttling;
-        state.reservoir_level_pct = self.reservoir_level_pct;
+        out
     }
 
     fn move_actuators(&mut self, dt_s: f64, act: &Actuators) {
@@ -616,5 +613,88 @@ impl RowPlant {
         let total_lps = (flows.racks_kg_s + flows.bypass_kg_s) / self.p.secondary_density_kg_per_l;
         // Hydraulic power = head x flow; kPa x L/s = W.
         flows.head_kpa * total_lps / self.p.pump_efficiency
+    }
+}
+
+/// What the racks' step gives the rest of the loop.
+struct RacksStep {
+    /// Heat flow of the racks' and the bypass's return into the return manifold, W (as
+    /// `mdot cp T` summed).
+    return_mix_w: f64,
+    hottest_c: f64,
+    throttling: usize,
+}
+
+/// The constants of one rack's tray loop.
+struct TrayStep {
+    rack_inlet: f64,
+    dt_per_tray_cap: f64,
+    dt_per_gpu_cap: f64,
+    junction_k_per_w: f64,
+    /// The GPUs' cold plate conductance at this rack's flow, W/K.
+    g_plate: f64,
+    tray_mdot_cp: f64,
+    demand_per_tray: f64,
+}
+
+/// One tray's step.
+struct TrayOut {
+    power_w: f64,
+    liquid_w: f64,
+    /// `mdot cp T` of the coolant leaving it.
+    out_w: f64,
+    junction_c: f64,
+}
+
+/// One tray: its power under its `(enabled, cap, floor)` command (GPUs hold the tray under its
+/// cap and, when asked, burn up to its floor; a faulted tray ignores both; a throttled GPU
+/// draws less), the heat into the liquid, its GPUs' and coolant's temperatures, its throttle.
+fn step_tray(tray: &mut Tray, p: &RowParams, k: &TrayStep, command: (bool, f64, f64)) -> TrayOut {
+    let (enabled, cap, floor) = command;
+    let tray_demand = k.demand_per_tray * tray.share;
+    let drawn = if !enabled {
+        0.0
+    } else if tray.overdraw > 1.0 {
+        tray_demand * tray.overdraw
+    } else {
+        // min/max by comparison: no NaN reaches here, and `f64::min`/`max`'s NaN handling
+        // costs this hot loop more than the arithmetic.
+        let floor = if floor < cap { floor } else { cap };
+        let capped = if tray_demand < cap { tray_demand } else { cap };
+        if capped > floor { capped } else { floor }
+    };
+    let gpu_drawn = drawn * p.gpu_power_fraction;
+    let gpu_w = if tray.throttled {
+        gpu_drawn * p.throttle_power_fraction
+    } else {
+        gpu_drawn
+    };
+    let tray_w = drawn - gpu_drawn + gpu_w;
+    let liquid_w = tray_w * p.liquid_capture_fraction;
+    let gpu_liquid_w = gpu_w * p.liquid_capture_fraction;
+    let other_liquid_w = liquid_w - gpu_liquid_w;
+    // The cold plate sees the mean of the tray's inlet and outlet.
+    let mean_coolant = 0.5 * (k.rack_inlet + tray.coolant_c);
+    let plate_w = k.g_plate * (tray.gpu_c - mean_coolant);
+    let old_coolant = tray.coolant_c;
+    tray.gpu_c += (gpu_liquid_w - plate_w) * k.dt_per_gpu_cap;
+    tray.coolant_c += (k.tray_mdot_cp * (k.rack_inlet - old_coolant) + plate_w + other_liquid_w)
+        * k.dt_per_tray_cap;
+    let junction = tray.gpu_c + gpu_w * k.junction_k_per_w;
+    if junction > p.gpu_slowdown_c {
+        tray.throttled = true;
+    } else if junction < p.gpu_slowdown_c - 2.0 {
+        tray.throttled = false;
+    }
+    tray.last = TrayReading {
+        demand_w: if enabled { tray_demand } else { 0.0 },
+        power_w: tray_w,
+        hottest_c: junction,
+    };
+    TrayOut {
+        power_w: tray_w,
+        liquid_w,
+        out_w: k.tray_mdot_cp * old_coolant,
+        junction_c: junction,
     }
 }
