@@ -229,6 +229,50 @@ impl RackElectrical {
         let healthy = f64::from(healthy);
         let capacity = healthy * p.psu_rating_w;
 
+        let (bbu, from_psus, bus_lost) =
+            self.share_load(ac_ok, load, capacity, psu_target_w, bbu_command_w);
+        let energy = if bbu >= 0.0 {
+            bbu * dt_s
+        } else {
+            bbu * dt_s * p.bbu_charge_efficiency
+        };
+        self.soc = (self.soc - energy / p.bbu_energy_j).clamp(0.0, 1.0);
+
+        let fraction = if capacity > 0.0 {
+            from_psus / capacity
+        } else {
+            0.0
+        };
+        let input = if from_psus > 0.0 {
+            from_psus / self.efficiency(fraction)
+        } else {
+            0.0
+        };
+        let current = self.carry_through_breaker(dt_s, input, ac_ok);
+        self.state = ElectricalState {
+            input_power_w: input,
+            feed_current_a: current,
+            bbu_power_w: bbu,
+            bus_lost,
+            ac_ok,
+            load_w: load,
+        };
+    }
+
+    /// How the BBUs and the PSUs share `load` (W): the BBUs take their command (or the
+    /// difference to the PSUs' target) within their power and charge; the PSUs the rest up to
+    /// their `capacity`, where the BBUs pick up what they still can. Without AC the BBUs carry
+    /// it all. Returns the BBUs' power (positive: discharge), the PSUs' and whether the bus
+    /// collapsed.
+    fn share_load(
+        &self,
+        ac_ok: bool,
+        load: f64,
+        capacity: f64,
+        psu_target_w: Option<f64>,
+        bbu_command_w: f64,
+    ) -> (f64, f64, bool) {
+        let p = self.p;
         let mut bus_lost = false;
         let (bbu, from_psus) = if ac_ok {
             let wanted = psu_target_w.map_or(bbu_command_w, |target| load - target);
@@ -261,41 +305,24 @@ impl RackElectrical {
             bus_lost = load > can + 1.0;
             (load.min(can), 0.0)
         };
-        let energy = if bbu >= 0.0 {
-            bbu * dt_s
-        } else {
-            bbu * dt_s * p.bbu_charge_efficiency
-        };
-        self.soc = (self.soc - energy / p.bbu_energy_j).clamp(0.0, 1.0);
+        (bbu, from_psus, bus_lost)
+    }
 
-        let fraction = if capacity > 0.0 {
-            from_psus / capacity
-        } else {
-            0.0
-        };
-        let input = if from_psus > 0.0 {
-            from_psus / self.efficiency(fraction)
-        } else {
-            0.0
-        };
+    /// The feed current for `input_w` and the breaker's thermal-magnetic state: heats above
+    /// rated current, trips at its thermal limit or instantly at the magnetic multiple.
+    fn carry_through_breaker(&mut self, dt_s: f64, input_w: f64, ac_ok: bool) -> f64 {
+        let p = self.p;
         // Reciprocals of parameters (off the chain from load to breaker): the chain divides
         // only where the model must.
         let amps_per_w = 1.0 / (3f64.sqrt() * p.feed_voltage_v * p.power_factor);
-        let current = input * amps_per_w;
+        let current = input_w * amps_per_w;
         let ratio = current * (1.0 / p.breaker_rated_a);
         self.breaker_thermal =
             (self.breaker_thermal + (ratio * ratio - 1.0) * (dt_s / p.breaker_k_s)).max(0.0);
         if ac_ok && (self.breaker_thermal >= 1.0 || ratio >= p.breaker_magnetic_x) {
             self.tripped = true;
         }
-        self.state = ElectricalState {
-            input_power_w: input,
-            feed_current_a: current,
-            bbu_power_w: bbu,
-            bus_lost,
-            ac_ok,
-            load_w: load,
-        };
+        current
     }
 
     /// Modelled breaker thermal state, fraction of trip.
