@@ -122,6 +122,90 @@ struct PowerKpis {
     fairness: Option<f64>,
 }
 
+/// Steps of 0.1 s in a second (the ramps are taken over a second).
+const SECOND: usize = 10;
+
+impl PowerKpis {
+    /// Rack `r`'s part of a step; returns whether all its trays are on and whether it is on
+    /// battery.
+    fn rack_step(
+        &mut self,
+        r: usize,
+        t: f64,
+        dt: f64,
+        window: f64,
+        elec: &RackElectrical,
+        controller: &PowerController,
+    ) -> (bool, bool) {
+        let k = self;
+        let out = controller.outputs();
+        let limit = elec.p.breaker_rated_a;
+        k.max_current_ratio = k.max_current_ratio.max(elec.state.feed_current_a / limit);
+        let trays = controller.config().trays;
+        let on = out.tray_enable.iter().take(trays).filter(|e| **e).count();
+        let budget = f64::from(out.budget_w);
+        k.min_budget = k.min_budget.min(budget);
+        if let Some(since) = k.over_since.get_mut(r) {
+            // The rack's draw before storage (the trays through the PSUs) against its budget.
+            let efficiency = f64::from(controller.config().psu_efficiency);
+            if elec.state.load_w / efficiency > 1.02 * budget && elec.state.ac_ok {
+                let at = *since.get_or_insert(t);
+                k.cap_response = k.cap_response.max(t - at + dt);
+            } else {
+                *since = None;
+            }
+        }
+        k.shed_max = k.shed_max.max(out.shed_trays);
+        k.min_soc = k.min_soc.min(elec.soc * 100.0);
+        k.max_discharge = k
+            .max_discharge
+            .max(elec.state.bbu_power_w / elec.p.bbu_max_discharge_w * 100.0);
+        let battery = out.state == rack_control::power::PowerState::RideThrough;
+        if let Some(hist) = k.rack_hist.get_mut(r) {
+            hist.push_back(elec.state.input_power_w);
+            if hist.len() > SECOND {
+                let old = hist.pop_front().unwrap_or(0.0);
+                if t >= window {
+                    k.rack_ramp = k.rack_ramp.max((elec.state.input_power_w - old).abs());
+                }
+            }
+        }
+        let isolated = out.state == rack_control::power::PowerState::Isolated;
+        if let Some(at) = k.isolated_at.get_mut(r) {
+            if isolated && at.is_none() {
+                *at = Some(t);
+            }
+            if let Some(start) = *at
+                && on == 0
+                && k.isolation_shed.is_none()
+            {
+                k.isolation_shed = Some(t - start);
+            }
+            if at.is_none() {
+                k.other_off = k.other_off.max(trays - on);
+            }
+        }
+        (on == trays, battery)
+    }
+
+    /// The row's grid power `grid` (W) at `t`: its ramp over a second and its range.
+    fn row_step(&mut self, t: f64, window: f64, grid: f64) {
+        let k = self;
+        k.row_hist.push_back(grid);
+        if k.row_hist.len() > SECOND {
+            let old = k.row_hist.pop_front().unwrap_or(grid);
+            k.row_ramp_now = (grid - old).abs();
+            if t >= window {
+                k.row_ramp = k.row_ramp.max(k.row_ramp_now);
+            }
+        }
+        if t >= window {
+            k.row_min = k.row_min.min(grid);
+            k.row_max = k.row_max.max(grid);
+        }
+    }
+}
+
 impl KpiTracker {
     /// A tracker for `scenario`.
     pub fn new(scenario: &Scenario) -> Self {
@@ -188,7 +272,6 @@ impl KpiTracker {
     ) {
         let window = self.window_start_s;
         let Some(k) = self.power.as_mut() else { return };
-        const SECOND: usize = 10; // steps of 0.1 s
         if bus_lost.iter().any(|l| *l) {
             k.bus_lost_s += dt;
         }
@@ -198,54 +281,9 @@ impl KpiTracker {
             let Some(controller) = controller(r) else {
                 continue;
             };
-            let out = controller.outputs();
-            let limit = elec.p.breaker_rated_a;
-            k.max_current_ratio = k.max_current_ratio.max(elec.state.feed_current_a / limit);
-            let trays = controller.config().trays;
-            let on = out.tray_enable.iter().take(trays).filter(|e| **e).count();
-            all_on &= on == trays;
-            let budget = f64::from(out.budget_w);
-            k.min_budget = k.min_budget.min(budget);
-            if let Some(since) = k.over_since.get_mut(r) {
-                // The rack's draw before storage (the trays through the PSUs) against its budget.
-                let efficiency = f64::from(controller.config().psu_efficiency);
-                if elec.state.load_w / efficiency > 1.02 * budget && elec.state.ac_ok {
-                    let at = *since.get_or_insert(t);
-                    k.cap_response = k.cap_response.max(t - at + dt);
-                } else {
-                    *since = None;
-                }
-            }
-            k.shed_max = k.shed_max.max(out.shed_trays);
-            k.min_soc = k.min_soc.min(elec.soc * 100.0);
-            k.max_discharge = k
-                .max_discharge
-                .max(elec.state.bbu_power_w / elec.p.bbu_max_discharge_w * 100.0);
-            any_battery |= out.state == rack_control::power::PowerState::RideThrough;
-            if let Some(hist) = k.rack_hist.get_mut(r) {
-                hist.push_back(elec.state.input_power_w);
-                if hist.len() > SECOND {
-                    let old = hist.pop_front().unwrap_or(0.0);
-                    if t >= window {
-                        k.rack_ramp = k.rack_ramp.max((elec.state.input_power_w - old).abs());
-                    }
-                }
-            }
-            let isolated = out.state == rack_control::power::PowerState::Isolated;
-            if let Some(at) = k.isolated_at.get_mut(r) {
-                if isolated && at.is_none() {
-                    *at = Some(t);
-                }
-                if let Some(start) = *at
-                    && on == 0
-                    && k.isolation_shed.is_none()
-                {
-                    k.isolation_shed = Some(t - start);
-                }
-                if at.is_none() {
-                    k.other_off = k.other_off.max(trays - on);
-                }
-            }
+            let (on, battery) = k.rack_step(r, t, dt, window, elec, controller);
+            all_on &= on;
+            any_battery |= battery;
         }
         if all_on && k.all_on_at.is_none() {
             k.all_on_at = Some(t);
@@ -254,18 +292,7 @@ impl KpiTracker {
             k.recovered = Some(t - back);
         }
         let grid: f64 = electrical.iter().map(|e| e.state.input_power_w).sum();
-        k.row_hist.push_back(grid);
-        if k.row_hist.len() > SECOND {
-            let old = k.row_hist.pop_front().unwrap_or(grid);
-            k.row_ramp_now = (grid - old).abs();
-            if t >= window {
-                k.row_ramp = k.row_ramp.max(k.row_ramp_now);
-            }
-        }
-        if t >= window {
-            k.row_min = k.row_min.min(grid);
-            k.row_max = k.row_max.max(grid);
-        }
+        k.row_step(t, window, grid);
         k.trips = electrical.iter().filter(|e| e.tripped).count();
         // Fairness of rack 0's allotment, at the latest step it was capped.
         if let Some(c) = controller(0)
