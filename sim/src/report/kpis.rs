@@ -188,6 +188,36 @@ impl PowerKpis {
         (on == trays, battery)
     }
 
+    /// Puts the power side's KPIs into `k`.
+    fn finish(self, k: &mut Kpis) {
+        let p = self;
+        let mut put = |name: &str, v: f64| {
+            k.insert(name.into(), v);
+        };
+        put("breaker_trips", p.trips as f64);
+        put("max_feed_current_ratio", p.max_current_ratio);
+        put("tray_power_loss_s", p.bus_lost_s);
+        put("cap_response_s", p.cap_response);
+        put("min_budget_kw", p.min_budget / 1e3);
+        put("trays_shed_max", f64::from(p.shed_max));
+        put("min_bbu_soc_pct", p.min_soc);
+        put("max_bbu_discharge_pct", p.max_discharge.max(0.0));
+        put("rack_ramp_max_w_per_s", p.rack_ramp);
+        put("row_ramp_max_kw_per_s", p.row_ramp / 1e3);
+        put("row_grid_pp_kw", (p.row_max - p.row_min).max(0.0) / 1e3);
+        put("other_racks_trays_off", p.other_off as f64);
+        for (name, v) in [
+            ("all_trays_on_s", p.all_on_at),
+            ("ac_recovery_s", p.recovered),
+            ("isolation_shed_s", p.isolation_shed),
+            ("cap_fairness", p.fairness),
+        ] {
+            if let Some(v) = v {
+                put(name, v);
+            }
+        }
+    }
+
     /// The row's grid power `grid` (W) at `t`: its ramp over a second and its range.
     fn row_step(&mut self, t: f64, window: f64, grid: f64) {
         let k = self;
@@ -494,31 +524,7 @@ impl KpiTracker {
         }
         k.extend(self.alarms);
         if let Some(p) = self.power {
-            let mut put = |name: &str, v: f64| {
-                k.insert(name.into(), v);
-            };
-            put("breaker_trips", p.trips as f64);
-            put("max_feed_current_ratio", p.max_current_ratio);
-            put("tray_power_loss_s", p.bus_lost_s);
-            put("cap_response_s", p.cap_response);
-            put("min_budget_kw", p.min_budget / 1e3);
-            put("trays_shed_max", f64::from(p.shed_max));
-            put("min_bbu_soc_pct", p.min_soc);
-            put("max_bbu_discharge_pct", p.max_discharge.max(0.0));
-            put("rack_ramp_max_w_per_s", p.rack_ramp);
-            put("row_ramp_max_kw_per_s", p.row_ramp / 1e3);
-            put("row_grid_pp_kw", (p.row_max - p.row_min).max(0.0) / 1e3);
-            put("other_racks_trays_off", p.other_off as f64);
-            for (name, v) in [
-                ("all_trays_on_s", p.all_on_at),
-                ("ac_recovery_s", p.recovered),
-                ("isolation_shed_s", p.isolation_shed),
-                ("cap_fairness", p.fairness),
-            ] {
-                if let Some(v) = v {
-                    put(name, v);
-                }
-            }
+            p.finish(&mut k);
         }
         k
     }
