@@ -166,7 +166,6 @@ fn campus_cmd(
     json: bool,
 ) -> ExitCode {
     use rack_sim::report::campus as report;
-    use rack_sim::run::campus;
     use rack_sim::scenario::campus::Campus;
     let loaded = match path {
         Some(p) => Campus::load(p),
@@ -198,6 +197,28 @@ fn campus_cmd(
             return ExitCode::from(2);
         }
     }
+    let (run, unsmoothed) = run_campus(&c, compare, json);
+    let summary = report::summarize(&c, &run, unsmoothed.as_ref());
+    campus_report(
+        &summary,
+        &run,
+        unsmoothed.as_ref(),
+        bench.is_some(),
+        out,
+        json,
+    )
+}
+
+/// Runs the campus (and without smoothing when comparing), with a progress bar on a terminal.
+fn run_campus(
+    c: &rack_sim::scenario::campus::Campus,
+    compare: bool,
+    json: bool,
+) -> (
+    rack_sim::report::campus::CampusRun,
+    Option<rack_sim::report::campus::CampusRun>,
+) {
+    use rack_sim::run::campus;
     let runs = if compare { 2 } else { 1 };
     let total_rows = (c.file.rows * runs) as u64;
     let bar = (std::io::stderr().is_terminal() && !json).then(|| {
@@ -224,21 +245,34 @@ fn campus_cmd(
             ));
         }
     };
-    let run = campus::run(&c, true, &progress);
+    let run = campus::run(c, true, &progress);
     offset.store(c.file.rows as u64, std::sync::atomic::Ordering::Relaxed);
-    let unsmoothed = compare.then(|| campus::run(&c, false, &progress));
+    let unsmoothed = compare.then(|| campus::run(c, false, &progress));
     if let Some(bar) = bar {
         bar.finish_and_clear();
     }
-    let summary = report::summarize(&c, &run, unsmoothed.as_ref());
-    if bench.is_some() {
+    (run, unsmoothed)
+}
+
+/// Prints the campus's report (the speed line for `--bench`, else the table or JSON) and
+/// writes its files.
+fn campus_report(
+    summary: &rack_sim::report::campus::CampusSummary,
+    run: &rack_sim::report::campus::CampusRun,
+    unsmoothed: Option<&rack_sim::report::campus::CampusRun>,
+    bench: bool,
+    out: Option<PathBuf>,
+    json: bool,
+) -> ExitCode {
+    use rack_sim::report::campus as report;
+    if bench {
         println!(
             "racksim campus --bench: {} ({} racks, {} rows), {} s simulated in {:.1} s on {}: {:.2}x real time, peak memory {:.0} MiB",
             summary.campus,
             summary.racks,
             summary.rows,
             summary.duration_s,
-            run.wall_s + unsmoothed.as_ref().map_or(0.0, |u| u.wall_s),
+            run.wall_s + unsmoothed.map_or(0.0, |u| u.wall_s),
             report::threads(summary.threads),
             summary.speed_x_real_time,
             summary.peak_memory_mib
@@ -246,7 +280,7 @@ fn campus_cmd(
         return ExitCode::SUCCESS;
     }
     if json {
-        match serde_json::to_string_pretty(&summary) {
+        match serde_json::to_string_pretty(summary) {
             Ok(text) => println!("{text}"),
             Err(e) => {
                 eprintln!("racksim: cannot encode the summary: {e}");
@@ -254,10 +288,10 @@ fn campus_cmd(
             }
         }
     } else {
-        print!("{}", report::table(&summary));
+        print!("{}", report::table(summary));
     }
     if let Some(dir) = out {
-        if let Err(e) = report::write_outputs(&dir, &summary, &run, unsmoothed.as_ref()) {
+        if let Err(e) = report::write_outputs(&dir, summary, run, unsmoothed) {
             eprintln!("racksim: {e}");
             return ExitCode::from(2);
         }
