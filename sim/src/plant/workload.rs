@@ -196,24 +196,6 @@ const LEVEL_MAX: f64 = 1.5;
 impl Shape {
     /// Checks the levels, times and periods; fields are named as in the file's `shape`.
     pub fn validate(&self) -> Result<(), Invalid> {
-        let level = |field: &str, v: f64| {
-            within(
-                field,
-                v,
-                0.0,
-                LEVEL_MAX,
-                "fraction of design power; transients reach ~1.4",
-            )
-        };
-        let time = |field: &str, v: f64| {
-            within(
-                field,
-                v,
-                -TIME_LIMIT_S,
-                TIME_LIMIT_S,
-                "s after the warm-up, finite",
-            )
-        };
         match self {
             Shape::Constant { level: l } => level("level", *l),
             Shape::Step {
@@ -233,34 +215,7 @@ impl Shape {
                 periods_s,
                 each_s,
                 duty,
-            } => {
-                level("low", *low)?;
-                level("high", *high)?;
-                if periods_s.is_empty() {
-                    return Err(Invalid::new(
-                        "periods_s",
-                        "[]",
-                        "one or more periods (the swing's period, s, played in turn)",
-                    ));
-                }
-                for (i, p) in periods_s.iter().enumerate() {
-                    within(
-                        &format!("periods_s[{i}]"),
-                        *p,
-                        0.2,
-                        86_400.0,
-                        "s; a swing needs at least two 100 ms control steps",
-                    )?;
-                }
-                within(
-                    "each_s",
-                    *each_s,
-                    0.1,
-                    TIME_LIMIT_S,
-                    "s each period is played",
-                )?;
-                within("duty", *duty, 0.0, 1.0, "share of a period at `high`")
-            }
+            } => validate_oscillation(*low, *high, periods_s, *each_s, *duty),
             Shape::Job {
                 idle,
                 level: running,
@@ -269,33 +224,13 @@ impl Shape {
                 checkpoint_every_s,
                 checkpoint_s,
                 checkpoint_level,
-            } => {
-                level("idle", *idle)?;
-                level("level", *running)?;
-                level("checkpoint_level", *checkpoint_level)?;
-                time("start_s", *start_s)?;
-                within(
-                    "stop_s",
-                    *stop_s,
-                    *start_s,
-                    TIME_LIMIT_S,
-                    "s, not before start_s",
-                )?;
-                within(
-                    "checkpoint_every_s",
-                    *checkpoint_every_s,
-                    0.0,
-                    TIME_LIMIT_S,
-                    "s; 0 for none",
-                )?;
-                within(
-                    "checkpoint_s",
-                    *checkpoint_s,
-                    0.0,
-                    checkpoint_every_s.max(0.0),
-                    "s, at most checkpoint_every_s",
-                )
-            }
+            } => validate_job(
+                [*idle, *running, *checkpoint_level],
+                *start_s,
+                *stop_s,
+                *checkpoint_every_s,
+                *checkpoint_s,
+            ),
             Shape::Diurnal {
                 night,
                 day,
@@ -315,6 +250,100 @@ impl Shape {
             }
         }
     }
+}
+
+/// A level: a fraction of design power.
+fn level(field: &str, v: f64) -> Result<(), Invalid> {
+    within(
+        field,
+        v,
+        0.0,
+        LEVEL_MAX,
+        "fraction of design power; transients reach ~1.4",
+    )
+}
+
+/// A time after the warm-up.
+fn time(field: &str, v: f64) -> Result<(), Invalid> {
+    within(
+        field,
+        v,
+        -TIME_LIMIT_S,
+        TIME_LIMIT_S,
+        "s after the warm-up, finite",
+    )
+}
+
+/// An oscillation's levels, periods (each at least two control steps), time per period, duty.
+fn validate_oscillation(
+    low: f64,
+    high: f64,
+    periods_s: &[f64],
+    each_s: f64,
+    duty: f64,
+) -> Result<(), Invalid> {
+    level("low", low)?;
+    level("high", high)?;
+    if periods_s.is_empty() {
+        return Err(Invalid::new(
+            "periods_s",
+            "[]",
+            "one or more periods (the swing's period, s, played in turn)",
+        ));
+    }
+    for (i, p) in periods_s.iter().enumerate() {
+        within(
+            &format!("periods_s[{i}]"),
+            *p,
+            0.2,
+            86_400.0,
+            "s; a swing needs at least two 100 ms control steps",
+        )?;
+    }
+    within(
+        "each_s",
+        each_s,
+        0.1,
+        TIME_LIMIT_S,
+        "s each period is played",
+    )?;
+    within("duty", duty, 0.0, 1.0, "share of a period at `high`")
+}
+
+/// A job's levels (idle, running, at a checkpoint), its start and stop, its checkpoints.
+fn validate_job(
+    levels: [f64; 3],
+    start_s: f64,
+    stop_s: f64,
+    checkpoint_every_s: f64,
+    checkpoint_s: f64,
+) -> Result<(), Invalid> {
+    let [idle, running, checkpoint_level] = levels;
+    level("idle", idle)?;
+    level("level", running)?;
+    level("checkpoint_level", checkpoint_level)?;
+    time("start_s", start_s)?;
+    within(
+        "stop_s",
+        stop_s,
+        start_s,
+        TIME_LIMIT_S,
+        "s, not before start_s",
+    )?;
+    within(
+        "checkpoint_every_s",
+        checkpoint_every_s,
+        0.0,
+        TIME_LIMIT_S,
+        "s; 0 for none",
+    )?;
+    within(
+        "checkpoint_s",
+        checkpoint_s,
+        0.0,
+        checkpoint_every_s.max(0.0),
+        "s, at most checkpoint_every_s",
+    )
 }
 
 impl Workload {
