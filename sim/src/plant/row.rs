@@ -487,33 +487,11 @@ impl RowPlant {
                     g
                 }
             };
-            let mut rack_w = 0.0;
-            let mut rack_max = f64::MIN;
-            let mut rack_out_w = 0.0;
             let commands = env.tray_commands.get(r).and_then(Option::as_ref);
             k.demand_per_tray = demand / trays;
             k.tray_mdot_cp = tray_kg_s * cp;
-            for (i, tray) in rack.trays.iter_mut().enumerate() {
-                let command = commands.map_or((true, f64::INFINITY, 0.0), |c| {
-                    (
-                        c.enable.get(i).copied().unwrap_or(false),
-                        c.cap_w.get(i).copied().unwrap_or(0.0),
-                        c.floor_w.get(i).copied().unwrap_or(0.0),
-                    )
-                });
-                let t = step_tray(tray, &p, &k, command);
-                rack_w += t.power_w;
-                *heat_in_w += t.liquid_w;
-                rack_out_w += t.out_w;
-                if tray.throttled {
-                    out.throttling += 1;
-                }
-                rack_max = if t.junction_c > rack_max {
-                    t.junction_c
-                } else {
-                    rack_max
-                };
-            }
+            let (rack_w, rack_max, rack_out_w) =
+                step_rack_trays(rack, &p, &k, commands, heat_in_w, &mut out.throttling);
             out.return_mix_w += rack_out_w;
             rack.power_w = rack_w;
             rack_power.push(rack_w);
@@ -644,6 +622,44 @@ struct TrayOut {
     /// `mdot cp T` of the coolant leaving it.
     out_w: f64,
     junction_c: f64,
+}
+
+/// One rack's trays in order: the rack's power, its hottest GPU and the `mdot cp T` of its
+/// trays' outlets; adds their heat into the liquid to `heat_in_w` and their throttled GPUs to
+/// `throttling`.
+fn step_rack_trays(
+    rack: &mut Rack,
+    p: &RowParams,
+    k: &TrayStep,
+    commands: Option<&TrayCommands>,
+    heat_in_w: &mut f64,
+    throttling: &mut usize,
+) -> (f64, f64, f64) {
+    let mut rack_w = 0.0;
+    let mut rack_max = f64::MIN;
+    let mut rack_out_w = 0.0;
+    for (i, tray) in rack.trays.iter_mut().enumerate() {
+        let command = commands.map_or((true, f64::INFINITY, 0.0), |c| {
+            (
+                c.enable.get(i).copied().unwrap_or(false),
+                c.cap_w.get(i).copied().unwrap_or(0.0),
+                c.floor_w.get(i).copied().unwrap_or(0.0),
+            )
+        });
+        let t = step_tray(tray, p, k, command);
+        rack_w += t.power_w;
+        *heat_in_w += t.liquid_w;
+        rack_out_w += t.out_w;
+        if tray.throttled {
+            *throttling += 1;
+        }
+        rack_max = if t.junction_c > rack_max {
+            t.junction_c
+        } else {
+            rack_max
+        };
+    }
+    (rack_w, rack_max, rack_out_w)
 }
 
 /// One tray: its power under its `(enabled, cap, floor)` command (GPUs hold the tray under its
