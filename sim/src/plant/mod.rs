@@ -9,6 +9,7 @@ mod hydraulics;
 pub mod params;
 mod row;
 pub mod sensors;
+mod trays;
 pub mod workload;
 
 pub use row::{
