@@ -270,6 +270,24 @@ fn a_silent_host_is_noticed_and_control_goes_on() {
 }
 
 #[test]
+fn a_late_control_step_is_unhealthy_when_judged_before_it_as_the_boards_do() {
+    let mut n = node();
+    let now = steps(&mut n, 0, 5);
+    // On time: the tick before the step sees the last step 100 ms ago.
+    assert!(n.healthy(Instant(now + 100)));
+    // The loop stalled for 300 ms: the tick that finally comes must not feed the watchdog.
+    let late = now + 300;
+    assert!(!n.healthy(Instant(late)), "judged before the late step");
+    n.step(Instant(late), |app| {
+        app.step(Instant(late), &CoolantInputs::uniform(Instant(late), 30.0))
+    });
+    assert!(
+        n.healthy(Instant(late)),
+        "judged after it, any step passes: why the boards judge first"
+    );
+}
+
+#[test]
 fn the_watchdog_is_fed_only_while_the_control_step_runs() {
     let mut n = node();
     assert!(!n.healthy(Instant(0)), "not before the first step");

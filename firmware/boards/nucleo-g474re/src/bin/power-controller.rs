@@ -182,8 +182,11 @@ async fn control(
         });
         let (outputs, healthy) = node.lock(|cell| {
             let mut n = cell.borrow_mut();
+            // Judged before this step: whether the last one came within two periods (judged
+            // after it, the step just taken would always pass and a stalled loop would feed).
+            let healthy = n.healthy(t);
             n.step(t, |app| app.step(t, &inputs));
-            (*n.app.controller.outputs(), n.healthy(t))
+            (*n.app.controller.outputs(), healthy)
         });
         io.write(&outputs);
         let mut frames: heapless::Vec<Frame, { TRAYS + 1 }> = heapless::Vec::new();
