@@ -321,33 +321,7 @@ impl CoolantController {
             &mut self.annunciator,
         );
 
-        let commanded = self.outputs.pump_speed_pct;
-        let may_rotate = matches!(self.state, CoolantState::Running | CoolantState::Degraded);
-        self.pumps.supervise(
-            now,
-            inputs,
-            &c,
-            &commanded,
-            may_rotate,
-            &mut self.annunciator,
-        );
-        let speed = self.pressure_loop.step(
-            &c,
-            self.state,
-            supply.is_none(),
-            load.heat_w,
-            load.hottest_gpu_c,
-            inputs,
-            &self.sensors,
-            dt,
-        );
-        self.outputs.dp_setpoint_kpa = self.pressure_loop.dp_setpoint_kpa;
-        self.pumps.command(
-            speed,
-            self.state == CoolantState::Stopped,
-            &c,
-            &mut self.outputs,
-        );
+        self.run_pumps(now, inputs, supply.is_none(), load, dt);
 
         let valve = self.supply_loop.step(
             &c,
@@ -376,15 +350,58 @@ impl CoolantController {
             &mut self.annunciator,
         );
         self.advance_state(now, inputs, supply);
+        self.publish(supply, load.heat_w);
+        &self.outputs
+    }
 
+    /// The pump bank's supervision, the pressure loop's speed, and the pumps' commands.
+    fn run_pumps(
+        &mut self,
+        now: Instant,
+        inputs: &CoolantInputs,
+        supply_lost: bool,
+        load: row_load::RowLoadNow,
+        dt: f32,
+    ) {
+        let c = self.config;
+        let commanded = self.outputs.pump_speed_pct;
+        let may_rotate = matches!(self.state, CoolantState::Running | CoolantState::Degraded);
+        self.pumps.supervise(
+            now,
+            inputs,
+            &c,
+            &commanded,
+            may_rotate,
+            &mut self.annunciator,
+        );
+        let speed = self.pressure_loop.step(
+            &c,
+            self.state,
+            supply_lost,
+            load.heat_w,
+            load.hottest_gpu_c,
+            inputs,
+            &self.sensors,
+            dt,
+        );
+        self.outputs.dp_setpoint_kpa = self.pressure_loop.dp_setpoint_kpa;
+        self.pumps.command(
+            speed,
+            self.state == CoolantState::Stopped,
+            &c,
+            &mut self.outputs,
+        );
+    }
+
+    /// The outputs that report rather than command: headroom, load, supply, state, setpoint.
+    fn publish(&mut self, supply: Option<f32>, heat_w: f32) {
         self.outputs.headroom_w =
             self.headroom
-                .headroom_w(&c, self.state, &self.sensors, load.heat_w);
-        self.outputs.heat_load_w = load.heat_w;
+                .headroom_w(&self.config, self.state, &self.sensors, heat_w);
+        self.outputs.heat_load_w = heat_w;
         self.outputs.supply_temp_c = supply;
         self.outputs.state = self.state;
         self.outputs.supply_setpoint_c = self.config.supply_setpoint_c;
-        &self.outputs
     }
 
     /// Starts the pumps once the controller may run and the reservoir has level; raises
