@@ -62,13 +62,13 @@ fn results_are_identical_for_any_thread_count() {
             one.grid_w, other.grid_w,
             "campus power differs with the thread count"
         );
-        assert_eq!(one.pump_energy_kwh, other.pump_energy_kwh);
-        assert_eq!(one.throttle_s, other.throttle_s);
-        assert_eq!(one.alarms, other.alarms);
-        assert_eq!(one.faults, other.faults);
+        assert_eq!(one.totals.pump_energy_kwh, other.totals.pump_energy_kwh);
+        assert_eq!(one.totals.throttle_s, other.totals.throttle_s);
+        assert_eq!(one.totals.alarms, other.totals.alarms);
+        assert_eq!(one.totals.faults, other.totals.faults);
     }
     assert!(
-        one.faults > 0,
+        one.totals.faults > 0,
         "the rates draw faults in 20 s at these rates"
     );
 }

@@ -27,6 +27,16 @@ const DT_S: f64 = 0.1;
 pub struct CampusRun {
     /// Campus input power at every control step after warm-up, W.
     pub grid_w: Vec<f64>,
+    /// What the rows add up to.
+    #[serde(flatten)]
+    pub totals: CampusTotals,
+    /// Wall time, s.
+    pub wall_s: f64,
+}
+
+/// What a campus run adds up over its rows (the run's and the summary's alike).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct CampusTotals {
     /// Total pump energy, kWh.
     pub pump_energy_kwh: f64,
     /// Throttle time summed over rows (seconds in which a row had a GPU throttling), s.
@@ -35,13 +45,11 @@ pub struct CampusRun {
     pub alarms: BTreeMap<String, u64>,
     /// Faults injected.
     pub faults: u64,
-    /// Faults and events of every row, in time order (rows in order at equal times), at most
-    /// [`MAX_EVENTS`].
+    /// Faults and events of every row in time order (rows in order at equal times): time,
+    /// device (`row 12 CDU`), event; at most [`MAX_EVENTS`].
     pub events: Vec<Marker>,
     /// Events left out past [`MAX_EVENTS`].
     pub events_left_out: u64,
-    /// Wall time, s.
-    pub wall_s: f64,
 }
 
 /// The most events a campus run keeps for its summary and plot.
@@ -132,19 +140,9 @@ pub struct CampusSummary {
     pub band_energy_ratio: Option<f64>,
     /// Largest ramp without smoothing, MW/s (when compared).
     pub max_ramp_unsmoothed_mw_per_s: Option<f64>,
-    /// Total pump energy, kWh.
-    pub pump_energy_kwh: f64,
-    /// Throttle time summed over rows, s.
-    pub throttle_s: f64,
-    /// Alarms and events by kind.
-    pub alarms: BTreeMap<String, u64>,
-    /// Faults injected.
-    pub faults: u64,
-    /// Faults and events of every row in time order: time, device (`row 12 CDU`), event; at
-    /// most [`MAX_EVENTS`].
-    pub events: Vec<Marker>,
-    /// Events left out past [`MAX_EVENTS`].
-    pub events_left_out: u64,
+    /// What the rows add up to.
+    #[serde(flatten)]
+    pub totals: CampusTotals,
     /// Simulated seconds per wall second (whole campus, every run).
     pub speed_x_real_time: f64,
     /// Threads used.
@@ -182,12 +180,7 @@ pub fn summarize(
         band_energy_unsmoothed_mw2: eu,
         band_energy_ratio: eu.filter(|u| *u > 0.0).map(|u| e / u),
         max_ramp_unsmoothed_mw_per_s: unsmoothed_mw.as_deref().map(|u| max_ramp(u, DT_S, 1.0)),
-        pump_energy_kwh: run.pump_energy_kwh,
-        throttle_s: run.throttle_s,
-        alarms: run.alarms.clone(),
-        faults: run.faults,
-        events: run.events.clone(),
-        events_left_out: run.events_left_out,
+        totals: run.totals.clone(),
         speed_x_real_time: if wall > 0.0 {
             runs * (campus.file.duration_s + campus.file.warmup_s) / wall
         } else {
@@ -227,13 +220,16 @@ pub fn table(s: &CampusSummary) -> String {
         line("  without smoothing (MW^2)", format!("{u:.4}"));
         line("  ratio smoothed / unsmoothed", format!("{r:.3}"));
     }
-    line("pump energy (kWh)", format!("{:.1}", s.pump_energy_kwh));
+    line(
+        "pump energy (kWh)",
+        format!("{:.1}", s.totals.pump_energy_kwh),
+    );
     line(
         "throttle, summed over rows (s)",
-        format!("{:.1}", s.throttle_s),
+        format!("{:.1}", s.totals.throttle_s),
     );
-    line("faults injected", s.faults.to_string());
-    for (k, n) in &s.alarms {
+    line("faults injected", s.totals.faults.to_string());
+    for (k, n) in &s.totals.alarms {
         line(&format!("alarms/events: {k}"), n.to_string());
     }
     line(
@@ -314,7 +310,7 @@ fn plot(
         path,
         &format!("racksim campus: {} ({} racks)", s.campus, s.racks),
         s.duration_s.max(DT_S),
-        &run.events,
+        &run.totals.events,
         &[
             ("campus input power (MW)", curves(&power)),
             ("ramp over one step (MW/s)", curves(&ramps)),

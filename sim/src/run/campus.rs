@@ -19,7 +19,7 @@ use std::time::Instant;
 
 use rayon::prelude::*;
 
-use crate::report::campus::{CampusRun, MAX_EVENTS};
+use crate::report::campus::{CampusRun, CampusTotals, MAX_EVENTS};
 use crate::report::trace::Marker;
 use crate::run::runner::{self, Live};
 use crate::scenario::Scenario;
@@ -99,12 +99,7 @@ pub fn run(campus: &Campus, smoothing: bool, progress: &(dyn Fn(usize) + Sync)) 
     let done = std::sync::atomic::AtomicUsize::new(0);
     let mut total = CampusRun {
         grid_w: vec![0.0; steps],
-        pump_energy_kwh: 0.0,
-        throttle_s: 0.0,
-        alarms: BTreeMap::new(),
-        faults: 0,
-        events: Vec::new(),
-        events_left_out: 0,
+        totals: CampusTotals::default(),
         wall_s: 0.0,
     };
     // Rows in chunks: memory stays bounded (a chunk's series at a time), and each chunk is
@@ -123,19 +118,19 @@ pub fn run(campus: &Campus, smoothing: bool, progress: &(dyn Fn(usize) + Sync)) 
             for (sum, w) in total.grid_w.iter_mut().zip(&o.grid_w) {
                 *sum += w;
             }
-            total.pump_energy_kwh += o.pump_kwh;
-            total.throttle_s += o.throttle_s;
-            total.faults += o.faults;
+            total.totals.pump_energy_kwh += o.pump_kwh;
+            total.totals.throttle_s += o.throttle_s;
+            total.totals.faults += o.faults;
             for (k, n) in o.alarms {
-                *total.alarms.entry(k).or_insert(0) += n;
+                *total.totals.alarms.entry(k).or_insert(0) += n;
             }
-            total.events.extend(o.events);
+            total.totals.events.extend(o.events);
         }
     }
     // A stable sort of events gathered in row order: the same order for any thread count.
-    total.events.sort_by(|a, b| a.t_s.total_cmp(&b.t_s));
-    total.events_left_out = total.events.len().saturating_sub(MAX_EVENTS) as u64;
-    total.events.truncate(MAX_EVENTS);
+    total.totals.events.sort_by(|a, b| a.t_s.total_cmp(&b.t_s));
+    total.totals.events_left_out = total.totals.events.len().saturating_sub(MAX_EVENTS) as u64;
+    total.totals.events.truncate(MAX_EVENTS);
     total.wall_s = started.elapsed().as_secs_f64();
     total
 }
