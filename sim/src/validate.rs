@@ -70,6 +70,16 @@ pub struct Range {
 }
 
 impl Range {
+    /// `field` within `min..=max`, because `why` (a `const fn`, for the tables of ranges).
+    pub const fn new(field: &'static str, min: f64, max: f64, why: &'static str) -> Self {
+        Self {
+            field,
+            min,
+            max,
+            why,
+        }
+    }
+
     /// Checks `value` (NaN and infinities are outside every range).
     pub fn check(&self, value: f64) -> Result<(), Invalid> {
         within(self.field, value, self.min, self.max, self.why)

@@ -65,68 +65,59 @@ impl Default for ElectricalParams {
 
 /// The physical range of every [`ElectricalParams`] field (checked before any simulation).
 pub const ELECTRICAL_RANGES: &[Range] = &[
-    range(
+    Range::new(
         "psu_rating_w",
         500.0,
         20_000.0,
         "W per PSU; ORV3 3 kW, HPR 5.5 kW",
     ),
-    range(
+    Range::new(
         "psu_peak_efficiency",
         0.5,
         0.99,
         "PSU efficiency at half load; Titanium ~0.965",
     ),
-    range(
+    Range::new(
         "feed_voltage_v",
         100.0,
         1_000.0,
         "V line to line; 415 V in Europe, 480 V in North America",
     ),
-    range("power_factor", 0.5, 1.0, "of the feed"),
-    range(
+    Range::new("power_factor", 0.5, 1.0, "of the feed"),
+    Range::new(
         "breaker_rated_a",
         10.0,
         2_000.0,
         "A; ~200 A for a 132 kW rack at 415 V",
     ),
-    range(
+    Range::new(
         "breaker_k_s",
         1.0,
         10_000.0,
         "s of the thermal curve: at k x rated it trips after k_s / (k^2 - 1)",
     ),
-    range(
+    Range::new(
         "breaker_magnetic_x",
         2.0,
         50.0,
         "instantaneous trip, multiple of rated current",
     ),
-    range(
+    Range::new(
         "bbu_energy_j",
         0.0,
         1.0e9,
         "J usable in a rack's BBUs; 240 s at 120 kW is 28.8 MJ",
     ),
-    range("bbu_max_discharge_w", 0.0, 1.0e6, "W"),
-    range("bbu_max_charge_w", 0.0, 1.0e6, "W"),
-    range("bbu_charge_efficiency", 0.5, 1.0, "round trip"),
-    range(
+    Range::new("bbu_max_discharge_w", 0.0, 1.0e6, "W"),
+    Range::new("bbu_max_charge_w", 0.0, 1.0e6, "W"),
+    Range::new("bbu_charge_efficiency", 0.5, 1.0, "round trip"),
+    Range::new(
         "tray_inrush_w",
         0.0,
         100_000.0,
         "W for one step when a tray is switched on",
     ),
 ];
-
-const fn range(field: &'static str, min: f64, max: f64, why: &'static str) -> Range {
-    Range {
-        field,
-        min,
-        max,
-        why,
-    }
-}
 
 impl ElectricalParams {
     /// Checks every field against [`ELECTRICAL_RANGES`].

@@ -154,223 +154,213 @@ impl Default for RowParams {
 /// a 16-rack row on a 2 MW CDU, water or glycol, slow or fast actuators), narrow enough that
 /// the models stay inside the physics they were written for.
 pub const ROW_RANGES: &[Range] = &[
-    r(
+    Range::new(
         "racks",
         1.0,
         rack_control::coolant::MAX_RACKS as f64,
         "the coolant controller serves at most 16 racks",
     ),
-    r(
+    Range::new(
         "trays_per_rack",
         1.0,
         72.0,
         "compute trays in a rack; NVL72 has 18",
     ),
-    r(
+    Range::new(
         "gpus_per_tray",
         1.0,
         16.0,
         "GPUs on a tray's cold plates; NVL72 has 4",
     ),
-    r(
+    Range::new(
         "rack_design_power_w",
         5_000.0,
         400_000.0,
         "W at 100 % load; GB200/GB300 racks draw 120-140 kW",
     ),
-    r(
+    Range::new(
         "liquid_capture_fraction",
         0.3,
         1.0,
         "share of rack power into the liquid; ~0.9 for NVL72",
     ),
-    r(
+    Range::new(
         "gpu_power_fraction",
         0.05,
         1.0,
         "share of a tray's power in its GPUs",
     ),
-    r(
+    Range::new(
         "gpu_junction_r_k_per_w",
         0.001,
         0.2,
         "K/W junction to cold plate; ~0.015",
     ),
-    r(
+    Range::new(
         "cold_plate_r_design_k_per_w",
         0.001,
         0.2,
         "K/W cold plate to coolant; ~0.025",
     ),
-    r(
+    Range::new(
         "cold_plate_flow_exponent",
         0.3,
         1.2,
         "convection vs flow; ~0.8 turbulent",
     ),
-    r(
+    Range::new(
         "gpu_heat_capacity_j_per_k",
         10.0,
         10_000.0,
         "J/K of a GPU with its cold plate",
     ),
-    r("tray_coolant_l", 0.05, 20.0, "L of coolant in a tray"),
-    r("gpu_slowdown_c", 60.0, 110.0, "degC; ~83 for H100 class"),
-    r("gpu_shutdown_c", 60.0, 120.0, "degC; ~90-92 for H100 class"),
-    r(
+    Range::new("tray_coolant_l", 0.05, 20.0, "L of coolant in a tray"),
+    Range::new("gpu_slowdown_c", 60.0, 110.0, "degC; ~83 for H100 class"),
+    Range::new("gpu_shutdown_c", 60.0, 120.0, "degC; ~90-92 for H100 class"),
+    Range::new(
         "throttle_power_fraction",
         0.05,
         1.0,
         "share of demand a throttled GPU still draws",
     ),
-    r(
+    Range::new(
         "hot_spot_fraction",
         0.0,
         1.0,
         "hot spot above the tray mean, share of the GPU rise",
     ),
-    r(
+    Range::new(
         "secondary_density_kg_per_l",
         0.8,
         1.3,
         "kg/L; water 1.0, PG25 1.02, PG50 1.05",
     ),
-    r(
+    Range::new(
         "secondary_cp_j_per_kg_k",
         2_500.0,
         4_300.0,
         "J/(kg K); water 4186, PG25 ~3900",
     ),
-    r(
+    Range::new(
         "primary_cp_j_per_kg_k",
         2_500.0,
         4_300.0,
         "J/(kg K); facility water 4186",
     ),
-    r(
+    Range::new(
         "design_rise_k",
         2.0,
         25.0,
         "K across the racks at design; 10 K gives ~1.5 L/min per kW",
     ),
-    r(
+    Range::new(
         "supply_manifold_l",
         1.0,
         5_000.0,
         "L from CDU to racks; 20 m of DN150 is ~350 L",
     ),
-    r("return_manifold_l", 1.0, 5_000.0, "L from racks to CDU"),
-    r(
+    Range::new("return_manifold_l", 1.0, 5_000.0, "L from racks to CDU"),
+    Range::new(
         "manifold_segments",
         1.0,
         64.0,
         "tanks in series modelling each manifold's transport delay",
     ),
-    r(
+    Range::new(
         "reservoir_l",
         1.0,
         5_000.0,
         "L in the return path's reservoir",
     ),
-    r(
+    Range::new(
         "cdu_outlet_l",
         0.5,
         1_000.0,
         "L from heat exchanger to supply sensor",
     ),
-    r(
+    Range::new(
         "rack_dp_design_kpa",
         5.0,
         300.0,
         "kPa across the racks at design flow; Redfish mockup 35",
     ),
-    r(
+    Range::new(
         "cdu_internal_dp_design_kpa",
         1.0,
         300.0,
         "kPa inside the CDU at design flow",
     ),
-    r(
+    Range::new(
         "rack_flow_exponent",
         1.0,
         2.5,
         "pressure drop vs flow; 1.85 for cold plates, 2 turbulent",
     ),
-    r(
+    Range::new(
         "bypass_fraction",
         0.001,
         0.5,
         "bypass flow at design dP, share of design flow",
     ),
-    r(
+    Range::new(
         "pumps",
         2.0,
         rack_control::coolant::MAX_PUMPS as f64,
         "N+1 pumps; the controller drives at most 3",
     ),
-    r(
+    Range::new(
         "pump_shutoff_kpa",
         10.0,
         1_000.0,
         "kPa at zero flow and full speed",
     ),
-    r(
+    Range::new(
         "pump_design_speed",
         0.3,
         1.0,
         "share of full speed at which one pump gives design flow",
     ),
-    r("pump_max_rpm", 500.0, 20_000.0, "rpm at full speed"),
-    r("pump_spinup_tau_s", 0.05, 60.0, "s, the drive's ramp"),
-    r("pump_coastdown_tau_s", 0.05, 120.0, "s after a trip"),
-    r(
+    Range::new("pump_max_rpm", 500.0, 20_000.0, "rpm at full speed"),
+    Range::new("pump_spinup_tau_s", 0.05, 60.0, "s, the drive's ramp"),
+    Range::new("pump_coastdown_tau_s", 0.05, 120.0, "s after a trip"),
+    Range::new(
         "pump_efficiency",
         0.1,
         0.95,
         "wire to water at the best point",
     ),
-    r(
+    Range::new(
         "hx_ua_design_w_per_k",
         1_000.0,
         10_000_000.0,
         "W/K at design flows; 175 kW/K gives a 5 K approach for 864 kW",
     ),
-    r(
+    Range::new(
         "primary_max_flow_factor",
         1.0,
         5.0,
         "facility flow with the valve open, multiple of design",
     ),
-    r(
+    Range::new(
         "valve_rangeability",
         5.0,
         200.0,
         "equal-percentage rangeability; typical 50",
     ),
-    r(
+    Range::new(
         "valve_stroke_s",
         1.0,
         300.0,
         "s full stroke; electric actuators 9-150",
     ),
-    r("reservoir_level_pct", 0.0, 100.0, "% at start"),
-    r(
+    Range::new("reservoir_level_pct", 0.0, 100.0, "% at start"),
+    Range::new(
         "reservoir_switch_pct",
         0.0,
         100.0,
         "% at which the level switch opens",
     ),
 ];
-
-/// A table row (the `const` constructor keeps [`ROW_RANGES`] one line per field).
-const fn r(field: &'static str, min: f64, max: f64, why: &'static str) -> Range {
-    Range {
-        field,
-        min,
-        max,
-        why,
-    }
-}
 
 impl RowParams {
     /// Checks every field against [`ROW_RANGES`] and the fields that must agree: a GPU shuts
