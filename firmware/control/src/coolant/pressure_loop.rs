@@ -99,104 +99,84 @@ mod tests {
     use super::*;
     use crate::Instant;
 
+    /// A pressure loop with the default config and steady readings.
+    struct Bench {
+        config: CoolantConfig,
+        sensors: SensorBank,
+        inputs: CoolantInputs,
+        p: PressureLoop,
+    }
+
+    impl Bench {
+        fn new() -> Self {
+            let config = CoolantConfig::default();
+            Self {
+                sensors: SensorBank::new(&config),
+                inputs: CoolantInputs::uniform(Instant(0), 30.0),
+                p: PressureLoop::new(&config),
+                config,
+            }
+        }
+
+        /// `seconds` one-second steps in `state` at `heat_w` with the hottest GPU at `gpu_c`;
+        /// the last speed.
+        fn run(
+            &mut self,
+            seconds: u32,
+            state: CoolantState,
+            lost: bool,
+            heat_w: f32,
+            gpu_c: Option<f32>,
+        ) -> f32 {
+            let mut speed = f32::NAN;
+            for _ in 0..seconds {
+                speed = self.p.step(
+                    &self.config,
+                    state,
+                    lost,
+                    heat_w,
+                    gpu_c,
+                    &self.inputs,
+                    &self.sensors,
+                    1.0,
+                );
+            }
+            speed
+        }
+    }
+
     #[test]
     fn the_setpoint_follows_the_load_at_its_slew_and_rises_for_a_hot_gpu() {
-        let config = CoolantConfig::default();
-        let sensors = SensorBank::new(&config);
-        let inputs = CoolantInputs::uniform(Instant(0), 30.0);
-        let mut p = PressureLoop::new(&config);
-        let half = 0.5 * config.design_heat_w;
+        let mut b = Bench::new();
+        let half = 0.5 * b.config.design_heat_w;
+        let running = CoolantState::Running;
         // From the design pressure down toward 35 x 0.5^1.85 = 9.7 kPa at 5 kPa/s.
-        p.step(
-            &config,
-            CoolantState::Running,
-            false,
-            half,
-            Some(60.0),
-            &inputs,
-            &sensors,
-            1.0,
-        );
+        b.run(1, running, false, half, Some(60.0));
         assert!(
-            (p.dp_setpoint_kpa - 30.0).abs() < 1e-4,
+            (b.p.dp_setpoint_kpa - 30.0).abs() < 1e-4,
             "{}",
-            p.dp_setpoint_kpa
+            b.p.dp_setpoint_kpa
         );
-        for _ in 0..10 {
-            p.step(
-                &config,
-                CoolantState::Running,
-                false,
-                half,
-                Some(60.0),
-                &inputs,
-                &sensors,
-                1.0,
-            );
-        }
+        b.run(10, running, false, half, Some(60.0));
         let expected = 35.0 * libm::powf(0.5, 1.85);
         assert!(
-            (p.dp_setpoint_kpa - expected).abs() < 1e-3,
+            (b.p.dp_setpoint_kpa - expected).abs() < 1e-3,
             "{}",
-            p.dp_setpoint_kpa
+            b.p.dp_setpoint_kpa
         );
         // 3 K short of the 8 K margin below 83 degC: 9 kPa more.
-        for _ in 0..10 {
-            p.step(
-                &config,
-                CoolantState::Running,
-                false,
-                half,
-                Some(78.0),
-                &inputs,
-                &sensors,
-                1.0,
-            );
-        }
-        assert!((p.dp_setpoint_kpa - (expected + 9.0)).abs() < 1e-3);
+        b.run(10, running, false, half, Some(78.0));
+        assert!((b.p.dp_setpoint_kpa - (expected + 9.0)).abs() < 1e-3);
         // Without reports: the design pressure.
-        for _ in 0..10 {
-            p.step(
-                &config,
-                CoolantState::Running,
-                false,
-                half,
-                None,
-                &inputs,
-                &sensors,
-                1.0,
-            );
-        }
-        assert!((p.dp_setpoint_kpa - 35.0).abs() < 1e-4);
+        b.run(10, running, false, half, None);
+        assert!((b.p.dp_setpoint_kpa - 35.0).abs() < 1e-4);
     }
 
     #[test]
     fn without_a_supply_reading_the_pumps_run_at_the_failsafe_speed() {
-        let config = CoolantConfig::default();
-        let sensors = SensorBank::new(&config);
-        let inputs = CoolantInputs::uniform(Instant(0), 30.0);
-        let mut p = PressureLoop::new(&config);
-        let speed = p.step(
-            &config,
-            CoolantState::Running,
-            true,
-            0.0,
-            None,
-            &inputs,
-            &sensors,
-            0.1,
-        );
-        assert_eq!(speed, config.failsafe_pump_speed_pct);
-        let speed = p.step(
-            &config,
-            CoolantState::Stopped,
-            true,
-            0.0,
-            None,
-            &inputs,
-            &sensors,
-            0.1,
-        );
-        assert_eq!(speed, 0.0);
+        let mut b = Bench::new();
+        let speed = b.run(1, CoolantState::Running, true, 0.0, None);
+        assert_eq!(speed, b.config.failsafe_pump_speed_pct);
+        assert_eq!(b.run(1, CoolantState::Stopped, true, 0.0, None), 0.0);
     }
 }
