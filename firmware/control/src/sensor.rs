@@ -7,7 +7,11 @@
 //!   projected to its worst case, `last good + age * slew` in the unsafe direction, so control
 //!   errs toward safety; after `invalid_after_s` it is invalid;
 //! - **stuck** (the raw value has not changed by more than `stuck_epsilon` for
-//!   `stuck_after_s`; a live sensor's noise moves it every sample): invalid.
+//!   `stuck_after_s` *after the process moved*: a witness, a related signal the caller gives
+//!   (a redundant partner, the row's heat), moved by more than `stuck_witness_delta` since the
+//!   value froze, and the sensor had `stuck_after_s` to follow, lag included): invalid. A quiet transmitter on a steady process reads the same value for minutes and is
+//!   healthy; only one that stays put while what it measures must have changed is stuck. Without
+//!   a witness a reading is never judged stuck (nothing tells quiet from seized).
 //!
 //! Redundant sensors of one quantity are then voted by [`vote`]: with three or more, any that
 //! strays from the median by more than the tolerance is excluded; with two that disagree, the
@@ -41,8 +45,20 @@ pub struct SensorLimits {
     pub worst_is_high: bool,
     /// A raw value that moves less than this...
     pub stuck_epsilon: f32,
-    /// ...for this long is stuck, s (0 disables).
+    /// ...for this long is stuck, s (0 disables)...
     pub stuck_after_s: f32,
+    /// ...if its witness moved by more than this meanwhile, units of the witness.
+    pub stuck_witness_delta: f32,
+}
+
+/// A stuck judgement under way: the frozen value, the witness's range since it froze, and
+/// when that range first exceeded `stuck_witness_delta` (the process moved).
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Frozen {
+    value: f32,
+    witness_min: f32,
+    witness_max: f32,
+    moved_at: Option<Instant>,
 }
 
 /// A validated reading.
@@ -75,7 +91,7 @@ pub struct Validator {
     /// Limits.
     pub limits: SensorLimits,
     last_good: Option<(f32, Instant)>,
-    stuck_ref: Option<(f32, Instant)>,
+    frozen: Option<Frozen>,
     status: Status,
     value: f32,
 }
@@ -86,14 +102,21 @@ impl Validator {
         Self {
             limits,
             last_good: None,
-            stuck_ref: None,
+            frozen: None,
             status: Status::Lost,
             value: 0.0,
         }
     }
 
-    /// Judges `reading` at `now`; returns the status and the value to use.
-    pub fn update(&mut self, now: Instant, reading: Reading) -> (Status, f32) {
+    /// Judges `reading` at `now`; returns the status and the value to use. `witness` is a
+    /// related signal that moves when the process does (see the module's stuck rule); `None`
+    /// when there is none.
+    pub fn update(
+        &mut self,
+        now: Instant,
+        reading: Reading,
+        witness: Option<f32>,
+    ) -> (Status, f32) {
         let l = self.limits;
         let age = now.secs_since(reading.at);
         let in_range =
@@ -102,7 +125,7 @@ impl Validator {
             Status::OutOfRange
         } else if age > l.stale_after_s {
             self.project(age)
-        } else if self.is_stuck(reading) {
+        } else if self.is_stuck(reading, witness) {
             Status::Stuck
         } else {
             self.last_good = Some((reading.value, reading.at));
@@ -127,16 +150,29 @@ impl Validator {
         }
     }
 
-    fn is_stuck(&mut self, reading: Reading) -> bool {
-        if self.limits.stuck_after_s <= 0.0 {
+    fn is_stuck(&mut self, reading: Reading, witness: Option<f32>) -> bool {
+        let l = self.limits;
+        let Some(w) = witness.filter(|w| w.is_finite() && l.stuck_after_s > 0.0) else {
+            self.frozen = None;
             return false;
-        }
-        match self.stuck_ref {
-            Some((value, since)) if (reading.value - value).abs() <= self.limits.stuck_epsilon => {
-                reading.at.secs_since(since) >= self.limits.stuck_after_s
+        };
+        match &mut self.frozen {
+            Some(f) if (reading.value - f.value).abs() <= l.stuck_epsilon => {
+                f.witness_min = f.witness_min.min(w);
+                f.witness_max = f.witness_max.max(w);
+                if f.moved_at.is_none() && f.witness_max - f.witness_min > l.stuck_witness_delta {
+                    f.moved_at = Some(reading.at);
+                }
+                f.moved_at
+                    .is_some_and(|t| reading.at.secs_since(t) >= l.stuck_after_s)
             }
             _ => {
-                self.stuck_ref = Some((reading.value, reading.at));
+                self.frozen = Some(Frozen {
+                    value: reading.value,
+                    witness_min: w,
+                    witness_max: w,
+                    moved_at: None,
+                });
                 false
             }
         }
@@ -225,6 +261,7 @@ mod tests {
         worst_is_high: true,
         stuck_epsilon: 0.0,
         stuck_after_s: 5.0,
+        stuck_witness_delta: 0.1,
     };
 
     fn at(ms: u64, value: f32) -> Reading {
@@ -237,34 +274,68 @@ mod tests {
     #[test]
     fn an_open_circuit_reads_out_of_range() {
         let mut v = Validator::new(LIMITS);
-        assert_eq!(v.update(Instant(0), at(0, -40.0)).0, Status::OutOfRange);
+        assert_eq!(
+            v.update(Instant(0), at(0, -40.0), None).0,
+            Status::OutOfRange
+        );
     }
 
     #[test]
     fn a_stale_sensor_is_projected_to_its_worst_case_then_lost() {
         let mut v = Validator::new(LIMITS);
-        v.update(Instant(0), at(0, 30.0));
-        let (status, value) = v.update(Instant(4000), at(0, 30.0));
+        v.update(Instant(0), at(0, 30.0), None);
+        let (status, value) = v.update(Instant(4000), at(0, 30.0), None);
         assert_eq!(status, Status::Stale);
         assert!((value - 32.0).abs() < 1e-4, "{value}");
-        assert_eq!(v.update(Instant(11_000), at(0, 30.0)).0, Status::Lost);
+        assert_eq!(v.update(Instant(11_000), at(0, 30.0), None).0, Status::Lost);
     }
 
     #[test]
-    fn a_sensor_that_does_not_move_is_stuck() {
+    fn a_reading_frozen_while_its_witness_moves_is_stuck() {
         let mut v = Validator::new(LIMITS);
-        for ms in (0..5000).step_by(100) {
-            assert_eq!(v.update(Instant(ms), at(ms, 30.0)).0, Status::Ok, "{ms}");
+        for ms in (0..6000).step_by(100) {
+            // The process moves 0.2 K at 1 s; the sensor has 5 s to follow.
+            let witness = if ms < 1000 { 30.0 } else { 30.2 };
+            assert_eq!(
+                v.update(Instant(ms), at(ms, 30.0), Some(witness)).0,
+                Status::Ok,
+                "{ms}"
+            );
         }
-        assert_eq!(v.update(Instant(5000), at(5000, 30.0)).0, Status::Stuck);
-        assert_eq!(v.update(Instant(5100), at(5100, 30.01)).0, Status::Ok);
+        assert_eq!(
+            v.update(Instant(6000), at(6000, 30.0), Some(30.2)).0,
+            Status::Stuck
+        );
+        assert_eq!(
+            v.update(Instant(6100), at(6100, 30.01), Some(30.2)).0,
+            Status::Ok
+        );
+    }
+
+    #[test]
+    fn a_quiet_reading_on_a_steady_process_is_not_stuck() {
+        let mut v = Validator::new(LIMITS);
+        for ms in (0..600_000).step_by(100) {
+            // The witness wanders within 0.1 K (its noise), the reading not at all.
+            let witness = 30.0 + if ms % 300 == 0 { 0.09 } else { 0.0 };
+            assert_eq!(
+                v.update(Instant(ms), at(ms, 30.0), Some(witness)).0,
+                Status::Ok,
+                "{ms}"
+            );
+        }
+        // Without a witness nothing tells quiet from seized.
+        let mut v = Validator::new(LIMITS);
+        for ms in (0..600_000).step_by(100) {
+            assert_eq!(v.update(Instant(ms), at(ms, 30.0), None).0, Status::Ok);
+        }
     }
 
     #[test]
     fn the_vote_excludes_the_odd_one_out() {
         let mut vs = [Validator::new(LIMITS); 3];
         for (v, x) in vs.iter_mut().zip([30.0, 30.1, 35.0]) {
-            v.update(Instant(0), at(0, x));
+            v.update(Instant(0), at(0, x), None);
         }
         let value = vote(&mut vs, 0.5).unwrap_or(f32::NAN);
         assert!((value - 30.05).abs() < 1e-4);
@@ -274,11 +345,11 @@ mod tests {
     #[test]
     fn two_disagreeing_sensors_give_the_worse_value_and_none_give_nothing() {
         let mut vs = [Validator::new(LIMITS); 2];
-        vs[0].update(Instant(0), at(0, 30.0));
-        vs[1].update(Instant(0), at(0, 33.0));
+        vs[0].update(Instant(0), at(0, 30.0), None);
+        vs[1].update(Instant(0), at(0, 33.0), None);
         assert_eq!(vote(&mut vs, 0.5), Some(33.0));
-        vs[0].update(Instant(0), at(0, 500.0));
-        vs[1].update(Instant(0), at(0, 500.0));
+        vs[0].update(Instant(0), at(0, 500.0), None);
+        vs[1].update(Instant(0), at(0, 500.0), None);
         assert_eq!(vote(&mut vs, 0.5), None);
     }
 }

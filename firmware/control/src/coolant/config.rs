@@ -140,6 +140,8 @@ impl Default for CoolantConfig {
             worst_is_high: true,
             stuck_epsilon: 0.0,
             stuck_after_s: 5.0,
+            // Ten times the Pt100 transmitters' 0.01 K resolution, five times their noise.
+            stuck_witness_delta: 0.1,
         };
         Self {
             period_ms: CONTROL_PERIOD_MS,

@@ -54,9 +54,16 @@ impl SensorBank {
         annunciator: &mut Annunciator,
     ) -> Validated {
         let n = config.supply_sensors;
-        for (validator, reading) in self.supply.iter_mut().zip(&inputs.supply_temps_c).take(n) {
-            validator.update(now, *reading);
+        for (i, (validator, reading)) in self
+            .supply
+            .iter_mut()
+            .zip(&inputs.supply_temps_c)
+            .take(n)
+            .enumerate()
+        {
+            validator.update(now, *reading, partners_mean(inputs, config, i));
         }
+        let heat = heat_witness_k(now, inputs, config);
         let supply_c = self
             .supply
             .get_mut(..n)
@@ -64,28 +71,33 @@ impl SensorBank {
         let singles = [
             (
                 sensor_index::RETURN,
-                self.return_temp.update(now, inputs.return_temp_c).0,
+                self.return_temp.update(now, inputs.return_temp_c, heat).0,
             ),
             (
                 sensor_index::PRIMARY_SUPPLY,
                 self.primary_supply
-                    .update(now, inputs.primary_supply_temp_c)
+                    .update(now, inputs.primary_supply_temp_c, None)
                     .0,
             ),
             (
                 sensor_index::PRIMARY_RETURN,
                 self.primary_return
-                    .update(now, inputs.primary_return_temp_c)
+                    .update(now, inputs.primary_return_temp_c, heat)
                     .0,
             ),
-            (sensor_index::FLOW, self.flow.update(now, inputs.flow_lpm).0),
+            (
+                sensor_index::FLOW,
+                self.flow.update(now, inputs.flow_lpm, None).0,
+            ),
             (
                 sensor_index::DIFFERENTIAL_PRESSURE,
-                self.dp.update(now, inputs.dp_kpa).0,
+                self.dp.update(now, inputs.dp_kpa, None).0,
             ),
             (
                 sensor_index::VALVE_FEEDBACK,
-                self.valve_feedback.update(now, inputs.valve_feedback_pct).0,
+                self.valve_feedback
+                    .update(now, inputs.valve_feedback_pct, None)
+                    .0,
             ),
         ];
         let mut faults = 0u32;
@@ -109,6 +121,36 @@ impl SensorBank {
     pub fn any_supply_not_ok(&self, n: usize) -> bool {
         self.supply.iter().take(n).any(|v| v.status() != Status::Ok)
     }
+}
+
+/// The stuck witness of supply sensor `i`: the mean of its fitted partners' in-range raw
+/// readings (they see the same water), none without a partner.
+fn partners_mean(inputs: &CoolantInputs, config: &CoolantConfig, i: usize) -> Option<f32> {
+    let l = config.temp_sensor;
+    let (sum, count) = inputs
+        .supply_temps_c
+        .iter()
+        .take(config.supply_sensors)
+        .enumerate()
+        .filter(|&(j, r)| j != i && r.value.is_finite() && r.value >= l.min && r.value <= l.max)
+        .fold((0.0, 0.0), |(s, c), (_, r)| (s + r.value, c + 1.0));
+    (count > 0.0).then(|| sum / count)
+}
+
+/// The stuck witness of the return temperatures: the row's heat from the fresh rack power
+/// reports as the rise it makes at design flow, K (none without a fresh report). A return
+/// transmitter must move when this moves; the facility supply has no witness in the row.
+fn heat_witness_k(now: Instant, inputs: &CoolantInputs, config: &CoolantConfig) -> Option<f32> {
+    let mut power = 0.0;
+    let mut fresh = false;
+    for report in inputs.rack_reports.iter().take(config.racks).flatten() {
+        if now.secs_since(report.at) <= config.report_stale_after_s {
+            fresh = true;
+            power += report.input_power_w;
+        }
+    }
+    let design_w_per_k = config.hx.secondary_design_kg_s * config.hx.secondary_cp_j_per_kg_k;
+    (fresh && design_w_per_k > 0.0).then(|| power * config.liquid_capture_fraction / design_w_per_k)
 }
 
 #[cfg(test)]

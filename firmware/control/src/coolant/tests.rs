@@ -6,12 +6,19 @@
 use super::*;
 use crate::sensor::Reading;
 
-/// A bench: ideal pumps (tach follows the command), steady sensors, fresh rack reports.
+/// A bench: ideal pumps (tach follows the command), steady sensors that read exactly the same
+/// value every sample (quiet transmitters on a steady process), fresh rack reports.
 struct Bench {
     c: CoolantController,
     inputs: CoolantInputs,
     now: Instant,
     dead_pumps: [bool; MAX_PUMPS],
+    /// What each rack reports drawing, W.
+    rack_power_w: f32,
+    /// What the supply sensors read (those not failed), degC.
+    supply_c: f32,
+    /// A supply sensor whose reading the bench leaves as it is.
+    frozen_supply: Option<usize>,
 }
 
 impl Bench {
@@ -27,20 +34,24 @@ impl Bench {
             inputs,
             now: Instant(0),
             dead_pumps: [false; MAX_PUMPS],
+            rack_power_w: 120_000.0,
+            supply_c: 30.0,
+            frozen_supply: None,
         }
     }
 
-    /// Runs for `seconds`, refreshing readings (with a little movement, as live sensors have).
+    /// Runs for `seconds`, refreshing every reading's time stamp (the values stay as they are).
     fn run(&mut self, seconds: f32) {
         let steps = libm::roundf(seconds * 10.0) as u32;
-        for k in 0..steps {
+        for _ in 0..steps {
             self.now = self.now.plus_millis(100);
-            let wiggle = if k % 2 == 0 { 0.01 } else { -0.01 };
             let at = self.now;
-            for r in self.inputs.supply_temps_c.iter_mut() {
-                if r.value > -100.0 {
+            for (i, r) in self.inputs.supply_temps_c.iter_mut().enumerate() {
+                if self.frozen_supply == Some(i) {
+                    r.at = at;
+                } else if r.value > -100.0 {
                     *r = Reading {
-                        value: 30.0 + wiggle,
+                        value: self.supply_c,
                         at,
                     };
                 }
@@ -52,7 +63,6 @@ impl Bench {
                 &mut self.inputs.flow_lpm,
                 &mut self.inputs.dp_kpa,
             ] {
-                r.value += wiggle;
                 r.at = at;
             }
             self.inputs.valve_feedback_pct = Reading {
@@ -70,7 +80,7 @@ impl Bench {
             for (r, report) in self.inputs.rack_reports.iter_mut().enumerate().take(8) {
                 let _ = r;
                 *report = Some(RackReport {
-                    input_power_w: 120_000.0,
+                    input_power_w: self.rack_power_w,
                     hottest_gpu_c: 70.0,
                     at,
                 });
@@ -321,4 +331,60 @@ fn a_silent_row_bus_drops_the_feed_forward_and_raises_an_alarm() {
         out.valve_demand_pct
     );
     assert!(b.c.alarms().is_active(Alarm::RowBusSilent, 0));
+}
+
+#[test]
+fn quiet_transmitters_on_a_steady_process_are_healthy() {
+    let mut b = Bench::new(CoolantConfig::default());
+    b.run(600.0);
+    assert_eq!(b.c.outputs().sensor_faults, 0);
+    assert!(!b.c.alarms().any_active(Alarm::SensorFault));
+    assert_eq!(b.c.state(), CoolantState::Running);
+}
+
+#[test]
+fn a_return_transmitter_frozen_while_the_load_steps_is_stuck() {
+    let mut b = Bench::new(CoolantConfig::default());
+    b.run(30.0);
+    assert!(!b.c.alarms().any_active(Alarm::SensorFault));
+    // The racks halve their power; a live return transmitter would fall ~4.5 K.
+    b.rack_power_w = 60_000.0;
+    b.run(4.0);
+    assert!(
+        !b.c.alarms()
+            .is_active(Alarm::SensorFault, sensor_index::RETURN)
+    );
+    b.run(2.0);
+    assert!(
+        b.c.alarms()
+            .is_active(Alarm::SensorFault, sensor_index::RETURN)
+    );
+    assert_eq!(
+        b.c.outputs().sensor_faults,
+        1 << sensor_index::RETURN | 1 << sensor_index::PRIMARY_RETURN,
+        "both return transmitters stayed put; the facility supply has no witness"
+    );
+}
+
+#[test]
+fn a_supply_transmitter_frozen_while_its_partners_move_is_stuck() {
+    let mut b = Bench::new(CoolantConfig::default());
+    b.run(30.0);
+    // Sensor 0 freezes; the water its partners see warms 0.3 K.
+    b.frozen_supply = Some(0);
+    b.supply_c = 30.3;
+    b.run(4.0);
+    assert!(
+        !b.c.alarms()
+            .is_active(Alarm::SensorFault, sensor_index::SUPPLY_0)
+    );
+    b.run(2.0);
+    assert!(
+        b.c.alarms()
+            .is_active(Alarm::SensorFault, sensor_index::SUPPLY_0)
+    );
+    assert!(
+        !b.c.alarms()
+            .is_active(Alarm::SensorFault, sensor_index::SUPPLY_0 + 1)
+    );
 }
