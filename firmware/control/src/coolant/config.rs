@@ -97,7 +97,8 @@ pub struct CoolantConfig {
     pub supply_alarm_delay_s: f32,
     /// Supply alarm hysteresis, K (Coolcentric: 1).
     pub supply_alarm_hysteresis_k: f32,
-    /// Supply alarms inhibited this long after start, s (Coolcentric: 1200).
+    /// Supply alarms inhibited after start until the supply first enters its band, at most
+    /// this long, s (Coolcentric: 1200).
     pub startup_inhibit_s: f32,
     /// Start-up lasts at least this long, s.
     pub startup_min_s: f32,

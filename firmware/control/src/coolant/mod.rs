@@ -124,6 +124,9 @@ pub struct CoolantController {
     started_at: Instant,
     /// The pumps have started once (a later start follows a stop command).
     started_once: bool,
+    /// The supply has been inside its alarm band since the last start: the start-up inhibit
+    /// is over, however long it was set.
+    supply_reached_band: bool,
     run_enabled: bool,
     sensors: SensorBank,
     leaks: LeakGuard,
@@ -152,6 +155,7 @@ impl CoolantController {
             clock: StepClock::new(),
             started_at: Instant(0),
             started_once: false,
+            supply_reached_band: false,
             run_enabled: true,
             sensors: SensorBank::new(&config),
             leaks: LeakGuard::new(),
@@ -337,8 +341,16 @@ impl CoolantController {
         self.outputs.feed_forward_pct = valve.feed_forward_pct.unwrap_or(0.0);
         self.outputs.feed_forward_active = valve.feed_forward_pct.is_some();
 
+        // The start-up inhibit covers the pull-down after a start: it ends when the supply
+        // first enters its alarm band, or after `startup_inhibit_s`, whichever is first. A
+        // controller that starts on a row already at its setpoint alarms from its first second.
+        if self.state != CoolantState::Stopped
+            && supply.is_some_and(|s| (s - c.supply_setpoint_c).abs() < c.supply_alarm_band_k)
+        {
+            self.supply_reached_band = true;
+        }
         let inhibited = self.state == CoolantState::Stopped
-            || now.secs_since(self.started_at) < c.startup_inhibit_s;
+            || (!self.supply_reached_band && now.secs_since(self.started_at) < c.startup_inhibit_s);
         self.supervisor.step(
             now,
             &c,
@@ -425,6 +437,7 @@ impl CoolantController {
             self.fire(now, Trigger::Start, reason);
             self.started_once = true;
             self.started_at = now;
+            self.supply_reached_band = false;
             self.pumps.start_lead(now);
             self.pressure_loop.start(&self.config);
         }

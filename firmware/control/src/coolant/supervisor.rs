@@ -1,7 +1,7 @@
 //! The supervisory alarms, each a delayed level with hysteresis (Coolcentric's CDU practice):
 //! the valve not following its demand (`ValveFault`), the supply above or below its setpoint
-//! by the band (`SupplyTempHigh`/`Low`, inhibited while stopped and for `startup_inhibit_s`
-//! after start), and the valve wide open with the supply still too warm
+//! by the band (`SupplyTempHigh`/`Low`, inhibited while stopped and after a start until the
+//! supply first enters its band, at most `startup_inhibit_s`), and the valve wide open with the supply still too warm
 //! (`CannotHoldSetpoint`, critical).
 
 use crate::Instant;

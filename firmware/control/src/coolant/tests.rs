@@ -388,3 +388,29 @@ fn a_supply_transmitter_frozen_while_its_partners_move_is_stuck() {
             .is_active(Alarm::SensorFault, sensor_index::SUPPLY_0 + 1)
     );
 }
+
+#[test]
+fn supply_alarms_are_live_once_the_supply_has_reached_its_band_after_start() {
+    // Started on a row already at its setpoint: the inhibit is over at once.
+    let mut b = Bench::new(CoolantConfig::default());
+    b.run(30.0);
+    b.supply_c = 33.0;
+    b.run(119.0);
+    assert!(
+        !b.c.alarms().is_active(Alarm::SupplyTempHigh, 0),
+        "its 120 s delay"
+    );
+    b.run(2.0);
+    assert!(b.c.alarms().is_active(Alarm::SupplyTempHigh, 0));
+
+    // Started warm (a pull-down): inhibited until the supply first reaches its band.
+    let mut b = Bench::new(CoolantConfig::default());
+    b.supply_c = 35.0;
+    b.run(600.0);
+    assert!(!b.c.alarms().is_active(Alarm::SupplyTempHigh, 0));
+    b.supply_c = 30.5;
+    b.run(10.0);
+    b.supply_c = 33.0;
+    b.run(121.0);
+    assert!(b.c.alarms().is_active(Alarm::SupplyTempHigh, 0));
+}
