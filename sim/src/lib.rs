@@ -55,8 +55,9 @@ pub struct Outcome {
 /// that their comparison measures what rackloop adds, not a tuning gap.
 fn commissioning_tuning(scenario: &Scenario) -> Result<tuning::Tuning, String> {
     let setpoint = f64::from(scenario.controller.supply_setpoint_c.unwrap_or(30.0));
+    // The bump test is made on the row as it is (the plant), not on its nameplate.
     tuning::identify(
-        &scenario.row,
+        &scenario.truth(),
         scenario.facility.supply_at(0.0).min(setpoint - 3.0),
         setpoint,
     )

@@ -6,7 +6,8 @@
     clippy::unwrap_used,
     clippy::expect_used,
     clippy::panic,
-    clippy::indexing_slicing
+    clippy::indexing_slicing,
+    clippy::float_cmp
 )]
 
 use std::path::Path;
@@ -208,4 +209,53 @@ fn a_nan_or_infinite_kpi_fails_every_check_on_it() {
             .iter()
             .all(|r| r.passed)
     );
+}
+
+fn with_plant(extra: &str) -> String {
+    format!("{BASE}\n[plant]\n{extra}\n")
+}
+
+#[test]
+fn a_plant_apart_from_its_nameplate_is_checked_and_kept_from_the_controller() {
+    use rack_sim::scenario::commissioning::{Control, controller_config};
+    let text = with_plant("hx_ua_design_w_per_k = 122500\nvalve_stroke_s = 120");
+    let s = Scenario::parse(Path::new("plant.toml"), &text).unwrap();
+    let truth = s.plant_params().unwrap();
+    assert_eq!(truth.hx_ua_design_w_per_k, 122_500.0);
+    assert_eq!(truth.valve_stroke_s, 120.0);
+    assert_eq!(truth.racks, s.row.racks);
+    let pid = rack_control::coolant::CoolantConfig::default().temp_pid;
+    let c = controller_config(&s, Control::Rackloop, pid);
+    assert_eq!(
+        c.hx.ua_design_w_per_k, 175_000.0,
+        "the nameplate, not the truth"
+    );
+    assert_eq!(c.valve_stroke_s, 30.0);
+
+    for (extra, start, why) in [
+        (
+            "valve_stroke_s = 500",
+            "bad.toml:21: plant.valve_stroke_s = 500: allowed 1..=300",
+            "electric actuators",
+        ),
+        (
+            "racks = 4",
+            "bad.toml:21: plant.racks = 4: allowed not in [plant]",
+            "structure",
+        ),
+        (
+            "valve_strok_s = 90",
+            "bad.toml:21: plant.valve_strok_s = 90: allowed a [row] parameter",
+            "valve_stroke_s",
+        ),
+        (
+            "valve_stroke_s = \"slow\"",
+            "bad.toml:21: plant.valve_stroke_s = \"slow\": allowed a float",
+            "30",
+        ),
+    ] {
+        let e = refused(&with_plant(extra));
+        assert!(e.starts_with(start), "{e}");
+        assert!(e.contains(why), "{e}");
+    }
 }

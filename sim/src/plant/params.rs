@@ -99,6 +99,44 @@ pub struct RowParams {
     pub reservoir_level_pct: f64,
     /// Level below which the level switch opens, %.
     pub reservoir_switch_pct: f64,
+
+    // What a row really is beside its nameplate: each defaults to the ideal device, so a row
+    // is its nameplate until a scenario's `[plant]` says otherwise (docs/domain.md, "Field
+    // devices").
+    /// Valve positioner deadband, % of stroke: the actuator moves only once its demand is
+    /// this far from where it stands (DOMAIN: ~0.5-1 % for electric actuators, assumed).
+    pub valve_deadband_pct: f64,
+    /// Valve linkage hysteresis (backlash), % of stroke: the plug lags the actuator by this
+    /// play when the motion reverses (assumed, same order as the deadband).
+    pub valve_hysteresis_pct: f64,
+    /// Valve authority: its pressure drop fully open over the primary circuit's; below 1 the
+    /// installed characteristic bends from equal-percentage toward linear (1: inherent).
+    pub valve_authority: f64,
+    /// Exponent of the heat exchanger's film coefficients vs flow (turbulent plate
+    /// exchangers ~0.6-0.8).
+    pub hx_film_flow_exponent: f64,
+    /// Supply temperature sensors' first-order lag, s (DOMAIN: thermowell RTD 2-10 s).
+    pub supply_sensor_lag_s: f64,
+    /// Return temperature sensor's lag, s.
+    pub return_sensor_lag_s: f64,
+    /// Facility supply and return sensors' lag, s.
+    pub facility_sensor_lag_s: f64,
+    /// Flow meter's averaging lag, s (DOMAIN: ultrasonic 0.5-2 s).
+    pub flow_sensor_lag_s: f64,
+    /// Differential pressure transmitter's damping, s.
+    pub dp_sensor_lag_s: f64,
+    /// Flow meter gain: what it reads over the true flow (DOMAIN: +-10 % uncertainty).
+    pub flow_meter_gain: f64,
+    /// Racks' power reports over their true input power (meter gain error).
+    pub power_report_gain: f64,
+    /// Age of the racks' power reports when they reach the CDU, s (metering and bus delay).
+    pub power_report_delay_s: f64,
+    /// Facility supply temperature beside what the scenario's `[facility]` names, K
+    /// (DOMAIN: +-2 K).
+    pub facility_supply_offset_k: f64,
+    /// Facility flow available as a fraction of what the `[facility]` profile gives
+    /// (DOMAIN: 60-100 % of design).
+    pub facility_flow_factor: f64,
 }
 
 impl Default for RowParams {
@@ -145,6 +183,20 @@ impl Default for RowParams {
             valve_stroke_s: 30.0,
             reservoir_level_pct: 85.0,
             reservoir_switch_pct: 20.0,
+            valve_deadband_pct: 0.0,
+            valve_hysteresis_pct: 0.0,
+            valve_authority: 1.0,
+            hx_film_flow_exponent: 0.8,
+            supply_sensor_lag_s: 1.0,
+            return_sensor_lag_s: 1.0,
+            facility_sensor_lag_s: 1.0,
+            flow_sensor_lag_s: 0.5,
+            dp_sensor_lag_s: 0.2,
+            flow_meter_gain: 1.0,
+            power_report_gain: 1.0,
+            power_report_delay_s: 0.0,
+            facility_supply_offset_k: 0.0,
+            facility_flow_factor: 1.0,
         }
     }
 }
@@ -359,6 +411,75 @@ pub const ROW_RANGES: &[Range] = &[
         0.0,
         100.0,
         "% at which the level switch opens",
+    ),
+    Range::new(
+        "valve_deadband_pct",
+        0.0,
+        10.0,
+        "% of stroke; electric actuators ~0.5-1",
+    ),
+    Range::new(
+        "valve_hysteresis_pct",
+        0.0,
+        10.0,
+        "% of stroke of linkage play",
+    ),
+    Range::new(
+        "valve_authority",
+        0.05,
+        1.0,
+        "valve dp fully open over the circuit's; 1 is the inherent characteristic",
+    ),
+    Range::new(
+        "hx_film_flow_exponent",
+        0.3,
+        1.0,
+        "film coefficient ~ flow^n; turbulent plates 0.6-0.8",
+    ),
+    Range::new("supply_sensor_lag_s", 0.0, 60.0, "s; thermowell RTDs 2-10"),
+    Range::new("return_sensor_lag_s", 0.0, 60.0, "s; thermowell RTDs 2-10"),
+    Range::new(
+        "facility_sensor_lag_s",
+        0.0,
+        60.0,
+        "s; thermowell RTDs 2-10",
+    ),
+    Range::new(
+        "flow_sensor_lag_s",
+        0.0,
+        30.0,
+        "s; ultrasonic meters average 0.5-2",
+    ),
+    Range::new("dp_sensor_lag_s", 0.0, 30.0, "s of transmitter damping"),
+    Range::new(
+        "flow_meter_gain",
+        0.5,
+        1.5,
+        "reading over true flow; +-10 % is common",
+    ),
+    Range::new(
+        "power_report_gain",
+        0.5,
+        1.5,
+        "reported over true rack power",
+    ),
+    Range::new(
+        "power_report_delay_s",
+        0.0,
+        30.0,
+        "s a rack's power report is old on arrival",
+    ),
+    Range::new(
+        "facility_supply_offset_k",
+        -20.0,
+        20.0,
+        "K added to the [facility] supply temperature",
+    ),
+    Range::new(
+        "facility_flow_factor",
+        0.0,
+        1.0,
+        "fraction of the [facility] flow that arrives",
     ),
 ];
 

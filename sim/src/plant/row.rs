@@ -13,7 +13,6 @@
 //! CDU outlet. Because every heat flow leaves one node exactly as it enters another, the energy
 //! ledger (heat in = rejected + stored) closes to rounding; the KPI checks it.
 
-use rack_control::coolant::model::counter_flow_effectiveness;
 use rack_control::power::TRAYS;
 
 use crate::plant::hydraulics::{Flows, Network};
@@ -77,7 +76,14 @@ pub struct RowPlant {
     pub p: RowParams,
     pump_speed: Vec<f64>,
     pump_tripped: Vec<bool>,
+    /// Where the valve's plug stands, % (what passes water).
     valve_pct: f64,
+    /// Where its actuator stands, % (what its position feedback reports): the plug follows it
+    /// through the linkage's play.
+    valve_actuator_pct: f64,
+    /// The actuator is running toward its demand (it starts once the demand leaves its
+    /// deadband and stops on arrival).
+    valve_running: bool,
     valve_stuck: bool,
     cdu_outlet_c: f64,
     supply_manifold: Vec<f64>,
@@ -108,8 +114,10 @@ pub struct PlantState {
     pub flow_lpm: f64,
     /// Differential pressure across the racks, kPa.
     pub dp_kpa: f64,
-    /// Valve position, %.
+    /// Valve plug position, %.
     pub valve_pct: f64,
+    /// Valve actuator position (the position feedback), %.
+    pub valve_actuator_pct: f64,
     /// Pump speeds, rpm.
     pub pump_rpm: Vec<f64>,
     /// Pump electrical power, W.
@@ -126,6 +134,8 @@ pub struct PlantState {
     pub hottest_gpu_c: f64,
     /// GPUs (trays) throttling.
     pub throttling_trays: usize,
+    /// Trays whose GPUs have shut down at their shutdown temperature (they stay off).
+    pub shutdown_trays: usize,
     /// Reservoir level, %.
     pub reservoir_level_pct: f64,
     /// Each rack's coolant flow, L/min.
@@ -188,6 +198,7 @@ impl RowPlant {
                                 + load * 1000.0 * p.cold_plate_r_design_k_per_w,
                             share,
                             throttled: false,
+                            shut_down: false,
                             overdraw: 1.0,
                             last: TrayReading::default(),
                         })
@@ -204,6 +215,8 @@ impl RowPlant {
                 .collect(),
             pump_tripped: vec![false; p.pumps],
             valve_pct: 50.0,
+            valve_actuator_pct: 50.0,
+            valve_running: false,
             valve_stuck: false,
             cdu_outlet_c: supply_c,
             supply_manifold: vec![supply_c; p.manifold_segments],
@@ -224,6 +237,7 @@ impl RowPlant {
     /// Starts the valve at `pct` (used to begin a run near its steady state).
     pub fn set_valve(&mut self, pct: f64) {
         self.valve_pct = pct.clamp(0.0, 100.0);
+        self.valve_actuator_pct = self.valve_pct;
     }
 
     /// Trips pump `i` (it coasts down and ignores commands until reset).
@@ -312,12 +326,13 @@ impl RowPlant {
 
         // Heat exchanger (no volume): reservoir outlet is the hot inlet.
         let hot_in = self.reservoir_c;
-        let primary_kg_s = env.facility_flow_fraction.clamp(0.0, 1.0)
+        let facility_c = env.facility_supply_c + p.facility_supply_offset_k;
+        let primary_kg_s = (env.facility_flow_fraction * p.facility_flow_factor).clamp(0.0, 1.0)
             * p.primary_max_flow_factor
             * p.primary_design_kg_s()
-            * p.valve_rangeability.powf(self.valve_pct / 100.0 - 1.0);
+            * installed_flow_fraction(&p, self.valve_pct);
         let (hx_w, primary_return_c) =
-            self.heat_exchanger(total_kg_s, primary_kg_s, hot_in, env.facility_supply_c);
+            self.heat_exchanger(total_kg_s, primary_kg_s, hot_in, facility_c);
         let hot_out = if total_kg_s > 0.0 {
             hot_in - hx_w / (total_kg_s * cp)
         } else {
@@ -344,11 +359,12 @@ impl RowPlant {
         let state = &mut self.state;
         state.supply_c = self.cdu_outlet_c;
         state.return_c = self.reservoir_c;
-        state.primary_supply_c = env.facility_supply_c;
+        state.primary_supply_c = facility_c;
         state.primary_return_c = primary_return_c;
         state.flow_lpm = total_kg_s / p.secondary_density_kg_per_l * 60.0;
         state.dp_kpa = flows.dp_kpa;
         state.valve_pct = self.valve_pct;
+        state.valve_actuator_pct = self.valve_actuator_pct;
         state.pump_rpm.clear();
         state
             .pump_rpm
@@ -358,6 +374,7 @@ impl RowPlant {
         state.heat_in_w = heat_in_w;
         state.hottest_gpu_c = racks.hottest_c;
         state.throttling_trays = racks.throttling;
+        state.shutdown_trays = racks.shut_down;
         state.reservoir_level_pct = self.reservoir_level_pct;
     }
 
@@ -431,6 +448,7 @@ impl RowPlant {
             return_mix_w: flows.bypass_kg_s * cp * rack_inlet,
             hottest_c: f64::MIN,
             throttling: 0,
+            shut_down: 0,
         };
         let rack_power = &mut self.state.rack_power_w;
         let rack_hottest = &mut self.state.rack_hottest_gpu_c;
@@ -473,7 +491,7 @@ impl RowPlant {
             k.demand_per_tray = demand / trays;
             k.tray_mdot_cp = tray_kg_s * cp;
             let (rack_w, rack_max, rack_out_w) =
-                step_rack_trays(rack, &p, &k, commands, heat_in_w, &mut out.throttling);
+                step_rack_trays(rack, &p, &k, commands, heat_in_w, &mut out);
             out.return_mix_w += rack_out_w;
             rack.power_w = rack_w;
             rack_power.push(rack_w);
@@ -486,9 +504,7 @@ impl RowPlant {
     fn move_actuators(&mut self, dt_s: f64, act: &Actuators) {
         let p = self.p;
         if !self.valve_stuck {
-            let max_move = 100.0 / p.valve_stroke_s * dt_s;
-            let target = act.valve_demand_pct.clamp(0.0, 100.0);
-            self.valve_pct += (target - self.valve_pct).clamp(-max_move, max_move);
+            self.move_valve(dt_s, act.valve_demand_pct.clamp(0.0, 100.0));
         }
         let level_ok = self.reservoir_level_pct > 0.0;
         for (i, speed) in self.pump_speed.iter_mut().enumerate() {
@@ -505,6 +521,33 @@ impl RowPlant {
         }
     }
 
+    /// The valve's actuator runs at its stroke speed once the demand leaves its deadband and
+    /// stops on arrival; the plug follows the actuator through the linkage's play.
+    fn move_valve(&mut self, dt_s: f64, target: f64) {
+        let p = &self.p;
+        let error = target - self.valve_actuator_pct;
+        if !self.valve_running && error.abs() > 0.5 * p.valve_deadband_pct {
+            self.valve_running = true;
+        }
+        if self.valve_running {
+            let max_move = 100.0 / p.valve_stroke_s * dt_s;
+            if error.abs() <= max_move {
+                self.valve_actuator_pct = target;
+                self.valve_running = false;
+            } else {
+                self.valve_actuator_pct += max_move.copysign(error);
+            }
+        }
+        let play = 0.5 * p.valve_hysteresis_pct;
+        self.valve_pct = self
+            .valve_pct
+            .clamp(
+                self.valve_actuator_pct - play,
+                self.valve_actuator_pct + play,
+            )
+            .clamp(0.0, 100.0);
+    }
+
     fn heat_exchanger(
         &self,
         secondary_kg_s: f64,
@@ -519,15 +562,12 @@ impl RowPlant {
         if c_min <= 0.0 {
             return (0.0, cold_in);
         }
-        // UA with both film coefficients scaling as flow^0.8 (series resistances, equal at design).
-        let hs = (secondary_kg_s / p.secondary_design_kg_s()).powf(0.8);
-        let hp = (primary_kg_s / p.primary_design_kg_s()).powf(0.8);
+        // UA with both film coefficients scaling as flow^n (series resistances, equal at design).
+        let n = p.hx_film_flow_exponent;
+        let hs = (secondary_kg_s / p.secondary_design_kg_s()).powf(n);
+        let hp = (primary_kg_s / p.primary_design_kg_s()).powf(n);
         let ua = p.hx_ua_design_w_per_k * 2.0 * hs * hp / (hs + hp);
-        #[allow(clippy::cast_possible_truncation)] // effectiveness needs f32 precision only
-        let eps = f64::from(counter_flow_effectiveness(
-            (ua / c_min) as f32,
-            (c_min / c_max) as f32,
-        ));
+        let eps = counter_flow_effectiveness(ua / c_min, c_min / c_max);
         let q = eps * c_min * (hot_in - cold_in);
         (q, cold_in + q / cc)
     }
@@ -573,5 +613,112 @@ impl RowPlant {
         let total_lps = (flows.racks_kg_s + flows.bypass_kg_s) / self.p.secondary_density_kg_per_l;
         // Hydraulic power = head x flow; kPa x L/s = W.
         flows.head_kpa * total_lps / self.p.pump_efficiency
+    }
+}
+
+/// The primary flow through the valve at `valve_pct` as a fraction of full open: the inherent
+/// equal-percentage characteristic `R^(x - 1)`, bent by the valve's authority `N` into the
+/// installed one, `1 / sqrt((1 - N) + N / f^2)` (the circuit's other losses take a larger
+/// share of the pressure as the valve opens).
+fn installed_flow_fraction(p: &RowParams, valve_pct: f64) -> f64 {
+    let inherent = p.valve_rangeability.powf(valve_pct / 100.0 - 1.0);
+    let n = p.valve_authority;
+    if n >= 1.0 {
+        inherent
+    } else {
+        1.0 / ((1.0 - n) + n / (inherent * inherent)).sqrt()
+    }
+}
+
+/// Counter-flow heat exchanger effectiveness for `ntu` and capacity ratio `cr` (0..=1): the
+/// plant's own, in `f64` (the controller has its model; the plant is the physics).
+fn counter_flow_effectiveness(ntu: f64, cr: f64) -> f64 {
+    if ntu <= 0.0 {
+        return 0.0;
+    }
+    if (1.0 - cr).abs() < 1e-9 {
+        return ntu / (1.0 + ntu);
+    }
+    let e = (-ntu * (1.0 - cr)).exp();
+    (1.0 - e) / (1.0 - cr * e)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(p: RowParams) -> (RowPlant, Actuators, Environment) {
+        let plant = RowPlant::new(p, 1.0, 30.0, 1);
+        let act = Actuators {
+            valve_demand_pct: 50.0,
+            pump_speed_pct: vec![p.pump_design_speed * 100.0, 0.0],
+            rack_valve_open: vec![true; p.racks],
+        };
+        let env = Environment {
+            facility_supply_c: 25.0,
+            facility_flow_fraction: 1.0,
+            rack_demand_w: vec![p.rack_design_power_w; p.racks],
+            rack_powered: vec![true; p.racks],
+            tray_commands: vec![None; p.racks],
+        };
+        (plant, act, env)
+    }
+
+    #[test]
+    fn the_valve_ignores_demands_inside_its_deadband_and_its_plug_lags_by_the_play() {
+        let p = RowParams {
+            valve_deadband_pct: 1.0,
+            valve_hysteresis_pct: 2.0,
+            ..RowParams::default()
+        };
+        let (mut plant, mut act, env) = row(p);
+        act.valve_demand_pct = 50.4;
+        for _ in 0..100 {
+            plant.step(0.1, &act, &env);
+        }
+        assert_eq!(plant.state.valve_actuator_pct, 50.0, "inside the deadband");
+        act.valve_demand_pct = 60.0;
+        for _ in 0..100 {
+            plant.step(0.1, &act, &env);
+        }
+        assert_eq!(plant.state.valve_actuator_pct, 60.0);
+        assert!((plant.state.valve_pct - 59.0).abs() < 1e-9, "the play");
+        act.valve_demand_pct = 58.0;
+        for _ in 0..100 {
+            plant.step(0.1, &act, &env);
+        }
+        assert!(
+            (plant.state.valve_pct - 59.0).abs() < 1e-9,
+            "reversal inside the play"
+        );
+    }
+
+    #[test]
+    fn authority_below_one_passes_more_water_part_open_and_the_same_full_open() {
+        let inherent = RowParams::default();
+        let installed = RowParams {
+            valve_authority: 0.3,
+            ..RowParams::default()
+        };
+        assert!(
+            installed_flow_fraction(&installed, 50.0)
+                > 1.5 * installed_flow_fraction(&inherent, 50.0)
+        );
+        assert!((installed_flow_fraction(&installed, 100.0) - 1.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn gpus_without_cooling_shut_their_trays_down_and_stay_off() {
+        let p = RowParams::default();
+        let (mut plant, mut act, env) = row(p);
+        act.pump_speed_pct = vec![0.0, 0.0];
+        let mut hottest = f64::MIN;
+        for _ in 0..3_000 {
+            plant.step(0.1, &act, &env);
+            hottest = hottest.max(plant.state.hottest_gpu_c);
+        }
+        assert_eq!(plant.state.shutdown_trays, p.racks * p.trays_per_rack);
+        assert!(hottest < p.gpu_shutdown_c + 5.0, "{hottest}");
+        assert!(plant.state.rack_power_w.iter().all(|w| *w == 0.0));
     }
 }

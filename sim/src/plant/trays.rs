@@ -1,6 +1,7 @@
 //! The racks' trays: each tray's coolant and GPUs as thermal masses on cold plates
 //! (conductance growing with flow), its power under the power controller's caps and floors,
-//! and the GPUs' own protection (they slow down above the slowdown temperature).
+//! and the GPUs' own protection (they slow down above the slowdown temperature and power off,
+//! until reset, at the shutdown temperature).
 
 use crate::plant::params::RowParams;
 use crate::plant::{TrayCommands, TrayReading};
@@ -12,6 +13,8 @@ pub(super) struct Tray {
     /// This tray's share of its rack's power (mean 1).
     pub(super) share: f64,
     pub(super) throttled: bool,
+    /// Its GPUs reached their shutdown temperature: the tray is off until reset.
+    pub(super) shut_down: bool,
     /// A fault makes the tray draw this multiple of its demand, ignoring its cap (1: healthy).
     pub(super) overdraw: f64,
     pub(super) last: TrayReading,
@@ -31,6 +34,8 @@ pub(super) struct RacksStep {
     pub(super) return_mix_w: f64,
     pub(super) hottest_c: f64,
     pub(super) throttling: usize,
+    /// Trays shut down by their GPUs' protection.
+    pub(super) shut_down: usize,
 }
 
 /// The constants of one rack's tray loop.
@@ -55,15 +60,15 @@ pub(super) struct TrayOut {
 }
 
 /// One rack's trays in order: the rack's power, its hottest GPU and the `mdot cp T` of its
-/// trays' outlets; adds their heat into the liquid to `heat_in_w` and their throttled GPUs to
-/// `throttling`.
+/// trays' outlets; adds their heat into the liquid to `heat_in_w` and counts their throttled
+/// and shut-down trays in `out`.
 pub(super) fn step_rack_trays(
     rack: &mut Rack,
     p: &RowParams,
     k: &TrayStep,
     commands: Option<&TrayCommands>,
     heat_in_w: &mut f64,
-    throttling: &mut usize,
+    out: &mut RacksStep,
 ) -> (f64, f64, f64) {
     let mut rack_w = 0.0;
     let mut rack_max = f64::MIN;
@@ -81,7 +86,10 @@ pub(super) fn step_rack_trays(
         *heat_in_w += t.liquid_w;
         rack_out_w += t.out_w;
         if tray.throttled {
-            *throttling += 1;
+            out.throttling += 1;
+        }
+        if tray.shut_down {
+            out.shut_down += 1;
         }
         rack_max = if t.junction_c > rack_max {
             t.junction_c
@@ -98,7 +106,7 @@ pub(super) fn step_rack_trays(
 fn step_tray(tray: &mut Tray, p: &RowParams, k: &TrayStep, command: (bool, f64, f64)) -> TrayOut {
     let (enabled, cap, floor) = command;
     let tray_demand = k.demand_per_tray * tray.share;
-    let drawn = if !enabled {
+    let drawn = if !enabled || tray.shut_down {
         0.0
     } else if tray.overdraw > 1.0 {
         tray_demand * tray.overdraw
@@ -127,6 +135,10 @@ fn step_tray(tray: &mut Tray, p: &RowParams, k: &TrayStep, command: (bool, f64, 
     tray.coolant_c += (k.tray_mdot_cp * (k.rack_inlet - old_coolant) + plate_w + other_liquid_w)
         * k.dt_per_tray_cap;
     let junction = tray.gpu_c + gpu_w * k.junction_k_per_w;
+    if junction >= p.gpu_shutdown_c {
+        // The silicon's own protection: the tray powers off and stays off until reset.
+        tray.shut_down = true;
+    }
     if junction > p.gpu_slowdown_c {
         tray.throttled = true;
     } else if junction < p.gpu_slowdown_c - 2.0 {

@@ -6,6 +6,7 @@
 //! |---|---|
 //! | `max_gpu_temp_c` | hottest GPU junction |
 //! | `throttle_s` | time any GPU spent throttling (above its slowdown temperature) |
+//! | `gpu_shutdowns` | trays whose GPUs shut down at their shutdown temperature (they stay off) |
 //! | `supply_temp_max_dev_c` | largest \|supply - setpoint\| from `kpi.window_start_s` |
 //! | `supply_temp_max_dev_in_authority_c` | the same, only while the valve is below 95 % (while holding is possible) |
 //! | `supply_temp_settle_s` | from `kpi.disturbance_at_s` to the last exit from the settle band |
@@ -62,6 +63,7 @@ pub struct KpiTracker {
     band_c: f64,
     max_gpu: f64,
     throttle_s: f64,
+    gpu_shutdowns: usize,
     max_dev: f64,
     max_dev_in_authority: f64,
     last_outside: Option<f64>,
@@ -245,6 +247,7 @@ impl KpiTracker {
             band_c: scenario.kpi.settle_band_c,
             max_gpu: f64::MIN,
             throttle_s: 0.0,
+            gpu_shutdowns: 0,
             max_dev: 0.0,
             max_dev_in_authority: 0.0,
             last_outside: None,
@@ -382,6 +385,7 @@ impl KpiTracker {
         if s.throttling_trays > 0 {
             self.throttle_s += dt;
         }
+        self.gpu_shutdowns = self.gpu_shutdowns.max(s.shutdown_trays);
         if t >= self.window_start_s {
             self.max_dev = self.max_dev.max((s.supply_c - setpoint).abs());
             if out.valve_demand_pct < 95.0 {
@@ -474,6 +478,8 @@ impl KpiTracker {
         k.insert("pump_energy_kwh".into(), e.pump_energy_kwh - pump0);
         k.insert("max_gpu_temp_c".into(), self.max_gpu);
         k.insert("throttle_s".into(), self.throttle_s);
+        #[allow(clippy::cast_precision_loss)] // a count of trays
+        k.insert("gpu_shutdowns".into(), self.gpu_shutdowns as f64);
         k.insert("supply_temp_max_dev_c".into(), self.max_dev);
         k.insert(
             "supply_temp_max_dev_in_authority_c".into(),

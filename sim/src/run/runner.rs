@@ -126,6 +126,8 @@ struct RowRun<'s> {
     cdu_out: CoolantOutputs,
     last_event_seq: u32,
     rack_peak_gpu_c: Vec<f64>,
+    /// The racks' (power, hottest GPU) as reported, newest last: the row bus's delay.
+    report_history: std::collections::VecDeque<Vec<(f64, f64)>>,
     pil_steps: u64,
     pil_mismatches: u64,
     pil_error: Option<String>,
@@ -133,7 +135,8 @@ struct RowRun<'s> {
 
 impl<'s> RowRun<'s> {
     fn new(scenario: &'s Scenario, control: Control, temp_pid: PidConfig, pil: bool) -> Self {
-        let p = scenario.row;
+        // The plant is the row as it really is; the controllers know its nameplate.
+        let p = scenario.truth();
         // In a processor-in-the-loop run the ARM binary has its built-in settings: the host
         // build beside it must have exactly the same to be compared bit for bit.
         let config = if pil {
@@ -160,7 +163,7 @@ impl<'s> RowRun<'s> {
                 f64::from(config.supply_setpoint_c),
                 scenario.seed,
             ),
-            sensors: Sensors::new(scenario.seed),
+            sensors: Sensors::new(scenario.seed, &p),
             inputs: CoolantInputs::uniform(Instant(0), config.supply_setpoint_c),
             actuators: Actuators {
                 valve_demand_pct: 50.0,
@@ -188,6 +191,7 @@ impl<'s> RowRun<'s> {
             cdu_out,
             last_event_seq: 0,
             rack_peak_gpu_c: vec![f64::MIN; p.racks],
+            report_history: std::collections::VecDeque::new(),
             pil_steps: 0,
             pil_mismatches: 0,
             pil_error: None,
@@ -285,7 +289,7 @@ impl<'s> RowRun<'s> {
         self.env.facility_flow_fraction = self.scenario.facility.flow_at(t_env);
         for (r, demand) in self.env.rack_demand_w.iter_mut().enumerate() {
             *demand =
-                self.scenario.workload.rack_level(r, t_env) * self.scenario.row.rack_design_power_w;
+                self.scenario.workload.rack_level(r, t_env) * self.plant.p.rack_design_power_w;
         }
         if let Some(power) = self.power.as_mut() {
             // The racks' own controllers cap, shed and isolate; a collapsed bus cuts the trays.
@@ -324,9 +328,16 @@ impl<'s> RowRun<'s> {
             self.sensors
                 .primary_return
                 .sample(elapsed, DT_S, s.primary_return_c);
-        self.inputs.flow_lpm = self.sensors.flow.sample(elapsed, DT_S, s.flow_lpm);
+        let p = &self.plant.p;
+        self.inputs.flow_lpm =
+            self.sensors
+                .flow
+                .sample(elapsed, DT_S, s.flow_lpm * p.flow_meter_gain);
         self.inputs.dp_kpa = self.sensors.dp.sample(elapsed, DT_S, s.dp_kpa);
-        self.inputs.valve_feedback_pct = self.sensors.valve.sample(elapsed, DT_S, s.valve_pct);
+        self.inputs.valve_feedback_pct =
+            self.sensors
+                .valve
+                .sample(elapsed, DT_S, s.valve_actuator_pct);
         self.inputs.reservoir_level_ok = self.plant.reservoir_level_ok();
         #[allow(clippy::cast_possible_truncation)]
         {
@@ -340,6 +351,23 @@ impl<'s> RowRun<'s> {
         }
         self.inputs.leak_moisture = self.leak_moisture;
         self.inputs.leak_float = self.leak_float;
+        // The racks' power reports, as their meters see it and as old as the bus makes them
+        // (a history only when there is a delay: a campus steps thousands of rows).
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)] // a few steps
+        let delay_steps = (p.power_report_delay_s / DT_S).round() as usize;
+        if delay_steps > 0 {
+            self.report_history.push_back(
+                s.rack_power_w
+                    .iter()
+                    .zip(&s.rack_hottest_gpu_c)
+                    .map(|(w, gpu)| (*w, *gpu))
+                    .collect(),
+            );
+            while self.report_history.len() > delay_steps + 1 {
+                self.report_history.pop_front();
+            }
+        }
+        let gain = p.power_report_gain;
         if !self.row_bus_silent {
             for (r, report) in self
                 .inputs
@@ -348,11 +376,19 @@ impl<'s> RowRun<'s> {
                 .enumerate()
                 .take(self.scenario.row.racks)
             {
+                let (w, gpu) = match self.report_history.front() {
+                    Some(old) if delay_steps > 0 => old.get(r).copied().unwrap_or((0.0, 0.0)),
+                    _ => (
+                        s.rack_power_w.get(r).copied().unwrap_or(0.0),
+                        s.rack_hottest_gpu_c.get(r).copied().unwrap_or(0.0),
+                    ),
+                };
+                let w = w * gain;
                 #[allow(clippy::cast_possible_truncation)]
                 {
                     *report = Some(RackReport {
-                        input_power_w: s.rack_power_w.get(r).copied().unwrap_or(0.0) as f32,
-                        hottest_gpu_c: s.rack_hottest_gpu_c.get(r).copied().unwrap_or(0.0) as f32,
+                        input_power_w: w as f32,
+                        hottest_gpu_c: gpu as f32,
                         at: now,
                     });
                 }
@@ -526,7 +562,7 @@ impl<'s> RowRun<'s> {
             markers: self.markers,
             kpis,
             focus_rack,
-            row: self.scenario.row,
+            row: self.plant.p,
         }
     }
 }

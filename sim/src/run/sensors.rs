@@ -4,6 +4,7 @@
 
 use rack_control::coolant::MAX_SUPPLY_SENSORS;
 
+use crate::plant::params::RowParams;
 use crate::plant::sensors::{Sensor, SensorSpec};
 use crate::scenario::SensorId;
 
@@ -18,25 +19,28 @@ pub(super) struct Sensors {
 }
 
 impl Sensors {
-    pub(super) fn new(seed: u64) -> Self {
-        // Pt100 in a thermowell: 0.02 K noise, 0.01 K resolution, 1 s lag (assumed).
-        let temp = SensorSpec {
+    /// The sensors of the row `p` (their lags are the plant's), noise seeded from `seed`.
+    pub(super) fn new(seed: u64, p: &RowParams) -> Self {
+        // Pt100 in a thermowell: 0.02 K noise, 0.01 K resolution (assumed).
+        let temp = |lag_s| SensorSpec {
             noise_sd: 0.02,
             quantum: 0.01,
-            lag_s: 1.0,
+            lag_s,
         };
         let s = |k: u64, spec| Sensor::new(spec, seed.wrapping_mul(31).wrapping_add(k));
         Self {
-            supply: (0..MAX_SUPPLY_SENSORS as u64).map(|k| s(k, temp)).collect(),
-            ret: s(10, temp),
-            primary_supply: s(11, temp),
-            primary_return: s(12, temp),
+            supply: (0..MAX_SUPPLY_SENSORS as u64)
+                .map(|k| s(k, temp(p.supply_sensor_lag_s)))
+                .collect(),
+            ret: s(10, temp(p.return_sensor_lag_s)),
+            primary_supply: s(11, temp(p.facility_sensor_lag_s)),
+            primary_return: s(12, temp(p.facility_sensor_lag_s)),
             flow: s(
                 13,
                 SensorSpec {
                     noise_sd: 3.0,
                     quantum: 0.1,
-                    lag_s: 0.5,
+                    lag_s: p.flow_sensor_lag_s,
                 },
             ),
             dp: s(
@@ -44,7 +48,7 @@ impl Sensors {
                 SensorSpec {
                     noise_sd: 0.2,
                     quantum: 0.1,
-                    lag_s: 0.2,
+                    lag_s: p.dp_sensor_lag_s,
                 },
             ),
             valve: s(

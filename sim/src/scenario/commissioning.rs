@@ -19,7 +19,10 @@ pub enum Control {
     Baseline,
 }
 
-/// Settings that differ between rackloop's control and the baseline.
+/// The coolant controller's settings for a scenario: commissioned from the row's nameplate
+/// (`[row]`) and what `[controller]` says the commissioning engineer entered, never from the
+/// plant's truth (`[plant]`). Settings that differ between rackloop's control and the
+/// baseline are set here too.
 pub fn controller_config(
     scenario: &Scenario,
     control: Control,
@@ -53,6 +56,29 @@ pub fn controller_config(
         c.hx.valve_rangeability = p.valve_rangeability as f32;
     }
     let o = &scenario.controller;
+    if let Some(v) = o.hx_ua_design_w_per_k {
+        c.hx.ua_design_w_per_k = v;
+    }
+    if let Some(v) = o.valve_rangeability {
+        c.hx.valve_rangeability = v;
+    }
+    if let Some(v) = o.design_flow_lpm {
+        c.hx.secondary_design_kg_s = v * c.coolant_density_kg_per_l / 60.0;
+    }
+    if let Some(v) = o.dp_design_kpa {
+        c.dp_design_kpa = v;
+    }
+    #[allow(clippy::cast_possible_truncation)]
+    {
+        c.valve_stroke_s = o.valve_stroke_s.unwrap_or(p.valve_stroke_s as f32);
+        // The heat's trip round the loop at design flow: the manifolds, reservoir and CDU.
+        let manifolds_l = o
+            .manifold_volume_l
+            .unwrap_or((p.supply_manifold_l + p.return_manifold_l) as f32);
+        let loop_l = manifolds_l + (p.reservoir_l + p.cdu_outlet_l) as f32;
+        let design_lps = c.hx.secondary_design_kg_s / c.coolant_density_kg_per_l;
+        c.feed_forward_lag_s = loop_l / design_lps;
+    }
     if let Some(v) = o.supply_setpoint_c {
         c.supply_setpoint_c = v;
     }

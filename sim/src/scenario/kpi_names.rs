@@ -9,6 +9,7 @@ use rack_protocol::types::words;
 pub const KPI_NAMES: &[&str] = &[
     "max_gpu_temp_c",
     "throttle_s",
+    "gpu_shutdowns",
     "supply_temp_max_dev_c",
     "supply_temp_settle_s",
     "supply_temp_max_dev_in_authority_c",

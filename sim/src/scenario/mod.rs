@@ -48,10 +48,16 @@ pub struct Scenario {
     /// Seed for sensor noise.
     #[serde(default)]
     pub seed: u64,
-    /// Row parameter overrides.
+    /// The row's nameplate: what it was designed and sold as. The plant is built from it and
+    /// the controllers are commissioned from it.
     #[serde(default)]
     pub row: RowParams,
-    /// Controller setting overrides.
+    /// What the row really is where it differs from its nameplate: any `[row]` parameter but
+    /// the row's structure (racks, trays, GPUs, pumps). Only the plant sees these; the
+    /// controllers never do.
+    #[serde(default, skip_serializing_if = "toml::Table::is_empty")]
+    pub plant: toml::Table,
+    /// What the controllers were commissioned with beside the nameplate, and their settings.
     #[serde(default)]
     pub controller: ControllerOverrides,
     /// Facility water.
@@ -127,8 +133,22 @@ pub struct ControllerOverrides {
     pub lead_rotation_interval_s: Option<f32>,
     /// Use the row-bus feed-forward.
     pub feed_forward: Option<bool>,
-    /// Feed-forward lag at design flow, s.
+    /// Feed-forward lag at design flow, s (else the commissioned loop volume over the design
+    /// flow: the time the heat takes round the loop).
     pub feed_forward_lag_s: Option<f32>,
+    // What the commissioning engineer entered where it differs from the nameplate `[row]`.
+    /// Heat exchanger UA at design flows, W/K.
+    pub hx_ua_design_w_per_k: Option<f32>,
+    /// Valve actuator full-stroke time, s.
+    pub valve_stroke_s: Option<f32>,
+    /// Valve rangeability (equal-percentage characteristic).
+    pub valve_rangeability: Option<f32>,
+    /// Supply plus return manifold volume, L.
+    pub manifold_volume_l: Option<f32>,
+    /// Secondary design flow, L/min.
+    pub design_flow_lpm: Option<f32>,
+    /// Differential pressure across the racks at design flow, kPa.
+    pub dp_design_kpa: Option<f32>,
 }
 
 impl ControllerOverrides {
@@ -187,6 +207,48 @@ impl ControllerOverrides {
             if let Some(v) = value {
                 within(field, f64::from(v), 0.0, max, why)?;
             }
+        }
+        // Commissioned values: the same physical ranges as the row's nameplate.
+        for (field, row_field, value) in [
+            (
+                "hx_ua_design_w_per_k",
+                "hx_ua_design_w_per_k",
+                self.hx_ua_design_w_per_k,
+            ),
+            ("valve_stroke_s", "valve_stroke_s", self.valve_stroke_s),
+            (
+                "valve_rangeability",
+                "valve_rangeability",
+                self.valve_rangeability,
+            ),
+            ("dp_design_kpa", "rack_dp_design_kpa", self.dp_design_kpa),
+        ] {
+            if let (Some(v), Some(range)) = (
+                value,
+                crate::plant::params::ROW_RANGES
+                    .iter()
+                    .find(|r| r.field == row_field),
+            ) {
+                within(field, f64::from(v), range.min, range.max, range.why)?;
+            }
+        }
+        if let Some(v) = self.manifold_volume_l {
+            within(
+                "manifold_volume_l",
+                f64::from(v),
+                1.0,
+                100_000.0,
+                "L of supply and return manifold",
+            )?;
+        }
+        if let Some(v) = self.design_flow_lpm {
+            within(
+                "design_flow_lpm",
+                f64::from(v),
+                10.0,
+                20_000.0,
+                "L/min of secondary flow at the design point",
+            )?;
         }
         Ok(())
     }
@@ -265,7 +327,92 @@ pub struct Check {
     pub max_ratio_to_baseline: Option<f64>,
 }
 
+/// A TOML value as a file would spell it.
+fn show(value: &toml::Value) -> String {
+    match value {
+        toml::Value::String(s) => format!("{s:?}"),
+        toml::Value::Integer(i) => i.to_string(),
+        toml::Value::Float(f) => f.to_string(),
+        toml::Value::Boolean(b) => b.to_string(),
+        other => format!("{other:?}"),
+    }
+}
+
+/// `[row]` fields a `[plant]` cannot change: the row's structure, which the controllers are
+/// commissioned with.
+const STRUCTURE: [&str; 4] = ["racks", "trays_per_rack", "gpus_per_tray", "pumps"];
+
 impl Scenario {
+    /// The row as it really is: the nameplate `[row]` with the `[plant]`'s differences.
+    pub fn plant_params(&self) -> Result<RowParams, Invalid> {
+        if self.plant.is_empty() {
+            return Ok(self.row);
+        }
+        let Ok(toml::Value::Table(mut table)) = toml::Value::try_from(self.row) else {
+            return Err(Invalid::new("row", "?", "a table of row parameters"));
+        };
+        for (key, value) in &self.plant {
+            let field = format!("plant.{key}");
+            if STRUCTURE.contains(&key.as_str()) {
+                return Err(Invalid::new(
+                    field,
+                    show(value),
+                    "not in [plant]: the row's structure is set in [row] (the controllers are commissioned with it)",
+                ));
+            }
+            if !table.contains_key(key) {
+                return Err(Invalid::new(
+                    field,
+                    show(value),
+                    format!(
+                        "a [row] parameter: one of {}",
+                        crate::plant::params::ROW_RANGES
+                            .iter()
+                            .map(|r| r.field)
+                            .filter(|f| !STRUCTURE.contains(f))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                ));
+            }
+            let merged = match (table.get(key), value) {
+                // A whole number where the nameplate has a float is the same value.
+                (Some(toml::Value::Float(_)), toml::Value::Integer(i)) => {
+                    #[allow(clippy::cast_precision_loss)] // a parameter's value
+                    toml::Value::Float(*i as f64)
+                }
+                _ => value.clone(),
+            };
+            if let Some(nameplate) = table.get(key)
+                && std::mem::discriminant(nameplate) != std::mem::discriminant(&merged)
+            {
+                return Err(Invalid::new(
+                    field,
+                    show(value),
+                    format!(
+                        "a {} like the nameplate's {}",
+                        nameplate.type_str(),
+                        show(nameplate)
+                    ),
+                ));
+            }
+            table.insert(key.clone(), merged);
+        }
+        RowParams::deserialize(table).map_err(|e| {
+            Invalid::new(
+                "plant",
+                "?",
+                format!("row parameters of the right type ({e})"),
+            )
+        })
+    }
+
+    /// The row as it really is; [`Scenario::validate`] has checked it, so a bad `[plant]`
+    /// cannot reach here (it would give the nameplate).
+    pub fn truth(&self) -> RowParams {
+        self.plant_params().unwrap_or(self.row)
+    }
+
     /// Reads and checks a scenario file.
     pub fn load(path: &Path) -> Result<Self, ScenarioError> {
         Self::parse(path, &read_text(path)?)
@@ -299,6 +446,9 @@ impl Scenario {
             "s simulated before t = 0 to reach steady state",
         )?;
         self.row.validate().map_err(|e| e.under("row"))?;
+        self.plant_params()?
+            .validate()
+            .map_err(|e| e.under("plant"))?;
         self.controller
             .validate()
             .map_err(|e| e.under("controller"))?;

@@ -38,6 +38,9 @@ pub struct CoolantConfig {
     pub temp_pid: PidConfig,
     /// Heat exchanger and valve nameplate, for feed-forward and headroom.
     pub hx: HxModel,
+    /// The valve actuator's full-stroke time, s (its nameplate; electric actuators 9-150 s):
+    /// the loops never ask the valve to move faster than it can.
+    pub valve_stroke_s: f32,
     /// Use the feed-forward from the racks' power reports.
     pub feed_forward: bool,
     /// Share of rack input power that reaches the liquid loop (assumed 0.9).
@@ -171,6 +174,7 @@ impl Default for CoolantConfig {
                 primary_cp_j_per_kg_k: 4_186.0,
                 valve_rangeability: 50.0,
             },
+            valve_stroke_s: 30.0,
             feed_forward: true,
             liquid_capture_fraction: 0.9,
             report_stale_after_s: 0.5,
