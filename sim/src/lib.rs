@@ -31,6 +31,7 @@ pub mod plant;
 pub mod report;
 pub mod run;
 pub mod scenario;
+pub mod sweep;
 pub mod validate;
 
 use report::trace::RunResult;

@@ -58,6 +58,32 @@ enum Cmd {
         #[arg(long, default_value_t = 7700)]
         base_port: u16,
     },
+    /// Monte Carlo over the plant's uncertainty: each sample a plant drawn from the file's
+    /// `[uncertainty]` (else the default set in sim/uncertainty/), which the controllers know
+    /// only by its nameplate, run with rackloop and with the baseline (each commissioned by a
+    /// bump test on that plant). Prints each KPI's median, 95th percentile and maximum for
+    /// both, their per-sample ratio and how often rackloop is no worse; writes the worst
+    /// sample as a scenario file that reruns it.
+    Sweep {
+        /// The scenario, a TOML file (see sim/scenarios/).
+        scenario: PathBuf,
+        /// Plants to sample.
+        #[arg(long, value_parser = clap::value_parser!(u64).range(1..=100_000))]
+        samples: u64,
+        /// Seed of the draws (the same seed gives the same sweep on any thread count).
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Print the report as JSON on stdout instead of the table.
+        #[arg(long)]
+        json: bool,
+        /// Write sweep.json, distributions.png and worst.toml into this directory (else the
+        /// worst sample goes to target/sweep/<scenario>-worst.toml).
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+        /// Threads (default: one per core).
+        #[arg(long, value_parser = clap::value_parser!(u64).range(1..=1024))]
+        threads: Option<u64>,
+    },
     /// Run a whole campus: every row's CDU and every rack's power controller, in parallel.
     ///
     /// Prints campus input power, its ramps and the energy of its swings from 0.1 Hz to the
@@ -152,7 +178,101 @@ fn main() -> ExitCode {
             out,
             json,
         } => campus_cmd(campus.as_deref(), racks, compare, threads, bench, out, json),
+        Cmd::Sweep {
+            scenario,
+            samples,
+            seed,
+            json,
+            out,
+            threads,
+        } => sweep(&scenario, samples, seed, json, out.as_deref(), threads),
     }
+}
+
+/// Sets the number of worker threads; an error is the user's (exit 2).
+fn set_threads(threads: Option<u64>) -> Result<(), ExitCode> {
+    if let Some(n) = threads {
+        let n = usize::try_from(n).unwrap_or(1);
+        if let Err(e) = rayon::ThreadPoolBuilder::new()
+            .num_threads(n)
+            .build_global()
+        {
+            eprintln!("racksim: cannot start {n} threads: {e}");
+            return Err(ExitCode::from(2));
+        }
+    }
+    Ok(())
+}
+
+fn sweep(
+    path: &std::path::Path,
+    samples: u64,
+    seed: u64,
+    json: bool,
+    out: Option<&std::path::Path>,
+    threads: Option<u64>,
+) -> ExitCode {
+    let scenario = match Scenario::load(path) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("racksim: bad scenario: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if let Err(code) = set_threads(threads) {
+        return code;
+    }
+    if let Some(dir) = &out
+        && let Err(e) = std::fs::create_dir_all(dir)
+    {
+        eprintln!("racksim: cannot create {}: {e}", dir.display());
+        return ExitCode::from(2);
+    }
+    let bar = (std::io::stderr().is_terminal() && !json).then(|| {
+        let bar = ProgressBar::new(samples);
+        bar.set_style(
+            ProgressStyle::with_template(
+                "{spinner} sweep [{bar:40}] {pos}/{len} samples {elapsed} (eta {eta})",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        bar
+    });
+    let outcomes = match rack_sim::sweep::run(&scenario, samples, seed, || {
+        if let Some(b) = &bar {
+            b.inc(1);
+        }
+    }) {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("racksim: sweep failed: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    let worst = out.as_ref().map_or_else(
+        || PathBuf::from(format!("target/sweep/{}-worst.toml", scenario.name)),
+        |d| d.join("worst.toml"),
+    );
+    let report = rack_sim::sweep::report(&scenario, seed, &outcomes, &worst.display().to_string());
+    if let Err(e) = rack_sim::sweep::write_files(&report, &outcomes, &worst, out) {
+        eprintln!("racksim: {e}");
+        return ExitCode::FAILURE;
+    }
+    if json {
+        match serde_json::to_string_pretty(&report) {
+            Ok(s) => println!("{s}"),
+            Err(e) => {
+                eprintln!("racksim: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
+    } else {
+        print!("{}", rack_sim::sweep::table(&report));
+    }
+    ExitCode::SUCCESS
 }
 
 #[allow(clippy::fn_params_excessive_bools)] // the command's flags
@@ -187,15 +307,8 @@ fn campus_cmd(
         c.file.duration_s = seconds;
         c.file.warmup_s = 0.0;
     }
-    if let Some(n) = threads {
-        let n = usize::try_from(n).unwrap_or(1);
-        if let Err(e) = rayon::ThreadPoolBuilder::new()
-            .num_threads(n)
-            .build_global()
-        {
-            eprintln!("racksim: cannot start {n} threads: {e}");
-            return ExitCode::from(2);
-        }
+    if let Err(code) = set_threads(threads) {
+        return code;
     }
     let (run, unsmoothed) = run_campus(&c, compare, json);
     let summary = report::summarize(&c, &run, unsmoothed.as_ref());

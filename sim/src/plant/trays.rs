@@ -106,24 +106,28 @@ pub(super) fn step_rack_trays(
 fn step_tray(tray: &mut Tray, p: &RowParams, k: &TrayStep, command: (bool, f64, f64)) -> TrayOut {
     let (enabled, cap, floor) = command;
     let tray_demand = k.demand_per_tray * tray.share;
-    let drawn = if !enabled || tray.shut_down {
-        0.0
+    // A faulted tray's components draw its excess whatever its GPUs do (only its power
+    // enable cuts it); its GPUs draw their normal share, uncapped.
+    let (normal, fault_w) = if !enabled {
+        (0.0, 0.0)
     } else if tray.overdraw > 1.0 {
-        tray_demand * tray.overdraw
+        (tray_demand, tray_demand * (tray.overdraw - 1.0))
     } else {
         // min/max by comparison: no NaN reaches here, and `f64::min`/`max`'s NaN handling
         // costs this hot loop more than the arithmetic.
         let floor = if floor < cap { floor } else { cap };
         let capped = if tray_demand < cap { tray_demand } else { cap };
-        if capped > floor { capped } else { floor }
+        (if capped > floor { capped } else { floor }, 0.0)
     };
+    // GPUs shut down by their protection take the tray's compute with them.
+    let drawn = if tray.shut_down { 0.0 } else { normal };
     let gpu_drawn = drawn * p.gpu_power_fraction;
     let gpu_w = if tray.throttled {
         gpu_drawn * p.throttle_power_fraction
     } else {
         gpu_drawn
     };
-    let tray_w = drawn - gpu_drawn + gpu_w;
+    let tray_w = drawn - gpu_drawn + gpu_w + fault_w;
     let liquid_w = tray_w * p.liquid_capture_fraction;
     let gpu_liquid_w = gpu_w * p.liquid_capture_fraction;
     let other_liquid_w = liquid_w - gpu_liquid_w;

@@ -5,6 +5,7 @@
 
 pub mod campus;
 pub mod checks;
+pub mod distribution;
 pub mod files;
 pub mod kpis;
 pub mod plot;

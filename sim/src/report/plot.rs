@@ -38,7 +38,7 @@ const GREY: RGBColor = RGBColor(160, 160, 160);
 const ORANGE: RGBColor = RGBColor(230, 120, 0);
 
 /// Registers the bundled font (once).
-fn register_font() {
+pub(crate) fn register_font() {
     REGISTER.call_once(|| {
         let _ = plotters::style::register_font("sans-serif", FontStyle::Normal, FONT);
     });

@@ -11,6 +11,7 @@ mod faults;
 mod file;
 pub mod kpi_names;
 pub mod tuning;
+pub mod uncertainty;
 
 use std::path::Path;
 
@@ -78,6 +79,9 @@ pub struct Scenario {
     /// uncapped and only the coolant controller runs.
     #[serde(default)]
     pub power: Option<PowerSettings>,
+    /// What `racksim sweep` varies (absent: the default set in `sim/uncertainty/`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uncertainty: Option<uncertainty::Uncertainty>,
     /// Keep the trace (the plots and CSV); a campus row needs only its KPIs.
     #[serde(skip, default = "faults::yes")]
     pub record_trace: bool,
@@ -340,7 +344,7 @@ fn show(value: &toml::Value) -> String {
 
 /// `[row]` fields a `[plant]` cannot change: the row's structure, which the controllers are
 /// commissioned with.
-const STRUCTURE: [&str; 4] = ["racks", "trays_per_rack", "gpus_per_tray", "pumps"];
+pub(crate) const STRUCTURE: [&str; 4] = ["racks", "trays_per_rack", "gpus_per_tray", "pumps"];
 
 impl Scenario {
     /// The row as it really is: the nameplate `[row]` with the `[plant]`'s differences.
@@ -446,6 +450,9 @@ impl Scenario {
             "s simulated before t = 0 to reach steady state",
         )?;
         self.row.validate().map_err(|e| e.under("row"))?;
+        if let Some(spec) = &self.uncertainty {
+            uncertainty::validate(spec, self)?;
+        }
         self.plant_params()?
             .validate()
             .map_err(|e| e.under("plant"))?;

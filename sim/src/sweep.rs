@@ -1,0 +1,357 @@
+//! `racksim sweep`: Monte Carlo over a scenario's uncertainty. Each sample is a plant drawn
+//! from the spec (`[uncertainty]`, else the default set) that the controllers know only by its
+//! nameplate; it runs with rackloop and with the baseline, both commissioned by the bump test
+//! on that sample's plant (as an engineer commissions each row). Samples run in parallel and
+//! are each seeded by their index, so a sweep's result is the same for any thread count.
+
+use std::collections::BTreeMap;
+
+use rayon::prelude::*;
+use serde::Serialize;
+
+use crate::report::Kpis;
+use crate::scenario::Scenario;
+use crate::scenario::uncertainty::{self, Uncertainty};
+
+/// One sample's outcome.
+#[derive(Debug, Clone)]
+pub struct SampleOutcome {
+    /// The sampled scenario (reruns it).
+    pub scenario: Scenario,
+    /// Every check held.
+    pub passed: bool,
+    /// rackloop's KPIs.
+    pub rackloop: Kpis,
+    /// The baseline's KPIs.
+    pub baseline: Kpis,
+}
+
+/// Median, 95th percentile (nearest rank) and maximum.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Spread {
+    /// Median.
+    pub median: f64,
+    /// 95th percentile.
+    pub p95: f64,
+    /// Largest.
+    pub max: f64,
+}
+
+/// Per-sample rackloop / baseline.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct RatioSpread {
+    /// Median.
+    pub median: f64,
+    /// 95th percentile.
+    pub p95: f64,
+}
+
+/// One KPI over the samples.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct KpiSweep {
+    /// rackloop's values.
+    pub rackloop: Spread,
+    /// The baseline's values.
+    pub baseline: Spread,
+    /// rackloop / baseline per sample, over samples whose baseline is not 0 (absent if none).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ratio: Option<RatioSpread>,
+    /// Share of samples where rackloop is no worse than the baseline (lower is better, but
+    /// for the KPIs where higher is: flows, headroom, charge, budget).
+    pub no_worse_fraction: f64,
+}
+
+/// A sweep's result, as `--json` prints it.
+#[derive(Debug, Clone, Serialize)]
+pub struct SweepReport {
+    /// The scenario swept.
+    pub scenario: String,
+    /// Samples run.
+    pub samples: u64,
+    /// The seed.
+    pub seed: u64,
+    /// Share of samples whose checks all held.
+    pub checks_pass_fraction: f64,
+    /// Samples where rackloop throttled a GPU and the baseline did not.
+    pub throttle_only_rackloop: u64,
+    /// Each KPI both controllers produced in every sample.
+    pub kpis: BTreeMap<String, KpiSweep>,
+    /// The worst sample (largest supply deviation ratio, a failed check first), written as a
+    /// scenario file that reruns it.
+    pub worst: String,
+    /// Its index.
+    pub worst_index: u64,
+}
+
+/// Runs `samples` samples of `scenario` drawn with `seed`; `progress` is called once per
+/// finished sample (from any thread).
+pub fn run(
+    scenario: &Scenario,
+    samples: u64,
+    seed: u64,
+    progress: impl Fn() + Sync,
+) -> Result<Vec<SampleOutcome>, String> {
+    let spec = scenario
+        .uncertainty
+        .clone()
+        .unwrap_or_else(uncertainty::default_spec);
+    uncertainty::validate(&spec, scenario).map_err(|e| format!("{}: {e}", scenario.name))?;
+    (0..samples)
+        .into_par_iter()
+        .map(|i| {
+            let outcome = run_sample(&spec, scenario, seed, i);
+            progress();
+            outcome
+        })
+        .collect()
+}
+
+fn run_sample(
+    spec: &Uncertainty,
+    scenario: &Scenario,
+    seed: u64,
+    index: u64,
+) -> Result<SampleOutcome, String> {
+    let mut sampled = uncertainty::sample(spec, scenario, seed, index)
+        .map_err(|e| format!("sample {index}: {e}"))?;
+    sampled.record_trace = false;
+    let outcome =
+        crate::run_scenario(&sampled, true, |_| {}).map_err(|e| format!("sample {index}: {e}"))?;
+    sampled.record_trace = true;
+    Ok(SampleOutcome {
+        scenario: sampled,
+        passed: outcome.summary.passed,
+        rackloop: outcome.run.kpis,
+        baseline: outcome.baseline.map(|b| b.kpis).unwrap_or_default(),
+    })
+}
+
+/// KPIs where a higher value is the better one.
+fn higher_is_better(kpi: &str) -> bool {
+    kpi.starts_with("flow_min")
+        || kpi.starts_with("headroom")
+        || kpi.starts_with("min_")
+        || kpi == "cap_fairness"
+}
+
+fn spread(values: &mut [f64]) -> Spread {
+    values.sort_by(f64::total_cmp);
+    let rank = |q: f64| {
+        #[allow(
+            clippy::cast_possible_truncation,
+            clippy::cast_sign_loss,
+            clippy::cast_precision_loss
+        )] // a rank within the slice
+        let i = ((q * values.len() as f64).ceil() as usize).saturating_sub(1);
+        values.get(i).copied().unwrap_or(f64::NAN)
+    };
+    Spread {
+        median: rank(0.5),
+        p95: rank(0.95),
+        max: values.last().copied().unwrap_or(f64::NAN),
+    }
+}
+
+/// The sweep's statistics over `outcomes` (in sample order); `worst` is the path the worst
+/// sample is written to.
+pub fn report(
+    scenario: &Scenario,
+    seed: u64,
+    outcomes: &[SampleOutcome],
+    worst: &str,
+) -> SweepReport {
+    #[allow(clippy::cast_precision_loss)] // sample counts
+    let n = outcomes.len() as f64;
+    let names: Vec<&String> = outcomes.first().map_or(Vec::new(), |o| {
+        o.rackloop
+            .keys()
+            .filter(|k| {
+                outcomes
+                    .iter()
+                    .all(|o| o.rackloop.contains_key(*k) && o.baseline.contains_key(*k))
+            })
+            .collect()
+    });
+    let mut kpis = BTreeMap::new();
+    for name in names {
+        // Every sample has the KPI (the names were filtered so): pairs of (rackloop, baseline).
+        let pairs: Vec<(f64, f64)> = outcomes
+            .iter()
+            .filter_map(|o| Some((*o.rackloop.get(name)?, *o.baseline.get(name)?)))
+            .collect();
+        let mut ours: Vec<f64> = pairs.iter().map(|p| p.0).collect();
+        let mut theirs: Vec<f64> = pairs.iter().map(|p| p.1).collect();
+        let mut ratios: Vec<f64> = pairs
+            .iter()
+            .filter(|(_, b)| b.abs() > 1e-12)
+            .map(|(r, b)| r / b)
+            .collect();
+        let higher = higher_is_better(name);
+        let no_worse = pairs
+            .iter()
+            .filter(|(r, b)| {
+                let slack = 1e-9 * b.abs().max(1.0);
+                if higher {
+                    *r >= b - slack
+                } else {
+                    *r <= b + slack
+                }
+            })
+            .count();
+        let ratio = (!ratios.is_empty()).then(|| {
+            let s = spread(&mut ratios);
+            RatioSpread {
+                median: s.median,
+                p95: s.p95,
+            }
+        });
+        #[allow(clippy::cast_precision_loss)] // sample counts
+        kpis.insert(
+            name.clone(),
+            KpiSweep {
+                rackloop: spread(&mut ours),
+                baseline: spread(&mut theirs),
+                ratio,
+                no_worse_fraction: no_worse as f64 / n,
+            },
+        );
+    }
+    let throttles = |k: &Kpis| k.get("throttle_s").is_some_and(|t| *t > 0.0);
+    #[allow(clippy::cast_precision_loss)] // sample counts
+    SweepReport {
+        scenario: scenario.name.clone(),
+        samples: outcomes.len() as u64,
+        seed,
+        checks_pass_fraction: outcomes.iter().filter(|o| o.passed).count() as f64 / n,
+        throttle_only_rackloop: outcomes
+            .iter()
+            .filter(|o| throttles(&o.rackloop) && !throttles(&o.baseline))
+            .count() as u64,
+        kpis,
+        worst: worst.to_owned(),
+        worst_index: worst_index(outcomes) as u64,
+    }
+}
+
+/// The worst sample: a failed check first, then the largest supply deviation against the
+/// baseline's.
+pub fn worst_index(outcomes: &[SampleOutcome]) -> usize {
+    let badness = |o: &SampleOutcome| {
+        let dev = |k: &Kpis| k.get("supply_temp_max_dev_c").copied().unwrap_or(0.0);
+        let ratio = dev(&o.rackloop) / dev(&o.baseline).max(1e-6);
+        (!o.passed, ratio)
+    };
+    outcomes
+        .iter()
+        .enumerate()
+        .max_by(|(_, a), (_, b)| {
+            let (fa, ra) = badness(a);
+            let (fb, rb) = badness(b);
+            fa.cmp(&fb).then(ra.total_cmp(&rb))
+        })
+        .map_or(0, |(i, _)| i)
+}
+
+/// A sample as a scenario file that reruns it (`racksim run FILE --compare baseline`).
+pub fn scenario_file(outcome: &SampleOutcome) -> Result<String, String> {
+    toml::to_string(&outcome.scenario).map_err(|e| format!("cannot write the sample: {e}"))
+}
+
+/// The KPIs the distribution picture shows, first the one whose ratio it draws.
+const PICTURED: [&str; 4] = [
+    "supply_temp_max_dev_c",
+    "supply_temp_settle_s",
+    "max_gpu_temp_c",
+    "pump_energy_kwh",
+];
+
+/// Writes the worst sample to `worst` and, with `out`, `distributions.png` and `sweep.json`
+/// there.
+pub fn write_files(
+    report: &SweepReport,
+    outcomes: &[SampleOutcome],
+    worst: &std::path::Path,
+    out: Option<&std::path::Path>,
+) -> Result<(), String> {
+    if let Some(dir) = worst.parent() {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    }
+    let worst_sample = outcomes
+        .get(worst_index(outcomes))
+        .ok_or("a sweep of no samples has no worst")?;
+    let text = format!(
+        "# {}: the worst of {} samples (seed {}); rerun: racksim run {} --compare baseline\n{}",
+        report.scenario,
+        report.samples,
+        report.seed,
+        worst.display(),
+        scenario_file(worst_sample)?
+    );
+    std::fs::write(worst, text).map_err(|e| format!("cannot write {}: {e}", worst.display()))?;
+    let Some(dir) = out else { return Ok(()) };
+    let json = serde_json::to_string_pretty(report).map_err(|e| e.to_string())?;
+    let path = dir.join("sweep.json");
+    std::fs::write(&path, json).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    let panels: Vec<crate::report::distribution::KpiSamples> = PICTURED
+        .iter()
+        .filter(|k| report.kpis.contains_key(**k))
+        .map(|k| {
+            let get = |m: &Kpis| m.get(*k).copied().unwrap_or(f64::NAN);
+            (
+                (*k).to_owned(),
+                outcomes.iter().map(|o| get(&o.rackloop)).collect(),
+                outcomes.iter().map(|o| get(&o.baseline)).collect(),
+            )
+        })
+        .collect();
+    crate::report::distribution::plot(
+        &dir.join("distributions.png"),
+        &format!(
+            "{}: {} sampled plants, rackloop (blue) and baseline (grey)",
+            report.scenario, report.samples
+        ),
+        &panels,
+    )
+}
+
+/// The report as a table for a terminal.
+pub fn table(report: &SweepReport) -> String {
+    use std::fmt::Write;
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "sweep {}: {} samples, seed {}\n  checks held in {:.1} % of samples; rackloop throttled where the baseline did not in {}",
+        report.scenario,
+        report.samples,
+        report.seed,
+        100.0 * report.checks_pass_fraction,
+        report.throttle_only_rackloop
+    );
+    let _ = writeln!(
+        s,
+        "  {:<36} {:>27}   {:>27}   {:>15}  {:>8}",
+        "KPI", "rackloop median/p95/max", "baseline median/p95/max", "ratio med/p95", "no worse"
+    );
+    for (name, k) in &report.kpis {
+        let ratio = k.ratio.map_or_else(
+            || "-".to_owned(),
+            |r| format!("{:.3}/{:.3}", r.median, r.p95),
+        );
+        let _ = writeln!(
+            s,
+            "  {:<36} {:>8.3} {:>9.3} {:>8.3}   {:>8.3} {:>9.3} {:>8.3}   {:>15}  {:>7.1}%",
+            name,
+            k.rackloop.median,
+            k.rackloop.p95,
+            k.rackloop.max,
+            k.baseline.median,
+            k.baseline.p95,
+            k.baseline.max,
+            ratio,
+            100.0 * k.no_worse_fraction
+        );
+    }
+    let _ = writeln!(s, "  worst sample {}: {}", report.worst_index, report.worst);
+    s
+}
