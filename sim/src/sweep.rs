@@ -24,6 +24,9 @@ pub struct SampleOutcome {
     pub rackloop: Kpis,
     /// The baseline's KPIs.
     pub baseline: Kpis,
+    /// Why the row could not be commissioned (its bump test was refused): neither controller
+    /// ran, and the sample counts as failing its checks.
+    pub refused: Option<String>,
 }
 
 /// Median, 95th percentile (nearest rank) and maximum.
@@ -74,6 +77,9 @@ pub struct SweepReport {
     pub checks_pass_fraction: f64,
     /// Samples where rackloop throttled a GPU and the baseline did not.
     pub throttle_only_rackloop: u64,
+    /// Samples whose row could not be commissioned (the bump test refused it: the CDU cannot
+    /// hold the row); the KPIs are over the others.
+    pub not_commissioned: u64,
     /// Each KPI both controllers produced in every sample.
     pub kpis: BTreeMap<String, KpiSweep>,
     /// The worst sample (largest supply deviation ratio, a failed check first), written as a
@@ -115,14 +121,27 @@ fn run_sample(
     let mut sampled = uncertainty::sample(spec, scenario, seed, index)
         .map_err(|e| format!("sample {index}: {e}"))?;
     sampled.record_trace = false;
-    let outcome =
-        crate::run_scenario(&sampled, true, |_| {}).map_err(|e| format!("sample {index}: {e}"))?;
+    let outcome = match crate::run_scenario(&sampled, true, |_| {}) {
+        Ok(o) => o,
+        Err(e) if e.contains("refused") => {
+            sampled.record_trace = true;
+            return Ok(SampleOutcome {
+                scenario: sampled,
+                passed: false,
+                rackloop: Kpis::new(),
+                baseline: Kpis::new(),
+                refused: Some(e),
+            });
+        }
+        Err(e) => return Err(format!("sample {index}: {e}")),
+    };
     sampled.record_trace = true;
     Ok(SampleOutcome {
         scenario: sampled,
         passed: outcome.summary.passed,
         rackloop: outcome.run.kpis,
         baseline: outcome.baseline.map(|b| b.kpis).unwrap_or_default(),
+        refused: None,
     })
 }
 
@@ -160,8 +179,15 @@ pub fn report(
     outcomes: &[SampleOutcome],
     worst: &str,
 ) -> SweepReport {
+    let all = outcomes;
+    let ran: Vec<SampleOutcome> = all
+        .iter()
+        .filter(|o| o.refused.is_none())
+        .cloned()
+        .collect();
+    let outcomes = &ran[..];
     #[allow(clippy::cast_precision_loss)] // sample counts
-    let n = outcomes.len() as f64;
+    let n = outcomes.len().max(1) as f64;
     let names: Vec<&String> = outcomes.first().map_or(Vec::new(), |o| {
         o.rackloop
             .keys()
@@ -220,16 +246,18 @@ pub fn report(
     #[allow(clippy::cast_precision_loss)] // sample counts
     SweepReport {
         scenario: scenario.name.clone(),
-        samples: outcomes.len() as u64,
+        samples: all.len() as u64,
         seed,
-        checks_pass_fraction: outcomes.iter().filter(|o| o.passed).count() as f64 / n,
+        checks_pass_fraction: all.iter().filter(|o| o.passed).count() as f64
+            / all.len().max(1) as f64,
+        not_commissioned: (all.len() - outcomes.len()) as u64,
         throttle_only_rackloop: outcomes
             .iter()
             .filter(|o| throttles(&o.rackloop) && !throttles(&o.baseline))
             .count() as u64,
         kpis,
         worst: worst.to_owned(),
-        worst_index: worst_index(outcomes) as u64,
+        worst_index: worst_index(all) as u64,
     }
 }
 
@@ -237,6 +265,9 @@ pub fn report(
 /// baseline's.
 pub fn worst_index(outcomes: &[SampleOutcome]) -> usize {
     let badness = |o: &SampleOutcome| {
+        if o.refused.is_some() {
+            return (false, f64::MIN);
+        }
         let dev = |k: &Kpis| k.get("supply_temp_max_dev_c").copied().unwrap_or(0.0);
         let ratio = dev(&o.rackloop) / dev(&o.baseline).max(1e-6);
         (!o.passed, ratio)
@@ -321,12 +352,13 @@ pub fn table(report: &SweepReport) -> String {
     let mut s = String::new();
     let _ = writeln!(
         s,
-        "sweep {}: {} samples, seed {}\n  checks held in {:.1} % of samples; rackloop throttled where the baseline did not in {}",
+        "sweep {}: {} samples, seed {}\n  checks held in {:.1} % of samples; rackloop throttled where the baseline did not in {}; rows the bump test refused: {}",
         report.scenario,
         report.samples,
         report.seed,
         100.0 * report.checks_pass_fraction,
-        report.throttle_only_rackloop
+        report.throttle_only_rackloop,
+        report.not_commissioned
     );
     let _ = writeln!(
         s,

@@ -86,4 +86,12 @@ scenarios! {
     valve_stuck => "valve-stuck",
     reservoir_drain => "reservoir-drain",
     ac_sag => "ac-sag",
+    pump_trip_during_load_step => "pump-trip-during-load-step",
+    valve_stuck_during_load_step => "valve-stuck-during-load-step",
+    facility_flow_cut => "facility-flow-cut",
+    slow_valve_load_step => "slow-valve-load-step",
+    row_4_racks => "row-4-racks",
+    row_16_racks => "row-16-racks",
+    cooling_loss_gpu_protection => "cooling-loss-gpu-protection",
+    close_approach => "close-approach",
 }

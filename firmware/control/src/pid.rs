@@ -7,6 +7,12 @@
 //!
 //! Bumpless feed-forward changes: when the feed-forward term is dropped (its source went stale)
 //! or resumed, the integral absorbs the difference, so the output does not jump.
+//!
+//! [`Pid::step_tracking`] is the same PI with **external reset feedback** (Shinskey): the
+//! integral is a first-order lag of where the actuator really is (its position feedback), not of
+//! what was asked of it. While the actuator follows, it is the PI above; while it cannot (a
+//! valve slower than its nameplate, a deadband, a seized stem) the integral does not wind up, so
+//! the loop does not overshoot when the actuator catches up, whatever its real speed.
 
 /// Gains and limits.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -79,6 +85,57 @@ impl Pid {
         self.output = output;
         self.last_measurement = None;
         self.derivative = 0.0;
+    }
+
+    /// One step with external reset feedback: `actual` is the actuator's measured position
+    /// (output units). The integral lags `actual - feed_forward` with the integral time, so it
+    /// holds what the actuator achieved, never more; otherwise as [`Pid::step`] (derivative,
+    /// limits, slew). Without an integral time it is [`Pid::step`].
+    pub fn step_tracking(
+        &mut self,
+        setpoint: f32,
+        measurement: f32,
+        feed_forward: f32,
+        actual: f32,
+        dt_s: f32,
+    ) -> f32 {
+        let c = self.config;
+        if c.ti_s <= 0.0 || !actual.is_finite() {
+            return self.step(setpoint, measurement, feed_forward, dt_s);
+        }
+        if dt_s <= 0.0 || dt_s.is_nan() || !measurement.is_finite() || !setpoint.is_finite() {
+            return self.output;
+        }
+        let feed_forward = if feed_forward.is_finite() {
+            feed_forward
+        } else {
+            0.0
+        };
+        let sign = if c.reverse { -1.0 } else { 1.0 };
+        let error = sign * (setpoint - measurement);
+        if c.td_s > 0.0
+            && let Some(last) = self.last_measurement
+        {
+            let raw = -sign * c.kp * c.td_s * (measurement - last) / dt_s;
+            let tf = (c.derivative_filter * c.td_s).max(dt_s);
+            self.derivative += (raw - self.derivative) * dt_s / tf;
+        }
+        self.last_measurement = Some(measurement);
+        let reset_target = actual - feed_forward;
+        self.integral += (reset_target - self.integral) * (dt_s / c.ti_s).min(1.0);
+        self.integral = self
+            .integral
+            .clamp(c.out_min - feed_forward, c.out_max - feed_forward);
+        self.feed_forward = feed_forward;
+        let target = (c.kp * error + self.integral + self.derivative + feed_forward)
+            .clamp(c.out_min, c.out_max);
+        self.output = if c.slew_per_s > 0.0 {
+            let max_change = c.slew_per_s * dt_s;
+            self.output + (target - self.output).clamp(-max_change, max_change)
+        } else {
+            target
+        };
+        self.output
     }
 
     /// One step of `dt_s` seconds with feed-forward `feed_forward` (output units).

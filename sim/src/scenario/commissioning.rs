@@ -70,8 +70,11 @@ pub fn controller_config(
     }
     #[allow(clippy::cast_possible_truncation)]
     {
-        c.valve_stroke_s = o.valve_stroke_s.unwrap_or(p.valve_stroke_s as f32);
-        // The heat's trip round the loop at design flow: the manifolds, reservoir and CDU.
+        // The valve's speed: as the engineer entered it, else as the bump test timed it.
+        if let Some(stroke) = o.valve_stroke_s {
+            c.temp_pid.slew_per_s = 100.0 / stroke;
+        }
+        // The heat's trip round the loop at design flow: manifolds, reservoir and CDU.
         let manifolds_l = o
             .manifold_volume_l
             .unwrap_or((p.supply_manifold_l + p.return_manifold_l) as f32);

@@ -8,6 +8,12 @@
 //! rules with the tight choice `tau_c = theta`: `Kc = tau / (|K| (tau_c + theta))`,
 //! `Ti = min(tau, 4 (tau_c + theta))`. Both the baseline and rackloop's controller use this PI,
 //! so their comparison measures what feed-forward and pump control add, not a tuning gap.
+//!
+//! The same test times the valve's actuator (its position feedback from the step to arrival)
+//! and the PI never asks the valve to move faster than that. A test that cannot give a model is
+//! refused with the reason, as an engineer would refuse it: the valve saturated at the
+//! operating point (no room for the step), a response too small to read, or a dead time
+//! shorter than the sensor's sampling can resolve.
 
 use rack_control::pid::PidConfig;
 use serde::Serialize;
@@ -20,7 +26,6 @@ pub const STEP_PCT: f64 = 5.0;
 const SETTLE_S: f64 = 1200.0;
 const RECORD_S: f64 = 900.0;
 const DT_S: f64 = 0.1;
-const SENSOR_LAG_S: f64 = 1.0;
 
 /// The identified model and the PI it gives.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
@@ -39,6 +44,8 @@ pub struct Tuning {
     pub kc_pct_per_k: f64,
     /// Integral time, s.
     pub ti_s: f64,
+    /// The valve actuator's full-stroke time as the step timed it, s.
+    pub valve_stroke_s: f64,
 }
 
 impl Tuning {
@@ -52,7 +59,8 @@ impl Tuning {
             derivative_filter: 0.1,
             out_min: 0.0,
             out_max: 100.0,
-            slew_per_s: 10.0,
+            // Never faster than the valve was timed to move.
+            slew_per_s: (100.0 / self.valve_stroke_s) as f32,
             reverse: true,
         }
     }
@@ -60,11 +68,28 @@ impl Tuning {
 
 /// Runs the bump test on a row with parameters `p`, facility water at `facility_c`.
 pub fn identify(p: &RowParams, facility_c: f64, setpoint_c: f64) -> Result<Tuning, String> {
-    let mut plant = RowPlant::new(*p, 1.0, setpoint_c, 0);
+    // At design load if the valve has room for the step there, else at the highest load
+    // that leaves it room (as an engineer bump-tests at whatever load the row carries).
+    let mut refusal = String::new();
+    for load in [1.0, 0.75, 0.5] {
+        match bump_test(p, facility_c, setpoint_c, load) {
+            Ok(t) => return Ok(t),
+            Err(e) if e.starts_with(SATURATED) => refusal = e,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(refusal)
+}
+
+/// The start of the refusal of a test whose valve had no room for the step.
+const SATURATED: &str = "refused: saturated";
+
+fn bump_test(p: &RowParams, facility_c: f64, setpoint_c: f64, load: f64) -> Result<Tuning, String> {
+    let mut plant = RowPlant::new(*p, load, setpoint_c, 0);
     let env = Environment {
         facility_supply_c: facility_c,
         facility_flow_fraction: 1.0,
-        rack_demand_w: vec![p.rack_design_power_w; p.racks],
+        rack_demand_w: vec![load * p.rack_design_power_w; p.racks],
         rack_powered: vec![true; p.racks],
         tray_commands: vec![None; p.racks],
     };
@@ -81,7 +106,7 @@ pub fn identify(p: &RowParams, facility_c: f64, setpoint_c: f64) -> Result<Tunin
             .collect(),
         rack_valve_open: vec![true; p.racks],
     };
-    // Find the valve position that holds the setpoint at design load (bisection on the
+    // Find the valve position that holds the setpoint at this load (bisection on the
     // steady state), so the step is taken at the operating point.
     let (mut lo, mut hi) = (0.0f64, 100.0f64);
     for _ in 0..12 {
@@ -89,18 +114,41 @@ pub fn identify(p: &RowParams, facility_c: f64, setpoint_c: f64) -> Result<Tunin
         let supply = settle(&mut plant.clone(), &mut act, &env, v, 600.0);
         if supply > setpoint_c { lo = v } else { hi = v }
     }
-    let v0 = (0.5 * (lo + hi)).min(100.0 - STEP_PCT);
+    let held = 0.5 * (lo + hi);
+    if !(STEP_PCT..=100.0 - STEP_PCT).contains(&held) {
+        return Err(format!(
+            "{SATURATED}: the valve needs {held:.1} % to hold {setpoint_c} degC at {:.0} % load, \
+             no room for a {STEP_PCT} % step at design, 75 % or 50 % load: the CDU cannot hold this row \
+             (size the CDU, the heat exchanger or the facility water for it)",
+            load * 100.0
+        ));
+    }
+    let v0 = held;
     let y0 = settle(&mut plant, &mut act, &env, v0, SETTLE_S);
     act.valve_demand_pct = v0 + STEP_PCT;
     let mut y = y0;
     let mut samples = Vec::new();
+    let mut arrived_s = None;
+    // The supply sensor as the row has it (its lag).
+    let lag = (1.0 - (-DT_S / p.supply_sensor_lag_s.max(DT_S)).exp()).min(1.0);
     #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
     let steps = (RECORD_S / DT_S) as usize;
     for k in 1..=steps {
         plant.step(DT_S, &act, &env);
-        y += (plant.state.supply_c - y) * (1.0 - (-DT_S / SENSOR_LAG_S).exp());
-        samples.push((k as f64 * DT_S, y));
+        y += (plant.state.supply_c - y) * lag;
+        let t = k as f64 * DT_S;
+        samples.push((t, y));
+        if arrived_s.is_none() && plant.state.valve_actuator_pct >= v0 + STEP_PCT - 0.01 {
+            arrived_s = Some(t);
+        }
     }
+    let Some(arrived_s) = arrived_s else {
+        return Err(format!(
+            "refused: the valve did not follow the {STEP_PCT} % step within {RECORD_S} s (its position feedback stayed at {:.1} %)",
+            plant.state.valve_actuator_pct
+        ));
+    };
+    let valve_stroke_s = arrived_s / STEP_PCT * 100.0;
     let y_end = samples.last().map_or(y0, |s| s.1);
     let change = y_end - y0;
     if change.abs() < 1e-3 {
@@ -117,8 +165,14 @@ pub fn identify(p: &RowParams, facility_c: f64, setpoint_c: f64) -> Result<Tunin
     let (Some(t28), Some(t63)) = (time_at(0.283), time_at(0.632)) else {
         return Err("the bump test response never reached 63 % of its change".into());
     };
-    let tau = (1.5 * (t63 - t28)).max(DT_S);
-    let theta = (t63 - tau).max(DT_S);
+    let tau = 1.5 * (t63 - t28);
+    let theta = t63 - tau;
+    if tau < 2.0 * DT_S || theta < 2.0 * DT_S {
+        return Err(format!(
+            "refused: inconclusive (tau = {tau:.2} s, theta = {theta:.2} s from t28 = {t28:.1} s, t63 = {t63:.1} s): \
+             a response faster than the {DT_S} s sampling can resolve gives no model to tune on"
+        ));
+    }
     let gain = change / STEP_PCT;
     let tau_c = theta;
     Ok(Tuning {
@@ -129,6 +183,7 @@ pub fn identify(p: &RowParams, facility_c: f64, setpoint_c: f64) -> Result<Tunin
         theta_s: theta,
         kc_pct_per_k: tau / (gain.abs() * (tau_c + theta)),
         ti_s: tau.min(4.0 * (tau_c + theta)),
+        valve_stroke_s,
     })
 }
 
@@ -160,5 +215,24 @@ mod tests {
         assert!(t.tau_s > 1.0 && t.tau_s < 300.0, "{t:?}");
         assert!(t.theta_s > 0.0 && t.theta_s < t.tau_s * 2.0, "{t:?}");
         assert!(t.kc_pct_per_k > 0.0 && t.ti_s > 0.0, "{t:?}");
+        assert!((t.valve_stroke_s - 30.0).abs() < 1.0, "{t:?}");
+        let slow = RowParams {
+            valve_stroke_s: 120.0,
+            ..RowParams::default()
+        };
+        let t = identify(&slow, 25.0, 30.0).unwrap();
+        assert!((t.valve_stroke_s - 120.0).abs() < 2.0, "{t:?}");
+        assert!((t.pid().slew_per_s - 100.0 / 120.0).abs() < 0.02, "{t:?}");
+    }
+
+    #[test]
+    fn a_saturated_bump_test_is_refused_with_the_reason() {
+        // 16 racks on the 8-rack CDU's heat exchanger and pumps.
+        let p = RowParams {
+            racks: 16,
+            ..RowParams::default()
+        };
+        let e = identify(&p, 25.0, 30.0).unwrap_err();
+        assert!(e.starts_with("refused"), "{e}");
     }
 }

@@ -34,21 +34,21 @@ pub struct CoolantConfig {
     pub supply_setpoint_min_c: f32,
     /// Allowed supply setpoint range, degC.
     pub supply_setpoint_max_c: f32,
-    /// Supply temperature PID (output: valve %, reverse acting).
+    /// Supply temperature PID (output: valve %, reverse acting). Its slew limit is the
+    /// valve actuator's speed (100 % over its full-stroke time): the loops never ask the valve
+    /// to move faster than it can.
     pub temp_pid: PidConfig,
     /// Heat exchanger and valve nameplate, for feed-forward and headroom.
     pub hx: HxModel,
-    /// The valve actuator's full-stroke time, s (its nameplate; electric actuators 9-150 s):
-    /// the loops never ask the valve to move faster than it can.
-    pub valve_stroke_s: f32,
     /// Use the feed-forward from the racks' power reports.
     pub feed_forward: bool,
     /// Share of rack input power that reaches the liquid loop (assumed 0.9).
     pub liquid_capture_fraction: f32,
     /// A rack report older than this is stale, s.
     pub report_stale_after_s: f32,
-    /// Time constant of the heat's arrival at the heat exchanger at design flow, s: the
-    /// feed-forward follows the reported heat through this lag.
+    /// Time constant of the heat's arrival at the heat exchanger at design flow, s (the loop's
+    /// volume over the design flow): the feed-forward follows the reported heat through this
+    /// lag, which grows as the flow falls.
     pub feed_forward_lag_s: f32,
     /// Pumps hold differential pressure or flow.
     pub pump_control: PumpControl,
@@ -76,6 +76,9 @@ pub struct CoolantConfig {
     pub dp_per_margin_kpa_per_k: f32,
     /// Largest setpoint change rate of the pump loop, kPa/s.
     pub dp_setpoint_slew_kpa_per_s: f32,
+    /// The load envelope the pressure reset follows decays over this time, s: swings faster
+    /// than this keep the flow steady.
+    pub dp_reset_decay_s: f32,
     /// Pump loop PID (output: speed %).
     pub pump_pid: PidConfig,
     /// Pump speed at 100 %, rpm.
@@ -162,7 +165,8 @@ impl Default for CoolantConfig {
                 derivative_filter: 0.1,
                 out_min: 0.0,
                 out_max: 100.0,
-                slew_per_s: 10.0,
+                // The valve's speed: a 30 s actuator (the row's nameplate) moves 3.3 %/s.
+                slew_per_s: 100.0 / 30.0,
                 reverse: true,
             },
             hx: HxModel {
@@ -174,10 +178,10 @@ impl Default for CoolantConfig {
                 primary_cp_j_per_kg_k: 4_186.0,
                 valve_rangeability: 50.0,
             },
-            valve_stroke_s: 30.0,
             feed_forward: true,
             liquid_capture_fraction: 0.9,
             report_stale_after_s: 0.5,
+            // 350 L of manifolds, reservoir and CDU at 1,303 L/min.
             feed_forward_lag_s: 16.0,
             pump_control: PumpControl::DifferentialPressure,
             dp_design_kpa: 35.0,
@@ -192,6 +196,7 @@ impl Default for CoolantConfig {
             gpu_margin_k: 8.0,
             dp_per_margin_kpa_per_k: 3.0,
             dp_setpoint_slew_kpa_per_s: 5.0,
+            dp_reset_decay_s: 900.0,
             pump_pid: PidConfig {
                 kp: 0.8,
                 ti_s: 2.0,

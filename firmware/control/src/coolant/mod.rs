@@ -362,7 +362,7 @@ impl CoolantController {
             &mut self.annunciator,
         );
         self.advance_state(now, inputs, supply);
-        self.publish(supply, load.heat_w);
+        self.publish(inputs, supply, load.heat_w, dt);
         &self.outputs
     }
 
@@ -406,10 +406,16 @@ impl CoolantController {
     }
 
     /// The outputs that report rather than command: headroom, load, supply, state, setpoint.
-    fn publish(&mut self, supply: Option<f32>, heat_w: f32) {
-        self.outputs.headroom_w =
-            self.headroom
-                .headroom_w(&self.config, self.state, &self.sensors, heat_w);
+    fn publish(&mut self, inputs: &CoolantInputs, supply: Option<f32>, heat_w: f32, dt: f32) {
+        let measured = headroom::Measured {
+            state: self.state,
+            sensors: &self.sensors,
+            inputs,
+            supply_c: supply,
+            valve_demand_pct: self.outputs.valve_demand_pct,
+            heat_w,
+        };
+        self.outputs.headroom_w = self.headroom.headroom_w(&self.config, &measured, dt);
         self.outputs.heat_load_w = heat_w;
         self.outputs.supply_temp_c = supply;
         self.outputs.state = self.state;

@@ -1,12 +1,15 @@
 //! The pressure loop: the lead pump's speed holds the secondary differential pressure (or the
 //! flow, or a fixed speed). The pressure setpoint is **reset from the heat load**: the
-//! pressure that gives the flow for the design temperature rise at this load
-//! (`dp_design x load^flow_exponent`), raised by `dp_per_margin_kpa_per_k` for every kelvin
-//! the hottest GPU is short of its margin below slowdown, held between `dp_min_kpa` and 1.3 x
-//! design, and moved no faster than `dp_setpoint_slew_kpa_per_s`. Without the racks' reports
-//! the load and the GPU temperatures are unknown: it holds the design pressure rather than
-//! guess low. In Failsafe, or with the controlled variable unmeasurable, the pumps run at the
-//! failsafe speed.
+//! pressure that gives the flow for the design temperature rise at the load's envelope
+//! (`dp_design x envelope^flow_exponent`; the envelope rises with the load at once and decays
+//! over `dp_reset_decay_s`, so a load that swings, as training does, keeps a steady flow),
+//! raised by `dp_per_margin_kpa_per_k` for every kelvin the hottest GPU is short of its margin
+//! below slowdown, held between `dp_min_kpa` and 1.3 x design, and moved no faster than
+//! `dp_setpoint_slew_kpa_per_s`.
+//!
+//! Without the racks' reports the load and the GPU temperatures are unknown: it holds the
+//! design pressure rather than guess low. In Failsafe, or with the controlled variable
+//! unmeasurable, the pumps run at the failsafe speed.
 
 use crate::pid::Pid;
 
@@ -19,6 +22,8 @@ pub(super) struct PressureLoop {
     pid: Pid,
     /// The differential pressure setpoint in force, kPa.
     pub dp_setpoint_kpa: f32,
+    /// The load's envelope the reset follows, fraction of design (none before the first step).
+    envelope: Option<f32>,
 }
 
 impl PressureLoop {
@@ -26,6 +31,7 @@ impl PressureLoop {
         Self {
             pid: Pid::new(config.pump_pid, config.pump_min_speed_pct),
             dp_setpoint_kpa: config.dp_design_kpa,
+            envelope: None,
         }
     }
 
@@ -54,7 +60,11 @@ impl PressureLoop {
         } else {
             1.0
         };
-        let mut dp_target = c.dp_design_kpa * libm::powf(load_fraction, c.flow_exponent);
+        let envelope = self.envelope.map_or(load_fraction, |e| {
+            load_fraction.max(e - dt / c.dp_reset_decay_s.max(dt))
+        });
+        self.envelope = Some(envelope);
+        let mut dp_target = c.dp_design_kpa * libm::powf(envelope, c.flow_exponent);
         if let Some(gpu) = hottest_gpu_c {
             let shortfall = c.gpu_margin_k - (c.gpu_slowdown_c - gpu);
             if shortfall > 0.0 {

@@ -1,5 +1,7 @@
 //! The supply loop: the primary (facility water) valve holds the secondary supply temperature.
-//! A PI (tuned at commissioning) with a **feed-forward**: the valve position the heat
+//! A PI (tuned at commissioning; its integral tracks the valve's position feedback, so a valve
+//! slower than its nameplate, in its deadband or seized does not wind it up) with a
+//! **feed-forward**: the valve position the heat
 //! exchanger model says rejects the heat arriving at the exchanger, that is the racks'
 //! reported heat through a lag whose time constant (`feed_forward_lag_s` at design flow)
 //! grows as the flow falls. The loop starts where the model puts the valve (no start-up bump)
@@ -116,7 +118,19 @@ impl SupplyLoop {
                 self.phase = Phase::Primed {
                     feed_forward_in_pid: feed_forward.is_some(),
                 };
-                self.pid.step(c.supply_setpoint_c, supply, ff, dt)
+                if sensors.valve_feedback.status().usable() {
+                    // The integral tracks where the valve really is: no windup on a valve
+                    // slower than its nameplate, in its deadband, or seized.
+                    self.pid.step_tracking(
+                        c.supply_setpoint_c,
+                        supply,
+                        ff,
+                        inputs.valve_feedback_pct.value,
+                        dt,
+                    )
+                } else {
+                    self.pid.step(c.supply_setpoint_c, supply, ff, dt)
+                }
             }
         };
         ValveCommand {
