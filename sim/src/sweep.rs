@@ -77,6 +77,8 @@ pub struct SweepReport {
     pub checks_pass_fraction: f64,
     /// Samples where rackloop throttled a GPU and the baseline did not.
     pub throttle_only_rackloop: u64,
+    /// Samples where a GPU shut down under rackloop and none did under the baseline.
+    pub shutdown_only_rackloop: u64,
     /// Samples whose row could not be commissioned (the bump test refused it: the CDU cannot
     /// hold the row); the KPIs are over the others.
     pub not_commissioned: u64,
@@ -243,6 +245,7 @@ pub fn report(
         );
     }
     let throttles = |k: &Kpis| k.get("throttle_s").is_some_and(|t| *t > 0.0);
+    let shuts_down = |k: &Kpis| k.get("gpu_shutdowns").is_some_and(|t| *t > 0.0);
     #[allow(clippy::cast_precision_loss)] // sample counts
     SweepReport {
         scenario: scenario.name.clone(),
@@ -254,6 +257,10 @@ pub fn report(
         throttle_only_rackloop: outcomes
             .iter()
             .filter(|o| throttles(&o.rackloop) && !throttles(&o.baseline))
+            .count() as u64,
+        shutdown_only_rackloop: outcomes
+            .iter()
+            .filter(|o| shuts_down(&o.rackloop) && !shuts_down(&o.baseline))
             .count() as u64,
         kpis,
         worst: worst.to_owned(),
@@ -352,12 +359,13 @@ pub fn table(report: &SweepReport) -> String {
     let mut s = String::new();
     let _ = writeln!(
         s,
-        "sweep {}: {} samples, seed {}\n  checks held in {:.1} % of samples; rackloop throttled where the baseline did not in {}; rows the bump test refused: {}",
+        "sweep {}: {} samples, seed {}\n  checks held in {:.1} % of samples; rackloop throttled where the baseline did not in {}, shut a GPU down where it did not in {}; rows the bump test refused: {}",
         report.scenario,
         report.samples,
         report.seed,
         100.0 * report.checks_pass_fraction,
         report.throttle_only_rackloop,
+        report.shutdown_only_rackloop,
         report.not_commissioned
     );
     let _ = writeln!(
