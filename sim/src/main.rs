@@ -189,6 +189,14 @@ fn main() -> ExitCode {
     }
 }
 
+/// Reads a scenario file; a bad one is said on stderr and is the user's error (exit 2).
+fn load_scenario(path: &std::path::Path) -> Result<Scenario, ExitCode> {
+    Scenario::load(path).map_err(|e| {
+        eprintln!("racksim: bad scenario: {e}");
+        ExitCode::from(2)
+    })
+}
+
 /// Sets the number of worker threads; an error is the user's (exit 2).
 fn set_threads(threads: Option<u64>) -> Result<(), ExitCode> {
     if let Some(n) = threads {
@@ -212,12 +220,9 @@ fn sweep(
     out: Option<&std::path::Path>,
     threads: Option<u64>,
 ) -> ExitCode {
-    let scenario = match Scenario::load(path) {
+    let scenario = match load_scenario(path) {
         Ok(s) => s,
-        Err(e) => {
-            eprintln!("racksim: bad scenario: {e}");
-            return ExitCode::from(2);
-        }
+        Err(code) => return code,
     };
     if let Err(code) = set_threads(threads) {
         return code;
@@ -424,12 +429,9 @@ fn pil(
     out: Option<PathBuf>,
     json: bool,
 ) -> ExitCode {
-    let scenario = match Scenario::load(path) {
+    let scenario = match load_scenario(path) {
         Ok(s) => s,
-        Err(e) => {
-            eprintln!("racksim: bad scenario: {e}");
-            return ExitCode::from(2);
-        }
+        Err(code) => return code,
     };
     let image = firmware.unwrap_or_else(|| rack_sim::run::pil::default_image("coolant-controller"));
     let outcome = match rack_sim::run_pil(&scenario, &image, |_| {}) {
@@ -483,12 +485,9 @@ fn serve(path: Option<&std::path::Path>, speed: f64, base_port: u16) -> ExitCode
 }
 
 fn run(path: &std::path::Path, compare: bool, out: Option<PathBuf>, json: bool) -> ExitCode {
-    let scenario = match Scenario::load(path) {
+    let scenario = match load_scenario(path) {
         Ok(s) => s,
-        Err(e) => {
-            eprintln!("racksim: bad scenario: {e}");
-            return ExitCode::from(2);
-        }
+        Err(code) => return code,
     };
     let bar = if std::io::stderr().is_terminal() && !json {
         let bar = ProgressBar::new(1000);

@@ -9,23 +9,8 @@
     clippy::float_cmp
 )]
 
-use std::path::PathBuf;
-use std::process::{Command, Output};
-
-fn racksim(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_racksim"))
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .expect("racksim runs")
-}
-
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("racksim-sweep-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
+mod common;
+use common::{racksim, temp_dir};
 
 /// A short load step: the sweep's machinery, not the controller's figures.
 const SHORT: &str = r#"name = "short-step"

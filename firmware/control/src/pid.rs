@@ -103,8 +103,27 @@ impl Pid {
         if c.ti_s <= 0.0 || !actual.is_finite() {
             return self.step(setpoint, measurement, feed_forward, dt_s);
         }
-        if dt_s <= 0.0 || dt_s.is_nan() || !measurement.is_finite() || !setpoint.is_finite() {
+        let Some((error, feed_forward)) = self.begin(setpoint, measurement, feed_forward, dt_s)
+        else {
             return self.output;
+        };
+        self.integral += (actual - feed_forward - self.integral) * (dt_s / c.ti_s).min(1.0);
+        self.finish(c.kp * error, feed_forward, dt_s)
+    }
+
+    /// The common start of a step: `None` when the step cannot be taken (no time passed, a
+    /// non-finite reading), else the error and the feed-forward to use (0 when not finite),
+    /// with the derivative updated.
+    fn begin(
+        &mut self,
+        setpoint: f32,
+        measurement: f32,
+        feed_forward: f32,
+        dt_s: f32,
+    ) -> Option<(f32, f32)> {
+        let c = self.config;
+        if dt_s <= 0.0 || dt_s.is_nan() || !measurement.is_finite() || !setpoint.is_finite() {
+            return None;
         }
         let feed_forward = if feed_forward.is_finite() {
             feed_forward
@@ -113,6 +132,7 @@ impl Pid {
         };
         let sign = if c.reverse { -1.0 } else { 1.0 };
         let error = sign * (setpoint - measurement);
+        // Derivative on measurement, first-order filtered.
         if c.td_s > 0.0
             && let Some(last) = self.last_measurement
         {
@@ -121,13 +141,19 @@ impl Pid {
             self.derivative += (raw - self.derivative) * dt_s / tf;
         }
         self.last_measurement = Some(measurement);
-        let reset_target = actual - feed_forward;
-        self.integral += (reset_target - self.integral) * (dt_s / c.ti_s).min(1.0);
+        Some((error, feed_forward))
+    }
+
+    /// The common end of a step: the integral clamped (with the feed-forward it stays inside
+    /// the output range, so it never holds more than the output could use), the output limited
+    /// and slewed.
+    fn finish(&mut self, proportional: f32, feed_forward: f32, dt_s: f32) -> f32 {
+        let c = self.config;
         self.integral = self
             .integral
             .clamp(c.out_min - feed_forward, c.out_max - feed_forward);
         self.feed_forward = feed_forward;
-        let target = (c.kp * error + self.integral + self.derivative + feed_forward)
+        let target = (proportional + self.integral + self.derivative + feed_forward)
             .clamp(c.out_min, c.out_max);
         self.output = if c.slew_per_s > 0.0 {
             let max_change = c.slew_per_s * dt_s;
@@ -141,27 +167,10 @@ impl Pid {
     /// One step of `dt_s` seconds with feed-forward `feed_forward` (output units).
     pub fn step(&mut self, setpoint: f32, measurement: f32, feed_forward: f32, dt_s: f32) -> f32 {
         let c = self.config;
-        if dt_s <= 0.0 || dt_s.is_nan() || !measurement.is_finite() || !setpoint.is_finite() {
+        let Some((error, feed_forward)) = self.begin(setpoint, measurement, feed_forward, dt_s)
+        else {
             return self.output;
-        }
-        let feed_forward = if feed_forward.is_finite() {
-            feed_forward
-        } else {
-            0.0
         };
-        let sign = if c.reverse { -1.0 } else { 1.0 };
-        let error = sign * (setpoint - measurement);
-
-        // Derivative on measurement, first-order filtered.
-        if c.td_s > 0.0
-            && let Some(last) = self.last_measurement
-        {
-            let raw = -sign * c.kp * c.td_s * (measurement - last) / dt_s;
-            let tf = (c.derivative_filter * c.td_s).max(dt_s);
-            self.derivative += (raw - self.derivative) * dt_s / tf;
-        }
-        self.last_measurement = Some(measurement);
-
         let proportional = c.kp * error;
         // Integral with conditional integration (clamping anti-windup): integrate only when
         // the output is not saturated in the direction the error pushes it.
@@ -175,23 +184,7 @@ impl Pid {
         if !(saturated_high || saturated_low) {
             self.integral = integral;
         }
-        // Integral clamp: the integral and the feed-forward together stay inside the output
-        // range, so the integral never holds more than the output could ever use.
-        self.integral = self
-            .integral
-            .clamp(c.out_min - feed_forward, c.out_max - feed_forward);
-        self.feed_forward = feed_forward;
-
-        let target = (proportional + self.integral + self.derivative + feed_forward)
-            .clamp(c.out_min, c.out_max);
-        let output = if c.slew_per_s > 0.0 {
-            let max_change = c.slew_per_s * dt_s;
-            self.output + (target - self.output).clamp(-max_change, max_change)
-        } else {
-            target
-        };
-        self.output = output;
-        output
+        self.finish(proportional, feed_forward, dt_s)
     }
 }
 
@@ -223,6 +216,52 @@ mod tests {
             y += (50.0 - 0.5 * u - y) * dt / 5.0;
         }
         y
+    }
+
+    /// The plant of `run` behind an actuator that moves at most `rate` per second; returns the
+    /// largest undershoot below the setpoint and the final value.
+    fn run_slow_actuator(pid: &mut Pid, tracking: bool, rate: f32) -> (f32, f32) {
+        let dt = 0.1;
+        let (mut y, mut actual) = (30.0f32, 40.0f32);
+        let mut lowest = y;
+        for k in 0..6_000 {
+            // The load rises at 10 s: the plant needs 20 % more output.
+            let disturbance = if k > 100 { 10.0 } else { 0.0 };
+            let u = if tracking {
+                pid.step_tracking(30.0, y, 0.0, actual, dt)
+            } else {
+                pid.step(30.0, y, 0.0, dt)
+            };
+            actual += (u - actual).clamp(-rate * dt, rate * dt);
+            y += (50.0 + disturbance - 0.5 * actual - y) * dt / 5.0;
+            if k > 100 {
+                lowest = lowest.min(y);
+            }
+        }
+        (30.0 - lowest, y)
+    }
+
+    #[test]
+    fn tracking_the_actuator_does_not_wind_up_behind_a_slow_one() {
+        let mut plain = Pid::new(config(), 40.0);
+        let mut tracking = Pid::new(config(), 40.0);
+        let (plain_under, plain_end) = run_slow_actuator(&mut plain, false, 0.2);
+        let (tracking_under, tracking_end) = run_slow_actuator(&mut tracking, true, 0.2);
+        assert!((plain_end - 30.0).abs() < 0.05 && (tracking_end - 30.0).abs() < 0.05);
+        assert!(
+            tracking_under < 0.5 * plain_under,
+            "overshoot below the setpoint: tracking {tracking_under}, plain {plain_under}"
+        );
+        // With an actuator that follows, tracking is the same PI.
+        let mut a = Pid::new(config(), 0.0);
+        let mut b = Pid::new(config(), 0.0);
+        let mut y = 50.0;
+        for _ in 0..3_000 {
+            let u = a.step(30.0, y, 0.0, 0.1);
+            let v = b.step_tracking(30.0, y, 0.0, b.output(), 0.1);
+            assert!((u - v).abs() < 0.5, "{u} {v}");
+            y += (50.0 - 0.5 * u - y) * 0.1 / 5.0;
+        }
     }
 
     #[test]
