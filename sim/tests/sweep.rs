@@ -30,11 +30,19 @@ kpi = "throttle_s"
 max = 0
 "#;
 
+/// Spreads every sampled row can be commissioned with (its bump test is never refused).
+const SPREADS: &str = r#"
+[uncertainty]
+valve_stroke_s = { between = [9, 150] }
+hx_ua_design_w_per_k = { scale = [0.9, 1.1] }
+supply_sensor_lag_s = { between = [0.5, 5] }
+"#;
+
 #[test]
 fn a_sweep_is_the_same_on_one_thread_and_two_and_its_worst_sample_reruns() {
     let dir = temp_dir("threads");
     let file = dir.join("short.toml");
-    std::fs::write(&file, SHORT).unwrap();
+    std::fs::write(&file, format!("{SHORT}{SPREADS}")).unwrap();
     let file = file.to_str().unwrap();
     let one = racksim(&[
         "sweep",
@@ -116,7 +124,8 @@ fn a_sweep_is_the_same_on_one_thread_and_two_and_its_worst_sample_reruns() {
         .unwrap();
     // Every check held, so the worst is the largest ratio, which for 6 samples is the p95
     // (nearest rank): the rerun reproduces it bit for bit.
-    assert_eq!(v["checks_pass_fraction"], 1.0);
+    assert_eq!(v["checks_pass_fraction"], 1.0, "{v}");
+    assert_eq!(v["not_commissioned"], 0);
     assert_eq!(ratio, dev["ratio"]["p95"].as_f64().unwrap());
 }
 
