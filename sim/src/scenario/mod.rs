@@ -13,11 +13,13 @@ pub mod kpi_names;
 pub mod tuning;
 pub mod uncertainty;
 
+mod controller;
+mod plant;
+
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use rack_control::coolant::{CoolantConfig, CoolantController, SettingError};
 use rack_control::power::{PSUS_PER_SHELF, SHELVES, TRAYS};
 
 use crate::plant::params::RowParams;
@@ -25,11 +27,13 @@ use crate::plant::sensors::SensorFault;
 use crate::plant::workload::Workload;
 use crate::validate::{Invalid, TIME_LIMIT_S, within};
 
+pub use controller::ControllerOverrides;
 pub use facility::Facility;
 pub(crate) use faults::fault_kind;
 pub use faults::{Fault, FaultEvent, LeakDetector, SensorId};
 pub use file::ScenarioError;
 pub(crate) use file::{parse_toml, read_text};
+pub(crate) use plant::STRUCTURE;
 
 /// A scenario.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -121,143 +125,6 @@ fn default_warmup() -> f64 {
     600.0
 }
 
-/// Controller settings a scenario may change.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ControllerOverrides {
-    /// Secondary supply setpoint, degC.
-    pub supply_setpoint_c: Option<f32>,
-    /// Supply alarm inhibit after start, s.
-    pub startup_inhibit_s: Option<f32>,
-    /// Supply alarm delay, s.
-    pub supply_alarm_delay_s: Option<f32>,
-    /// Leak reaction delay, s.
-    pub leak_reaction_delay_s: Option<f32>,
-    /// Lead pump rotation interval, s.
-    pub lead_rotation_interval_s: Option<f32>,
-    /// Use the row-bus feed-forward.
-    pub feed_forward: Option<bool>,
-    /// Feed-forward lag at design flow, s (else the commissioned loop volume over the design
-    /// flow: the time the heat takes round the loop).
-    pub feed_forward_lag_s: Option<f32>,
-    // What the commissioning engineer entered where it differs from the nameplate `[row]`.
-    /// Heat exchanger UA at design flows, W/K.
-    pub hx_ua_design_w_per_k: Option<f32>,
-    /// Valve actuator full-stroke time, s.
-    pub valve_stroke_s: Option<f32>,
-    /// Valve rangeability (equal-percentage characteristic).
-    pub valve_rangeability: Option<f32>,
-    /// Supply plus return manifold volume, L.
-    pub manifold_volume_l: Option<f32>,
-    /// Secondary design flow, L/min.
-    pub design_flow_lpm: Option<f32>,
-    /// Differential pressure across the racks at design flow, kPa.
-    pub dp_design_kpa: Option<f32>,
-}
-
-impl ControllerOverrides {
-    /// Checks each setting: the ones a technician can change through the coolant controller's
-    /// own setters (supply setpoint, leak reaction delay, lead rotation) with those setters, so
-    /// a file can never give the controller what the controller would refuse; the rest within
-    /// what a commissioning engineer would set.
-    pub fn validate(&self) -> Result<(), Invalid> {
-        let mut controller = CoolantController::new(CoolantConfig::default());
-        let refused = |field: &str, v: f32, e: SettingError| {
-            let allowed = match e {
-                SettingError::OutOfRange { min, max } => format!("{min}..={max}"),
-                other => format!("{other:?}"),
-            };
-            Invalid::new(
-                field,
-                v,
-                format!("{allowed} (the coolant controller's own range)"),
-            )
-        };
-        if let Some(v) = self.supply_setpoint_c {
-            controller
-                .set_supply_setpoint(rack_control::Instant(0), v)
-                .map_err(|e| refused("supply_setpoint_c", v, e))?;
-        }
-        if let Some(v) = self.leak_reaction_delay_s {
-            controller
-                .set_leak_reaction_delay(v)
-                .map_err(|e| refused("leak_reaction_delay_s", v, e))?;
-        }
-        if let Some(v) = self.lead_rotation_interval_s {
-            controller
-                .set_lead_rotation_interval(v)
-                .map_err(|e| refused("lead_rotation_interval_s", v, e))?;
-        }
-        for (field, value, max, why) in [
-            (
-                "startup_inhibit_s",
-                self.startup_inhibit_s,
-                86_400.0,
-                "s the supply alarms wait after start",
-            ),
-            (
-                "supply_alarm_delay_s",
-                self.supply_alarm_delay_s,
-                3_600.0,
-                "s a supply excursion lasts before it alarms",
-            ),
-            (
-                "feed_forward_lag_s",
-                self.feed_forward_lag_s,
-                600.0,
-                "s the heat takes from racks to CDU at design flow",
-            ),
-        ] {
-            if let Some(v) = value {
-                within(field, f64::from(v), 0.0, max, why)?;
-            }
-        }
-        // Commissioned values: the same physical ranges as the row's nameplate.
-        for (field, row_field, value) in [
-            (
-                "hx_ua_design_w_per_k",
-                "hx_ua_design_w_per_k",
-                self.hx_ua_design_w_per_k,
-            ),
-            ("valve_stroke_s", "valve_stroke_s", self.valve_stroke_s),
-            (
-                "valve_rangeability",
-                "valve_rangeability",
-                self.valve_rangeability,
-            ),
-            ("dp_design_kpa", "rack_dp_design_kpa", self.dp_design_kpa),
-        ] {
-            if let (Some(v), Some(range)) = (
-                value,
-                crate::plant::params::ROW_RANGES
-                    .iter()
-                    .find(|r| r.field == row_field),
-            ) {
-                within(field, f64::from(v), range.min, range.max, range.why)?;
-            }
-        }
-        if let Some(v) = self.manifold_volume_l {
-            within(
-                "manifold_volume_l",
-                f64::from(v),
-                1.0,
-                100_000.0,
-                "L of supply and return manifold",
-            )?;
-        }
-        if let Some(v) = self.design_flow_lpm {
-            within(
-                "design_flow_lpm",
-                f64::from(v),
-                10.0,
-                20_000.0,
-                "L/min of secondary flow at the design point",
-            )?;
-        }
-        Ok(())
-    }
-}
-
 /// How KPIs are measured.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -331,92 +198,7 @@ pub struct Check {
     pub max_ratio_to_baseline: Option<f64>,
 }
 
-/// A TOML value as a file would spell it.
-fn show(value: &toml::Value) -> String {
-    match value {
-        toml::Value::String(s) => format!("{s:?}"),
-        toml::Value::Integer(i) => i.to_string(),
-        toml::Value::Float(f) => f.to_string(),
-        toml::Value::Boolean(b) => b.to_string(),
-        other => format!("{other:?}"),
-    }
-}
-
-/// `[row]` fields a `[plant]` cannot change: the row's structure, which the controllers are
-/// commissioned with.
-pub(crate) const STRUCTURE: [&str; 4] = ["racks", "trays_per_rack", "gpus_per_tray", "pumps"];
-
 impl Scenario {
-    /// The row as it really is: the nameplate `[row]` with the `[plant]`'s differences.
-    pub fn plant_params(&self) -> Result<RowParams, Invalid> {
-        if self.plant.is_empty() {
-            return Ok(self.row);
-        }
-        let Ok(toml::Value::Table(mut table)) = toml::Value::try_from(self.row) else {
-            return Err(Invalid::new("row", "?", "a table of row parameters"));
-        };
-        for (key, value) in &self.plant {
-            let field = format!("plant.{key}");
-            if STRUCTURE.contains(&key.as_str()) {
-                return Err(Invalid::new(
-                    field,
-                    show(value),
-                    "not in [plant]: the row's structure is set in [row] (the controllers are commissioned with it)",
-                ));
-            }
-            if !table.contains_key(key) {
-                return Err(Invalid::new(
-                    field,
-                    show(value),
-                    format!(
-                        "a [row] parameter: one of {}",
-                        crate::plant::params::ROW_RANGES
-                            .iter()
-                            .map(|r| r.field)
-                            .filter(|f| !STRUCTURE.contains(f))
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    ),
-                ));
-            }
-            let merged = match (table.get(key), value) {
-                // A whole number where the nameplate has a float is the same value.
-                (Some(toml::Value::Float(_)), toml::Value::Integer(i)) => {
-                    #[allow(clippy::cast_precision_loss)] // a parameter's value
-                    toml::Value::Float(*i as f64)
-                }
-                _ => value.clone(),
-            };
-            if let Some(nameplate) = table.get(key)
-                && std::mem::discriminant(nameplate) != std::mem::discriminant(&merged)
-            {
-                return Err(Invalid::new(
-                    field,
-                    show(value),
-                    format!(
-                        "a {} like the nameplate's {}",
-                        nameplate.type_str(),
-                        show(nameplate)
-                    ),
-                ));
-            }
-            table.insert(key.clone(), merged);
-        }
-        RowParams::deserialize(table).map_err(|e| {
-            Invalid::new(
-                "plant",
-                "?",
-                format!("row parameters of the right type ({e})"),
-            )
-        })
-    }
-
-    /// The row as it really is; [`Scenario::validate`] has checked it, so a bad `[plant]`
-    /// cannot reach here (it would give the nameplate).
-    pub fn truth(&self) -> RowParams {
-        self.plant_params().unwrap_or(self.row)
-    }
-
     /// Reads and checks a scenario file.
     pub fn load(path: &Path) -> Result<Self, ScenarioError> {
         Self::parse(path, &read_text(path)?)

@@ -18,6 +18,7 @@ use rack_control::power::TRAYS;
 use crate::plant::hydraulics::{Flows, Network};
 use crate::plant::params::RowParams;
 use crate::plant::trays::{Rack, RacksStep, Tray, TrayStep, step_rack_trays};
+use devices::installed_flow_fraction;
 
 /// What the controller (through the actuator models) commands.
 #[derive(Debug, Clone, PartialEq)]
@@ -521,57 +522,6 @@ impl RowPlant {
         }
     }
 
-    /// The valve's actuator runs at its stroke speed once the demand leaves its deadband and
-    /// stops on arrival; the plug follows the actuator through the linkage's play.
-    fn move_valve(&mut self, dt_s: f64, target: f64) {
-        let p = &self.p;
-        let error = target - self.valve_actuator_pct;
-        if !self.valve_running && error.abs() > 0.5 * p.valve_deadband_pct {
-            self.valve_running = true;
-        }
-        if self.valve_running {
-            let max_move = 100.0 / p.valve_stroke_s * dt_s;
-            if error.abs() <= max_move {
-                self.valve_actuator_pct = target;
-                self.valve_running = false;
-            } else {
-                self.valve_actuator_pct += max_move.copysign(error);
-            }
-        }
-        let play = 0.5 * p.valve_hysteresis_pct;
-        self.valve_pct = self
-            .valve_pct
-            .clamp(
-                self.valve_actuator_pct - play,
-                self.valve_actuator_pct + play,
-            )
-            .clamp(0.0, 100.0);
-    }
-
-    fn heat_exchanger(
-        &self,
-        secondary_kg_s: f64,
-        primary_kg_s: f64,
-        hot_in: f64,
-        cold_in: f64,
-    ) -> (f64, f64) {
-        let p = &self.p;
-        let cs = secondary_kg_s * p.secondary_cp_j_per_kg_k;
-        let cc = primary_kg_s * p.primary_cp_j_per_kg_k;
-        let (c_min, c_max) = (cs.min(cc), cs.max(cc));
-        if c_min <= 0.0 {
-            return (0.0, cold_in);
-        }
-        // UA with both film coefficients scaling as flow^n (series resistances, equal at design).
-        let n = p.hx_film_flow_exponent;
-        let hs = (secondary_kg_s / p.secondary_design_kg_s()).powf(n);
-        let hp = (primary_kg_s / p.primary_design_kg_s()).powf(n);
-        let ua = p.hx_ua_design_w_per_k * 2.0 * hs * hp / (hs + hp);
-        let eps = counter_flow_effectiveness(ua / c_min, c_min / c_max);
-        let q = eps * c_min * (hot_in - cold_in);
-        (q, cold_in + q / cc)
-    }
-
     /// The loop's hydraulic network at the pumps' present speeds with `n_open` racks open.
     fn network(&self, n_open: f64) -> Network<'_> {
         Network::new(&self.p, &self.pump_speed, n_open)
@@ -616,109 +566,6 @@ impl RowPlant {
     }
 }
 
-/// The primary flow through the valve at `valve_pct` as a fraction of full open: the inherent
-/// equal-percentage characteristic `R^(x - 1)`, bent by the valve's authority `N` into the
-/// installed one, `1 / sqrt((1 - N) + N / f^2)` (the circuit's other losses take a larger
-/// share of the pressure as the valve opens).
-fn installed_flow_fraction(p: &RowParams, valve_pct: f64) -> f64 {
-    let inherent = p.valve_rangeability.powf(valve_pct / 100.0 - 1.0);
-    let n = p.valve_authority;
-    if n >= 1.0 {
-        inherent
-    } else {
-        1.0 / ((1.0 - n) + n / (inherent * inherent)).sqrt()
-    }
-}
-
-/// Counter-flow heat exchanger effectiveness for `ntu` and capacity ratio `cr` (0..=1): the
-/// plant's own, in `f64` (the controller has its model; the plant is the physics).
-fn counter_flow_effectiveness(ntu: f64, cr: f64) -> f64 {
-    if ntu <= 0.0 {
-        return 0.0;
-    }
-    if (1.0 - cr).abs() < 1e-9 {
-        return ntu / (1.0 + ntu);
-    }
-    let e = (-ntu * (1.0 - cr)).exp();
-    (1.0 - e) / (1.0 - cr * e)
-}
-
+mod devices;
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn row(p: RowParams) -> (RowPlant, Actuators, Environment) {
-        let plant = RowPlant::new(p, 1.0, 30.0, 1);
-        let act = Actuators {
-            valve_demand_pct: 50.0,
-            pump_speed_pct: vec![p.pump_design_speed * 100.0, 0.0],
-            rack_valve_open: vec![true; p.racks],
-        };
-        let env = Environment {
-            facility_supply_c: 25.0,
-            facility_flow_fraction: 1.0,
-            rack_demand_w: vec![p.rack_design_power_w; p.racks],
-            rack_powered: vec![true; p.racks],
-            tray_commands: vec![None; p.racks],
-        };
-        (plant, act, env)
-    }
-
-    #[test]
-    fn the_valve_ignores_demands_inside_its_deadband_and_its_plug_lags_by_the_play() {
-        let p = RowParams {
-            valve_deadband_pct: 1.0,
-            valve_hysteresis_pct: 2.0,
-            ..RowParams::default()
-        };
-        let (mut plant, mut act, env) = row(p);
-        act.valve_demand_pct = 50.4;
-        for _ in 0..100 {
-            plant.step(0.1, &act, &env);
-        }
-        assert_eq!(plant.state.valve_actuator_pct, 50.0, "inside the deadband");
-        act.valve_demand_pct = 60.0;
-        for _ in 0..100 {
-            plant.step(0.1, &act, &env);
-        }
-        assert_eq!(plant.state.valve_actuator_pct, 60.0);
-        assert!((plant.state.valve_pct - 59.0).abs() < 1e-9, "the play");
-        act.valve_demand_pct = 58.0;
-        for _ in 0..100 {
-            plant.step(0.1, &act, &env);
-        }
-        assert!(
-            (plant.state.valve_pct - 59.0).abs() < 1e-9,
-            "reversal inside the play"
-        );
-    }
-
-    #[test]
-    fn authority_below_one_passes_more_water_part_open_and_the_same_full_open() {
-        let inherent = RowParams::default();
-        let installed = RowParams {
-            valve_authority: 0.3,
-            ..RowParams::default()
-        };
-        assert!(
-            installed_flow_fraction(&installed, 50.0)
-                > 1.5 * installed_flow_fraction(&inherent, 50.0)
-        );
-        assert!((installed_flow_fraction(&installed, 100.0) - 1.0).abs() < 1e-12);
-    }
-
-    #[test]
-    fn gpus_without_cooling_shut_their_trays_down_and_stay_off() {
-        let p = RowParams::default();
-        let (mut plant, mut act, env) = row(p);
-        act.pump_speed_pct = vec![0.0, 0.0];
-        let mut hottest = f64::MIN;
-        for _ in 0..3_000 {
-            plant.step(0.1, &act, &env);
-            hottest = hottest.max(plant.state.hottest_gpu_c);
-        }
-        assert_eq!(plant.state.shutdown_trays, p.racks * p.trays_per_rack);
-        assert!(hottest < p.gpu_shutdown_c + 5.0, "{hottest}");
-        assert!(plant.state.rack_power_w.iter().all(|w| *w == 0.0));
-    }
-}
+mod tests;
