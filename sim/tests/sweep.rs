@@ -30,6 +30,25 @@ kpi = "throttle_s"
 max = 0
 "#;
 
+/// `racksim sweep FILE --samples 6 --seed SEED [--threads N] --json --out OUT`.
+fn sweep(file: &str, seed: &str, threads: Option<&str>, out: &str) -> std::process::Output {
+    let mut args = vec![
+        "sweep",
+        file,
+        "--samples",
+        "6",
+        "--seed",
+        seed,
+        "--json",
+        "--out",
+        out,
+    ];
+    if let Some(n) = threads {
+        args.extend(["--threads", n]);
+    }
+    racksim(&args)
+}
+
 /// Spreads every sampled row can be commissioned with (its bump test is never refused).
 const SPREADS: &str = r#"
 [uncertainty]
@@ -44,37 +63,15 @@ fn a_sweep_is_the_same_on_one_thread_and_two_and_its_worst_sample_reruns() {
     let file = dir.join("short.toml");
     std::fs::write(&file, format!("{SHORT}{SPREADS}")).unwrap();
     let file = file.to_str().unwrap();
-    let one = racksim(&[
-        "sweep",
-        file,
-        "--samples",
-        "6",
-        "--seed",
-        "5",
-        "--json",
-        "--threads",
-        "1",
-        "--out",
-        dir.join("a").to_str().unwrap(),
-    ]);
+    let a = dir.join("a");
+    let a = a.to_str().unwrap();
+    let one = sweep(file, "5", Some("1"), a);
     assert!(
         one.status.success(),
         "{}",
         String::from_utf8_lossy(&one.stderr)
     );
-    let two = racksim(&[
-        "sweep",
-        file,
-        "--samples",
-        "6",
-        "--seed",
-        "5",
-        "--json",
-        "--threads",
-        "2",
-        "--out",
-        dir.join("a").to_str().unwrap(),
-    ]);
+    let two = sweep(file, "5", Some("2"), a);
     assert_eq!(one.stdout, two.stdout, "1 thread and 2 threads");
     let v: serde_json::Value = serde_json::from_slice(&one.stdout).unwrap();
     assert_eq!(v["samples"], 6);
@@ -100,17 +97,8 @@ fn a_sweep_is_the_same_on_one_thread_and_two_and_its_worst_sample_reruns() {
     assert!(dir.join("a/distributions.png").exists());
 
     // Another seed draws other plants.
-    let other = racksim(&[
-        "sweep",
-        file,
-        "--samples",
-        "6",
-        "--seed",
-        "6",
-        "--json",
-        "--out",
-        dir.join("b").to_str().unwrap(),
-    ]);
+    let b = dir.join("b");
+    let other = sweep(file, "6", None, b.to_str().unwrap());
     assert_ne!(one.stdout, other.stdout);
 
     // The worst sample, rerun as a scenario, gives the sweep's figures for it.
