@@ -202,47 +202,7 @@ pub fn report(
     });
     let mut kpis = BTreeMap::new();
     for name in names {
-        // Every sample has the KPI (the names were filtered so): pairs of (rackloop, baseline).
-        let pairs: Vec<(f64, f64)> = outcomes
-            .iter()
-            .filter_map(|o| Some((*o.rackloop.get(name)?, *o.baseline.get(name)?)))
-            .collect();
-        let mut ours: Vec<f64> = pairs.iter().map(|p| p.0).collect();
-        let mut theirs: Vec<f64> = pairs.iter().map(|p| p.1).collect();
-        let mut ratios: Vec<f64> = pairs
-            .iter()
-            .filter(|(_, b)| b.abs() > 1e-12)
-            .map(|(r, b)| r / b)
-            .collect();
-        let higher = higher_is_better(name);
-        let no_worse = pairs
-            .iter()
-            .filter(|(r, b)| {
-                let slack = 1e-9 * b.abs().max(1.0);
-                if higher {
-                    *r >= b - slack
-                } else {
-                    *r <= b + slack
-                }
-            })
-            .count();
-        let ratio = (!ratios.is_empty()).then(|| {
-            let s = spread(&mut ratios);
-            RatioSpread {
-                median: s.median,
-                p95: s.p95,
-            }
-        });
-        #[allow(clippy::cast_precision_loss)] // sample counts
-        kpis.insert(
-            name.clone(),
-            KpiSweep {
-                rackloop: spread(&mut ours),
-                baseline: spread(&mut theirs),
-                ratio,
-                no_worse_fraction: no_worse as f64 / n,
-            },
-        );
+        kpis.insert(name.clone(), kpi_sweep(name, outcomes, n));
     }
     let throttles = |k: &Kpis| k.get("throttle_s").is_some_and(|t| *t > 0.0);
     let shuts_down = |k: &Kpis| k.get("gpu_shutdowns").is_some_and(|t| *t > 0.0);
@@ -265,6 +225,47 @@ pub fn report(
         kpis,
         worst: worst.to_owned(),
         worst_index: worst_index(all) as u64,
+    }
+}
+
+/// One KPI over `outcomes` (every one has it), `n` of them.
+fn kpi_sweep(name: &str, outcomes: &[SampleOutcome], n: f64) -> KpiSweep {
+    let pairs: Vec<(f64, f64)> = outcomes
+        .iter()
+        .filter_map(|o| Some((*o.rackloop.get(name)?, *o.baseline.get(name)?)))
+        .collect();
+    let mut ours: Vec<f64> = pairs.iter().map(|p| p.0).collect();
+    let mut theirs: Vec<f64> = pairs.iter().map(|p| p.1).collect();
+    let mut ratios: Vec<f64> = pairs
+        .iter()
+        .filter(|(_, b)| b.abs() > 1e-12)
+        .map(|(r, b)| r / b)
+        .collect();
+    let higher = higher_is_better(name);
+    let no_worse = pairs
+        .iter()
+        .filter(|(r, b)| {
+            let slack = 1e-9 * b.abs().max(1.0);
+            if higher {
+                *r >= b - slack
+            } else {
+                *r <= b + slack
+            }
+        })
+        .count();
+    let ratio = (!ratios.is_empty()).then(|| {
+        let s = spread(&mut ratios);
+        RatioSpread {
+            median: s.median,
+            p95: s.p95,
+        }
+    });
+    #[allow(clippy::cast_precision_loss)] // sample counts
+    KpiSweep {
+        rackloop: spread(&mut ours),
+        baseline: spread(&mut theirs),
+        ratio,
+        no_worse_fraction: no_worse as f64 / n,
     }
 }
 

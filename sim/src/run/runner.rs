@@ -351,8 +351,15 @@ impl<'s> RowRun<'s> {
         }
         self.inputs.leak_moisture = self.leak_moisture;
         self.inputs.leak_float = self.leak_float;
-        // The racks' power reports, as their meters see it and as old as the bus makes them
-        // (a history only when there is a delay: a campus steps thousands of rows).
+        self.report_power(now);
+    }
+
+    /// The racks' power reports on the row bus, as their meters see them (gain) and as old as
+    /// the bus makes them (delay); none while the bus is silent.
+    fn report_power(&mut self, now: Instant) {
+        let s = &self.plant.state;
+        let p = &self.plant.p;
+        // A history only when there is a delay: a campus steps thousands of rows.
         #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)] // a few steps
         let delay_steps = (p.power_report_delay_s / DT_S).round() as usize;
         if delay_steps > 0 {

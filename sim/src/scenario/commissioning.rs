@@ -7,7 +7,8 @@ use rack_control::coolant::{CoolantConfig, MAX_SUPPLY_SENSORS, PumpControl};
 use rack_control::pid::PidConfig;
 use rack_control::power::{PowerConfig, TRAYS};
 
-use crate::scenario::{PowerSettings, Scenario};
+use crate::plant::params::RowParams;
+use crate::scenario::{ControllerOverrides, PowerSettings, Scenario};
 
 /// Which control the run uses.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -56,32 +57,7 @@ pub fn controller_config(
         c.hx.valve_rangeability = p.valve_rangeability as f32;
     }
     let o = &scenario.controller;
-    if let Some(v) = o.hx_ua_design_w_per_k {
-        c.hx.ua_design_w_per_k = v;
-    }
-    if let Some(v) = o.valve_rangeability {
-        c.hx.valve_rangeability = v;
-    }
-    if let Some(v) = o.design_flow_lpm {
-        c.hx.secondary_design_kg_s = v * c.coolant_density_kg_per_l / 60.0;
-    }
-    if let Some(v) = o.dp_design_kpa {
-        c.dp_design_kpa = v;
-    }
-    #[allow(clippy::cast_possible_truncation)]
-    {
-        // The valve's speed: as the engineer entered it, else as the bump test timed it.
-        if let Some(stroke) = o.valve_stroke_s {
-            c.temp_pid.slew_per_s = 100.0 / stroke;
-        }
-        // The heat's trip round the loop at design flow: manifolds, reservoir and CDU.
-        let manifolds_l = o
-            .manifold_volume_l
-            .unwrap_or((p.supply_manifold_l + p.return_manifold_l) as f32);
-        let loop_l = manifolds_l + (p.reservoir_l + p.cdu_outlet_l) as f32;
-        let design_lps = c.hx.secondary_design_kg_s / c.coolant_density_kg_per_l;
-        c.feed_forward_lag_s = loop_l / design_lps;
-    }
+    enter_commissioned(&mut c, o, p);
     if let Some(v) = o.supply_setpoint_c {
         c.supply_setpoint_c = v;
     }
@@ -111,6 +87,37 @@ pub fn controller_config(
         }
     }
     c
+}
+
+/// What the engineer entered beside the nameplate `p` (`[controller]`'s commissioned values),
+/// and the feed-forward lag from the loop's volume.
+fn enter_commissioned(c: &mut CoolantConfig, o: &ControllerOverrides, p: &RowParams) {
+    if let Some(v) = o.hx_ua_design_w_per_k {
+        c.hx.ua_design_w_per_k = v;
+    }
+    if let Some(v) = o.valve_rangeability {
+        c.hx.valve_rangeability = v;
+    }
+    if let Some(v) = o.design_flow_lpm {
+        c.hx.secondary_design_kg_s = v * c.coolant_density_kg_per_l / 60.0;
+    }
+    if let Some(v) = o.dp_design_kpa {
+        c.dp_design_kpa = v;
+    }
+    #[allow(clippy::cast_possible_truncation)]
+    {
+        // The valve's speed: as the engineer entered it, else as the bump test timed it.
+        if let Some(stroke) = o.valve_stroke_s {
+            c.temp_pid.slew_per_s = 100.0 / stroke;
+        }
+        // The heat's trip round the loop at design flow: manifolds, reservoir and CDU.
+        let manifolds_l = o
+            .manifold_volume_l
+            .unwrap_or((p.supply_manifold_l + p.return_manifold_l) as f32);
+        let loop_l = manifolds_l + (p.reservoir_l + p.cdu_outlet_l) as f32;
+        let design_lps = c.hx.secondary_design_kg_s / c.coolant_density_kg_per_l;
+        c.feed_forward_lag_s = loop_l / design_lps;
+    }
 }
 
 /// The power controller's settings for a scenario.

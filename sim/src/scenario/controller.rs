@@ -98,7 +98,11 @@ impl ControllerOverrides {
                 within(field, f64::from(v), 0.0, max, why)?;
             }
         }
-        // Commissioned values: the same physical ranges as the row's nameplate.
+        self.validate_commissioned()
+    }
+
+    /// What the engineer entered beside the nameplate: the nameplate's own ranges.
+    fn validate_commissioned(&self) -> Result<(), Invalid> {
         for (field, row_field, value) in [
             (
                 "hx_ua_design_w_per_k",

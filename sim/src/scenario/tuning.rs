@@ -149,11 +149,17 @@ fn bump_test(p: &RowParams, facility_c: f64, setpoint_c: f64, load: f64) -> Resu
         ));
     };
     let valve_stroke_s = arrived_s / STEP_PCT * 100.0;
+    fit(&samples, y0, v0, valve_stroke_s)
+}
+
+/// The first-order-plus-dead-time fit of the recorded response `samples` (from `y0`, the
+/// valve stepped from `v0`) by the two-point method, and the SIMC PI it gives.
+fn fit(samples: &[(f64, f64)], y0: f64, v0: f64, valve_stroke_s: f64) -> Result<Tuning, String> {
     let y_end = samples.last().map_or(y0, |s| s.1);
     let change = y_end - y0;
     if change.abs() < 1e-3 {
         return Err(format!(
-            "the bump test moved the supply by only {change:.4} K: the plant is not controllable by the valve here"
+            "refused: the bump test moved the supply by only {change:.4} K: the plant is not controllable by the valve here"
         ));
     }
     let time_at = |fraction: f64| {
@@ -163,7 +169,7 @@ fn bump_test(p: &RowParams, facility_c: f64, setpoint_c: f64, load: f64) -> Resu
             .map(|(t, _)| *t)
     };
     let (Some(t28), Some(t63)) = (time_at(0.283), time_at(0.632)) else {
-        return Err("the bump test response never reached 63 % of its change".into());
+        return Err("refused: the bump test response never reached 63 % of its change".into());
     };
     let tau = 1.5 * (t63 - t28);
     let theta = t63 - tau;
