@@ -386,27 +386,22 @@ impl RowPlant {
         let old_outlet = self.cdu_outlet_c;
         self.cdu_outlet_c += dt_s * mdot_cp * (hot_out - old_outlet) / (p.cdu_outlet_l * c_per_l);
         let seg_supply = p.supply_manifold_l / p.manifold_segments as f64 * c_per_l;
-        let supply_blend = dt_s * mdot_cp / seg_supply;
-        let mut upstream = old_outlet;
-        for t in &mut self.supply_manifold {
-            let old = *t;
-            *t += supply_blend * (upstream - old);
-            upstream = old;
-        }
-        upstream
+        advance_tanks(
+            &mut self.supply_manifold,
+            dt_s * mdot_cp / seg_supply,
+            old_outlet,
+        )
     }
 
     /// The return manifold's tanks from the racks' mixed return, the reservoir, and its level.
     fn step_return_side(&mut self, dt_s: f64, mdot_cp: f64, return_inlet: f64, c_per_l: f64) {
         let p = self.p;
         let seg_return = p.return_manifold_l / p.manifold_segments as f64 * c_per_l;
-        let return_blend = dt_s * mdot_cp / seg_return;
-        let mut upstream = return_inlet;
-        for t in &mut self.return_manifold {
-            let old = *t;
-            *t += return_blend * (upstream - old);
-            upstream = old;
-        }
+        let upstream = advance_tanks(
+            &mut self.return_manifold,
+            dt_s * mdot_cp / seg_return,
+            return_inlet,
+        );
         let old_reservoir = self.reservoir_c;
         self.reservoir_c += dt_s * mdot_cp * (upstream - old_reservoir) / (p.reservoir_l * c_per_l);
         self.reservoir_level_pct = (self.reservoir_level_pct
@@ -564,6 +559,19 @@ impl RowPlant {
         // Hydraulic power = head x flow; kPa x L/s = W.
         flows.head_kpa * total_lps / self.p.pump_efficiency
     }
+}
+
+/// One step of a manifold's tanks in series, each from its upstream neighbour's previous
+/// temperature (`blend` = dt x mdot cp / a tank's heat capacity); returns the last tank's
+/// previous temperature, what leaves the manifold this step.
+fn advance_tanks(tanks: &mut [f64], blend: f64, inlet: f64) -> f64 {
+    let mut upstream = inlet;
+    for t in tanks {
+        let old = *t;
+        *t += blend * (upstream - old);
+        upstream = old;
+    }
+    upstream
 }
 
 mod devices;
