@@ -304,8 +304,48 @@ const PICTURED: [&str; 4] = [
     "pump_energy_kwh",
 ];
 
-/// Writes the worst sample to `worst` and, with `out`, `distributions.png` and `sweep.json`
-/// there.
+/// One line per sample: its index, each swept plant parameter's value, whether it was
+/// commissioned and passed, and both controllers' supply deviation and GPU peak with their
+/// ratio, so the plants a controller does badly on can be found and rerun.
+pub fn samples_csv(outcomes: &[SampleOutcome]) -> String {
+    use std::fmt::Write;
+    let params: Vec<&String> = outcomes
+        .first()
+        .map_or(Vec::new(), |o| o.scenario.plant.keys().collect());
+    let mut s = String::from("sample");
+    for p in &params {
+        let _ = write!(s, ",{p}");
+    }
+    s.push_str(",commissioned,passed,rackloop_supply_dev_c,baseline_supply_dev_c,supply_dev_ratio,rackloop_gpu_max_c,baseline_gpu_max_c\n");
+    for (i, o) in outcomes.iter().enumerate() {
+        let _ = write!(s, "{i}");
+        for p in &params {
+            let v = o.scenario.plant.get(p.as_str());
+            let _ = match v.and_then(|v| v.as_float().or(v.as_integer().map(|i| i as f64))) {
+                Some(x) => write!(s, ",{x}"),
+                None => write!(s, ","),
+            };
+        }
+        let get = |k: &Kpis, name: &str| k.get(name).copied().unwrap_or(f64::NAN);
+        let (r, b) = (
+            get(&o.rackloop, "supply_temp_max_dev_c"),
+            get(&o.baseline, "supply_temp_max_dev_c"),
+        );
+        let _ = writeln!(
+            s,
+            ",{},{},{r},{b},{},{},{}",
+            o.refused.is_none(),
+            o.passed,
+            r / b,
+            get(&o.rackloop, "max_gpu_temp_c"),
+            get(&o.baseline, "max_gpu_temp_c"),
+        );
+    }
+    s
+}
+
+/// Writes the worst sample to `worst` and, with `out`, `distributions.png`, `sweep.json` and
+/// `samples.csv` there.
 pub fn write_files(
     report: &SweepReport,
     outcomes: &[SampleOutcome],
@@ -332,6 +372,9 @@ pub fn write_files(
     let json = serde_json::to_string_pretty(report).map_err(|e| e.to_string())?;
     let path = dir.join("sweep.json");
     std::fs::write(&path, json).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    let path = dir.join("samples.csv");
+    std::fs::write(&path, samples_csv(outcomes))
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
     let panels: Vec<crate::report::distribution::KpiSamples> = PICTURED
         .iter()
         .filter(|k| report.kpis.contains_key(**k))

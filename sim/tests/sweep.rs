@@ -95,6 +95,19 @@ fn a_sweep_is_the_same_on_one_thread_and_two_and_its_worst_sample_reruns() {
     let frac = dev["no_worse_fraction"].as_f64().unwrap();
     assert!((0.0..=1.0).contains(&frac));
     assert!(dir.join("a/distributions.png").exists());
+    // samples.csv: a header and a line per sample, with the sampled plant and both
+    // controllers' supply deviation (the worst's matches the JSON's p95 below).
+    let csv = std::fs::read_to_string(dir.join("a/samples.csv")).unwrap();
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(lines.len(), 7, "{csv}");
+    let header: Vec<&str> = lines[0].split(',').collect();
+    assert!(header.contains(&"supply_dev_ratio"), "{csv}");
+    let col = |name: &str| header.iter().position(|h| *h == name).unwrap();
+    let ratio_col = col("supply_dev_ratio");
+    let csv_max = lines[1..]
+        .iter()
+        .map(|l| l.split(',').nth(ratio_col).unwrap().parse::<f64>().unwrap())
+        .fold(f64::MIN, f64::max);
 
     // Another seed draws other plants.
     let b = dir.join("b");
@@ -115,6 +128,7 @@ fn a_sweep_is_the_same_on_one_thread_and_two_and_its_worst_sample_reruns() {
     assert_eq!(v["checks_pass_fraction"], 1.0, "{v}");
     assert_eq!(v["not_commissioned"], 0);
     assert_eq!(ratio, dev["ratio"]["p95"].as_f64().unwrap());
+    assert_eq!(csv_max, ratio, "samples.csv's largest ratio is the worst's");
 }
 
 #[test]

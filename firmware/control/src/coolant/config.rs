@@ -50,6 +50,22 @@ pub struct CoolantConfig {
     /// volume over the design flow): the feed-forward follows the reported heat through this
     /// lag, which grows as the flow falls.
     pub feed_forward_lag_s: f32,
+    /// How far the feed-forward trusts the measured return over the lag model: it takes the
+    /// heat arriving at the exchanger as `w` x the measured heat (return temperature and flow)
+    /// plus `1 - w` x the lagged reports, `w = factor x feed_forward_lag_s / valve stroke`
+    /// (0..1). A valve that crosses its stroke within a few loop lags can wait for the heat
+    /// and cancel it as measured (exact in phase and size, whatever the piping); a slower one
+    /// must start on the reports' anticipation. 3: measured alone for strokes up to 48 s on
+    /// the default 16 s lag.
+    pub measured_heat_stroke_factor: f32,
+    /// A reported heat that turns back by more than this share of the design heat swings
+    /// (synchronized training) rather than steps: the reports' anticipation is then left out
+    /// for `swing_hold_strokes` valve strokes, since a valve that cannot follow the swing
+    /// only chases it out of phase; the measured heat alone leads the valve (measured on the
+    /// training-oscillation sweep).
+    pub swing_reversal_fraction: f32,
+    /// How long a swing keeps the anticipation out, in valve strokes.
+    pub swing_hold_strokes: f32,
     /// Pumps hold differential pressure or flow.
     pub pump_control: PumpControl,
     /// Differential pressure at design flow, kPa (Redfish mockup: 35).
@@ -79,6 +95,12 @@ pub struct CoolantConfig {
     /// The load envelope the pressure reset follows decays over this time, s: swings faster
     /// than this keep the flow steady.
     pub dp_reset_decay_s: f32,
+    /// The pressure reset's depth follows the commissioned valve stroke: a valve at most
+    /// `[0]` s per stroke gets the full reset (down to `dp_min_kpa`), one of `[1]` s or
+    /// more none (the design pressure), linear between. A load step on a reset row raises the
+    /// flow and the return temperature the exchanger sees at once; only a fast valve cancels
+    /// that, so a slow one keeps the flow up (measured on the load-step sweep).
+    pub dp_reset_stroke_s: [f32; 2],
     /// Pump loop PID (output: speed %).
     pub pump_pid: PidConfig,
     /// Pump speed at 100 %, rpm.
@@ -183,6 +205,9 @@ impl Default for CoolantConfig {
             report_stale_after_s: 0.5,
             // 350 L of manifolds, reservoir and CDU at 1,303 L/min.
             feed_forward_lag_s: 16.0,
+            measured_heat_stroke_factor: 3.0,
+            swing_reversal_fraction: 0.1,
+            swing_hold_strokes: 0.5,
             pump_control: PumpControl::DifferentialPressure,
             dp_design_kpa: 35.0,
             dp_min_kpa: 8.0,
@@ -197,6 +222,7 @@ impl Default for CoolantConfig {
             dp_per_margin_kpa_per_k: 3.0,
             dp_setpoint_slew_kpa_per_s: 5.0,
             dp_reset_decay_s: 900.0,
+            dp_reset_stroke_s: [20.0, 80.0],
             pump_pid: PidConfig {
                 kp: 0.8,
                 ti_s: 2.0,
@@ -256,5 +282,44 @@ impl Default for CoolantConfig {
                 ..temp
             },
         }
+    }
+}
+
+impl CoolantConfig {
+    /// The valve's full stroke as commissioned (the supply PI's slew), s; 0 for a valve the PI
+    /// does not pace.
+    pub fn valve_stroke_s(&self) -> f32 {
+        if self.temp_pid.slew_per_s > 0.0 {
+            100.0 / self.temp_pid.slew_per_s
+        } else {
+            0.0
+        }
+    }
+
+    /// The feed-forward's weight on the measured heat, 0..1 (see
+    /// `measured_heat_stroke_factor`).
+    pub fn measured_heat_weight(&self) -> f32 {
+        let reach = self.measured_heat_stroke_factor * self.feed_forward_lag_s;
+        let stroke = self.valve_stroke_s();
+        if stroke <= reach {
+            1.0
+        } else {
+            (reach / stroke).clamp(0.0, 1.0)
+        }
+    }
+
+    /// The lowest pressure the load reset goes to for the commissioned valve, kPa (see
+    /// `dp_reset_stroke_s`).
+    pub fn dp_reset_floor_kpa(&self) -> f32 {
+        let [full, none] = self.dp_reset_stroke_s;
+        let depth = if none > full {
+            ((none - self.valve_stroke_s()) / (none - full)).clamp(0.0, 1.0)
+        } else if self.valve_stroke_s() <= full {
+            1.0
+        } else {
+            0.0
+        };
+        let floor = self.dp_min_kpa.min(self.dp_design_kpa);
+        self.dp_design_kpa - depth * (self.dp_design_kpa - floor)
     }
 }

@@ -4,8 +4,10 @@
 //! (`dp_design x envelope^flow_exponent`; the envelope rises with the load at once and decays
 //! over `dp_reset_decay_s`, so a load that swings, as training does, keeps a steady flow),
 //! raised by `dp_per_margin_kpa_per_k` for every kelvin the hottest GPU is short of its margin
-//! below slowdown, held between `dp_min_kpa` and 1.3 x design, and moved no faster than
-//! `dp_setpoint_slew_kpa_per_s`.
+//! below slowdown, held between the reset's floor and 1.3 x design, and moved no faster than
+//! `dp_setpoint_slew_kpa_per_s`. The floor is `dp_min_kpa` for a fast valve and rises to the
+//! design pressure for a slow one (`dp_reset_stroke_s`): a load step on a reset row raises the
+//! flow and so the heat the exchanger sees at once, which only a fast valve can cancel.
 //!
 //! Without the racks' reports the load and the GPU temperatures are unknown: it holds the
 //! design pressure rather than guess low. In Failsafe, or with the controlled variable
@@ -71,7 +73,7 @@ impl PressureLoop {
                 dp_target += shortfall * c.dp_per_margin_kpa_per_k;
             }
         }
-        let dp_target = dp_target.clamp(c.dp_min_kpa, c.dp_design_kpa * 1.3);
+        let dp_target = dp_target.clamp(c.dp_reset_floor_kpa(), c.dp_design_kpa * 1.3);
         let max_change = c.dp_setpoint_slew_kpa_per_s * dt;
         self.dp_setpoint_kpa += (dp_target - self.dp_setpoint_kpa).clamp(-max_change, max_change);
 
@@ -158,6 +160,8 @@ mod tests {
     #[test]
     fn the_setpoint_follows_the_load_at_its_slew_and_rises_for_a_hot_gpu() {
         let mut b = Bench::new();
+        // A valve fast enough for the full reset.
+        b.config.temp_pid.slew_per_s = 100.0 / 20.0;
         let half = 0.5 * b.config.design_heat_w;
         let running = CoolantState::Running;
         // From the design pressure down toward 35 x 0.5^1.85 = 9.7 kPa at 5 kPa/s.
@@ -180,6 +184,26 @@ mod tests {
         // Without reports: the design pressure.
         b.run(10, running, false, half, None);
         assert!((b.p.dp_setpoint_kpa - 35.0).abs() < 1e-4);
+    }
+
+    #[test]
+    fn the_reset_is_shallower_for_a_slower_valve() {
+        let low = 0.2 * CoolantConfig::default().design_heat_w;
+        let floor_for = |stroke_s: f32| {
+            let mut b = Bench::new();
+            b.config.temp_pid.slew_per_s = 100.0 / stroke_s;
+            b.run(120, CoolantState::Running, false, low, Some(60.0));
+            b.p.dp_setpoint_kpa
+        };
+        // 20 s: the full reset; 50 s: half way to the design pressure; 80 s and more: none.
+        assert!((floor_for(20.0) - 8.0).abs() < 1e-3, "{}", floor_for(20.0));
+        assert!((floor_for(50.0) - 21.5).abs() < 1e-3, "{}", floor_for(50.0));
+        assert!((floor_for(80.0) - 35.0).abs() < 1e-3, "{}", floor_for(80.0));
+        assert!(
+            (floor_for(150.0) - 35.0).abs() < 1e-3,
+            "{}",
+            floor_for(150.0)
+        );
     }
 
     #[test]
