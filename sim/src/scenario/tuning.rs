@@ -4,7 +4,9 @@
 //! pumps at their commissioning speed, valve held until steady, then stepped open by
 //! `STEP_PCT`; the supply sensor's response (1 s sensor lag included) is fitted to a
 //! first-order-plus-dead-time model by the two-point method (28.3 % and 63.2 % of the final
-//! change: tau = 1.5 (t63 - t28), theta = t63 - tau), and the PI is set by Skogestad's SIMC
+//! change: tau = 1.5 (t63 - t28), theta = t63 - tau; a response that starts fast and goes on
+//! slowly, which puts that theta below zero, is read by its first clear movement instead:
+//! theta = t5, tau = t63 - t5), and the PI is set by Skogestad's SIMC
 //! rules with the tight choice `tau_c = theta`: `Kc = tau / (|K| (tau_c + theta))`,
 //! `Ti = min(tau, 4 (tau_c + theta))`. Both the baseline and rackloop's controller use this PI,
 //! so their comparison measures what feed-forward and pump control add, not a tuning gap.
@@ -13,7 +15,7 @@
 //! and the PI never asks the valve to move faster than that. A test that cannot give a model is
 //! refused with the reason, as an engineer would refuse it: the valve saturated at the
 //! operating point (no room for the step), a response too small to read, or a dead time
-//! shorter than the sensor's sampling can resolve.
+//! shorter than the sensor's sampling can resolve even by its first movement.
 
 use rack_control::pid::PidConfig;
 use serde::Serialize;
@@ -46,7 +48,14 @@ pub struct Tuning {
     pub ti_s: f64,
     /// The valve actuator's full-stroke time as the step timed it, s.
     pub valve_stroke_s: f64,
+    /// How the model was read off the response.
+    pub method: &'static str,
 }
+
+/// The two-point method's name.
+pub const TWO_POINT: &str = "two-point (28 %, 63 %)";
+/// The fallback's name: dead time to the first movement.
+pub const FIRST_MOVEMENT: &str = "first movement (5 %) and 63 %";
 
 impl Tuning {
     /// The PI as the controller's setting.
@@ -171,11 +180,31 @@ fn fit(samples: &[(f64, f64)], y0: f64, v0: f64, valve_stroke_s: f64) -> Result<
     let (Some(t28), Some(t63)) = (time_at(0.283), time_at(0.632)) else {
         return Err("refused: the bump test response never reached 63 % of its change".into());
     };
-    let tau = 1.5 * (t63 - t28);
-    let theta = t63 - tau;
-    if tau < 2.0 * DT_S || theta < 2.0 * DT_S {
+    let mut tau = 1.5 * (t63 - t28);
+    let mut theta = t63 - tau;
+    let mut method = TWO_POINT;
+    if theta < 2.0 * DT_S {
+        // A response that starts fast and goes on slowly (the exchanger answers at once, the
+        // cooled water's trip round the loop later) puts the two-point dead time below zero:
+        // take the dead time to the first clear movement (5 % of the change) and the time
+        // constant from there to 63 %.
+        let Some(t05) = time_at(0.05) else {
+            return Err("refused: the bump test response never moved".into());
+        };
+        theta = t05;
+        tau = t63 - t05;
+        method = FIRST_MOVEMENT;
+        if theta < 2.0 * DT_S {
+            return Err(format!(
+                "refused: inconclusive (the supply moved 5 % of its change {t05:.1} s after the step, \
+                 t28 = {t28:.1} s, t63 = {t63:.1} s): a dead time shorter than the {DT_S} s sampling \
+                 can resolve gives no model to tune on"
+            ));
+        }
+    }
+    if tau < 2.0 * DT_S {
         return Err(format!(
-            "refused: inconclusive (tau = {tau:.2} s, theta = {theta:.2} s from t28 = {t28:.1} s, t63 = {t63:.1} s): \
+            "refused: inconclusive (tau = {tau:.2} s from t28 = {t28:.1} s, t63 = {t63:.1} s): \
              a response faster than the {DT_S} s sampling can resolve gives no model to tune on"
         ));
     }
@@ -190,6 +219,7 @@ fn fit(samples: &[(f64, f64)], y0: f64, v0: f64, valve_stroke_s: f64) -> Result<
         kc_pct_per_k: tau / (gain.abs() * (tau_c + theta)),
         ti_s: tau.min(4.0 * (tau_c + theta)),
         valve_stroke_s,
+        method,
     })
 }
 
@@ -233,12 +263,67 @@ mod tests {
 
     #[test]
     fn a_saturated_bump_test_is_refused_with_the_reason() {
-        // 16 racks on the 8-rack CDU's heat exchanger and pumps.
+        // 24 racks on the 8-rack CDU's heat exchanger and pumps: not even half load holds.
+        let p = RowParams {
+            racks: 24,
+            ..RowParams::default()
+        };
+        let e = identify(&p, 25.0, 30.0).unwrap_err();
+        assert!(e.starts_with("refused: saturated"), "{e}");
+        // 16 racks hold at half load, where the test is taken; the response starts fast
+        // (the small rise of a half-loaded exchanger), so it is read by its first movement
+        // rather than floored at the sampling time (which gave a limit-cycling PI).
         let p = RowParams {
             racks: 16,
             ..RowParams::default()
         };
-        let e = identify(&p, 25.0, 30.0).unwrap_err();
-        assert!(e.starts_with("refused"), "{e}");
+        let t = identify(&p, 25.0, 30.0).unwrap();
+        assert!(t.theta_s >= 0.5 && t.kc_pct_per_k < 100.0, "{t:?}");
+    }
+
+    /// A recorded response `y(t)` sampled as the bump test samples it.
+    fn record(y: impl Fn(f64) -> f64) -> Vec<(f64, f64)> {
+        (1..=9_000)
+            .map(|k| {
+                let t = f64::from(k) * DT_S;
+                (t, y(t))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_response_that_starts_fast_is_read_by_its_first_movement() {
+        // A first-order-plus-dead-time response reads by the two points.
+        let fopdt = record(|t| {
+            if t < 3.0 {
+                0.0
+            } else {
+                -(1.0 - (-(t - 3.0) / 20.0).exp())
+            }
+        });
+        let t = fit(&fopdt, 0.0, 50.0, 30.0).unwrap();
+        assert_eq!(t.method, TWO_POINT);
+        assert!(
+            (t.theta_s - 3.0).abs() < 0.3 && (t.tau_s - 20.0).abs() < 0.5,
+            "{t:?}"
+        );
+        // A third at once (1 s after a 1 s dead time), the rest over 60 s: the two-point dead
+        // time is negative, so the dead time is the first movement's.
+        let fast_then_slow = record(|t| {
+            if t < 1.0 {
+                0.0
+            } else {
+                let s = t - 1.0;
+                -(0.33 * (1.0 - (-s).exp()) + 0.67 * (1.0 - (-s / 60.0).exp()))
+            }
+        });
+        let t = fit(&fast_then_slow, 0.0, 50.0, 30.0).unwrap();
+        assert_eq!(t.method, FIRST_MOVEMENT);
+        assert!(t.theta_s > 1.0 && t.theta_s < 1.5, "{t:?}");
+        assert!(t.tau_s > 20.0 && t.kc_pct_per_k > 0.0, "{t:?}");
+        // Moving within the first sample: refused, with why.
+        let instant = record(|t| -(1.0 - (-t / 30.0).exp()) - 0.3);
+        let e = fit(&instant, 0.0, 50.0, 30.0).unwrap_err();
+        assert!(e.starts_with("refused: inconclusive"), "{e}");
     }
 }
