@@ -286,7 +286,7 @@ mod tests {
     fn a_fast_valve_follows_the_measured_heat_and_a_slow_one_the_reports() {
         let mut fast = CoolantConfig::default();
         fast.temp_pid.slew_per_s = 100.0 / 20.0;
-        let mut slow = fast.clone();
+        let mut slow = fast;
         slow.temp_pid.slew_per_s = 100.0 / 150.0;
         assert_eq!(fast.measured_heat_weight(), 1.0);
         let w = slow.measured_heat_weight();
