@@ -180,28 +180,24 @@ fn fit(samples: &[(f64, f64)], y0: f64, v0: f64, valve_stroke_s: f64) -> Result<
     let (Some(t28), Some(t63)) = (time_at(0.283), time_at(0.632)) else {
         return Err("refused: the bump test response never reached 63 % of its change".into());
     };
-    let mut tau = 1.5 * (t63 - t28);
-    let mut theta = t63 - tau;
-    let mut method = TWO_POINT;
-    if theta < 2.0 * DT_S {
+    let two_point_tau = 1.5 * (t63 - t28);
+    let (tau, theta, method) = if t63 - two_point_tau >= 2.0 * DT_S {
+        (two_point_tau, t63 - two_point_tau, TWO_POINT)
+    } else {
         // A response that starts fast and goes on slowly (the exchanger answers at once, the
         // cooled water's trip round the loop later) puts the two-point dead time below zero:
-        // take the dead time to the first clear movement (5 % of the change) and the time
-        // constant from there to 63 %.
-        let Some(t05) = time_at(0.05) else {
-            return Err("refused: the bump test response never moved".into());
-        };
-        theta = t05;
-        tau = t63 - t05;
-        method = FIRST_MOVEMENT;
-        if theta < 2.0 * DT_S {
+        // take the dead time to the first clear movement (5 % of the change; it came before
+        // the 28 %) and the time constant from there to 63 %.
+        let t05 = time_at(0.05).unwrap_or(t28);
+        if t05 < 2.0 * DT_S {
             return Err(format!(
                 "refused: inconclusive (the supply moved 5 % of its change {t05:.1} s after the step, \
                  t28 = {t28:.1} s, t63 = {t63:.1} s): a dead time shorter than the {DT_S} s sampling \
                  can resolve gives no model to tune on"
             ));
         }
-    }
+        (t63 - t05, t05, FIRST_MOVEMENT)
+    };
     if tau < 2.0 * DT_S {
         return Err(format!(
             "refused: inconclusive (tau = {tau:.2} s from t28 = {t28:.1} s, t63 = {t63:.1} s): \

@@ -301,10 +301,11 @@ impl CoolantConfig {
     pub fn measured_heat_weight(&self) -> f32 {
         let reach = self.measured_heat_stroke_factor * self.feed_forward_lag_s;
         let stroke = self.valve_stroke_s();
+        // A negative factor (misconfigured) gives no weight, not a negative one.
         if stroke <= reach {
             1.0
         } else {
-            (reach / stroke).clamp(0.0, 1.0)
+            (reach / stroke).max(0.0)
         }
     }
 

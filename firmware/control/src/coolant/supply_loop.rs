@@ -9,9 +9,9 @@
 //! but only as right as the piping's nameplate). A valve that can cross its stroke within a
 //! few lags waits for the measurement; a slower one leans on the anticipation
 //! (`measured_heat_weight`), unless the heat swings back and forth (training), which such a
-//! valve could only chase out of phase. The loop starts where the model puts the valve (no start-up bump)
-//! and hands the feed-forward over through the integral whenever its source comes or goes
-//! (no bump either). In Failsafe, or without a valid supply reading, the valve opens fully.
+//! valve could only chase out of phase. The loop starts where the model puts the valve (no
+//! start-up bump) and hands the feed-forward over through the integral whenever its source
+//! comes or goes (no bump either). In Failsafe, or without a valid supply reading, the valve opens fully.
 
 use crate::pid::Pid;
 
@@ -60,6 +60,14 @@ struct Swing {
 }
 
 impl Swing {
+    /// No heat seen yet, no turn.
+    const fn new() -> Self {
+        Self {
+            extreme: None,
+            since_s: f32::INFINITY,
+        }
+    }
+
     /// Follows the reported heat `heat_w`; whether it turned back by more than
     /// `swing_reversal_fraction` of design within the last `swing_hold_strokes` strokes.
     fn step(&mut self, heat_w: f32, c: &CoolantConfig, dt: f32) -> bool {
@@ -89,10 +97,7 @@ impl SupplyLoop {
             phase: Phase::Unprimed,
             arriving_heat_w: None,
             solve: None,
-            swing: Swing {
-                extreme: None,
-                since_s: f32::INFINITY,
-            },
+            swing: Swing::new(),
         }
     }
 
@@ -315,12 +320,8 @@ mod tests {
         let mut c = CoolantConfig::default();
         c.temp_pid.slew_per_s = 100.0 / 120.0;
         let design = c.design_heat_w;
-        let fresh = || Swing {
-            extreme: None,
-            since_s: f32::INFINITY,
-        };
         // A step from 20 % to 100 % with 2 % jitter: never a swing.
-        let mut step = fresh();
+        let mut step = Swing::new();
         for i in 0..1_200 {
             let level = if i < 600 { 0.2 } else { 1.0 };
             let jitter = if i % 2 == 0 { 0.02 } else { -0.02 };
@@ -331,7 +332,7 @@ mod tests {
         }
         // 30 % to 100 % every 10 s: a swing from its first turn, and for half a stroke (60 s)
         // after the last.
-        let mut swing = fresh();
+        let mut swing = Swing::new();
         let mut seen = false;
         for i in 0..600 {
             let level = if (i / 50) % 2 == 0 { 1.0 } else { 0.3 };
