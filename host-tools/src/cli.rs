@@ -8,11 +8,18 @@ use clap::{Parser, Subcommand, ValueEnum};
 /// The device is `--connect HOST:PORT` (the simulator: `racksim serve`, port 7700 is the CDU,
 /// 7701.. the racks) or `--port /dev/ttyACM0` (a board). Without either, `RACKCTL_CONNECT` or
 /// `RACKCTL_PORT`, then `connect`/`port`/`baud` in `~/.config/rackctl/config.toml` are used.
+///
+/// Changes (settings, acknowledgements, modes, commands) are signed with a key the device
+/// holds: `--key-file FILE` (lines of `ID ROLE SECRET`, as `racksim serve --keys` writes),
+/// `RACKCTL_KEY="ID ROLE SECRET"`, `RACKCTL_KEY_FILE`, or `key` / `key_file` in the
+/// configuration file; a file holding a key must be readable by its owner only. Setpoints and
+/// acknowledgements need an operator key; modes, pumps, trays, racks and clear-latched a
+/// maintenance key. Reads need no key.
 #[derive(Debug, Parser)]
 #[command(name = "rackctl", version, about, long_about)]
 pub(crate) struct Cli {
     /// The device on TCP, HOST:PORT.
-    #[arg(long, global = true, value_name = "HOST:PORT", conflicts_with = "port")]
+    #[arg(long, global = true, value_name = "HOST:PORT", conflicts_with = "port", value_parser = parse_host_port)]
     pub(crate) connect: Option<String>,
     /// The device on a serial port.
     #[arg(long, global = true, value_name = "DEVICE")]
@@ -29,6 +36,16 @@ pub(crate) struct Cli {
     /// Print JSON (for scripts) instead of text.
     #[arg(long, global = true)]
     pub(crate) json: bool,
+    /// Keys to sign changes with: lines of `ID ROLE SECRET`; readable by its owner only.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub(crate) key_file: Option<std::path::PathBuf>,
+    /// Which key of the key file (default: the one with the highest role).
+    #[arg(long, global = true, value_name = "ID")]
+    pub(crate) key_id: Option<u16>,
+    /// Do not ask before a command that stops cooling or power (needed when not on a
+    /// terminal).
+    #[arg(long, global = true)]
+    pub(crate) yes: bool,
     #[command(subcommand)]
     pub(crate) command: Cmd,
 }
@@ -62,13 +79,30 @@ pub(crate) enum Cmd {
         name: String,
     },
     /// Change a setting, with its unit: `set supply-temp 32C`, `set power-cap 120kW`.
+    ///
+    /// The settings, their units and the ranges the devices allow (`get NAME` reads the value
+    /// in force and the range of that device):
+    ///
+    ///   supply-temp    C          a CDU's secondary supply temperature, 10C ..= 35C
+    ///   lead-rotation  s, min, h, d   a CDU's lead pump rotation interval, 1h ..= 30d
+    ///   leak-delay     s, min     a CDU's wait before it isolates a wet rack, 0s ..= 300s
+    ///   power-cap      W, kW      a rack's input power budget, up to its breaker's rating
+    ///   ramp-limit     W/s, kW/s  a rack's input power ramp limit, 100W/s ..= 100kW/s
+    ///   power-floor    W, kW      a rack's smoothing floor, 0W ..= its power cap
+    ///   ride-through   s, min     a rack's battery ride-through, 10s ..= 1800s
+    ///
+    /// Numbers may have a fraction or an exponent (`31.5C`, `1.2e5W`) and a sign (`-5C`).
+    /// Needs an operator key.
+    #[command(verbatim_doc_comment)]
     Set {
-        /// The setting.
+        /// The setting (see above).
         name: String,
         /// The value, with or without its unit.
+        #[arg(allow_hyphen_values = true)]
         value: String,
     },
-    /// Set a mode: auto, standby; for a CDU also dp or flow (what the pumps hold).
+    /// Set a mode: auto, standby; for a CDU also dp or flow (what the pumps hold). Standby
+    /// stops a CDU's pumps: asks first (or needs --yes). Needs a maintenance key.
     Mode {
         /// The mode.
         mode: ModeArg,
@@ -156,4 +190,53 @@ pub(crate) enum RackCmd {
         /// Rack number.
         rack: u8,
     },
+}
+
+/// `--connect`'s value: HOST:PORT with a port 1 ..= 65535 (IPv6 as `[::1]:7700`).
+fn parse_host_port(text: &str) -> Result<String, String> {
+    let (host, port) = text
+        .rsplit_once(':')
+        .ok_or_else(|| format!("`{text}` has no port: use HOST:PORT, e.g. 127.0.0.1:7700"))?;
+    if host.is_empty() {
+        return Err(format!(
+            "`{text}` has no host: use HOST:PORT, e.g. 127.0.0.1:7700"
+        ));
+    }
+    match port.parse::<u16>() {
+        Ok(p) if p > 0 => Ok(text.to_owned()),
+        _ => Err(format!(
+            "`{port}` is not a port: use 1 ..= 65535, e.g. 127.0.0.1:7700"
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn connect_needs_a_host_and_a_port() {
+        assert!(parse_host_port("127.0.0.1:7700").is_ok());
+        assert!(parse_host_port("[::1]:7700").is_ok());
+        for bad in ["localhost", "localhost:", ":7700", "host:0", "host:70000"] {
+            assert!(parse_host_port(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn set_help_lists_every_setting() {
+        let mut cli = Cli::command();
+        let set = cli
+            .find_subcommand_mut("set")
+            .map(|c| c.render_long_help().to_string());
+        let help = set.unwrap_or_default();
+        for named in crate::units::SETPOINTS {
+            assert!(
+                help.contains(named.name),
+                "{} missing from:\n{help}",
+                named.name
+            );
+        }
+    }
 }

@@ -2,11 +2,11 @@
 
 use rack_protocol::Message;
 use rack_protocol::message::{
-    AckAlarm, AckAllAlarms, Command, GetAlarms, GetEvents, GetIdentity, GetSetpoint, GetTelemetry,
-    SetMode, SetSetpoint,
+    AckAlarm, AckAllAlarms, Command, GetAlarms, GetCounters, GetEvents, GetIdentity, GetSetpoint,
+    GetTelemetry, SetMode, SetSetpoint,
 };
 use rack_protocol::types::{
-    Action, AlarmCode, ModeSetting, OperatingMode, PumpControlMode, Refusal,
+    Action, AlarmCode, AuthRefusal, ModeSetting, OperatingMode, PumpControlMode, Refusal,
 };
 use serde_json::json;
 
@@ -39,7 +39,14 @@ pub(crate) fn run(cli: &Cli) -> Result<(), Failure> {
         Cmd::Mode { mode } => {
             let mode = match mode {
                 ModeArg::Auto => ModeSetting::Operating(OperatingMode::Auto),
-                ModeArg::Standby => ModeSetting::Operating(OperatingMode::Standby),
+                ModeArg::Standby => {
+                    confirm(
+                        cli,
+                        "`mode standby` stops a CDU's pumps: the row loses its cooling, and \
+                         GPUs at load reach their slowdown temperature within a minute",
+                    )?;
+                    ModeSetting::Operating(OperatingMode::Standby)
+                }
                 ModeArg::Dp => ModeSetting::PumpControl(PumpControlMode::DifferentialPressure),
                 ModeArg::Flow => ModeSetting::PumpControl(PumpControlMode::Flow),
             };
@@ -62,7 +69,13 @@ pub(crate) fn run(cli: &Cli) -> Result<(), Failure> {
         Cmd::Tray { action } => {
             let action = match action {
                 TrayCmd::Enable { tray } => Action::EnableTray(*tray),
-                TrayCmd::Disable { tray } => Action::DisableTray(*tray),
+                TrayCmd::Disable { tray } => {
+                    confirm(
+                        cli,
+                        &format!("`tray disable {tray}` powers the tray off and stops its jobs"),
+                    )?;
+                    Action::DisableTray(*tray)
+                }
             };
             simple(cli, &Message::Command(Command { action }), "tray command")
         }
@@ -82,6 +95,30 @@ pub(crate) fn run(cli: &Cli) -> Result<(), Failure> {
             }),
             "clear",
         ),
+    }
+}
+
+/// Asks before a command that stops cooling or power: on a terminal the user types `yes`;
+/// elsewhere (a script) the command needs `--yes`.
+fn confirm(cli: &Cli, what: &str) -> Result<(), Failure> {
+    use std::io::{BufRead, IsTerminal, Write};
+    if cli.yes {
+        return Ok(());
+    }
+    let stdin = std::io::stdin();
+    if !stdin.is_terminal() {
+        return Err(Failure::Usage(format!(
+            "{what}; not on a terminal, so add --yes to do it"
+        )));
+    }
+    eprint!("{what}.\nType yes to go on: ");
+    let _ = std::io::stderr().flush();
+    let mut answer = String::new();
+    let _ = stdin.lock().read_line(&mut answer);
+    if answer.trim() == "yes" {
+        Ok(())
+    } else {
+        Err(Failure::Usage("not done: the answer was not `yes`".into()))
     }
 }
 
@@ -118,15 +155,15 @@ fn alarms(cli: &Cli) -> Result<(), Failure> {
         return Err(unexpected(&answer));
     };
     if cli.json {
-        println!(
+        out!(
             "{}",
             json!({ "alarms": to_json(&a.entries), "total": a.total })
         );
     } else if a.entries.is_empty() {
-        println!("no alarms");
+        out!("no alarms");
     } else {
         for e in &a.entries {
-            println!(
+            out!(
                 "{:<8} {:<22} instance {:<3} {}{} raised at {:.1} s",
                 format!("{:?}", e.severity),
                 kebab(&format!("{:?}", e.code)),
@@ -161,9 +198,9 @@ pub(crate) fn simple(cli: &Cli, message: &Message, what: &str) -> Result<(), Fai
     match open(cli)?.request(message)? {
         Message::Ack(_) => {
             if cli.json {
-                println!("{}", json!({ "ok": true }));
+                out!("{}", json!({ "ok": true }));
             } else {
-                println!("ok");
+                out!("ok");
             }
             Ok(())
         }
@@ -198,14 +235,48 @@ pub(crate) fn refused(
             "refused: no such instance; this device has {count} (0..={})",
             count.saturating_sub(1)
         ),
+        (Refusal::Unauthorized(why), _) => format!("refused: {what}: {}", auth_text(why)),
+        (Refusal::NoSuchAlarm, _) => {
+            format!("refused: {what}: no such alarm is listed (see `rackctl alarms`)")
+        }
+        (Refusal::WrongDevice { device }, _) => format!(
+            "refused: {what} is for the other kind of device; this one is a {}",
+            device_name(device)
+        ),
     };
     if cli.json {
-        println!(
+        out!(
             "{}",
             json!({ "refused": to_json(&reason), "message": text })
         );
     }
     Failure::Refused(text)
+}
+
+/// What an authentication refusal means for the technician.
+fn auth_text(why: AuthRefusal) -> String {
+    match why {
+        AuthRefusal::MissingMac => "changes need a key, and none is configured (--key-file FILE, \
+             RACKCTL_KEY or key_file in ~/.config/rackctl/config.toml)"
+            .into(),
+        AuthRefusal::BadMac => "the device does not accept this key's secret".into(),
+        AuthRefusal::UnknownKey => "the device holds no key with this id".into(),
+        AuthRefusal::Replayed => {
+            "the request's counter was not above the last one (a replay, or this host's clock \
+             is behind another's using the same key)"
+                .into()
+        }
+        AuthRefusal::RoleTooLow { needed } => {
+            format!("this needs a key with the {} role", needed.name())
+        }
+    }
+}
+
+fn device_name(kind: rack_protocol::types::DeviceKind) -> &'static str {
+    match kind {
+        rack_protocol::types::DeviceKind::CoolantController => "coolant controller (CDU)",
+        rack_protocol::types::DeviceKind::PowerController => "rack power controller",
+    }
 }
 
 pub(crate) fn unexpected(m: &Message) -> Failure {
@@ -223,14 +294,14 @@ pub(crate) fn show_setpoint(
     match answer {
         Message::Setpoint(s) => {
             if cli.json {
-                println!(
+                out!(
                     "{}",
                     json!({ "name": named.name, "value": s.value, "min": s.min, "max": s.max,
                             "unit": named.unit, "scale": named.scale,
                             "display": units::display(named, s.value) })
                 );
             } else {
-                println!(
+                out!(
                     "{} = {} (allowed {} ..= {})",
                     named.name,
                     units::display(named, s.value),
@@ -263,6 +334,16 @@ pub(crate) fn status(cli: &Cli, link: &mut Link) -> Result<(), Failure> {
     let identity = link.request(&Message::GetIdentity(GetIdentity))?;
     let telemetry = link.request(&Message::GetTelemetry(GetTelemetry))?;
     let alarms = link.request(&Message::GetAlarms(GetAlarms))?;
+    // A version-1 device has no counters: it does not answer, and status goes on without.
+    let counters = match &identity {
+        Message::Identity(id) if id.protocol_version >= 2 => {
+            match link.request(&Message::GetCounters(GetCounters))? {
+                Message::Counters(c) => Some(c),
+                _ => None,
+            }
+        }
+        _ => None,
+    };
     if cli.json {
         let payload = |m: &Message| match m {
             Message::Identity(x) => to_json(x),
@@ -271,14 +352,23 @@ pub(crate) fn status(cli: &Cli, link: &mut Link) -> Result<(), Failure> {
             Message::Alarms(x) => to_json(x),
             other => json!({ "unexpected": format!("{:?}", other.kind()) }),
         };
-        println!(
+        let counters = counters.map_or(serde_json::Value::Null, |c| {
+            json!({ "frames": c.frames, "frame_rejects": c.frame_rejects,
+                    "writes_accepted": c.writes_accepted,
+                    "auth_refusals": { "missing_mac": c.auth_refusals[0], "bad_mac": c.auth_refusals[1],
+                        "unknown_key": c.auth_refusals[2], "replayed": c.auth_refusals[3],
+                        "role_too_low": c.auth_refusals[4] },
+                    "refusals_not_logged": c.refusals_not_logged })
+        });
+        out!(
             "{}",
-            json!({ "identity": payload(&identity), "telemetry": payload(&telemetry), "alarms": payload(&alarms) })
+            json!({ "identity": payload(&identity), "telemetry": payload(&telemetry),
+                    "alarms": payload(&alarms), "counters": counters })
         );
         return Ok(());
     }
     if let Message::Identity(id) = &identity {
-        println!(
+        out!(
             "{:?} {}  firmware {}.{}.{}  protocol v{}  up {:.0} s",
             id.device_kind,
             id.serial_number,
@@ -289,7 +379,7 @@ pub(crate) fn status(cli: &Cli, link: &mut Link) -> Result<(), Failure> {
             id.uptime_ms as f64 / 1000.0
         );
     }
-    println!("{}", telemetry_text(&telemetry));
+    out!("{}", telemetry_text(&telemetry));
     if let Message::Alarms(a) = &alarms {
         let active: Vec<String> = a
             .entries
@@ -297,13 +387,29 @@ pub(crate) fn status(cli: &Cli, link: &mut Link) -> Result<(), Failure> {
             .filter(|e| e.active)
             .map(|e| format!("{} {}", kebab(&format!("{:?}", e.code)), e.instance))
             .collect();
-        println!(
+        out!(
             "alarms: {}",
             if active.is_empty() {
                 "none active".to_owned()
             } else {
                 active.join(", ")
             }
+        );
+    }
+    if let Some(c) = counters {
+        let [cobs, long, short, crc, version, kind, body] = c.frame_rejects;
+        let [missing, bad, unknown, replayed, role] = c.auth_refusals;
+        out!(
+            "link: {} frames; rejected {} (COBS {cobs}, too long {long}, too short {short}, \
+             CRC {crc}, version {version}, kind {kind}, body {body})",
+            c.frames,
+            c.frame_rejects.iter().sum::<u32>()
+        );
+        out!(
+            "writes: {} accepted; refused {} (no MAC {missing}, bad MAC {bad}, unknown key \
+             {unknown}, replayed {replayed}, role too low {role})",
+            c.writes_accepted,
+            c.auth_refusals.iter().sum::<u32>()
         );
     }
     Ok(())
@@ -317,35 +423,56 @@ pub(crate) fn fetch_events(
 ) -> Result<(Vec<rack_protocol::types::Event>, u32, u32), Failure> {
     let mut from = since;
     let mut all = Vec::new();
-    let mut lost = 0;
-    loop {
+    let mut lost = 0u32;
+    // A device holds at most a few hundred events: a log that never ends, or does not move
+    // on, is a faulty device, not a reason to loop for ever.
+    for _ in 0..MAX_EVENT_BATCHES {
         let answer = link.request(&Message::GetEvents(GetEvents { from_seq: from }))?;
         let Message::Events(batch) = &answer else {
             return Err(unexpected(&answer));
         };
-        lost += batch.lost;
+        lost = lost.saturating_add(batch.lost);
         all.extend(batch.events.iter().copied());
+        let moved = batch.next_seq > from;
         from = batch.next_seq;
         if !batch.more {
             return Ok((all, from, lost));
         }
+        if !moved {
+            return Err(Failure::Link(LinkError::Io(std::io::Error::other(
+                format!(
+                    "the device says more events wait after {from} but does not move on; \
+                 stopped after {} events",
+                    all.len()
+                ),
+            ))));
+        }
     }
+    Err(Failure::Link(LinkError::Io(std::io::Error::other(
+        format!(
+            "the device's log did not end after {MAX_EVENT_BATCHES} batches ({} events); stopped",
+            all.len()
+        ),
+    ))))
 }
+
+/// The most event batches one read of the log takes (a device's ring holds far fewer).
+const MAX_EVENT_BATCHES: usize = 1_000;
 
 /// Prints the events from `since`.
 pub(crate) fn log(cli: &Cli, link: &mut Link, since: u32) -> Result<(), Failure> {
     let (events, next, lost) = fetch_events(link, since)?;
     if cli.json {
-        println!(
+        out!(
             "{}",
             json!({ "events": to_json(&events), "next_seq": next, "lost": lost })
         );
     } else {
         if lost > 0 {
-            println!("({lost} events were overwritten before they could be read)");
+            out!("({lost} events were overwritten before they could be read)");
         }
         for e in &events {
-            println!("{}", event_line(e));
+            out!("{}", event_line(e));
         }
     }
     Ok(())

@@ -5,6 +5,7 @@ use std::io::{ErrorKind, Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
+use rack_protocol::auth::Key;
 use rack_protocol::decoder::FrameDecoder;
 use rack_protocol::frame::{self, MAX_WIRE_FRAME_SIZE};
 use rack_protocol::{Frame, Message, MessageKind};
@@ -59,6 +60,9 @@ pub struct Link {
     stream: Box<dyn Stream>,
     decoder: FrameDecoder,
     seq: u16,
+    /// The key requests that change anything are signed with, and the last counter used.
+    key: Option<Key>,
+    counter: u64,
     /// Time to wait for an answer.
     pub timeout: Duration,
     /// Extra attempts after a timeout.
@@ -105,9 +109,27 @@ impl Link {
             stream,
             decoder: FrameDecoder::new(),
             seq: 0,
+            key: None,
+            counter: 0,
             timeout,
             retries,
         })
+    }
+
+    /// Signs requests that change anything with `key` from now on.
+    pub fn with_key(mut self, key: Option<Key>) -> Self {
+        self.key = key;
+        self
+    }
+
+    /// The next counter: the wall clock in microseconds, and never less than the last + 1,
+    /// so that it rises across invocations (and hosts sharing a key) without a state file.
+    fn next_counter(&mut self) -> u64 {
+        let now_us = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX));
+        self.counter = now_us.max(self.counter.saturating_add(1));
+        self.counter
     }
 
     /// Sends `message` and waits for the answer with its sequence number.
@@ -116,8 +138,20 @@ impl Link {
             self.seq = self.seq.wrapping_add(1);
             let seq = self.seq;
             let mut wire = [0u8; MAX_WIRE_FRAME_SIZE];
-            let len = frame::encode(seq, message, &mut wire)
-                .map_err(|e| LinkError::Io(std::io::Error::other(e.to_string())))?;
+            // A write goes signed when there is a key (else unsigned: the device refuses it
+            // and says the key is missing); each attempt with a fresh counter.
+            let signer = match &self.key {
+                Some(key) if message.kind().needs_role().is_some() => Some(key.clone()),
+                _ => None,
+            };
+            let len = match signer {
+                Some(key) => {
+                    let counter = self.next_counter();
+                    frame::encode_signed(seq, message, &key, counter, &mut wire)
+                }
+                None => frame::encode(seq, message, &mut wire),
+            }
+            .map_err(|e| LinkError::Io(std::io::Error::other(e.to_string())))?;
             // A leading delimiter flushes whatever half frame the device may hold.
             let mut out = Vec::with_capacity(len + 1);
             out.push(0);
@@ -172,6 +206,7 @@ fn answers(request: MessageKind, answer: MessageKind) -> bool {
         K::Setpoint => matches!(request, K::GetSetpoint | K::SetSetpoint),
         K::Alarms => request == K::GetAlarms,
         K::Events => request == K::GetEvents,
+        K::Counters => request == K::GetCounters,
         K::Heartbeat => request == K::Heartbeat,
         _ => false,
     }

@@ -5,9 +5,16 @@
 //! 2 bad usage or input; 3 no answer within the timeout; 4 the device could not be reached.
 #![allow(clippy::print_stdout)] // a command-line tool prints
 
+/// Prints a line on stdout; when the reader has gone (`rackctl log | head -1`), rackctl ends
+/// quietly instead of panicking, as Unix tools do.
+macro_rules! out {
+    ($($t:tt)*) => { $crate::print_text(format_args!("{}\n", format_args!($($t)*))) };
+}
+
 mod cli;
 mod commands;
 mod discover;
+mod keys;
 mod link;
 mod render;
 mod units;
@@ -46,22 +53,41 @@ impl From<LinkError> for Failure {
     }
 }
 
+/// Writes `text` to stdout; a closed pipe ends the process with success (what the reader
+/// wanted it has), any other write error with exit code 74 (`EX_IOERR`).
+pub(crate) fn print_text(text: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    if let Err(e) = stdout.write_fmt(text).and_then(|()| stdout.flush()) {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+        eprintln!("rackctl: cannot write the output: {e}");
+        std::process::exit(74);
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match commands::run(&cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(f) => {
-            let text = match &f {
-                Failure::Refused(t) | Failure::Usage(t) => t.clone(),
-                Failure::Link(e) => e.to_string(),
-            };
+            let text = failure_text(&f);
             // A refusal has printed its own JSON (with the device's reason and range).
             if cli.json && !matches!(f, Failure::Refused(_)) {
-                println!("{}", json!({ "error": text, "exit_code": f.code() }));
+                out!("{}", json!({ "error": text, "exit_code": f.code() }));
             }
             eprintln!("rackctl: {text}");
             ExitCode::from(f.code())
         }
+    }
+}
+
+/// What a failure says to the user.
+pub(crate) fn failure_text(f: &Failure) -> String {
+    match f {
+        Failure::Refused(t) | Failure::Usage(t) => t.clone(),
+        Failure::Link(e) => e.to_string(),
     }
 }
 
@@ -82,8 +108,7 @@ fn target(cli: &Cli) -> Result<Target, Failure> {
             .unwrap_or(cli.baud);
         return Ok(Target::Serial(p, baud));
     }
-    let home = std::env::var("HOME").unwrap_or_default();
-    let path = std::path::Path::new(&home).join(".config/rackctl/config.toml");
+    let path = keys::config_path();
     if let Ok(text) = std::fs::read_to_string(&path) {
         let v: toml::Table = toml::from_str(&text)
             .map_err(|e| Failure::Usage(format!("{}: {e}", path.display())))?;
@@ -104,9 +129,11 @@ fn target(cli: &Cli) -> Result<Target, Failure> {
 }
 
 pub(crate) fn open(cli: &Cli) -> Result<Link, Failure> {
+    let key = keys::key(cli)?;
     Ok(Link::open(
         &target(cli)?,
         Duration::from_millis(cli.timeout),
         cli.retries,
-    )?)
+    )?
+    .with_key(key))
 }

@@ -90,9 +90,17 @@ fn trim(v: f64) -> String {
 /// Parses `text` (a number with an optional unit) into the protocol integer for `named`.
 pub fn parse(named: &Named, text: &str) -> Result<i32, String> {
     let t = text.trim();
-    let split = t
-        .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '-' || c == '+'))
-        .unwrap_or(t.len());
+    // The number is the longest prefix that reads as one (`1e3`, `-5`, `31.5`); a unit may
+    // follow. A prefix ending in `e` is not taken, so `5e` is not read as a number.
+    let split = (1..=t.len())
+        .rev()
+        .filter(|&i| t.is_char_boundary(i))
+        .find(|&i| {
+            t.get(..i).is_some_and(|n| {
+                !n.ends_with(['e', 'E']) && n.parse::<f64>().is_ok_and(f64::is_finite)
+            })
+        })
+        .unwrap_or(0);
     let (number, unit) = t.split_at(split);
     let value: f64 = number.parse().map_err(|_| {
         format!(
@@ -156,6 +164,12 @@ mod tests {
         assert_eq!(parse(p, "90000W"), Ok(90_000));
         assert_eq!(display(p, 120_000), "120kW");
         assert_eq!(display(t, 3250), "32.5C");
+        assert_eq!(parse(t, "-5C"), Ok(-500));
+        assert_eq!(parse(p, "1.2e5W"), Ok(120_000));
+        assert_eq!(parse(p, "1e3"), Ok(1000));
+        assert_eq!(parse(p, "120 kW"), Ok(120_000));
+        let s = lookup("lead-rotation").unwrap();
+        assert_eq!(parse(s, "2d"), Ok(172_800));
     }
 
     #[test]
@@ -163,6 +177,8 @@ mod tests {
         let t = lookup("supply-temp").unwrap();
         assert!(parse(t, "32kW").unwrap_err().contains("in C"));
         assert!(parse(t, "warm").unwrap_err().contains("32C"));
+        assert!(parse(t, "inf").unwrap_err().contains("32C"));
+        assert!(parse(t, "5e").unwrap_err().contains("unit `e`"));
         assert!(lookup("temp").unwrap_err().contains("supply-temp"));
     }
 }

@@ -11,7 +11,7 @@ use crate::cli::Cli;
 use crate::commands::fetch_events;
 use crate::link::Link;
 use crate::render::{event_line, telemetry_text, to_json};
-use crate::{Failure, open};
+use crate::{Failure, failure_text, open};
 
 /// Events shown under the live view.
 const WATCH_HISTORY: usize = 10;
@@ -26,11 +26,20 @@ pub(crate) fn watch(cli: &Cli, interval: f64, count: Option<u64>) -> Result<(), 
     let mut link: Option<Link> = None;
     let mut next_event = 1;
     let mut history: std::collections::VecDeque<String> = std::collections::VecDeque::new();
+    // Every update counts toward --count, answered or not: a watch of a device that is down
+    // still ends, with the last failure.
+    let mut updates = 0u64;
     let mut shown = 0u64;
+    let mut last_failure: Option<Failure> = None;
     let mut last_uptime = 0u64;
-    while count.is_none_or(|n| shown < n) {
+    while count.is_none_or(|n| updates < n) {
+        updates += 1;
         if link.is_none() {
-            link = open(cli).ok();
+            match open(cli) {
+                Ok(l) => link = Some(l),
+                Err(e @ Failure::Usage(_)) => return Err(e),
+                Err(e) => last_failure = Some(e),
+            }
         }
         let reading = link.as_mut().map(|l| {
             let telemetry = l.request(&Message::GetTelemetry(GetTelemetry))?;
@@ -66,28 +75,39 @@ pub(crate) fn watch(cli: &Cli, interval: f64, count: Option<u64>) -> Result<(), 
                         Message::PowerTelemetry(t) => to_json(t),
                         _ => Value::Null,
                     };
-                    println!(
+                    out!(
                         "{}",
                         json!({ "telemetry": payload, "events": to_json(&events) })
                     );
                 } else {
                     if tty {
-                        print!("\x1b[2J\x1b[H");
+                        crate::print_text(format_args!("\x1b[2J\x1b[H"));
                     }
-                    println!("{}", telemetry_text(&telemetry));
-                    println!("recent events:");
+                    out!("{}", telemetry_text(&telemetry));
+                    out!("recent events:");
                     for line in &history {
-                        println!("  {line}");
+                        out!("  {line}");
                     }
                 }
                 shown += 1;
             }
-            Some(Err(_)) | None => {
+            Some(Err(e)) => {
                 link = None;
-                eprintln!("rackctl: no answer from the device; retrying");
+                eprintln!("rackctl: {}; retrying", failure_text(&e));
+                last_failure = Some(e);
+            }
+            None => {
+                if let Some(e) = &last_failure {
+                    eprintln!("rackctl: {}; retrying", failure_text(e));
+                }
             }
         }
-        std::thread::sleep(Duration::from_secs_f64(interval));
+        if count.is_none_or(|n| updates < n) {
+            std::thread::sleep(Duration::from_secs_f64(interval));
+        }
     }
-    Ok(())
+    match last_failure {
+        Some(e) if shown == 0 => Err(e),
+        _ => Ok(()),
+    }
 }

@@ -30,6 +30,8 @@ fault = { kind = "pump_trip", pump = 0 }
 
 struct Row {
     port: u16,
+    /// The row's keys file: maintenance key 1, operator key 2.
+    keys: std::path::PathBuf,
     stop: Arc<AtomicBool>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -43,13 +45,34 @@ impl Drop for Row {
     }
 }
 
+/// A fresh keys file in a directory of its own (`racksim serve --keys` makes it).
+fn keys_file(
+    tag: &str,
+) -> (
+    std::path::PathBuf,
+    Vec<(rack_protocol::auth::Key, rack_protocol::types::KeyRole)>,
+) {
+    let dir = std::env::temp_dir().join(format!("rackctl-e2e-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("row.keys");
+    let (keys, created) = rack_sim::run::serve::load_or_create_keys(&path).unwrap();
+    assert!(created);
+    (path, keys)
+}
+
 fn start_row(speed: f64) -> Row {
     let scenario = rack_sim::scenario::Scenario::parse(Path::new("e2e-row.toml"), ROW).unwrap();
     let stop = Arc::new(AtomicBool::new(false));
     let (tx, rx) = mpsc::channel();
     let flag = stop.clone();
+    let (keys_path, keys) = keys_file(&format!("{speed}"));
+    let options = rack_sim::run::serve::ServeOptions {
+        keys,
+        ..Default::default()
+    };
     let thread = std::thread::spawn(move || {
-        rack_sim::serve(&scenario, 0, speed, &flag, |ports| {
+        rack_sim::serve(&scenario, 0, speed, options, &flag, |ports| {
             tx.send(ports[0]).unwrap();
         })
         .unwrap();
@@ -59,6 +82,7 @@ fn start_row(speed: f64) -> Row {
         .expect("the row listens");
     Row {
         port,
+        keys: keys_path,
         stop,
         thread: Some(thread),
     }
@@ -86,11 +110,76 @@ fn json_of(out: &Output) -> Value {
 fn a_technician_session_against_the_live_simulator() {
     let row = start_row(20.0);
     let addr = format!("127.0.0.1:{}", row.port);
+    let keys = row.keys.to_str().unwrap().to_owned();
     let at = |args: &[&str]| {
-        let mut all = vec!["--connect", addr.as_str(), "--json"];
+        let mut all = vec![
+            "--connect",
+            addr.as_str(),
+            "--json",
+            "--key-file",
+            keys.as_str(),
+        ];
         all.extend_from_slice(args);
         rackctl(&all)
     };
+    let anonymous = |args: &[&str]| {
+        let mut all = vec!["--connect", addr.as_str()];
+        all.extend_from_slice(args);
+        rackctl(&all)
+    };
+
+    // Without a key a change is refused, says what is missing, and changes nothing.
+    let out = anonymous(&["set", "supply-temp", "31C"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("need a key"),
+        "{out:?}"
+    );
+    // The operator key (2) may set, not stop the pumps; standby off a terminal needs --yes.
+    let operator = ["--key-file", keys.as_str(), "--key-id", "2"];
+    let out = anonymous(&[&operator[..], &["mode", "standby", "--yes"]].concat());
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("maintenance role"),
+        "{out:?}"
+    );
+    let out = at(&["mode", "standby"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("--yes"),
+        "{out:?}"
+    );
+    // Wrong device, missing alarm, a negative value reaching the device: named as such.
+    let out = anonymous(&[&operator[..], &["set", "power-cap", "100kW"]].concat());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("other kind of device"),
+        "{out:?}"
+    );
+    let out = anonymous(&[&operator[..], &["ack", "sensor-fault", "9"]].concat());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("no such alarm"),
+        "{out:?}"
+    );
+    let out = anonymous(&[&operator[..], &["set", "supply-temp", "-5C"]].concat());
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("allowed 10C ..= 35C"),
+        "{out:?}"
+    );
+    // A reader that goes away ends rackctl quietly.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_rackctl"))
+        .args(["--connect", addr.as_str(), "log"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert!(
+        !String::from_utf8_lossy(&out.stderr).contains("panicked"),
+        "{out:?}"
+    );
 
     // Status: identity, telemetry and alarms of the CDU.
     let out = at(&["status"]);
@@ -226,6 +315,89 @@ fn no_device_and_bad_input_get_clear_errors_and_stable_exit_codes() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("--connect"));
     let out = rackctl(&["completions", "bash"]);
     assert!(out.status.success() && String::from_utf8_lossy(&out.stdout).contains("rackctl"));
+    // A host without a port is bad usage, not an unreachable device.
+    let out = rackctl(&["--connect", "localhost", "status"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("HOST:PORT"),
+        "{out:?}"
+    );
+    // A watch of a device that is down ends after its count, and says why.
+    let out = rackctl(&[
+        "--connect",
+        "127.0.0.1:1",
+        "--timeout",
+        "100",
+        "watch",
+        "--interval",
+        "0.05",
+        "--count",
+        "2",
+    ]);
+    assert_eq!(out.status.code(), Some(4), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("refused"),
+        "{out:?}"
+    );
+    // `set --help` lists the settings.
+    let out = rackctl(&["set", "--help"]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("ride-through"));
+}
+
+/// A device that always says more events wait, and never moves on: `log` stops with an error
+/// instead of asking for ever.
+#[test]
+fn a_log_that_never_ends_is_stopped() {
+    use rack_protocol::frame::{self, MAX_WIRE_FRAME_SIZE};
+    use rack_protocol::message::{Events, Message};
+    use std::io::{Read, Write};
+
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let device = std::thread::spawn(move || {
+        let (mut stream, _) = listener.accept().unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        let mut decoder = rack_protocol::FrameDecoder::new();
+        let mut buf = [0u8; 512];
+        let mut answered = 0u32;
+        while let Ok(n) = stream.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            let frames: Vec<_> = decoder.feed(&buf[..n]).filter_map(Result::ok).collect();
+            for f in frames {
+                let reply = Message::Events(Events {
+                    events: heapless::Vec::new(),
+                    next_seq: 5,
+                    more: true,
+                    lost: 0,
+                    overwritten_total: 0,
+                });
+                let mut wire = [0u8; MAX_WIRE_FRAME_SIZE];
+                let len = frame::encode(f.seq, &reply, &mut wire).unwrap();
+                if stream.write_all(&wire[..len]).is_err() {
+                    return answered;
+                }
+                answered += 1;
+            }
+        }
+        answered
+    });
+    let out = rackctl(&[
+        "--connect",
+        &format!("127.0.0.1:{port}"),
+        "log",
+        "--since",
+        "5",
+    ]);
+    assert_eq!(out.status.code(), Some(3), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("does not move on"),
+        "{out:?}"
+    );
+    assert!(device.join().unwrap() < 10);
 }
 
 /// A coolant node on the master side of a pseudo-terminal pair; rackctl opens the slave as a

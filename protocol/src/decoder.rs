@@ -39,7 +39,22 @@ impl RejectCounters {
             .saturating_add(self.undecodable_body)
     }
 
-    fn count(&mut self, error: FrameError) {
+    /// The counters in the order of `Counters::frame_rejects`: bad COBS, too long, too
+    /// short, bad CRC, unknown version, unknown kind, undecodable body.
+    pub fn as_array(&self) -> [u32; 7] {
+        [
+            self.bad_cobs,
+            self.too_long,
+            self.too_short,
+            self.bad_crc,
+            self.unknown_version,
+            self.unknown_kind,
+            self.undecodable_body,
+        ]
+    }
+
+    /// Counts one rejection.
+    pub fn record(&mut self, error: FrameError) {
         let counter = match error {
             FrameError::BadCobs => &mut self.bad_cobs,
             FrameError::TooLong => &mut self.too_long,
@@ -117,7 +132,7 @@ impl FrameDecoder {
         self.discarding = false;
         match &result {
             Some(Ok(_)) => self.frames = self.frames.saturating_add(1),
-            Some(Err(error)) => self.rejects.count(*error),
+            Some(Err(error)) => self.rejects.record(*error),
             None => {}
         }
         result

@@ -4,8 +4,14 @@
 //! on the wire:  COBS( header | body | crc ) 0x00
 //! header:       version u8 | kind u8 | seq u16 little-endian        (4 bytes, fixed layout)
 //! body:         postcard encoding of the kind's payload             (0..=MAX_BODY_SIZE bytes)
-//! crc:          CRC-32C (Castagnoli) over header and body, little-endian (4 bytes)
+//! [trailer]:    version 2, kind byte | 0x80: key id, counter, MAC   (see `crate::auth`)
+//! crc:          CRC-32C (Castagnoli) over everything before it, little-endian (4 bytes)
 //! ```
+//!
+//! Versions: this crate speaks 2 and still reads 1. Version 2 adds message kinds (append-only)
+//! and the authentication trailer; every version-1 frame means in version 2 what it meant. A
+//! device answers a request in the request's version, so a version-1 client keeps working for
+//! reads and gets a refusal it understands for writes.
 //!
 //! The header has a fixed layout rather than a postcard one so that a receiver reads the
 //! version before it trusts anything else, and so that a frame of a newer version is rejected
@@ -16,16 +22,24 @@
 
 use crc::{CRC_32_ISCSI, Crc};
 
+use crate::auth::{self, Auth, Key, MAX_SIGNED_BODY_SIZE, SIGNED_FLAG, TRAILER_SIZE};
 use crate::message::{MAX_BODY_SIZE, Message, MessageKind};
 
-/// The protocol version this crate speaks.
-pub const PROTOCOL_VERSION: u8 = 1;
+/// The protocol version this crate speaks and sends by default.
+pub const PROTOCOL_VERSION: u8 = 2;
+/// The oldest protocol version this crate still reads and can answer in.
+pub const OLDEST_VERSION: u8 = 1;
 /// Bytes of the fixed header.
 pub const HEADER_SIZE: usize = 4;
 /// Bytes of the CRC trailer.
 pub const CRC_SIZE: usize = 4;
-/// Largest frame before COBS: header, largest body, CRC.
+/// Largest frame before COBS: header, largest body, CRC (a signed frame's body is bounded
+/// so that it is never the largest).
 pub const MAX_RAW_FRAME_SIZE: usize = HEADER_SIZE + MAX_BODY_SIZE + CRC_SIZE;
+const _: () = assert!(
+    HEADER_SIZE + MAX_SIGNED_BODY_SIZE + TRAILER_SIZE + CRC_SIZE <= MAX_RAW_FRAME_SIZE,
+    "a signed frame must fit the frame buffers"
+);
 /// Largest frame on the wire: COBS-encoded raw frame plus the 0x00 delimiter. Buffers sized
 /// with this hold any frame of this protocol version.
 pub const MAX_WIRE_FRAME_SIZE: usize = cobs::max_encoding_length(MAX_RAW_FRAME_SIZE) + 1;
@@ -60,6 +74,23 @@ pub struct Frame {
     pub seq: u16,
     /// The message.
     pub message: Message,
+    /// The protocol version the sender spoke (an answer goes back in it).
+    pub version: u8,
+    /// The authentication trailer, if the frame carries one (its MAC not yet checked: the
+    /// receiver holds the keys, see [`Auth::verify`]).
+    pub auth: Option<Auth>,
+}
+
+impl Frame {
+    /// An unsigned frame of the current protocol version.
+    pub fn new(seq: u16, message: Message) -> Self {
+        Self {
+            seq,
+            message,
+            version: PROTOCOL_VERSION,
+            auth: None,
+        }
+    }
 }
 
 /// Why a frame was rejected. Every variant has its own counter in
@@ -83,7 +114,7 @@ pub enum FrameError {
         /// The version in the header.
         version: u8,
     },
-    /// The header names a message kind this version does not have.
+    /// The header names a message kind its version does not have.
     UnknownKind {
         /// The kind byte in the header.
         kind: u8,
@@ -111,7 +142,8 @@ impl core::fmt::Display for FrameError {
             FrameError::BadCrc => write!(f, "CRC mismatch"),
             FrameError::UnknownVersion { version } => write!(
                 f,
-                "protocol version {version} is not spoken here (this side speaks {PROTOCOL_VERSION})"
+                "protocol version {version} is not spoken here (this side speaks \
+                 {OLDEST_VERSION}..={PROTOCOL_VERSION})"
             ),
             FrameError::UnknownKind { kind } => write!(
                 f,
@@ -135,6 +167,13 @@ pub enum EncodeError {
     /// postcard could not serialize the payload for a reason other than a full buffer (none of
     /// the message types can produce one today; kept so that a future type's error is typed).
     Serialize,
+    /// The message kind does not exist in the protocol version asked for.
+    NotInVersion {
+        /// The version asked for.
+        version: u8,
+    },
+    /// A signed body may be at most [`MAX_SIGNED_BODY_SIZE`] bytes.
+    TooLongToSign,
 }
 
 impl core::fmt::Display for EncodeError {
@@ -145,6 +184,16 @@ impl core::fmt::Display for EncodeError {
                 "output buffer too small for the frame (use MAX_WIRE_FRAME_SIZE = {MAX_WIRE_FRAME_SIZE})"
             ),
             EncodeError::Serialize => write!(f, "payload could not be serialized"),
+            EncodeError::NotInVersion { version } => {
+                write!(
+                    f,
+                    "the message kind does not exist in protocol version {version}"
+                )
+            }
+            EncodeError::TooLongToSign => write!(
+                f,
+                "a signed body may be at most {MAX_SIGNED_BODY_SIZE} bytes"
+            ),
         }
     }
 }
@@ -152,11 +201,80 @@ impl core::fmt::Display for EncodeError {
 impl core::error::Error for EncodeError {}
 
 /// Encodes `message` with sequence number `seq` as a complete wire frame (COBS, then the 0x00
-/// delimiter) into `out`, returning the bytes written.
+/// delimiter) of the current protocol version, unsigned, into `out`, returning the bytes
+/// written.
 pub fn encode(seq: u16, message: &Message, out: &mut [u8]) -> Result<usize, EncodeError> {
+    encode_version(PROTOCOL_VERSION, seq, message, out)
+}
+
+/// [`encode`] in protocol `version` (an answer to an older peer).
+pub fn encode_version(
+    version: u8,
+    seq: u16,
+    message: &Message,
+    out: &mut [u8],
+) -> Result<usize, EncodeError> {
+    if !(OLDEST_VERSION..=PROTOCOL_VERSION).contains(&version)
+        || message.kind().first_version() > version
+    {
+        return Err(EncodeError::NotInVersion { version });
+    }
     let mut raw = [0u8; MAX_RAW_FRAME_SIZE];
-    let raw_len = encode_raw(seq, message, &mut raw)?;
-    let raw = raw.get(..raw_len).ok_or(EncodeError::BufferTooSmall)?;
+    let raw_len = encode_raw(version, seq, message, &mut raw)?;
+    finish(raw.get(..raw_len).ok_or(EncodeError::BufferTooSmall)?, out)
+}
+
+/// Encodes `message` signed with `key` and `counter` (see [`crate::auth`]): the frame a
+/// request that changes anything must be.
+pub fn encode_signed(
+    seq: u16,
+    message: &Message,
+    key: &Key,
+    counter: u64,
+    out: &mut [u8],
+) -> Result<usize, EncodeError> {
+    let mut raw = [0u8; MAX_RAW_FRAME_SIZE];
+    let raw_len = encode_raw(PROTOCOL_VERSION, seq, message, &mut raw)?;
+    // Drop the CRC just written; the trailer goes before a new one.
+    let body_end = raw_len - CRC_SIZE;
+    if body_end - HEADER_SIZE > MAX_SIGNED_BODY_SIZE {
+        return Err(EncodeError::TooLongToSign);
+    }
+    let kind = raw.get_mut(1).ok_or(EncodeError::BufferTooSmall)?;
+    *kind |= SIGNED_FLAG;
+    let mut at = body_end;
+    for b in key
+        .id
+        .to_le_bytes()
+        .into_iter()
+        .chain(counter.to_le_bytes())
+    {
+        *raw.get_mut(at).ok_or(EncodeError::BufferTooSmall)? = b;
+        at += 1;
+    }
+    let tag = auth::mac(
+        &key.secret,
+        raw.get(..at).ok_or(EncodeError::BufferTooSmall)?,
+    );
+    raw.get_mut(at..at + tag.len())
+        .ok_or(EncodeError::BufferTooSmall)?
+        .copy_from_slice(&tag);
+    at += tag.len();
+    let crc = CRC
+        .checksum(raw.get(..at).ok_or(EncodeError::BufferTooSmall)?)
+        .to_le_bytes();
+    raw.get_mut(at..at + CRC_SIZE)
+        .ok_or(EncodeError::BufferTooSmall)?
+        .copy_from_slice(&crc);
+    finish(
+        raw.get(..at + CRC_SIZE)
+            .ok_or(EncodeError::BufferTooSmall)?,
+        out,
+    )
+}
+
+/// COBS-encodes a raw frame into `out` and ends it with the delimiter.
+fn finish(raw: &[u8], out: &mut [u8]) -> Result<usize, EncodeError> {
     let encoded_len = cobs::try_encode(raw, out).map_err(|_| EncodeError::BufferTooSmall)?;
     let delimiter = out
         .get_mut(encoded_len)
@@ -166,12 +284,17 @@ pub fn encode(seq: u16, message: &Message, out: &mut [u8]) -> Result<usize, Enco
 }
 
 /// Encodes header, body and CRC (before COBS) into `raw`, returning the length.
-fn encode_raw(seq: u16, message: &Message, raw: &mut [u8]) -> Result<usize, EncodeError> {
+fn encode_raw(
+    version: u8,
+    seq: u16,
+    message: &Message,
+    raw: &mut [u8],
+) -> Result<usize, EncodeError> {
     let (header, rest) = raw
         .split_first_chunk_mut::<HEADER_SIZE>()
         .ok_or(EncodeError::BufferTooSmall)?;
     let [seq_lo, seq_hi] = seq.to_le_bytes();
-    *header = [PROTOCOL_VERSION, message.kind() as u8, seq_lo, seq_hi];
+    *header = [version, message.kind() as u8, seq_lo, seq_hi];
     let body_len = match message.encode_body(rest) {
         Ok(body) => body.len(),
         Err(postcard::Error::SerializeBufferFull) => return Err(EncodeError::BufferTooSmall),
@@ -199,15 +322,31 @@ pub fn decode_raw(raw: &[u8]) -> Result<Frame, FrameError> {
     if CRC.checksum(covered) != u32::from_le_bytes(*crc) {
         return Err(FrameError::BadCrc);
     }
-    if *version != PROTOCOL_VERSION {
-        return Err(FrameError::UnknownVersion { version: *version });
+    let version = *version;
+    if !(OLDEST_VERSION..=PROTOCOL_VERSION).contains(&version) {
+        return Err(FrameError::UnknownVersion { version });
     }
-    let kind = MessageKind::from_u8(*kind).ok_or(FrameError::UnknownKind { kind: *kind })?;
+    let signed = version >= 2 && *kind & SIGNED_FLAG != 0;
+    let kind_byte = if signed { *kind & !SIGNED_FLAG } else { *kind };
+    let kind = MessageKind::from_u8(kind_byte)
+        .filter(|k| k.first_version() <= version)
+        .ok_or(FrameError::UnknownKind { kind: *kind })?;
+    let (body, auth) = if signed {
+        let (auth, body_end) = Auth::parse(covered).ok_or(FrameError::UndecodableBody { kind })?;
+        let body = covered
+            .get(HEADER_SIZE..body_end)
+            .ok_or(FrameError::UndecodableBody { kind })?;
+        (body, Some(auth))
+    } else {
+        (body, None)
+    };
     let message =
         Message::decode_body(kind, body).map_err(|_| FrameError::UndecodableBody { kind })?;
     Ok(Frame {
         seq: u16::from_le_bytes([*seq_lo, *seq_hi]),
         message,
+        version,
+        auth,
     })
 }
 

@@ -3,8 +3,9 @@
 //! The wire protocol of rackloop, shared by the firmware (coolant and power controllers) and
 //! the host (`rackctl`, the simulator). `no_std`, no allocation, and no panics on any input.
 //!
-//! - [`message`]: protocol version 1: every message, its kind number and payload, with units
-//!   and resolutions in the field names.
+//! - [`message`]: protocol version 2 (version 1 is its first 25 kinds): every message, its
+//!   kind number and payload, with units and resolutions in the field names.
+//! - [`auth`]: protocol version 2's signed requests: key id, counter and HMAC-SHA256 MAC.
 //! - [`types`]: the enums and records messages are made of (states, alarms, setpoints, events).
 //! - [`frame`]: COBS framing with a fixed header (version, kind, sequence) and a CRC-32C;
 //!   the compile-time maximum frame size.
@@ -28,11 +29,12 @@
 //! fails, do not change the vector: add a new protocol version.
 #![no_std]
 
+pub mod auth;
 pub mod decoder;
 pub mod frame;
 pub mod message;
 pub mod types;
 
 pub use decoder::{FrameDecoder, RejectCounters};
-pub use frame::{Frame, FrameError, PROTOCOL_VERSION};
+pub use frame::{Frame, FrameError, OLDEST_VERSION, PROTOCOL_VERSION};
 pub use message::{Message, MessageKind};

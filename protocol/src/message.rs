@@ -1,4 +1,5 @@
-//! Protocol version 1: every message, its kind byte, and its payload.
+//! Protocol version 2 (and 1, its first 25 kinds): every message, its kind byte, and its
+//! payload.
 //!
 //! A message's **kind** travels in the frame header (see [`crate::frame`]); its payload is the
 //! postcard encoding of the payload struct named after it. Kinds are **append-only**: a new
@@ -9,8 +10,12 @@
 //!
 //! | direction | messages |
 //! |---|---|
-//! | host -> device | `GetIdentity`, `GetTelemetry`, `Subscribe`, `GetSetpoint`, `SetSetpoint`, `SetMode`, `GetAlarms`, `AckAlarm`, `AckAllAlarms`, `GetEvents`, `Command` |
-//! | device -> host | `Identity`, `CoolantTelemetry`, `PowerTelemetry`, `Setpoint`, `Alarms`, `Events`, `Ack`, `Refused` |
+//! | host -> device | `GetIdentity`, `GetTelemetry`, `Subscribe`, `GetSetpoint`, `SetSetpoint`, `SetMode`, `GetAlarms`, `AckAlarm`, `AckAllAlarms`, `GetEvents`, `Command`; v2: `GetCounters`, `SetKey`, `RevokeKey` |
+//! | device -> host | `Identity`, `CoolantTelemetry`, `PowerTelemetry`, `Setpoint`, `Alarms`, `Events`, `Ack`, `Refused`; v2: `Counters` |
+//!
+//! Requests that change anything (`SetSetpoint`, `AckAlarm`, `AckAllAlarms`: operator;
+//! `SetMode`, `Command`, `SetKey`, `RevokeKey`: maintenance; [`MessageKind::needs_role`]) are
+//! carried out only when signed (see [`crate::auth`]).
 //! | both | `Heartbeat` |
 //! | row bus (controller to controller) | `RackPowerReport`, `ThermalHeadroom`, `IsolationRequest` |
 //! | plant I/O (processor-in-the-loop) | `PlantSample` (simulator -> firmware), `ActuatorCommand` (firmware -> simulator) |
@@ -21,8 +26,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::types::{
     Action, AlarmCode, AlarmEntry, BbuState, BreakerState, ControllerState, DeviceKind, Event,
-    FirmwareVersion, LeakState, ModeSetting, OperatingMode, PsuState, PumpControlMode, PumpState,
-    Reason, Refusal, SetpointId, TrayState,
+    FirmwareVersion, KeyRole, LeakState, ModeSetting, OperatingMode, PsuState, PumpControlMode,
+    PumpState, Reason, Refusal, SetpointId, TrayState,
 };
 
 /// Redundant secondary supply temperature sensors a CDU may have.
@@ -399,6 +404,49 @@ pub struct ActuatorCommand {
     pub digital: u64,
 }
 
+/// Ask for the device's counters (protocol version 2). Answered by [`Counters`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, MaxSize)]
+pub struct GetCounters;
+
+/// What the device has accepted and refused since boot (protocol version 2). Counters
+/// saturate instead of wrapping.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, MaxSize)]
+pub struct Counters {
+    /// Frames decoded.
+    pub frames: u32,
+    /// Frames rejected before decoding: bad COBS, too long, too short, bad CRC, unknown
+    /// version, unknown kind, undecodable body (in that order).
+    pub frame_rejects: [u32; 7],
+    /// Authenticated requests carried out.
+    pub writes_accepted: u32,
+    /// Requests refused for their authentication, by [`crate::types::AuthRefusal`] in its
+    /// order: missing MAC, bad MAC, unknown key, replayed, role too low.
+    pub auth_refusals: [u32; 5],
+    /// Refusals not written to the event log (it logs at most one a second).
+    pub refusals_not_logged: u32,
+}
+
+/// Install or replace a key (protocol version 2; maintenance role). Answered by [`Ack`] or
+/// [`Refused`]. The secret travels in the clear, under the MAC of a maintenance key: install
+/// keys over a link only the commissioning engineer reaches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, MaxSize)]
+pub struct SetKey {
+    /// The key's id (not 0, which means "no key").
+    pub key_id: u16,
+    /// What it may do.
+    pub role: KeyRole,
+    /// Its secret.
+    pub secret: [u8; 32],
+}
+
+/// Revoke a key (protocol version 2; maintenance role). Answered by [`Ack`] or [`Refused`]
+/// (no such key; or the last maintenance key, which would lock every writer out).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, MaxSize)]
+pub struct RevokeKey {
+    /// Which key.
+    pub key_id: u16,
+}
+
 /// Declares the message table once: the kind enum, the message enum, body encoding and
 /// decoding by kind, and the largest body size. Written as a macro so the kind number, the
 /// variant and its payload type are stated in exactly one place.
@@ -438,7 +486,7 @@ macro_rules! messages {
             }
         }
 
-        /// A message of protocol version 1.
+        /// A message of protocol version 2 (version 1 is its first 25 kinds).
         #[derive(Debug, Clone, PartialEq)]
         #[allow(clippy::large_enum_variant)] // messages live in one frame buffer, not in bulk
         pub enum Message {
@@ -553,7 +601,56 @@ messages! {
     23 => PlantSample,
     /// Plant I/O: actuator command out.
     24 => ActuatorCommand,
+    /// Host reads the device's counters (v2).
+    25 => GetCounters,
+    /// The device's counters (v2).
+    26 => Counters,
+    /// Host installs a key (v2).
+    27 => SetKey,
+    /// Host revokes a key (v2).
+    28 => RevokeKey,
 }
+
+impl MessageKind {
+    /// The first protocol version that has this kind.
+    pub const fn first_version(self) -> u8 {
+        if (self as u8) <= MessageKind::ActuatorCommand as u8 {
+            1
+        } else {
+            2
+        }
+    }
+
+    /// The least key role a request of this kind needs when it changes something; `None`
+    /// for a read (open, unless the device asks for a key to read).
+    pub const fn needs_role(self) -> Option<KeyRole> {
+        match self {
+            MessageKind::SetSetpoint | MessageKind::AckAlarm | MessageKind::AckAllAlarms => {
+                Some(KeyRole::Operator)
+            }
+            MessageKind::SetMode
+            | MessageKind::Command
+            | MessageKind::SetKey
+            | MessageKind::RevokeKey => Some(KeyRole::Maintenance),
+            _ => None,
+        }
+    }
+}
+
+// Kinds keep the header's signed flag free, and every request a device receives (but the
+// simulator's plant samples) can be signed.
+#[allow(clippy::indexing_slicing)] // `i` stays below the length; a const block cannot `get`
+const _: () = {
+    let mut i = 0;
+    while i < MessageKind::ALL.len() {
+        let kind = MessageKind::ALL[i];
+        assert!((kind as u8) < crate::auth::SIGNED_FLAG);
+        if kind.device_receives() && !matches!(kind, MessageKind::PlantSample) {
+            assert!(kind.max_body_size() <= crate::auth::MAX_SIGNED_BODY_SIZE);
+        }
+        i += 1;
+    }
+};
 
 impl MessageKind {
     /// Whether a device receives this kind: a host's requests, the row bus and plant samples.
@@ -572,6 +669,7 @@ impl MessageKind {
                 | MessageKind::Alarms
                 | MessageKind::Events
                 | MessageKind::ActuatorCommand
+                | MessageKind::Counters
         )
     }
 }
@@ -589,7 +687,7 @@ impl<'de> Deserialize<'de> for MessageKind {
         MessageKind::from_u8(value).ok_or_else(|| {
             serde::de::Error::invalid_value(
                 serde::de::Unexpected::Unsigned(u64::from(value)),
-                &"a message kind of protocol version 1",
+                &"a message kind of protocol version 2",
             )
         })
     }

@@ -288,6 +288,59 @@ pub enum Refusal {
         /// How many instances the device has.
         count: u8,
     },
+    /// Protocol version 2: the request changes something and its authentication does not
+    /// allow it (see [`crate::auth`]).
+    Unauthorized(AuthRefusal),
+    /// Protocol version 2: no such alarm is listed on this device (v1 answers `NotPermitted`).
+    NoSuchAlarm,
+    /// Protocol version 2: the setting or command belongs to the other device kind; `device`
+    /// is this device's kind.
+    WrongDevice {
+        /// What this device is.
+        device: DeviceKind,
+    },
+}
+
+/// Why an authenticated request was refused (protocol version 2). Append-only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, MaxSize)]
+pub enum AuthRefusal {
+    /// The request carries no MAC (a version-1 frame, or a version-2 frame without its trailer).
+    MissingMac,
+    /// The MAC does not match the frame under the named key.
+    BadMac,
+    /// The device holds no key with that id.
+    UnknownKey,
+    /// The counter is not above the last one accepted for that key (a replay or a reorder).
+    Replayed,
+    /// The key's role may not do this; `needed` is the role that may.
+    RoleTooLow {
+        /// The least role that may.
+        needed: KeyRole,
+    },
+}
+
+/// What a key may do. Append-only; each role may do everything of the roles before it.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, MaxSize,
+)]
+pub enum KeyRole {
+    /// Reads, where the device asks for a key to read.
+    Reader,
+    /// Setpoints and alarm acknowledgements.
+    Operator,
+    /// Modes, pumps, trays, racks, latched alarms and keys.
+    Maintenance,
+}
+
+impl KeyRole {
+    /// The role's name as the tools spell it.
+    pub const fn name(self) -> &'static str {
+        match self {
+            KeyRole::Reader => "reader",
+            KeyRole::Operator => "operator",
+            KeyRole::Maintenance => "maintenance",
+        }
+    }
 }
 
 /// What a technician command does.
@@ -389,6 +442,31 @@ pub enum EventKind {
         shelf: u8,
         /// PSU in the shelf.
         psu: u8,
+    },
+    /// Protocol version 2: an authenticated request was carried out; the events it caused
+    /// follow this one.
+    WriteAccepted {
+        /// The request's kind.
+        of: crate::message::MessageKind,
+        /// The key that signed it.
+        key_id: u16,
+    },
+    /// Protocol version 2: a request was refused for its authentication (logged at most
+    /// once a second; every refusal is counted in `Counters`).
+    WriteRefused {
+        /// The request's kind.
+        of: crate::message::MessageKind,
+        /// The key it named (0 when it carried none).
+        key_id: u16,
+        /// Why.
+        reason: AuthRefusal,
+    },
+    /// Protocol version 2: a key was installed or replaced (`role` set) or revoked.
+    KeyChanged {
+        /// Which key.
+        key_id: u16,
+        /// Its role now, or none when revoked.
+        role: Option<KeyRole>,
     },
 }
 

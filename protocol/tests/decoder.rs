@@ -37,16 +37,7 @@ fn rejected_then_recovered(bad: &[u8], expected: FrameError) -> RejectCounters {
     stream.extend(encode(9, &heartbeat()));
     let mut decoder = FrameDecoder::new();
     let results: Vec<_> = decoder.feed(&stream).collect();
-    assert_eq!(
-        results,
-        vec![
-            Err(expected),
-            Ok(Frame {
-                seq: 9,
-                message: heartbeat()
-            })
-        ]
-    );
+    assert_eq!(results, vec![Err(expected), Ok(Frame::new(9, heartbeat()))]);
     assert_eq!(decoder.frames(), 1);
     assert_eq!(decoder.rejects().total(), 1);
     decoder.rejects()
@@ -71,13 +62,7 @@ fn a_decoder_started_mid_frame_resynchronises_at_the_next_delimiter() {
         "the torn half is rejected: {:?}",
         results[0]
     );
-    assert_eq!(
-        results[1],
-        Ok(Frame {
-            seq: 2,
-            message: heartbeat()
-        })
-    );
+    assert_eq!(results[1], Ok(Frame::new(2, heartbeat())));
 }
 
 #[test]
@@ -112,9 +97,45 @@ fn a_corrupted_byte_is_a_crc_error() {
 
 #[test]
 fn a_frame_of_another_protocol_version_is_named_as_such() {
-    let bad = craft(2, MessageKind::Heartbeat as u8, 1, &[0x05]);
-    let counters = rejected_then_recovered(&bad, FrameError::UnknownVersion { version: 2 });
-    assert_eq!(counters.unknown_version, 1);
+    for version in [0, 3, 0xff] {
+        let bad = craft(version, MessageKind::Heartbeat as u8, 1, &[0x05]);
+        let counters = rejected_then_recovered(&bad, FrameError::UnknownVersion { version });
+        assert_eq!(counters.unknown_version, 1);
+    }
+}
+
+#[test]
+fn a_version_1_frame_decodes_as_version_1_and_knows_only_version_1_kinds() {
+    let old = craft(1, MessageKind::Heartbeat as u8, 1, &[0x05]);
+    let frames: Vec<_> = FrameDecoder::new().feed(&old).collect();
+    assert_eq!(
+        frames,
+        vec![Ok(rack_protocol::Frame {
+            seq: 1,
+            message: Message::Heartbeat(rack_protocol::message::Heartbeat { uptime_ms: 5 }),
+            version: 1,
+            auth: None,
+        })]
+    );
+    // A kind version 2 added is unknown in a version-1 frame, and so is the signed flag.
+    let kind = MessageKind::GetCounters as u8;
+    let bad = craft(1, kind, 1, &[]);
+    rejected_then_recovered(&bad, FrameError::UnknownKind { kind });
+    let flagged = MessageKind::Heartbeat as u8 | rack_protocol::auth::SIGNED_FLAG;
+    let bad = craft(1, flagged, 1, &[0x05]);
+    rejected_then_recovered(&bad, FrameError::UnknownKind { kind: flagged });
+}
+
+#[test]
+fn a_signed_frame_too_short_for_its_trailer_is_undecodable() {
+    let flagged = MessageKind::AckAllAlarms as u8 | rack_protocol::auth::SIGNED_FLAG;
+    let bad = craft(2, flagged, 1, &[0; 10]);
+    rejected_then_recovered(
+        &bad,
+        FrameError::UndecodableBody {
+            kind: MessageKind::AckAllAlarms,
+        },
+    );
 }
 
 #[test]
@@ -168,13 +189,7 @@ fn empty_frames_between_delimiters_are_skipped_silently() {
     stream.extend([0, 0]);
     let mut decoder = FrameDecoder::new();
     let results: Vec<_> = decoder.feed(&stream).collect();
-    assert_eq!(
-        results,
-        vec![Ok(Frame {
-            seq: 4,
-            message: heartbeat()
-        })]
-    );
+    assert_eq!(results, vec![Ok(Frame::new(4, heartbeat()))]);
     assert_eq!(decoder.rejects(), RejectCounters::default());
 }
 
@@ -186,38 +201,26 @@ fn dropping_the_iterator_early_keeps_the_stream_in_step() {
     stream.extend(&half[..4]);
     let mut decoder = FrameDecoder::new();
     let first = decoder.feed(&stream).next();
-    assert_eq!(
-        first,
-        Some(Ok(Frame {
-            seq: 1,
-            message: heartbeat()
-        }))
-    );
+    assert_eq!(first, Some(Ok(Frame::new(1, heartbeat()))));
     assert_eq!(
         decoder.frames(),
         2,
         "the second frame was consumed and counted"
     );
     let rest: Vec<_> = decoder.feed(&half[4..]).collect();
-    assert_eq!(
-        rest,
-        vec![Ok(Frame {
-            seq: 3,
-            message: heartbeat()
-        })]
-    );
+    assert_eq!(rest, vec![Ok(Frame::new(3, heartbeat()))]);
 }
 
 #[test]
 fn errors_name_what_was_wrong_and_what_is_allowed() {
     assert_eq!(
-        FrameError::UnknownVersion { version: 2 }.to_string(),
-        "protocol version 2 is not spoken here (this side speaks 1)"
+        FrameError::UnknownVersion { version: 3 }.to_string(),
+        "protocol version 3 is not spoken here (this side speaks 1..=2)"
     );
     assert_eq!(
         FrameError::UnknownKind { kind: 200 }.to_string(),
         format!(
-            "message kind 200 does not exist in protocol version 1 (0..={})",
+            "message kind 200 does not exist in protocol version 2 (0..={})",
             MessageKind::ALL.len() - 1
         )
     );

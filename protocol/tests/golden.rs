@@ -3,9 +3,11 @@
 //! IF THIS TEST FAILS, DO NOT CHANGE THE VECTOR. A golden frame is what devices in the field
 //! send and expect; a change that breaks one breaks them. Add a new protocol version instead.
 //!
-//! Each `protocol/tests/golden/vN.txt` holds, per message kind, a comment line naming the kind
-//! and sequence number and a line of hex: the complete wire frame, delimiter included. A kind
-//! without a vector fails the test; `RACK_PROTOCOL_BLESS=1 cargo test -p rack-protocol --test
+//! Each `protocol/tests/golden/vN.txt` holds, per message kind of version N, a comment line
+//! naming the kind and sequence number and a line of hex: the complete wire frame, delimiter
+//! included. In version 2, requests that change anything are signed with a test key (id 1,
+//! secret 0x00..=0x1f, counter `0x0102_0304_0506_0700` + kind), so the trailer and its MAC are
+//! pinned too. A kind without a vector fails the test; `RACK_PROTOCOL_BLESS=1 cargo test -p rack-protocol --test
 //! golden` appends vectors for kinds that have none (it never rewrites an existing one).
 #![allow(
     clippy::unwrap_used,
@@ -20,9 +22,10 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
+use rack_protocol::auth::Key;
 use rack_protocol::decoder::FrameDecoder;
 use rack_protocol::frame::{self, MAX_WIRE_FRAME_SIZE};
-use rack_protocol::{Message, MessageKind, PROTOCOL_VERSION};
+use rack_protocol::{Message, MessageKind, OLDEST_VERSION, PROTOCOL_VERSION};
 
 const HEADER: &str = "\
 # rack-protocol golden frames, one per message kind: a comment naming kind and sequence number,
@@ -87,9 +90,29 @@ fn parse(text: &str) -> BTreeMap<String, Vector> {
     vectors
 }
 
-fn encode(seq: u16, message: &Message) -> Vec<u8> {
+/// The key that signs version 2's golden requests.
+fn golden_key() -> Key {
+    Key {
+        id: 1,
+        secret: core::array::from_fn(|i| u8::try_from(i).unwrap()),
+    }
+}
+
+/// Whether a kind's golden frame in `version` is signed.
+fn signed(version: u8, kind: MessageKind) -> bool {
+    version >= 2 && kind.needs_role().is_some()
+}
+
+fn encode(version: u8, seq: u16, message: &Message) -> Vec<u8> {
     let mut wire = [0u8; MAX_WIRE_FRAME_SIZE];
-    let len = frame::encode(seq, message, &mut wire).expect("sample encodes");
+    let kind = message.kind();
+    let len = if signed(version, kind) {
+        let counter = 0x0102_0304_0506_0700 + u64::from(kind as u8);
+        frame::encode_signed(seq, message, &golden_key(), counter, &mut wire)
+    } else {
+        frame::encode_version(version, seq, message, &mut wire)
+    }
+    .expect("sample encodes");
     wire[..len].to_vec()
 }
 
@@ -102,8 +125,14 @@ fn hex(bytes: &[u8]) -> String {
 }
 
 #[test]
-fn every_kind_of_v1_matches_its_golden_frame_both_ways() {
-    let path = golden_path(PROTOCOL_VERSION);
+fn every_kind_of_every_version_matches_its_golden_frame_both_ways() {
+    for version in OLDEST_VERSION..=PROTOCOL_VERSION {
+        check_version(version);
+    }
+}
+
+fn check_version(version: u8) {
+    let path = golden_path(version);
     let text = std::fs::read_to_string(&path).unwrap_or_default();
     let vectors = parse(&text);
     let bless = std::env::var_os("RACK_PROTOCOL_BLESS").is_some();
@@ -112,6 +141,9 @@ fn every_kind_of_v1_matches_its_golden_frame_both_ways() {
     let mut appended = String::new();
     for message in common::samples::all() {
         let kind = message.kind();
+        if kind.first_version() > version {
+            continue;
+        }
         let Some(vector) = vectors.get(kind.name()) else {
             missing.push(kind.name());
             let seq = golden_seq(kind);
@@ -119,14 +151,14 @@ fn every_kind_of_v1_matches_its_golden_frame_both_ways() {
                 appended,
                 "# {} seq={seq}\n{}",
                 kind.name(),
-                hex(&encode(seq, &message))
+                hex(&encode(version, seq, &message))
             )
             .unwrap();
             continue;
         };
         // Encoding the sample gives exactly the golden bytes...
         assert_eq!(
-            hex(&encode(vector.seq, &message)),
+            hex(&encode(version, vector.seq, &message)),
             hex(&vector.bytes),
             "{}: encoding changed. DO NOT CHANGE THE VECTOR: add a new protocol version",
             kind.name()
@@ -138,6 +170,13 @@ fn every_kind_of_v1_matches_its_golden_frame_both_ways() {
         let frame = frames[0].as_ref().expect("golden frame decodes");
         assert_eq!(frame.seq, vector.seq, "{}", kind.name());
         assert_eq!(frame.message, message, "{}", kind.name());
+        assert_eq!(frame.version, version, "{}", kind.name());
+        let auth = frame.auth.as_ref();
+        assert_eq!(auth.is_some(), signed(version, kind), "{}", kind.name());
+        if let Some(auth) = auth {
+            assert_eq!(auth.key_id, 1);
+            assert!(auth.verify(&golden_key().secret), "{}", kind.name());
+        }
     }
     if !missing.is_empty() && bless {
         let mut out = if text.is_empty() {
@@ -158,7 +197,11 @@ fn every_kind_of_v1_matches_its_golden_frame_both_ways() {
             path.display()
         );
     }
-    let known: Vec<&str> = MessageKind::ALL.iter().map(|k| k.name()).collect();
+    let known: Vec<&str> = MessageKind::ALL
+        .iter()
+        .filter(|k| k.first_version() <= version)
+        .map(|k| k.name())
+        .collect();
     for name in vectors.keys() {
         assert!(
             known.contains(&name.as_str()),
@@ -171,7 +214,7 @@ fn every_kind_of_v1_matches_its_golden_frame_both_ways() {
 fn every_single_bit_flip_of_every_golden_frame_is_rejected() {
     for message in common::samples::all() {
         let kind = message.kind();
-        let wire = encode(golden_seq(kind), &message);
+        let wire = encode(PROTOCOL_VERSION, golden_seq(kind), &message);
         for byte in 0..wire.len() {
             for bit in 0..8 {
                 let mut corrupted = wire.clone();

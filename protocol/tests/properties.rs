@@ -36,9 +36,9 @@ proptest! {
         prop_assert!(wire.len() <= MAX_WIRE_FRAME_SIZE);
         prop_assert_eq!(wire.iter().filter(|&&b| b == 0).count(), 1, "0x00 only as the delimiter");
         let frames = decode_all(&wire);
-        prop_assert_eq!(frames, vec![Ok(Frame { seq, message: message.clone() })]);
+        prop_assert_eq!(frames, vec![Ok(Frame::new(seq, message.clone()))]);
         // The one-shot decoder agrees with the streaming one.
-        prop_assert_eq!(frame::decode(&wire), Ok(Frame { seq, message }));
+        prop_assert_eq!(frame::decode(&wire), Ok(Frame::new(seq, message)));
     }
 
     #[test]

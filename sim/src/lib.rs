@@ -126,9 +126,10 @@ pub fn serve(
     scenario: &Scenario,
     base_port: u16,
     speed: f64,
+    options: run::serve::ServeOptions,
     stop: &std::sync::atomic::AtomicBool,
     ready: impl FnOnce(&[u16]),
-) -> Result<(), String> {
+) -> Result<run::serve::ServeCounters, String> {
     let tuning = commissioning_tuning(scenario)?;
     let devices = 1 + if scenario.power.is_some() {
         scenario.row.racks
@@ -136,7 +137,7 @@ pub fn serve(
         0
     };
     let mut server =
-        run::serve::Server::bind(base_port, devices, speed).map_err(|e| e.to_string())?;
+        run::serve::Server::bind(base_port, devices, speed, options).map_err(|e| e.to_string())?;
     ready(&server.ports());
     runner::run_live(
         scenario,
@@ -151,7 +152,7 @@ pub fn serve(
         },
         None,
     );
-    Ok(())
+    Ok(server.counters())
 }
 
 /// Runs `scenario` with the coolant controller's ARM binary `image` in QEMU driving the plant

@@ -57,6 +57,42 @@ enum Cmd {
         /// First TCP port (loopback only).
         #[arg(long, default_value_t = 7700)]
         base_port: u16,
+        /// The keys the devices accept signed writes from: a file of `ID ROLE SECRET` lines
+        /// (made with a fresh maintenance key 1 and operator key 2 if it does not exist; give
+        /// it to rackctl as --key-file). Without it every write is refused.
+        #[arg(long, value_name = "FILE")]
+        keys: Option<PathBuf>,
+        /// Clients per device; more are turned away.
+        #[arg(long, default_value_t = 512, value_parser = clap::value_parser!(u16).range(1..=4096))]
+        max_clients: u16,
+        /// Drop a client silent for this many seconds.
+        #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=86_400))]
+        idle_timeout: u64,
+    },
+    /// Load a live row (`racksim serve`, loopback only) with misbehaving clients for a while,
+    /// and report whether it kept its speed and how fast a probe was answered.
+    Load {
+        /// The device's port, HOST:PORT (a loopback address).
+        #[arg(long, default_value = "127.0.0.1:7700")]
+        connect: std::net::SocketAddr,
+        /// Clients that flood requests.
+        #[arg(long, default_value_t = 1)]
+        flood: usize,
+        /// Clients that connect and say nothing.
+        #[arg(long, default_value_t = 200)]
+        idle: usize,
+        /// Clients that send half a frame and stall.
+        #[arg(long, default_value_t = 100)]
+        half: usize,
+        /// Clients that subscribe, ask for more, and never read.
+        #[arg(long, default_value_t = 20)]
+        deaf: usize,
+        /// Seconds the load lasts (at most 600).
+        #[arg(long, default_value_t = 30.0)]
+        seconds: f64,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
     },
     /// Monte Carlo over the plant's uncertainty: each sample a plant drawn from the file's
     /// `[uncertainty]` (else the default set in sim/uncertainty/), which the controllers know
@@ -164,11 +200,33 @@ fn main() -> ExitCode {
             pil: None,
             ..
         } => run(&scenario, compare.is_some(), out, json),
+        Cmd::Load {
+            connect,
+            flood,
+            idle,
+            half,
+            deaf,
+            seconds,
+            json,
+        } => load(connect, flood, idle, half, deaf, seconds, json),
         Cmd::Serve {
             scenario,
             speed,
             base_port,
-        } => serve(scenario.as_deref(), speed, base_port),
+            keys,
+            max_clients,
+            idle_timeout,
+        } => serve(
+            scenario.as_deref(),
+            speed,
+            base_port,
+            keys.as_deref(),
+            rack_sim::run::serve::ServeLimits {
+                max_clients: usize::from(max_clients),
+                idle_timeout: std::time::Duration::from_secs(idle_timeout),
+                ..rack_sim::run::serve::ServeLimits::default()
+            },
+        ),
         Cmd::Campus {
             campus,
             racks,
@@ -449,7 +507,93 @@ fn pil(
     report(&outcome, out, json)
 }
 
-fn serve(path: Option<&std::path::Path>, speed: f64, base_port: u16) -> ExitCode {
+#[allow(clippy::too_many_arguments)] // the command's flags
+fn load(
+    connect: std::net::SocketAddr,
+    flood: usize,
+    idle: usize,
+    half: usize,
+    deaf: usize,
+    seconds: f64,
+    json: bool,
+) -> ExitCode {
+    if !(seconds > 0.0 && seconds <= 600.0) {
+        eprintln!("racksim: --seconds {seconds} is outside the allowed 0 < s <= 600");
+        return ExitCode::from(2);
+    }
+    let plan = rack_sim::run::load::LoadPlan {
+        flood,
+        idle,
+        half,
+        deaf,
+        duration: std::time::Duration::from_secs_f64(seconds),
+    };
+    match rack_sim::run::load::run_load(connect, plan) {
+        Ok(r) => {
+            if json {
+                println!(
+                    "{}",
+                    serde_json::json!({
+                        "clients": { "flood": flood, "idle": idle, "half": half, "deaf": deaf,
+                                     "connected": r.connected, "deaf_dropped": r.deaf_dropped },
+                        "wall_s": r.wall_s, "device_s": r.device_s, "speed": r.speed,
+                        "probes": r.probes, "probes_lost": r.probes_lost,
+                        "probe_ms": { "p50": r.probe_p50_ms, "p99": r.probe_p99_ms, "max": r.probe_max_ms },
+                        "flood_bytes": r.flood_bytes,
+                    })
+                );
+            } else {
+                println!(
+                    "racksim load on {connect}: {} clients connected ({flood} flooding, {idle} idle, \
+                     {half} half frames, {deaf} not reading)",
+                    r.connected
+                );
+                println!(
+                    "  row speed {:.3}x real time ({:.1} device s in {:.1} wall s)",
+                    r.speed, r.device_s, r.wall_s
+                );
+                println!(
+                    "  probe (identity, 4/s): {} answered, {} lost; p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+                    r.probes, r.probes_lost, r.probe_p50_ms, r.probe_p99_ms, r.probe_max_ms
+                );
+                println!(
+                    "  flood sent {:.1} MB; {} of {deaf} non-reading clients dropped by the server",
+                    r.flood_bytes as f64 / 1e6,
+                    r.deaf_dropped
+                );
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("racksim: load: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn serve(
+    path: Option<&std::path::Path>,
+    speed: f64,
+    base_port: u16,
+    keys_path: Option<&std::path::Path>,
+    limits: rack_sim::run::serve::ServeLimits,
+) -> ExitCode {
+    let keys = match keys_path.map(rack_sim::run::serve::load_or_create_keys) {
+        None => Vec::new(),
+        Some(Ok((keys, created))) => {
+            if created && let Some(p) = keys_path {
+                println!(
+                    "racksim serve: made {} with a new maintenance key (1) and operator key (2)",
+                    p.display()
+                );
+            }
+            keys
+        }
+        Some(Err(e)) => {
+            eprintln!("racksim: --keys: {e}");
+            return ExitCode::from(2);
+        }
+    };
     let scenario = match path {
         Some(p) => Scenario::load(p),
         None => Scenario::parse(
@@ -465,8 +609,13 @@ fn serve(path: Option<&std::path::Path>, speed: f64, base_port: u16) -> ExitCode
         }
     };
     let stop = std::sync::atomic::AtomicBool::new(false);
-    let result = rack_sim::serve(&scenario, base_port, speed, &stop, |ports| {
+    let no_keys = keys.is_empty();
+    let options = rack_sim::run::serve::ServeOptions { keys, limits };
+    let result = rack_sim::serve(&scenario, base_port, speed, options, &stop, |ports| {
         println!("racksim serve: {} at {speed}x real time", scenario.name);
+        if no_keys {
+            println!("  no --keys: reads only, every write is refused");
+        }
         if let Some((cdu, racks)) = ports.split_first() {
             println!("  coolant controller (CDU): 127.0.0.1:{cdu}");
             for (r, port) in racks.iter().enumerate() {
@@ -476,7 +625,14 @@ fn serve(path: Option<&std::path::Path>, speed: f64, base_port: u16) -> ExitCode
         println!("  try: rackctl --connect 127.0.0.1:{base_port} status");
     });
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(c) => {
+            println!(
+                "racksim serve: {} clients served; turned away {} (over the cap), dropped {} \
+                 (not reading) and {} (idle)",
+                c.accepted, c.over_cap, c.too_slow, c.idle
+            );
+            ExitCode::SUCCESS
+        }
         Err(e) => {
             eprintln!("racksim: {e}");
             ExitCode::from(2)

@@ -68,6 +68,19 @@ fn the_arm_binary_drives_the_plant_and_agrees_with_the_host_build_bit_for_bit() 
     );
 }
 
+/// The maintenance key the board images are built with (no `RACKLOOP_KEYS`).
+fn dev_maintenance_key() -> rack_protocol::auth::Key {
+    let text = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../firmware/boards/dev.keys"),
+    )
+    .unwrap();
+    text.lines()
+        .filter_map(|l| rack_protocol::auth::parse_key_line(l).unwrap())
+        .find(|(_, role)| *role == rack_protocol::types::KeyRole::Maintenance)
+        .unwrap()
+        .0
+}
+
 fn request(
     stream: &mut std::net::TcpStream,
     decoder: &mut FrameDecoder,
@@ -75,7 +88,13 @@ fn request(
     m: Message,
 ) -> Message {
     let mut wire = [0u8; MAX_WIRE_FRAME_SIZE];
-    let len = frame::encode(seq, &m, &mut wire).unwrap();
+    // A write is signed with the image's development maintenance key (firmware/boards/dev.keys).
+    let len = if m.kind().needs_role().is_some() {
+        frame::encode_signed(seq, &m, &dev_maintenance_key(), u64::from(seq), &mut wire)
+    } else {
+        frame::encode(seq, &m, &mut wire)
+    }
+    .unwrap();
     stream.write_all(&wire[..len]).unwrap();
     stream
         .set_read_timeout(Some(Duration::from_secs(20)))

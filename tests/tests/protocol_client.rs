@@ -1,5 +1,5 @@
-//! A v1 protocol client against the device nodes: frames built and decoded by
-//! `rack-protocol` as a host tool builds them, fed to the coolant and power nodes as bytes on a
+//! A protocol client against the device nodes: frames built (writes signed with a key the
+//! device holds) and decoded by `rack-protocol` as a host tool builds them, fed to the coolant and power nodes as bytes on a
 //! link, every request kind a device receives answered with the kind the protocol promises and
 //! the request's sequence number; a request in pieces across reads, and garbage between frames,
 //! change nothing.
@@ -16,18 +16,36 @@ use rack_control::power::{PowerConfig, PowerController};
 use rack_node::coolant::CoolantApp;
 use rack_node::power::PowerApp;
 use rack_node::{Application, Node, NodeConfig};
+use rack_protocol::auth::Key;
 use rack_protocol::decoder::FrameDecoder;
 use rack_protocol::frame::{self, MAX_WIRE_FRAME_SIZE};
 use rack_protocol::message::{
-    AckAllAlarms, Command, GetAlarms, GetEvents, GetIdentity, GetSetpoint, GetTelemetry, Heartbeat,
-    SetSetpoint, Subscribe,
+    AckAllAlarms, Command, GetAlarms, GetCounters, GetEvents, GetIdentity, GetSetpoint,
+    GetTelemetry, Heartbeat, RevokeKey, SetKey, SetSetpoint, Subscribe,
 };
-use rack_protocol::types::{Action, DeviceKind, SetpointId};
+use rack_protocol::types::{Action, DeviceKind, KeyRole, SetpointId};
+
+/// The key the client signs writes with; [`keyed`] installs it in a node.
+fn key() -> Key {
+    Key {
+        id: 3,
+        secret: [0x33; 32],
+    }
+}
+
+/// `node` holding the client's key as a maintenance key.
+fn keyed<A: Application>(mut node: Node<A>) -> Node<A> {
+    node.keys_mut()
+        .install(key().id, KeyRole::Maintenance, key().secret)
+        .unwrap();
+    node
+}
 use rack_protocol::{Message, MessageKind};
 
 /// A host-side client: sequence numbers, framing, and a decoder for the answers.
 struct Client {
     seq: u16,
+    counter: u64,
     decoder: FrameDecoder,
 }
 
@@ -35,6 +53,7 @@ impl Client {
     fn new() -> Self {
         Self {
             seq: 0,
+            counter: 0,
             decoder: FrameDecoder::new(),
         }
     }
@@ -49,7 +68,13 @@ impl Client {
     ) -> Vec<Message> {
         self.seq = self.seq.wrapping_add(1);
         let mut wire = [0u8; MAX_WIRE_FRAME_SIZE];
-        let len = frame::encode(self.seq, m, &mut wire).unwrap();
+        let len = if m.kind().needs_role().is_some() {
+            self.counter += 1;
+            frame::encode_signed(self.seq, m, &key(), self.counter, &mut wire)
+        } else {
+            frame::encode(self.seq, m, &mut wire)
+        }
+        .unwrap();
         let mut out = Vec::new();
         for piece in wire[..len].chunks(chunk) {
             node.on_bytes(Instant(now), piece, &mut |b| out.extend_from_slice(b));
@@ -103,6 +128,20 @@ fn requests(kind: DeviceKind) -> Vec<(Message, MessageKind)> {
             MessageKind::Refused,
         ),
         (Message::Command(Command { action }), MessageKind::Ack),
+        (Message::GetCounters(GetCounters), MessageKind::Counters),
+        (
+            Message::SetKey(SetKey {
+                key_id: 9,
+                role: KeyRole::Operator,
+                secret: [9; 32],
+            }),
+            MessageKind::Ack,
+        ),
+        (
+            // No such key: refused (and so the same answer each of the three times).
+            Message::RevokeKey(RevokeKey { key_id: 99 }),
+            MessageKind::Refused,
+        ),
     ]
 }
 
@@ -161,15 +200,15 @@ fn exercise<A: Application>(
 }
 
 #[test]
-fn a_v1_client_gets_every_answer_from_the_coolant_node() {
-    let mut node = Node::new(
+fn a_client_gets_every_answer_from_the_coolant_node() {
+    let mut node = keyed(Node::new(
         CoolantApp::new(CoolantController::new(CoolantConfig::default())),
         NodeConfig {
             serial: "CDU-E2E-1",
             ..NodeConfig::default()
         },
         Instant(0),
-    );
+    ));
     exercise(&mut node, DeviceKind::CoolantController, &mut |n, now| {
         let inputs = CoolantInputs::uniform(Instant(now), 30.0);
         n.step(Instant(now), |app| app.step(Instant(now), &inputs));
@@ -177,14 +216,14 @@ fn a_v1_client_gets_every_answer_from_the_coolant_node() {
 }
 
 #[test]
-fn a_v1_client_gets_every_answer_from_the_power_node() {
-    let mut node = Node::new(
+fn a_client_gets_every_answer_from_the_power_node() {
+    let mut node = keyed(Node::new(
         PowerApp::new(PowerController::running(PowerConfig::default())),
         NodeConfig {
             serial: "RACK-E2E-1",
             ..NodeConfig::default()
         },
         Instant(0),
-    );
+    ));
     exercise(&mut node, DeviceKind::PowerController, &mut |_, _| {});
 }

@@ -99,6 +99,20 @@ const _: () = {
     assert!(index::VALVE_FEEDBACK as u32 == bit::VALVE_FEEDBACK);
 };
 
+/// A setpoint this device does not take: the rack's are the power controller's; the
+/// differential pressure and flow follow from the pump control mode and are read-only.
+fn not_here(id: SetpointId) -> Refusal {
+    match id {
+        SetpointId::RackPowerBudgetW
+        | SetpointId::RampLimitWPerS
+        | SetpointId::PowerFloorW
+        | SetpointId::RideThroughS => Refusal::WrongDevice {
+            device: DeviceKind::CoolantController,
+        },
+        _ => Refusal::NotSupported,
+    }
+}
+
 fn controller_alarm(code: AlarmCode) -> Option<Alarm> {
     Alarm::ALL.into_iter().find(|a| alarm_code(*a) == code)
 }
@@ -209,7 +223,7 @@ impl Application for CoolantApp {
                 (scaled(cfg.lead_rotation_interval_s, 1.0), 3_600, 2_592_000)
             }
             SetpointId::LeakReactionDelayS => (scaled(cfg.leak_reaction_delay_s, 1.0), 0, 300),
-            _ => return Err(Refusal::NotSupported),
+            other => return Err(not_here(other)),
         };
         Ok(Setpoint {
             id,
@@ -238,7 +252,7 @@ impl Application for CoolantApp {
             SetpointId::LeakReactionDelayS => {
                 c.set_leak_reaction_delay(v).map_err(|e| refusal(e, 1.0))?;
             }
-            _ => return Err(Refusal::NotSupported),
+            other => return Err(not_here(other)),
         }
         self.get_setpoint(id)
     }
@@ -275,8 +289,12 @@ impl Application for CoolantApp {
                 c.acknowledge_all();
                 Ok(())
             }
+            // A rack is isolated by its power controller (the CDU closes no valve of its own
+            // accord); trays are the power controller's.
             Action::IsolateRack(_) | Action::EnableTray(_) | Action::DisableTray(_) => {
-                Err(Refusal::NotSupported)
+                Err(Refusal::WrongDevice {
+                    device: DeviceKind::CoolantController,
+                })
             }
         }
     }

@@ -6,15 +6,21 @@
 //! always passed in.
 //!
 //! The node owns:
-//! - the **protocol endpoint**: a streaming frame decoder (rejections counted), dispatch of
-//!   every request of protocol version 1, answers with the request's sequence number, typed
-//!   refusals (out of range with the range, wrong mode, not supported, no such instance);
+//! - the **protocol endpoint**: per host link ([`Link`]) a streaming frame decoder, a
+//!   telemetry subscription and the protocol version it speaks; dispatch of every request of
+//!   protocol versions 1 and 2, answers in the request's version with its sequence number,
+//!   typed refusals (out of range with the range, wrong mode, not supported, no such
+//!   instance, no such alarm, wrong device); rejections counted and readable (`Counters`);
+//! - **authentication** ([`keys`]): a request that changes anything is carried out only when
+//!   signed by a key of a role that may (operator: setpoints, acknowledgements; maintenance:
+//!   modes, commands, keys), with a counter above that key's last; refusals are counted by
+//!   reason and logged (at most once a second); each accepted write's event names its key;
 //! - **telemetry subscription** at a chosen period (100 ms ..= 60 s);
 //! - an **event log** ring of protocol events with sequence numbers: a host that reconnects
 //!   reads exactly what it missed, and overwritten events are counted and reported;
 //! - **comms-loss handling**: when the host has been silent longer than `comms_timeout_ms`
-//!   the node says so (an event and `comms_lost()`), and the controller keeps running on its
-//!   last valid settings;
+//!   the node says so (an event, the `comms-lost` alarm and `comms_lost()`), and the
+//!   controller keeps running on its last valid settings;
 //! - the **health signal** that decides whether the watchdog is fed: the control step must
 //!   have run within two periods.
 //!
@@ -33,6 +39,7 @@
 
 pub mod coolant;
 pub mod field_io;
+pub mod keys;
 pub mod plant_io;
 pub mod power;
 pub mod rack_bus;
@@ -40,16 +47,19 @@ pub mod row_bus;
 
 use rack_control::Instant;
 use rack_control::events::EventLog;
-use rack_protocol::PROTOCOL_VERSION;
-use rack_protocol::decoder::FrameDecoder;
-use rack_protocol::frame::{self, MAX_WIRE_FRAME_SIZE};
+use rack_protocol::decoder::{FrameDecoder, RejectCounters};
+use rack_protocol::frame::{self, Frame, MAX_WIRE_FRAME_SIZE};
 use rack_protocol::message::{
-    Ack, Alarms, Events, Heartbeat, Identity, MAX_EVENTS_PER_MESSAGE, Message, Refused, Setpoint,
+    Ack, Alarms, Counters, Events, Heartbeat, Identity, MAX_EVENTS_PER_MESSAGE, Message, Refused,
+    Setpoint,
 };
 use rack_protocol::types::{
-    Action, AlarmCode, AlarmEntry, DeviceKind, Event, EventKind, FirmwareVersion, ModeSetting,
-    Refusal, SetpointId, Severity,
+    Action, AlarmCode, AlarmEntry, AuthRefusal, DeviceKind, Event, EventKind, FirmwareVersion,
+    KeyRole, ModeSetting, Refusal, SetpointId, Severity,
 };
+use rack_protocol::{MessageKind, PROTOCOL_VERSION};
+
+pub use keys::{KeyError, KeyStore, MAX_KEYS};
 
 /// Events the node's protocol log holds.
 pub const EVENT_LOG_LEN: usize = 128;
@@ -57,6 +67,9 @@ pub const EVENT_LOG_LEN: usize = 128;
 pub const MIN_TELEMETRY_PERIOD_MS: u32 = 100;
 /// Slowest telemetry subscription, ms.
 pub const MAX_TELEMETRY_PERIOD_MS: u32 = 60_000;
+/// Refused requests are written to the event log at most once per this many ms (all are
+/// counted): a flood of bad frames must not push the real events out of the ring.
+pub const REFUSAL_LOG_INTERVAL_MS: u64 = 1_000;
 
 /// The device-specific part of a node.
 pub trait Application {
@@ -73,6 +86,11 @@ pub trait Application {
         id: SetpointId,
         value: i32,
     ) -> Result<Setpoint, Refusal>;
+    /// Another setpoint the last `set_setpoint` moved with it (a power floor that follows its
+    /// cap down), and its value now, for the event log.
+    fn follow_on(&mut self) -> Option<(SetpointId, i32)> {
+        None
+    }
     /// Changes a mode.
     fn set_mode(&mut self, now: Instant, mode: ModeSetting) -> Result<(), Refusal>;
     /// Carries out a technician command.
@@ -101,6 +119,9 @@ pub struct NodeConfig {
     pub comms_timeout_ms: u64,
     /// Control period, ms (the watchdog is fed while steps come within two periods).
     pub control_period_ms: u64,
+    /// Whether reads (telemetry, setpoints, alarms, events, counters) need a signed request
+    /// from a key of at least the reader role. Identity and heartbeats stay open.
+    pub reads_need_key: bool,
 }
 
 impl Default for NodeConfig {
@@ -114,8 +135,60 @@ impl Default for NodeConfig {
             },
             comms_timeout_ms: 10_000,
             control_period_ms: u64::from(rack_control::CONTROL_PERIOD_MS),
+            reads_need_key: false,
         }
     }
+}
+
+/// One host link's own state: its frame decoder (a half frame from one client never mixes
+/// with another's bytes), its telemetry subscription, and the protocol version it speaks
+/// (answers and telemetry go out in it). A board has one ([`Node::on_bytes`]); `racksim
+/// serve` keeps one per TCP client ([`Node::on_link_bytes`]).
+#[derive(Debug, Clone)]
+pub struct Link {
+    decoder: FrameDecoder,
+    subscription: Option<(u32, Instant)>,
+    version: u8,
+}
+
+impl Default for Link {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Link {
+    /// A fresh link: no subscription, speaking the current version until told otherwise.
+    pub const fn new() -> Self {
+        Self {
+            decoder: FrameDecoder::new(),
+            subscription: None,
+            version: PROTOCOL_VERSION,
+        }
+    }
+
+    /// The telemetry period this link subscribed to, ms.
+    pub fn subscription_ms(&self) -> Option<u32> {
+        self.subscription.map(|(period, _)| period)
+    }
+}
+
+/// What the node has accepted and refused, for `Counters`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Security {
+    writes_accepted: u32,
+    /// By `AuthRefusal` in its wire order.
+    refusals: [u32; 5],
+    refusals_not_logged: u32,
+    last_logged: Option<Instant>,
+}
+
+/// The node's own alarm: the host link went silent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct CommsAlarm {
+    raised_at: Instant,
+    active: bool,
+    acknowledged: bool,
 }
 
 /// A node: an application behind the protocol endpoint.
@@ -124,31 +197,45 @@ pub struct Node<A> {
     /// The device-specific part.
     pub app: A,
     config: NodeConfig,
-    decoder: FrameDecoder,
+    link: Link,
+    keys: KeyStore,
+    frames: u32,
+    rejects: RejectCounters,
+    security: Security,
     tx_seq: u16,
-    subscription: Option<(u32, Instant)>,
     last_host_frame: Option<Instant>,
     comms_lost: bool,
+    comms_alarm: Option<CommsAlarm>,
     last_step: Option<Instant>,
     log: EventLog<EventKind, EVENT_LOG_LEN>,
 }
 
 impl<A: Application> Node<A> {
-    /// A node around `app`; its log starts with a boot event.
+    /// A node around `app`, without keys (see [`Node::keys_mut`]); its log starts with a
+    /// boot event.
     pub fn new(app: A, config: NodeConfig, now: Instant) -> Self {
         let mut log = EventLog::new();
         log.push(now, EventKind::Boot);
         Self {
             app,
             config,
-            decoder: FrameDecoder::new(),
+            link: Link::new(),
+            keys: KeyStore::new(),
+            frames: 0,
+            rejects: RejectCounters::default(),
+            security: Security::default(),
             tx_seq: 0,
-            subscription: None,
             last_host_frame: None,
             comms_lost: false,
+            comms_alarm: None,
             last_step: None,
             log,
         }
+    }
+
+    /// The device's keys, to provision them (from the board's configuration or a file).
+    pub fn keys_mut(&mut self) -> &mut KeyStore {
+        &mut self.keys
     }
 
     /// Runs `control` (the controller's step) and collects its events.
@@ -162,36 +249,56 @@ impl<A: Application> Node<A> {
         result
     }
 
-    /// Bytes from the host link: every complete frame is answered through `send`; rejected
-    /// frames are counted by the decoder ([`Node::rejects`]).
+    /// Bytes from the board's host link: every complete frame is answered through `send`;
+    /// rejected frames are counted ([`Node::rejects`]).
     pub fn on_bytes(&mut self, now: Instant, bytes: &[u8], send: &mut dyn FnMut(&[u8])) {
+        let mut link = core::mem::take(&mut self.link);
+        self.on_link_bytes(now, &mut link, bytes, send);
+        self.link = link;
+    }
+
+    /// Bytes from one of several host links (each with its own [`Link`]).
+    pub fn on_link_bytes(
+        &mut self,
+        now: Instant,
+        link: &mut Link,
+        bytes: &[u8],
+        send: &mut dyn FnMut(&[u8]),
+    ) {
         for &byte in bytes {
-            if let Some(Ok(request)) = self.decoder.push(byte) {
-                self.last_host_frame = Some(now);
-                self.comms_lost = false;
-                self.handle(now, request.seq, &request.message, send);
+            match link.decoder.push(byte) {
+                Some(Ok(request)) => {
+                    self.frames = self.frames.saturating_add(1);
+                    self.last_host_frame = Some(now);
+                    if self.comms_lost {
+                        self.comms_lost = false;
+                        self.comms_restored(now);
+                    }
+                    self.handle(now, link, &request, send);
+                }
+                Some(Err(error)) => self.rejects.record(error),
+                None => {}
             }
         }
     }
 
-    /// Periodic duties at `now`: telemetry when due, comms-loss detection.
+    /// Periodic duties at `now`: the board link's telemetry when due, comms-loss detection.
     pub fn poll(&mut self, now: Instant, send: &mut dyn FnMut(&[u8])) {
-        if let Some((period_ms, due)) = self.subscription
-            && now >= due
-        {
-            let next = due.plus_millis(u64::from(period_ms)).max(now);
-            self.subscription = Some((period_ms, next));
-            let seq = self.next_seq();
-            let telemetry = self.app.telemetry(now);
-            emit(seq, &telemetry, send);
-        }
+        let mut link = core::mem::take(&mut self.link);
+        self.poll_link(now, &mut link, send);
+        self.link = link;
         if let Some(last) = self.last_host_frame
             && !self.comms_lost
             && now.as_millis().saturating_sub(last.as_millis()) > self.config.comms_timeout_ms
         {
             self.comms_lost = true;
             // The controller keeps its last valid settings; a subscription stops with the link.
-            self.subscription = None;
+            self.link.subscription = None;
+            self.comms_alarm = Some(CommsAlarm {
+                raised_at: now,
+                active: true,
+                acknowledged: false,
+            });
             self.log.push(
                 now,
                 EventKind::AlarmRaised {
@@ -199,6 +306,19 @@ impl<A: Application> Node<A> {
                     instance: 0,
                 },
             );
+        }
+    }
+
+    /// One link's telemetry, when due.
+    pub fn poll_link(&mut self, now: Instant, link: &mut Link, send: &mut dyn FnMut(&[u8])) {
+        if let Some((period_ms, due)) = link.subscription
+            && now >= due
+        {
+            let next = due.plus_millis(u64::from(period_ms)).max(now);
+            link.subscription = Some((period_ms, next));
+            let seq = self.next_seq();
+            let telemetry = self.app.telemetry(now);
+            emit(link.version, seq, &telemetry, send);
         }
     }
 
@@ -214,9 +334,20 @@ impl<A: Application> Node<A> {
         })
     }
 
-    /// Frames rejected by the decoder, per reason.
-    pub fn rejects(&self) -> rack_protocol::RejectCounters {
-        self.decoder.rejects()
+    /// Frames rejected before decoding, per reason, over every link.
+    pub fn rejects(&self) -> RejectCounters {
+        self.rejects
+    }
+
+    /// The counters `GetCounters` answers with.
+    pub fn counters(&self) -> Counters {
+        Counters {
+            frames: self.frames,
+            frame_rejects: self.rejects.as_array(),
+            writes_accepted: self.security.writes_accepted,
+            auth_refusals: self.security.refusals,
+            refusals_not_logged: self.security.refusals_not_logged,
+        }
     }
 
     /// The protocol event log.
@@ -229,10 +360,103 @@ impl<A: Application> Node<A> {
         self.tx_seq
     }
 
-    fn handle(&mut self, now: Instant, seq: u16, message: &Message, send: &mut dyn FnMut(&[u8])) {
+    fn comms_restored(&mut self, now: Instant) {
+        if let Some(alarm) = &mut self.comms_alarm {
+            alarm.active = false;
+            if alarm.acknowledged {
+                self.comms_alarm = None;
+            }
+        }
+        self.log.push(
+            now,
+            EventKind::AlarmCleared {
+                code: AlarmCode::CommsLost,
+                instance: 0,
+            },
+        );
+    }
+
+    /// Acknowledges the node's own comms alarm; whether it was listed.
+    fn acknowledge_comms(&mut self) -> bool {
+        let Some(alarm) = &mut self.comms_alarm else {
+            return false;
+        };
+        alarm.acknowledged = true;
+        if !alarm.active {
+            self.comms_alarm = None;
+        }
+        true
+    }
+
+    /// The role a request needs, if any.
+    fn needs(&self, kind: MessageKind) -> Option<KeyRole> {
+        kind.needs_role().or_else(|| {
+            let open = matches!(kind, MessageKind::GetIdentity | MessageKind::Heartbeat);
+            (self.config.reads_need_key && !open).then_some(KeyRole::Reader)
+        })
+    }
+
+    /// Counts a refused request and logs it, at most once per [`REFUSAL_LOG_INTERVAL_MS`].
+    fn refused_auth(&mut self, now: Instant, of: MessageKind, key_id: u16, reason: AuthRefusal) {
+        let index = match reason {
+            AuthRefusal::MissingMac => 0,
+            AuthRefusal::BadMac => 1,
+            AuthRefusal::UnknownKey => 2,
+            AuthRefusal::Replayed => 3,
+            AuthRefusal::RoleTooLow { .. } => 4,
+        };
+        if let Some(c) = self.security.refusals.get_mut(index) {
+            *c = c.saturating_add(1);
+        }
+        let quiet = self.security.last_logged.is_some_and(|last| {
+            now.as_millis().saturating_sub(last.as_millis()) < REFUSAL_LOG_INTERVAL_MS
+        });
+        if quiet {
+            self.security.refusals_not_logged = self.security.refusals_not_logged.saturating_add(1);
+        } else {
+            self.security.last_logged = Some(now);
+            self.log
+                .push(now, EventKind::WriteRefused { of, key_id, reason });
+        }
+    }
+
+    fn handle(
+        &mut self,
+        now: Instant,
+        link: &mut Link,
+        frame: &Frame,
+        send: &mut dyn FnMut(&[u8]),
+    ) {
+        let message = &frame.message;
         let kind = message.kind();
-        let refuse = |reason| Message::Refused(Refused { of: kind, reason });
+        let version = frame.version;
+        link.version = version;
+        let refuse = |reason: Refusal| {
+            Message::Refused(Refused {
+                of: kind,
+                reason: for_version(reason, version),
+            })
+        };
+        let mut key_id = None;
+        if let Some(needed) = self.needs(kind) {
+            match self.keys.authorize(frame.auth.as_ref(), needed) {
+                Ok(id) => key_id = Some(id),
+                Err(reason) => {
+                    let named = frame.auth.as_ref().map_or(0, |a| a.key_id);
+                    self.refused_auth(now, kind, named, reason);
+                    emit(
+                        version,
+                        frame.seq,
+                        &refuse(Refusal::Unauthorized(reason)),
+                        send,
+                    );
+                    return;
+                }
+            }
+        }
         let ack = Message::Ack(Ack { of: kind });
+        // What the request did, for the log after its `WriteAccepted`.
+        let mut effects: heapless::Vec<EventKind, 2> = heapless::Vec::new();
         let reply = match *message {
             Message::GetIdentity(_) => Message::Identity(Identity {
                 device_kind: self.app.kind(),
@@ -244,11 +468,11 @@ impl<A: Application> Node<A> {
             Message::GetTelemetry(_) => self.app.telemetry(now),
             Message::Subscribe(s) => {
                 if s.period_ms == 0 {
-                    self.subscription = None;
+                    link.subscription = None;
                     ack
                 } else if (MIN_TELEMETRY_PERIOD_MS..=MAX_TELEMETRY_PERIOD_MS).contains(&s.period_ms)
                 {
-                    self.subscription = Some((s.period_ms, now));
+                    link.subscription = Some((s.period_ms, now));
                     ack
                 } else {
                     #[allow(clippy::cast_possible_wrap)] // both fit i32
@@ -267,68 +491,131 @@ impl<A: Application> Node<A> {
                 .map_or_else(refuse, Message::Setpoint),
             Message::SetSetpoint(s) => match self.app.set_setpoint(now, s.id, s.value) {
                 Ok(setpoint) => {
-                    self.log.push(
-                        now,
-                        EventKind::SetpointChanged {
-                            id: s.id,
-                            value: setpoint.value,
-                        },
-                    );
+                    let _ = effects.push(EventKind::SetpointChanged {
+                        id: s.id,
+                        value: setpoint.value,
+                    });
+                    if let Some((id, value)) = self.app.follow_on() {
+                        let _ = effects.push(EventKind::SetpointChanged { id, value });
+                    }
                     Message::Setpoint(setpoint)
                 }
                 Err(reason) => refuse(reason),
             },
             Message::SetMode(m) => match self.app.set_mode(now, m.mode) {
                 Ok(()) => {
-                    self.log.push(now, EventKind::ModeChanged(m.mode));
+                    let _ = effects.push(EventKind::ModeChanged(m.mode));
                     ack
                 }
                 Err(reason) => refuse(reason),
             },
-            Message::GetAlarms(_) => {
-                let mut entries = heapless::Vec::new();
-                let total = self.app.alarms(&mut entries);
-                Message::Alarms(Alarms { entries, total })
-            }
+            Message::GetAlarms(_) => self.alarm_list(),
             Message::AckAlarm(a) => {
-                if self.app.acknowledge(a.code, a.instance) {
-                    self.log.push(
-                        now,
-                        EventKind::AlarmAcknowledged {
-                            code: a.code,
-                            instance: a.instance,
-                        },
-                    );
+                let listed = if a.code == AlarmCode::CommsLost && a.instance == 0 {
+                    self.acknowledge_comms()
+                } else {
+                    self.app.acknowledge(a.code, a.instance)
+                };
+                if listed {
+                    let _ = effects.push(EventKind::AlarmAcknowledged {
+                        code: a.code,
+                        instance: a.instance,
+                    });
                     ack
                 } else {
-                    refuse(Refusal::NotPermitted)
+                    refuse(Refusal::NoSuchAlarm)
                 }
             }
             Message::AckAllAlarms(_) => {
                 self.app.acknowledge_all();
+                self.acknowledge_comms();
                 ack
             }
-            Message::GetEvents(g) => self.events_from(g.from_seq),
-            Message::Command(c) => self
-                .app
-                .command(now, c.action)
-                .map_or_else(refuse, |()| ack),
+            Message::GetEvents(g) => self.events_from(g.from_seq, version),
+            Message::Command(c) => match self.app.command(now, c.action) {
+                Ok(()) => {
+                    if c.action == Action::ClearLatched {
+                        self.acknowledge_comms();
+                    }
+                    ack
+                }
+                Err(reason) => refuse(reason),
+            },
+            Message::GetCounters(_) => Message::Counters(self.counters()),
+            Message::SetKey(k) => match self.keys.install(k.key_id, k.role, k.secret) {
+                Ok(()) => {
+                    let _ = effects.push(EventKind::KeyChanged {
+                        key_id: k.key_id,
+                        role: Some(k.role),
+                    });
+                    ack
+                }
+                Err(KeyError::ReservedId) => refuse(Refusal::OutOfRange {
+                    min: 1,
+                    max: i32::from(u16::MAX),
+                }),
+                Err(_) => refuse(Refusal::NotPermitted),
+            },
+            Message::RevokeKey(k) => match self.keys.revoke(k.key_id) {
+                Ok(()) => {
+                    let _ = effects.push(EventKind::KeyChanged {
+                        key_id: k.key_id,
+                        role: None,
+                    });
+                    ack
+                }
+                Err(KeyError::NoSuchKey) => refuse(Refusal::Unauthorized(AuthRefusal::UnknownKey)),
+                Err(_) => refuse(Refusal::NotPermitted),
+            },
             // Messages a host does not send to a device.
             _ => refuse(Refusal::NotSupported),
         };
-        emit(seq, &reply, send);
+        if let Some(key_id) = key_id
+            && kind.needs_role().is_some()
+            && !matches!(reply, Message::Refused(_))
+        {
+            self.security.writes_accepted = self.security.writes_accepted.saturating_add(1);
+            self.log
+                .push(now, EventKind::WriteAccepted { of: kind, key_id });
+        }
+        for effect in effects {
+            self.log.push(now, effect);
+        }
+        emit(version, frame.seq, &reply, send);
     }
 
-    fn events_from(&self, from_seq: u32) -> Message {
+    /// The application's alarms and the node's own (comms lost).
+    fn alarm_list(&self) -> Message {
+        let mut entries = heapless::Vec::new();
+        let mut total = self.app.alarms(&mut entries);
+        if let Some(alarm) = self.comms_alarm {
+            total = total.saturating_add(1);
+            let _ = entries.push(AlarmEntry {
+                code: AlarmCode::CommsLost,
+                instance: 0,
+                severity: Severity::Warning,
+                active: alarm.active,
+                latched: true,
+                acknowledged: alarm.acknowledged,
+                raised_at_ms: alarm.raised_at.as_millis(),
+            });
+        }
+        Message::Alarms(Alarms { entries, total })
+    }
+
+    fn events_from(&self, from_seq: u32, version: u8) -> Message {
         let mut events: heapless::Vec<Event, MAX_EVENTS_PER_MESSAGE> = heapless::Vec::new();
         let info = self
             .log
             .read_from(from_seq, MAX_EVENTS_PER_MESSAGE, |record| {
-                let _ = events.push(Event {
-                    seq: record.seq,
-                    at_ms: record.at.as_millis(),
-                    kind: record.event,
-                });
+                // A version-1 reader cannot decode version 2's events: it skips them.
+                if version >= 2 || !is_v2_event(record.event) {
+                    let _ = events.push(Event {
+                        seq: record.seq,
+                        at_ms: record.at.as_millis(),
+                        kind: record.event,
+                    });
+                }
             });
         Message::Events(Events {
             events,
@@ -337,6 +624,29 @@ impl<A: Application> Node<A> {
             lost: info.lost,
             overwritten_total: self.log.overwritten(),
         })
+    }
+}
+
+/// Whether an event exists only in protocol version 2.
+fn is_v2_event(kind: EventKind) -> bool {
+    matches!(
+        kind,
+        EventKind::WriteAccepted { .. }
+            | EventKind::WriteRefused { .. }
+            | EventKind::KeyChanged { .. }
+    )
+}
+
+/// A refusal as a peer speaking `version` can read it: version 1 has no authentication
+/// refusals, no "no such alarm" and no "wrong device", so it hears their nearest words.
+fn for_version(reason: Refusal, version: u8) -> Refusal {
+    if version >= 2 {
+        return reason;
+    }
+    match reason {
+        Refusal::Unauthorized(_) | Refusal::NoSuchAlarm => Refusal::NotPermitted,
+        Refusal::WrongDevice { .. } => Refusal::NotSupported,
+        other => other,
     }
 }
 
@@ -366,10 +676,10 @@ pub(crate) fn alarm_entries<C: Copy + PartialEq, const N: usize>(
     u8::try_from(table.iter().count()).unwrap_or(u8::MAX)
 }
 
-/// Encodes `message` and hands the frame to `send`.
-fn emit(seq: u16, message: &Message, send: &mut dyn FnMut(&[u8])) {
+/// Encodes `message` in protocol `version` and hands the frame to `send`.
+fn emit(version: u8, seq: u16, message: &Message, send: &mut dyn FnMut(&[u8])) {
     let mut wire = [0u8; MAX_WIRE_FRAME_SIZE];
-    if let Ok(len) = frame::encode(seq, message, &mut wire)
+    if let Ok(len) = frame::encode_version(version, seq, message, &mut wire)
         && let Some(bytes) = wire.get(..len)
     {
         send(bytes);

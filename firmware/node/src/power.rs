@@ -25,6 +25,14 @@ pub struct PowerApp {
     /// Bus voltage, V (reported only).
     pub bus_voltage_v: f32,
     next_event: u32,
+    follow_on: Option<(SetpointId, i32)>,
+}
+
+/// A request for the coolant controller's setpoints, modes or commands.
+fn wrong_device() -> Refusal {
+    Refusal::WrongDevice {
+        device: DeviceKind::PowerController,
+    }
 }
 
 impl PowerApp {
@@ -35,6 +43,7 @@ impl PowerApp {
             inputs: None,
             bus_voltage_v: 50.0,
             next_event: 1,
+            follow_on: None,
         }
     }
 
@@ -207,7 +216,7 @@ impl Application for PowerApp {
             SetpointId::RampLimitWPerS => (c.ramp_limit_w_per_s, 100.0, 100_000.0),
             SetpointId::PowerFloorW => (c.power_floor_w, 0.0, c.budget_w),
             SetpointId::RideThroughS => (c.ride_through_s, 10.0, 1_800.0),
-            _ => return Err(Refusal::NotSupported),
+            _ => return Err(wrong_device()),
         };
         Ok(Setpoint {
             id,
@@ -227,17 +236,31 @@ impl Application for PowerApp {
         let v = value as f32;
         let c = &mut self.controller;
         match id {
-            SetpointId::RackPowerBudgetW => c.set_budget(v).map_err(range)?,
+            SetpointId::RackPowerBudgetW => {
+                let floor_w = c.config().power_floor_w;
+                c.set_budget(v).map_err(range)?;
+                let now_w = c.config().power_floor_w;
+                if now_w.to_bits() != floor_w.to_bits() {
+                    self.follow_on = Some((SetpointId::PowerFloorW, scaled(now_w, 1.0)));
+                }
+            }
             SetpointId::RampLimitWPerS => c.set_ramp_limit(v).map_err(range)?,
             SetpointId::PowerFloorW => c.set_power_floor(v).map_err(range)?,
             SetpointId::RideThroughS => c.set_ride_through(v).map_err(range)?,
-            _ => return Err(Refusal::NotSupported),
+            _ => return Err(wrong_device()),
         }
         self.get_setpoint(id)
     }
 
-    fn set_mode(&mut self, _now: Instant, _mode: ModeSetting) -> Result<(), Refusal> {
-        Err(Refusal::NotSupported)
+    fn follow_on(&mut self) -> Option<(SetpointId, i32)> {
+        self.follow_on.take()
+    }
+
+    fn set_mode(&mut self, _now: Instant, mode: ModeSetting) -> Result<(), Refusal> {
+        match mode {
+            ModeSetting::PumpControl(_) => Err(wrong_device()),
+            ModeSetting::Operating(_) => Err(Refusal::NotSupported),
+        }
     }
 
     fn command(&mut self, now: Instant, action: Action) -> Result<(), Refusal> {
@@ -249,6 +272,7 @@ impl Application for PowerApp {
         match action {
             Action::EnableTray(t) => set(&mut self.controller, t, true),
             Action::DisableTray(t) => set(&mut self.controller, t, false),
+            Action::SetLeadPump(_) | Action::RotateLead => Err(wrong_device()),
             _ => Err(Refusal::NotSupported),
         }
     }

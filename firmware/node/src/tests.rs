@@ -8,36 +8,97 @@ extern crate std;
 
 use std::vec::Vec;
 
+use core::cell::Cell;
+
 use rack_control::coolant::{CoolantConfig, CoolantController, CoolantInputs};
+use rack_protocol::auth::Key;
 use rack_protocol::decoder::FrameDecoder;
-use rack_protocol::message::{GetEvents, GetIdentity, GetTelemetry, SetSetpoint, Subscribe};
+use rack_protocol::message::{
+    AckAlarm, Command, GetAlarms, GetCounters, GetEvents, GetIdentity, GetSetpoint, GetTelemetry,
+    RevokeKey, SetKey, SetMode, SetSetpoint, Subscribe,
+};
+use rack_protocol::types::OperatingMode;
 
 use super::*;
 use crate::coolant::CoolantApp;
 
+/// The test's maintenance key (installed by [`node`]) and operator key.
+const MAINTENANCE: u16 = 1;
+const OPERATOR: u16 = 2;
+
+fn key(id: u16) -> Key {
+    Key {
+        id,
+        secret: [u8::try_from(id).unwrap(); 32],
+    }
+}
+
 fn node() -> Node<CoolantApp> {
     let app = CoolantApp::new(CoolantController::new(CoolantConfig::default()));
-    Node::new(
+    let mut n = Node::new(
         app,
         NodeConfig {
             serial: "CDU-TEST-1",
             ..NodeConfig::default()
         },
         Instant(0),
-    )
+    );
+    n.keys_mut()
+        .install(MAINTENANCE, KeyRole::Maintenance, key(MAINTENANCE).secret)
+        .unwrap();
+    n.keys_mut()
+        .install(OPERATOR, KeyRole::Operator, key(OPERATOR).secret)
+        .unwrap();
+    n
 }
 
-/// Sends `message` with `seq` and returns the frames the node answered.
+std::thread_local! {
+    static COUNTER: Cell<u64> = const { Cell::new(0) };
+}
+
+/// The next counter: rising through each test.
+fn next_counter() -> u64 {
+    COUNTER.with(|c| {
+        c.set(c.get() + 1);
+        c.get()
+    })
+}
+
+/// Sends `message` with `seq` (signed with the maintenance key when it changes anything) and
+/// returns the frames the node answered.
 fn ask(
     node: &mut Node<CoolantApp>,
     now: u64,
     seq: u16,
     message: Message,
 ) -> Vec<rack_protocol::Frame> {
+    let signer = message
+        .kind()
+        .needs_role()
+        .map(|_| (key(MAINTENANCE), next_counter()));
+    ask_as(node, now, seq, message, signer)
+}
+
+/// Sends `message`, signed by `signer` (key, counter) or not.
+fn ask_as(
+    node: &mut Node<CoolantApp>,
+    now: u64,
+    seq: u16,
+    message: Message,
+    signer: Option<(Key, u64)>,
+) -> Vec<rack_protocol::Frame> {
     let mut wire = [0u8; MAX_WIRE_FRAME_SIZE];
-    let len = frame::encode(seq, &message, &mut wire).unwrap();
+    let len = match signer {
+        Some((k, counter)) => frame::encode_signed(seq, &message, &k, counter, &mut wire),
+        None => frame::encode(seq, &message, &mut wire),
+    }
+    .unwrap();
+    send_wire(node, now, &wire[..len])
+}
+
+fn send_wire(node: &mut Node<CoolantApp>, now: u64, wire: &[u8]) -> Vec<rack_protocol::Frame> {
     let mut out = Vec::new();
-    node.on_bytes(Instant(now), &wire[..len], &mut |bytes| {
+    node.on_bytes(Instant(now), wire, &mut |bytes| {
         out.extend_from_slice(bytes)
     });
     FrameDecoder::new().feed(&out).map(Result::unwrap).collect()
@@ -131,7 +192,7 @@ fn a_setpoint_out_of_range_is_refused_with_its_range_and_a_good_one_is_logged() 
         now,
         7,
         Message::SetSetpoint(SetSetpoint {
-            id: SetpointId::RackPowerBudgetW,
+            id: SetpointId::FlowDeciLpm,
             value: 1,
         }),
     );
@@ -307,4 +368,311 @@ fn garbage_on_the_link_is_counted_and_the_next_frame_answered() {
     assert_eq!(n.rejects().total(), 2);
     let frames = ask(&mut n, 0, 3, Message::GetIdentity(GetIdentity));
     assert_eq!(frames.len(), 1);
+}
+
+fn refusal_of(frames: &[rack_protocol::Frame]) -> Option<Refusal> {
+    match frames.first().map(|f| &f.message) {
+        Some(Message::Refused(r)) => Some(r.reason),
+        _ => None,
+    }
+}
+
+fn standby() -> Message {
+    Message::SetMode(SetMode {
+        mode: ModeSetting::Operating(OperatingMode::Standby),
+    })
+}
+
+fn supply(value: i32) -> Message {
+    Message::SetSetpoint(SetSetpoint {
+        id: SetpointId::SupplyTempCentiC,
+        value,
+    })
+}
+
+#[test]
+fn a_write_without_the_right_key_and_fresh_counter_is_refused_and_changes_nothing() {
+    let mut n = node();
+    let now = steps(&mut n, 0, 5);
+    let unauthorized = |r| Some(Refusal::Unauthorized(r));
+    // No MAC, an unknown key, a wrong secret under a known id.
+    let cases = [
+        (None, AuthRefusal::MissingMac),
+        (Some((key(9), 10)), AuthRefusal::UnknownKey),
+        (
+            Some((
+                Key {
+                    id: MAINTENANCE,
+                    secret: [0xee; 32],
+                },
+                11,
+            )),
+            AuthRefusal::BadMac,
+        ),
+    ];
+    for (signer, reason) in cases {
+        assert_eq!(
+            refusal_of(&ask_as(&mut n, now, 1, standby(), signer)),
+            unauthorized(reason)
+        );
+        assert!(n.app.controller.run_enabled(), "pumps still allowed to run");
+    }
+    // The operator key may set the supply setpoint but not stop the pumps.
+    assert_eq!(
+        refusal_of(&ask_as(&mut n, now, 2, standby(), Some((key(OPERATOR), 5)))),
+        unauthorized(AuthRefusal::RoleTooLow {
+            needed: KeyRole::Maintenance
+        })
+    );
+    assert_eq!(
+        refusal_of(&ask_as(
+            &mut n,
+            now,
+            3,
+            supply(2900),
+            Some((key(OPERATOR), 6))
+        )),
+        None
+    );
+    // The same counter again (a replay), and an older one (a reorder): refused.
+    for counter in [6, 4] {
+        assert_eq!(
+            refusal_of(&ask_as(
+                &mut n,
+                now,
+                4,
+                supply(3100),
+                Some((key(OPERATOR), counter))
+            )),
+            unauthorized(AuthRefusal::Replayed)
+        );
+    }
+    let Ok(sp) = n.app.get_setpoint(SetpointId::SupplyTempCentiC) else {
+        panic!()
+    };
+    assert_eq!(sp.value, 2900, "only the accepted write took effect");
+    // The maintenance key stops the pumps.
+    assert_eq!(
+        refusal_of(&ask_as(
+            &mut n,
+            now,
+            5,
+            standby(),
+            Some((key(MAINTENANCE), 1))
+        )),
+        None
+    );
+    assert!(!n.app.controller.run_enabled());
+    // Counted by reason, readable over the protocol.
+    let frames = ask(&mut n, now, 6, Message::GetCounters(GetCounters));
+    let Message::Counters(c) = &frames[0].message else {
+        panic!("{frames:?}")
+    };
+    assert_eq!(c.auth_refusals, [1, 1, 1, 2, 1]);
+    assert_eq!(c.writes_accepted, 2);
+    // Reads stay open.
+    let frames = ask_as(&mut n, now, 7, Message::GetTelemetry(GetTelemetry), None);
+    assert!(matches!(frames[0].message, Message::CoolantTelemetry(_)));
+}
+
+#[test]
+fn each_accepted_write_names_its_key_and_refusals_are_logged_once_a_second() {
+    let mut n = node();
+    let now = steps(&mut n, 0, 5);
+    ask_as(&mut n, now, 1, supply(2900), Some((key(OPERATOR), 1)));
+    let accepted: Vec<_> = n
+        .log()
+        .iter()
+        .filter_map(|r| match r.event {
+            EventKind::WriteAccepted { of, key_id } => Some((of, key_id)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(accepted, [(MessageKind::SetSetpoint, OPERATOR)]);
+    // 50 refused writes in 0.5 s: one logged, 49 counted as not logged; a second later, one more.
+    for i in 0..50 {
+        ask_as(&mut n, now + i * 10, 2, standby(), None);
+    }
+    ask_as(&mut n, now + 1_500, 3, standby(), None);
+    let logged = n
+        .log()
+        .iter()
+        .filter(|r| matches!(r.event, EventKind::WriteRefused { .. }))
+        .count();
+    assert_eq!(logged, 2);
+    assert_eq!(n.counters().refusals_not_logged, 49);
+    assert_eq!(n.counters().auth_refusals[0], 51);
+}
+
+#[test]
+fn a_version_1_client_reads_as_before_and_its_writes_are_refused_in_words_it_knows() {
+    let mut n = node();
+    let now = steps(&mut n, 0, 5);
+    let v1 = |message: Message| {
+        let mut wire = [0u8; MAX_WIRE_FRAME_SIZE];
+        let len = frame::encode_version(1, 9, &message, &mut wire).unwrap();
+        wire[..len].to_vec()
+    };
+    let frames = send_wire(&mut n, now, &v1(Message::GetTelemetry(GetTelemetry)));
+    assert_eq!(frames[0].version, 1);
+    assert!(matches!(frames[0].message, Message::CoolantTelemetry(_)));
+    let frames = send_wire(&mut n, now, &v1(standby()));
+    assert_eq!(frames[0].version, 1);
+    assert_eq!(refusal_of(&frames), Some(Refusal::NotPermitted));
+    assert!(n.app.controller.run_enabled());
+    // Its event reads skip version 2's events (the refusal just logged).
+    let frames = send_wire(
+        &mut n,
+        now,
+        &v1(Message::GetEvents(GetEvents { from_seq: 0 })),
+    );
+    let Message::Events(e) = &frames[0].message else {
+        panic!("{frames:?}")
+    };
+    assert!(e.events.iter().all(|ev| !is_v2_event(ev.kind)));
+    assert!(n.log().iter().any(|r| is_v2_event(r.event)));
+}
+
+#[test]
+fn keys_are_installed_and_revoked_by_maintenance_but_never_the_last_maintenance_key() {
+    let mut n = node();
+    let now = steps(&mut n, 0, 5);
+    let new = Key {
+        id: 7,
+        secret: [7; 32],
+    };
+    let install = Message::SetKey(SetKey {
+        key_id: 7,
+        role: KeyRole::Operator,
+        secret: new.secret,
+    });
+    assert_eq!(
+        refusal_of(&ask_as(
+            &mut n,
+            now,
+            1,
+            install.clone(),
+            Some((key(OPERATOR), 1))
+        )),
+        Some(Refusal::Unauthorized(AuthRefusal::RoleTooLow {
+            needed: KeyRole::Maintenance
+        }))
+    );
+    assert_eq!(refusal_of(&ask(&mut n, now, 2, install)), None);
+    assert_eq!(
+        refusal_of(&ask_as(
+            &mut n,
+            now,
+            3,
+            supply(2800),
+            Some((new.clone(), 1))
+        )),
+        None
+    );
+    assert_eq!(
+        refusal_of(&ask(
+            &mut n,
+            now,
+            4,
+            Message::RevokeKey(RevokeKey { key_id: 7 })
+        )),
+        None
+    );
+    assert_eq!(
+        refusal_of(&ask_as(&mut n, now, 5, supply(2700), Some((new, 2)))),
+        Some(Refusal::Unauthorized(AuthRefusal::UnknownKey))
+    );
+    assert_eq!(
+        refusal_of(&ask(
+            &mut n,
+            now,
+            6,
+            Message::RevokeKey(RevokeKey {
+                key_id: MAINTENANCE
+            })
+        )),
+        Some(Refusal::NotPermitted)
+    );
+    assert!(n.log().iter().any(|r| r.event
+        == EventKind::KeyChanged {
+            key_id: 7,
+            role: None
+        }));
+}
+
+#[test]
+fn a_missing_alarm_a_wrong_device_and_the_rotation_range_are_refused_by_name() {
+    let mut n = node();
+    let now = steps(&mut n, 0, 5);
+    let ack = Message::AckAlarm(AckAlarm {
+        code: AlarmCode::SensorFault,
+        instance: 9,
+    });
+    assert_eq!(
+        refusal_of(&ask(&mut n, now, 1, ack)),
+        Some(Refusal::NoSuchAlarm)
+    );
+    let cap = Message::SetSetpoint(SetSetpoint {
+        id: SetpointId::RackPowerBudgetW,
+        value: 100_000,
+    });
+    let wrong = Some(Refusal::WrongDevice {
+        device: DeviceKind::CoolantController,
+    });
+    assert_eq!(refusal_of(&ask(&mut n, now, 2, cap)), wrong);
+    let tray = Message::Command(Command {
+        action: Action::DisableTray(3),
+    });
+    assert_eq!(refusal_of(&ask(&mut n, now, 3, tray)), wrong);
+    let rotation = |value| {
+        Message::SetSetpoint(SetSetpoint {
+            id: SetpointId::LeadRotationIntervalS,
+            value,
+        })
+    };
+    assert_eq!(
+        refusal_of(&ask(&mut n, now, 4, rotation(0))),
+        Some(Refusal::OutOfRange {
+            min: 3_600,
+            max: 2_592_000
+        })
+    );
+    assert_eq!(refusal_of(&ask(&mut n, now, 5, rotation(86_400))), None);
+}
+
+#[test]
+fn a_lost_link_is_an_alarm_until_restored_and_acknowledged() {
+    let mut n = node();
+    ask(&mut n, 0, 1, Message::GetIdentity(GetIdentity));
+    let now = steps(&mut n, 0, 150);
+    n.poll(Instant(now), &mut |_| {});
+    assert!(n.comms_lost());
+    let listed = |n: &mut Node<CoolantApp>, at| {
+        let frames = ask(n, at, 2, Message::GetAlarms(GetAlarms));
+        let Message::Alarms(a) = &frames[0].message else {
+            panic!("{frames:?}")
+        };
+        a.entries
+            .iter()
+            .find(|e| e.code == AlarmCode::CommsLost)
+            .map(|e| (e.active, e.acknowledged))
+    };
+    // Asking restores the link: the alarm is no longer active but stays until acknowledged.
+    assert_eq!(listed(&mut n, now), Some((false, false)));
+    let ack = Message::AckAlarm(AckAlarm {
+        code: AlarmCode::CommsLost,
+        instance: 0,
+    });
+    assert_eq!(refusal_of(&ask(&mut n, now, 3, ack)), None);
+    assert_eq!(listed(&mut n, now), None);
+    // A setpoint read still answers the value in force.
+    let frames = ask(
+        &mut n,
+        now,
+        4,
+        Message::GetSetpoint(GetSetpoint {
+            id: SetpointId::SupplyTempCentiC,
+        }),
+    );
+    assert!(matches!(frames[0].message, Message::Setpoint(_)));
 }

@@ -5,15 +5,15 @@
 use heapless::Vec;
 use rack_protocol::message::{
     Ack, AckAlarm, AckAllAlarms, ActuatorCommand, Alarms, BbuStatus, Command, CoolantTelemetry,
-    Events, GetAlarms, GetEvents, GetIdentity, GetSetpoint, GetTelemetry, Heartbeat, Identity,
-    IsolationRequest, Message, MessageKind, PlantSample, PowerTelemetry, PumpStatus,
-    RackPowerReport, Refused, SetMode, SetSetpoint, Setpoint, ShelfStatus, Subscribe,
-    ThermalHeadroom, TrayStatus,
+    Counters, Events, GetAlarms, GetCounters, GetEvents, GetIdentity, GetSetpoint, GetTelemetry,
+    Heartbeat, Identity, IsolationRequest, Message, MessageKind, PlantSample, PowerTelemetry,
+    PumpStatus, RackPowerReport, Refused, RevokeKey, SetKey, SetMode, SetSetpoint, Setpoint,
+    ShelfStatus, Subscribe, ThermalHeadroom, TrayStatus,
 };
 use rack_protocol::types::{
     Action, AlarmCode, AlarmEntry, BbuState, BreakerState, ControllerState, DeviceKind, Event,
-    EventKind, FirmwareVersion, LeakState, ModeSetting, OperatingMode, PsuState, PumpControlMode,
-    PumpState, Reason, Refusal, SetpointId, Severity, TrayState,
+    EventKind, FirmwareVersion, KeyRole, LeakState, ModeSetting, OperatingMode, PsuState,
+    PumpControlMode, PumpState, Reason, Refusal, SetpointId, Severity, TrayState,
 };
 
 fn vec<T: Clone, const N: usize>(items: &[T]) -> Vec<T, N> {
@@ -232,6 +232,20 @@ pub fn all() -> std::vec::Vec<Message> {
             analog: vec(&[61.2, 82.5, 82.5, 0.0]),
             digital: 0b1111_1111,
         }),
+        Message::GetCounters(GetCounters),
+        Message::Counters(Counters {
+            frames: 1_204,
+            frame_rejects: [0, 1, 0, 3, 0, 0, 2],
+            writes_accepted: 17,
+            auth_refusals: [4, 1, 0, 2, 1],
+            refusals_not_logged: 3,
+        }),
+        Message::SetKey(SetKey {
+            key_id: 7,
+            role: KeyRole::Operator,
+            secret: core::array::from_fn(|i| u8::try_from(i).unwrap_or(0) ^ 0x5a),
+        }),
+        Message::RevokeKey(RevokeKey { key_id: 7 }),
     ];
     let kinds: std::vec::Vec<MessageKind> = messages.iter().map(Message::kind).collect();
     assert_eq!(

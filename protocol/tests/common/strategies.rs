@@ -1,4 +1,4 @@
-//! proptest strategies for every message of protocol version 1, written out by hand: the
+//! proptest strategies for every message of protocol version 2, written out by hand: the
 //! payloads use `heapless` collections, for which no derive crate offers strategies.
 //! Floats are finite (a NaN never equals itself, so a round trip could not be compared).
 
@@ -7,17 +7,18 @@ use proptest::collection::vec as pvec;
 use proptest::prelude::*;
 use rack_protocol::message::{
     Ack, AckAlarm, AckAllAlarms, ActuatorCommand, Alarms, BbuStatus, Command, CoolantTelemetry,
-    Events, GetAlarms, GetEvents, GetIdentity, GetSetpoint, GetTelemetry, Heartbeat, Identity,
-    IsolationRequest, MAX_ALARMS_PER_MESSAGE, MAX_BBUS, MAX_EVENTS_PER_MESSAGE, MAX_LEAK_DETECTORS,
-    MAX_PLANT_ANALOG_IN, MAX_PLANT_ANALOG_OUT, MAX_PUMPS, MAX_SHELVES, MAX_SUPPLY_SENSORS,
-    MAX_TRAYS, Message, MessageKind, PSUS_PER_SHELF, PlantSample, PowerTelemetry, PumpStatus,
-    RackPowerReport, Refused, SERIAL_NUMBER_LEN, SetMode, SetSetpoint, Setpoint, ShelfStatus,
-    Subscribe, ThermalHeadroom, TrayStatus,
+    Counters, Events, GetAlarms, GetCounters, GetEvents, GetIdentity, GetSetpoint, GetTelemetry,
+    Heartbeat, Identity, IsolationRequest, MAX_ALARMS_PER_MESSAGE, MAX_BBUS,
+    MAX_EVENTS_PER_MESSAGE, MAX_LEAK_DETECTORS, MAX_PLANT_ANALOG_IN, MAX_PLANT_ANALOG_OUT,
+    MAX_PUMPS, MAX_SHELVES, MAX_SUPPLY_SENSORS, MAX_TRAYS, Message, MessageKind, PSUS_PER_SHELF,
+    PlantSample, PowerTelemetry, PumpStatus, RackPowerReport, Refused, RevokeKey,
+    SERIAL_NUMBER_LEN, SetKey, SetMode, SetSetpoint, Setpoint, ShelfStatus, Subscribe,
+    ThermalHeadroom, TrayStatus,
 };
 use rack_protocol::types::{
-    Action, AlarmCode, AlarmEntry, BbuState, BreakerState, ControllerState, DeviceKind, Event,
-    EventKind, FirmwareVersion, LeakState, ModeSetting, OperatingMode, PsuState, PumpControlMode,
-    PumpState, Reason, Refusal, SetpointId, Severity, TrayState,
+    Action, AlarmCode, AlarmEntry, AuthRefusal, BbuState, BreakerState, ControllerState,
+    DeviceKind, Event, EventKind, FirmwareVersion, KeyRole, LeakState, ModeSetting, OperatingMode,
+    PsuState, PumpControlMode, PumpState, Reason, Refusal, SetpointId, Severity, TrayState,
 };
 
 /// A heapless vector of up to `N` elements.
@@ -153,6 +154,23 @@ fn refusal() -> impl Strategy<Value = Refusal> {
         Just(Refusal::NotPermitted),
         Just(Refusal::NotSupported),
         any::<u8>().prop_map(|count| Refusal::NoSuchInstance { count }),
+        auth_refusal().prop_map(Refusal::Unauthorized),
+        Just(Refusal::NoSuchAlarm),
+        device_kind().prop_map(|device| Refusal::WrongDevice { device }),
+    ]
+}
+
+fn key_role() -> impl Strategy<Value = KeyRole> {
+    pick![KeyRole::Reader, KeyRole::Operator, KeyRole::Maintenance]
+}
+
+fn auth_refusal() -> impl Strategy<Value = AuthRefusal> {
+    prop_oneof![
+        Just(AuthRefusal::MissingMac),
+        Just(AuthRefusal::BadMac),
+        Just(AuthRefusal::UnknownKey),
+        Just(AuthRefusal::Replayed),
+        key_role().prop_map(|needed| AuthRefusal::RoleTooLow { needed }),
     ]
 }
 
@@ -194,6 +212,12 @@ fn event_kind() -> impl Strategy<Value = EventKind> {
         }),
         any::<bool>().prop_map(|active| EventKind::FeedForward { active }),
         (any::<u8>(), any::<u8>()).prop_map(|(shelf, psu)| EventKind::PsuFaulted { shelf, psu }),
+        (message_kind(), any::<u16>())
+            .prop_map(|(of, key_id)| EventKind::WriteAccepted { of, key_id }),
+        (message_kind(), any::<u16>(), auth_refusal())
+            .prop_map(|(of, key_id, reason)| { EventKind::WriteRefused { of, key_id, reason } }),
+        (any::<u16>(), proptest::option::of(key_role()))
+            .prop_map(|(key_id, role)| EventKind::KeyChanged { key_id, role }),
     ]
 }
 
@@ -514,5 +538,32 @@ pub fn message() -> impl Strategy<Value = Message> {
                     digital
                 }
             )),
+        Just(Message::GetCounters(GetCounters)),
+        (
+            any::<u32>(),
+            any::<[u32; 7]>(),
+            any::<u32>(),
+            any::<[u32; 5]>(),
+            any::<u32>()
+        )
+            .prop_map(
+                |(frames, frame_rejects, writes_accepted, auth_refusals, refusals_not_logged)| {
+                    Message::Counters(Counters {
+                        frames,
+                        frame_rejects,
+                        writes_accepted,
+                        auth_refusals,
+                        refusals_not_logged,
+                    })
+                }
+            ),
+        (any::<u16>(), key_role(), any::<[u8; 32]>()).prop_map(|(key_id, role, secret)| {
+            Message::SetKey(SetKey {
+                key_id,
+                role,
+                secret,
+            })
+        }),
+        any::<u16>().prop_map(|key_id| Message::RevokeKey(RevokeKey { key_id })),
     ]
 }

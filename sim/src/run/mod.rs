@@ -4,6 +4,7 @@
 
 pub mod campus;
 mod labels;
+pub mod load;
 pub mod pil;
 pub mod power_row;
 pub mod runner;

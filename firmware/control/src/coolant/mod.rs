@@ -243,10 +243,11 @@ impl CoolantController {
         self.annunciator.alarms_mut().acknowledge_all();
     }
 
-    /// Changes the lead rotation interval, s (allowed 3600 ..= 2 592 000, or 0 to disable).
+    /// Changes the lead rotation interval, s (allowed 3600 ..= 2 592 000: an hour to 30 days;
+    /// rotation is what keeps the standby pump proven, so it cannot be switched off).
     pub fn set_lead_rotation_interval(&mut self, interval_s: f32) -> Result<(), SettingError> {
         let (min, max) = (3_600.0, 2_592_000.0);
-        if interval_s != 0.0 && !(interval_s >= min && interval_s <= max) {
+        if !(interval_s >= min && interval_s <= max) {
             return Err(SettingError::OutOfRange { min, max });
         }
         self.config.lead_rotation_interval_s = interval_s;

@@ -204,12 +204,15 @@ impl PowerController {
     }
 
     /// Sets the host budget; refused (with the allowed range) outside the breaker's rating.
+    /// The power floor follows a budget set below it down to the budget: a floor above the
+    /// cap could never be held, and a technician lowering a cap in a hurry means the cap.
     pub fn set_budget(&mut self, budget_w: f32) -> Result<(), (f32, f32)> {
         let (min, max) = self.budget_range();
         if !(budget_w >= min && budget_w <= max) {
             return Err((min, max));
         }
         self.config.budget_w = budget_w;
+        self.config.power_floor_w = self.config.power_floor_w.min(budget_w);
         Ok(())
     }
 

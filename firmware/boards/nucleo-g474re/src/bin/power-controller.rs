@@ -272,6 +272,7 @@ async fn main(spawner: Spawner) {
         },
         now(),
     ))));
+    node.lock(|n| n.borrow_mut().keys_mut().install_build_keys());
     ROW.lock(|r| *r.borrow_mut() = Some(RackRowBus::new(rack)));
     RACK.lock(|r| *r.borrow_mut() = Some(RackBus::new()));
 

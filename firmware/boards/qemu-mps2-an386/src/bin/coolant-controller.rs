@@ -25,6 +25,7 @@ fn main() -> ! {
     let Some(decoder) = cortex_m::singleton!(: FrameDecoder = FrameDecoder::new()) else {
         exit(false)
     };
+    node.keys_mut().install_build_keys();
     run("coolant-controller", node, decoder, |node, sample| {
         let (now, inputs) = coolant_inputs(sample);
         node.step(now, |app| app.step(now, &inputs));
