@@ -35,12 +35,16 @@ fn main() -> ExitCode {
         Some("test") => test(),
         Some("setup") => setup(),
         Some("firmware") => setup().and_then(|()| firmware()),
+        Some("mac-cost") => setup()
+            .and_then(|()| ensure_qemu())
+            .and_then(|()| mac_cost()),
+        Some("fuzz") => fuzz(args.get(1).map(String::as_str)),
         None | Some("help" | "--help" | "-h") => {
             print_help();
             Ok(())
         }
         Some(other) => Err(format!(
-            "unknown xtask command `{other}`; the commands are: test, firmware, setup, help"
+            "unknown xtask command `{other}`; the commands are: test, firmware, mac-cost, fuzz, setup, help"
         )),
     };
     match result {
@@ -59,6 +63,9 @@ fn print_help() {
          test      every check CI runs: fmt, clippy, firmware images and their size budget, host\n            \
          tests (with processor-in-the-loop runs in QEMU), no_std builds for {FIRMWARE_TARGET}\n  \
          firmware  build every board image in release and check it against its budget\n  \
+         mac-cost  what a signed request costs the Cortex-M4, in instructions (QEMU, -icount)\n  \
+         fuzz [RUNS]  the fuzz targets (decoder, coolant node, power node), RUNS executions each\n            \
+         (default 10,000,000); installs cargo-fuzz when missing\n  \
          setup  add the rustup targets and components the project needs\n  \
          help   this text"
     );
@@ -227,6 +234,97 @@ fn firmware() -> Result<(), String> {
     } else {
         Err(format!("over budget: {}", over.join("; ")))
     }
+}
+
+/// Builds the `mac_cost` example for QEMU's Cortex-M4 and runs it with `-icount shift=0`.
+fn mac_cost() -> Result<(), String> {
+    let (_, dir, out) = BOARDS
+        .first()
+        .ok_or_else(|| "no QEMU board in BOARDS".to_owned())?;
+    step_in(
+        dir,
+        "mac_cost example (release)",
+        &cargo(),
+        &["build", "--release", "--locked", "--example", "mac_cost"],
+    )?;
+    let image = format!("{out}/examples/mac_cost");
+    let run = Command::new("timeout")
+        .args([
+            "120",
+            "qemu-system-arm",
+            "-machine",
+            "mps2-an386",
+            "-cpu",
+            "cortex-m4",
+        ])
+        .args(["-nographic", "-monitor", "none", "-icount", "shift=0"])
+        .args([
+            "-semihosting-config",
+            "enable=on,target=native",
+            "-kernel",
+            &image,
+        ])
+        .output()
+        .map_err(|e| format!("qemu-system-arm: {e}"))?;
+    let text = String::from_utf8_lossy(&run.stdout);
+    print!("{text}");
+    if run.status.success() && text.contains("mac-cost:") {
+        Ok(())
+    } else {
+        Err(format!(
+            "the mac_cost example failed ({}): {}",
+            run.status,
+            String::from_utf8_lossy(&run.stderr)
+        ))
+    }
+}
+
+/// Runs each fuzz target for `runs` executions (cargo-fuzz on this toolchain: its `-Z` flags
+/// are allowed by `RUSTC_BOOTSTRAP=1`, as no nightly toolchain can be installed here).
+fn fuzz(runs: Option<&str>) -> Result<(), String> {
+    let runs: u64 = runs.map_or(Ok(10_000_000), str::parse).map_err(|e| {
+        format!("fuzz RUNS must be a whole number of executions (e.g. 10000000): {e}")
+    })?;
+    let has_fuzz = Command::new(cargo())
+        .args(["fuzz", "--version"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !has_fuzz {
+        step(
+            "install cargo-fuzz",
+            &cargo(),
+            &["install", "cargo-fuzz", "--locked", "--version", "0.13.2"],
+        )?;
+    }
+    for target in ["decoder", "coolant_node", "power_node"] {
+        let started = Instant::now();
+        let runs_arg = format!("-runs={runs}");
+        let status = Command::new(cargo())
+            .current_dir("protocol/fuzz/..")
+            .env("RUSTC_BOOTSTRAP", "1")
+            .args([
+                "fuzz",
+                "run",
+                "--release",
+                "--sanitizer",
+                "none",
+                target,
+                "--",
+            ])
+            .args([runs_arg.as_str(), "-print_final_stats=1"])
+            .status()
+            .map_err(|e| format!("cargo fuzz: {e}"))?;
+        if !status.success() {
+            return Err(format!(
+                "fuzz target {target} failed ({status}): see its crash file"
+            ));
+        }
+        println!(
+            "xtask: ok fuzz {target}: {runs} executions in {:.0} s",
+            started.elapsed().as_secs_f64()
+        );
+    }
+    Ok(())
 }
 
 /// Makes sure `qemu-system-arm` is there for the processor-in-the-loop tests: installs it

@@ -676,3 +676,44 @@ fn a_lost_link_is_an_alarm_until_restored_and_acknowledged() {
     );
     assert!(matches!(frames[0].message, Message::Setpoint(_)));
 }
+
+#[test]
+fn a_power_cap_below_the_floor_takes_the_floor_down_with_it_and_logs_both() {
+    use rack_control::power::{PowerConfig, PowerController};
+    let mut n = Node::new(
+        crate::power::PowerApp::new(PowerController::running(PowerConfig::default())),
+        NodeConfig::default(),
+        Instant(0),
+    );
+    n.keys_mut()
+        .install(OPERATOR, KeyRole::Operator, key(OPERATOR).secret)
+        .unwrap();
+    let floor_before = n.app.get_setpoint(SetpointId::PowerFloorW).unwrap().value;
+    assert!(
+        floor_before > 28_200,
+        "the default floor is above the cap set below"
+    );
+    let mut wire = [0u8; MAX_WIRE_FRAME_SIZE];
+    let cap = Message::SetSetpoint(SetSetpoint {
+        id: SetpointId::RackPowerBudgetW,
+        value: 28_200,
+    });
+    let len = frame::encode_signed(1, &cap, &key(OPERATOR), 1, &mut wire).unwrap();
+    let mut out = Vec::new();
+    n.on_bytes(Instant(100), &wire[..len], &mut |b| {
+        out.extend_from_slice(b)
+    });
+    let frames: Vec<_> = FrameDecoder::new().feed(&out).map(Result::unwrap).collect();
+    assert!(
+        matches!(frames[0].message, Message::Setpoint(s) if s.value == 28_200),
+        "{frames:?}"
+    );
+    let floor = n.app.get_setpoint(SetpointId::PowerFloorW).unwrap();
+    assert_eq!(floor.value, 28_200);
+    assert!(floor.value <= floor.max, "{floor:?}");
+    assert!(n.log().iter().any(|r| r.event
+        == EventKind::SetpointChanged {
+            id: SetpointId::PowerFloorW,
+            value: 28_200
+        }));
+}
