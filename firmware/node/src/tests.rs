@@ -717,3 +717,40 @@ fn a_power_cap_below_the_floor_takes_the_floor_down_with_it_and_logs_both() {
             value: 28_200
         }));
 }
+
+#[test]
+fn a_device_configured_so_asks_a_key_for_reads_but_not_for_its_identity() {
+    let app = CoolantApp::new(CoolantController::new(CoolantConfig::default()));
+    let mut n = Node::new(
+        app,
+        NodeConfig {
+            reads_need_key: true,
+            ..NodeConfig::default()
+        },
+        Instant(0),
+    );
+    let reader = Key {
+        id: 5,
+        secret: [5; 32],
+    };
+    n.keys_mut()
+        .install(reader.id, KeyRole::Reader, reader.secret)
+        .unwrap();
+    let now = steps(&mut n, 0, 3);
+    let telemetry = Message::GetTelemetry(GetTelemetry);
+    assert_eq!(
+        refusal_of(&ask_as(&mut n, now, 1, telemetry.clone(), None)),
+        Some(Refusal::Unauthorized(AuthRefusal::MissingMac))
+    );
+    let frames = ask_as(&mut n, now, 2, telemetry, Some((reader.clone(), 1)));
+    assert!(matches!(frames[0].message, Message::CoolantTelemetry(_)));
+    let frames = ask_as(&mut n, now, 3, Message::GetIdentity(GetIdentity), None);
+    assert!(matches!(frames[0].message, Message::Identity(_)));
+    // A reader key may read, not write.
+    assert_eq!(
+        refusal_of(&ask_as(&mut n, now, 4, supply(2900), Some((reader, 2)))),
+        Some(Refusal::Unauthorized(AuthRefusal::RoleTooLow {
+            needed: KeyRole::Operator
+        }))
+    );
+}
