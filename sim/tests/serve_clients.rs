@@ -8,11 +8,10 @@
     clippy::panic
 )]
 
+mod live_row;
+
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 
 use rack_protocol::auth::Key;
@@ -21,15 +20,8 @@ use rack_protocol::frame::{self, MAX_WIRE_FRAME_SIZE};
 use rack_protocol::message::{GetIdentity, GetTelemetry, Message, SetSetpoint, Subscribe};
 use rack_protocol::types::{AuthRefusal, KeyRole, Refusal, SetpointId};
 use rack_sim::run::serve::{ServeLimits, ServeOptions};
-use rack_sim::scenario::Scenario;
 
-const ROW: &str = r#"
-name = "clients-row"
-duration_s = 3600
-warmup_s = 30
-[workload]
-shape = { kind = "constant", level = 0.8 }
-"#;
+use live_row::LiveRow;
 
 fn operator() -> Key {
     Key {
@@ -38,46 +30,21 @@ fn operator() -> Key {
     }
 }
 
-struct Row {
-    port: u16,
-    stop: Arc<AtomicBool>,
-    thread: Option<std::thread::JoinHandle<rack_sim::run::serve::ServeCounters>>,
-}
-
-impl Row {
-    fn start(limits: ServeLimits) -> Self {
-        let scenario = Scenario::parse(Path::new("clients-row.toml"), ROW).unwrap();
-        let stop = Arc::new(AtomicBool::new(false));
-        let (tx, rx) = mpsc::channel();
-        let flag = stop.clone();
-        let options = ServeOptions {
+/// The live row with the operator key and `limits`, served at 5x real time.
+fn start(limits: ServeLimits) -> LiveRow {
+    LiveRow::start(
+        5.0,
+        ServeOptions {
             keys: vec![(operator(), KeyRole::Operator)],
             limits,
-        };
-        let thread = std::thread::spawn(move || {
-            rack_sim::serve(&scenario, 0, 5.0, options, &flag, |ports| {
-                tx.send(ports[0]).unwrap();
-            })
-            .unwrap()
-        });
-        let port = rx.recv_timeout(Duration::from_secs(60)).unwrap();
-        Self {
-            port,
-            stop,
-            thread: Some(thread),
-        }
-    }
+        },
+    )
+}
 
-    fn connect(&self) -> TcpStream {
-        let s = TcpStream::connect(("127.0.0.1", self.port)).unwrap();
-        s.set_read_timeout(Some(Duration::from_millis(50))).unwrap();
-        s
-    }
-
-    fn stop(mut self) -> rack_sim::run::serve::ServeCounters {
-        self.stop.store(true, Ordering::Relaxed);
-        self.thread.take().unwrap().join().unwrap()
-    }
+fn connect(row: &LiveRow) -> TcpStream {
+    let s = TcpStream::connect(("127.0.0.1", row.port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_millis(50))).unwrap();
+    s
 }
 
 fn wire(seq: u16, m: &Message) -> Vec<u8> {
@@ -130,9 +97,9 @@ fn answer(s: &mut TcpStream, decoder: &mut FrameDecoder, seq: u16) -> Message {
 
 #[test]
 fn each_client_has_its_own_frames_subscription_and_keys_are_checked() {
-    let row = Row::start(ServeLimits::default());
+    let row = start(ServeLimits::default());
     // A's half frame, then B's whole request: B is answered; A's frame completes later.
-    let (mut a, mut b) = (row.connect(), row.connect());
+    let (mut a, mut b) = (connect(&row), connect(&row));
     let (mut da, mut db) = (FrameDecoder::new(), FrameDecoder::new());
     let ask_a = wire(11, &Message::GetIdentity(GetIdentity));
     let (first, rest) = ask_a.split_at(ask_a.len() / 2);
@@ -200,15 +167,15 @@ fn each_client_has_its_own_frames_subscription_and_keys_are_checked() {
 
 #[test]
 fn clients_beyond_the_cap_are_turned_away_and_silent_ones_dropped() {
-    let row = Row::start(ServeLimits {
+    let row = start(ServeLimits {
         max_clients: 2,
         idle_timeout: Duration::from_millis(1_500),
         ..ServeLimits::default()
     });
-    let mut talker = row.connect();
-    let mut quiet = row.connect();
+    let mut talker = connect(&row);
+    let mut quiet = connect(&row);
     std::thread::sleep(Duration::from_millis(300));
-    let mut third = row.connect();
+    let mut third = connect(&row);
     let mut buf = [0u8; 64];
     third
         .set_read_timeout(Some(Duration::from_secs(2)))

@@ -3,36 +3,17 @@
 //! reading. (The long run and its figures: README, "A live row no client can stall".)
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
-use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, mpsc};
+mod live_row;
+
 use std::time::Duration;
 
 use rack_sim::run::load::{LoadPlan, run_load};
 use rack_sim::run::serve::ServeOptions;
-use rack_sim::scenario::Scenario;
-
-const ROW: &str = r#"
-name = "load-row"
-duration_s = 3600
-warmup_s = 30
-[workload]
-shape = { kind = "constant", level = 0.8 }
-"#;
 
 #[test]
 fn misbehaving_clients_neither_slow_the_row_nor_delay_an_answer() {
-    let scenario = Scenario::parse(Path::new("load-row.toml"), ROW).unwrap();
-    let stop = Arc::new(AtomicBool::new(false));
-    let (tx, rx) = mpsc::channel();
-    let flag = stop.clone();
-    let server = std::thread::spawn(move || {
-        rack_sim::serve(&scenario, 0, 1.0, ServeOptions::default(), &flag, |ports| {
-            tx.send(ports[0]).unwrap();
-        })
-        .unwrap()
-    });
-    let port = rx.recv_timeout(Duration::from_secs(60)).unwrap();
+    let row = live_row::LiveRow::start(1.0, ServeOptions::default());
+    let port = row.port;
     let plan = LoadPlan {
         flood: 1,
         idle: 60,
@@ -41,8 +22,7 @@ fn misbehaving_clients_neither_slow_the_row_nor_delay_an_answer() {
         duration: Duration::from_secs(6),
     };
     let report = run_load(format!("127.0.0.1:{port}").parse().unwrap(), plan).unwrap();
-    stop.store(true, Ordering::Relaxed);
-    let counters = server.join().unwrap();
+    let counters = row.stop();
     assert_eq!(report.connected, 97, "{report:?}");
     assert_eq!(report.probes_lost, 0, "{report:?}");
     assert!(report.probe_max_ms < 500.0, "{report:?}");

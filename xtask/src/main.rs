@@ -300,7 +300,7 @@ fn fuzz(runs: Option<&str>) -> Result<(), String> {
         let started = Instant::now();
         let runs_arg = format!("-runs={runs}");
         let status = Command::new(cargo())
-            .current_dir("protocol/fuzz/..")
+            .current_dir("protocol")
             .env("RUSTC_BOOTSTRAP", "1")
             .args([
                 "fuzz",

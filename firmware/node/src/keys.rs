@@ -120,16 +120,6 @@ impl KeyStore {
             .count()
     }
 
-    /// How many keys the device holds.
-    pub fn len(&self) -> usize {
-        self.keys.len()
-    }
-
-    /// Whether the device holds no key.
-    pub fn is_empty(&self) -> bool {
-        self.keys.is_empty()
-    }
-
     /// Checks a request's authentication for a request that needs `needed`; on success the
     /// key's counter moves to the request's and the key id is returned.
     pub fn authorize(&mut self, auth: Option<&Auth>, needed: KeyRole) -> Result<u16, AuthRefusal> {

@@ -166,11 +166,6 @@ impl Link {
             version: PROTOCOL_VERSION,
         }
     }
-
-    /// The telemetry period this link subscribed to, ms.
-    pub fn subscription_ms(&self) -> Option<u32> {
-        self.subscription.map(|(period, _)| period)
-    }
 }
 
 /// What the node has accepted and refused, for `Counters`.
