@@ -92,6 +92,7 @@ fn row_plant(c: &mut Criterion) {
         valve_demand_pct: 60.0,
         pump_speed_pct: vec![80.0, 0.0, 0.0],
         rack_valve_open: vec![true; p.racks],
+        heartbeat: None,
     };
     let mut env = Environment {
         facility_supply_c: 25.0,

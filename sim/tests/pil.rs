@@ -271,3 +271,51 @@ fn load_step_runs_in_the_loop_with_the_arm_binary() {
 fn pump_failure_runs_in_the_loop_with_the_arm_binary() {
     full_scenario("pump-failure.toml");
 }
+
+/// The halt test: at full load the firmware's CPU is halted for 60 s (QEMU stops it,
+/// as a debugger or a hang would), then the board is reset (QEMU's reset line) and the
+/// firmware boots afresh. Meanwhile the plant sees its outputs held and its heartbeat stopped:
+/// the fail-safe relay drops, the valve's spring opens it, the drive runs the pump at its
+/// preset. The scenario's checks hold the rest: no GPU throttles, the relay was out for the
+/// halt, and the rebooted firmware moved the valve and the pumps from where they stood by no
+/// more than its slews per step; its commands equal the host build's (which resets with it).
+#[test]
+fn the_firmware_halted_at_full_load_and_reset_leaves_the_row_safe_and_takes_over_bumplessly() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/controller-reset.toml");
+    let scenario = Scenario::load(&path).unwrap();
+    let halted_steps = scenario
+        .faults
+        .iter()
+        .find_map(|f| match f.fault {
+            rack_sim::scenario::Fault::ControllerHalt {
+                rack: None,
+                duration_s,
+            } => Some((duration_s / 0.1).round()),
+            _ => None,
+        })
+        .expect("the scenario halts the CDU's controller");
+    let (pil, log) =
+        rack_sim::run_pil(&scenario, &image(), |_| {}).unwrap_or_else(|e| panic!("{e}"));
+    let k = &pil.summary.kpis;
+    let steps = ((scenario.warmup_s + scenario.duration_s) / 0.1).round();
+    assert_eq!(
+        k["pil_steps"],
+        steps - halted_steps,
+        "every step but the halted ones went through the firmware"
+    );
+    assert_eq!(
+        k["pil_mismatches"], 0.0,
+        "the ARM binary and the host build disagreed"
+    );
+    let failed: Vec<_> = pil.summary.checks.iter().filter(|c| !c.passed).collect();
+    assert!(
+        failed.is_empty(),
+        "checks failed in the loop with the firmware: {failed:?}"
+    );
+    assert!(k["failsafe_relay_s"] >= 59.0, "{k:?}");
+    assert_eq!(
+        log.matches("coolant-controller: up").count(),
+        2,
+        "booted, then booted again after the reset: {log}"
+    );
+}

@@ -94,4 +94,6 @@ scenarios! {
     row_16_racks => "row-16-racks",
     cooling_loss_gpu_protection => "cooling-loss-gpu-protection",
     close_approach => "close-approach",
+    controller_reset => "controller-reset",
+    power_controller_reset => "power-controller-reset",
 }

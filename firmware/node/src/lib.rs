@@ -202,6 +202,7 @@ pub struct Node<A> {
     comms_lost: bool,
     comms_alarm: Option<CommsAlarm>,
     last_step: Option<Instant>,
+    heartbeat: bool,
     log: EventLog<EventKind, EVENT_LOG_LEN>,
 }
 
@@ -224,6 +225,7 @@ impl<A: Application> Node<A> {
             comms_lost: false,
             comms_alarm: None,
             last_step: None,
+            heartbeat: false,
             log,
         }
     }
@@ -237,6 +239,7 @@ impl<A: Application> Node<A> {
     pub fn step<R>(&mut self, now: Instant, control: impl FnOnce(&mut A) -> R) -> R {
         let result = control(&mut self.app);
         self.last_step = Some(now);
+        self.heartbeat = !self.heartbeat;
         let log = &mut self.log;
         self.app.drain_events(&mut |at, kind| {
             log.push(at, kind);
@@ -320,6 +323,13 @@ impl<A: Application> Node<A> {
     /// Whether the host link is lost.
     pub fn comms_lost(&self) -> bool {
         self.comms_lost
+    }
+
+    /// The heartbeat output's level: it toggles at every control step, and the board drives
+    /// it to the fail-safe relay (docs/failsafe.md) only while every task is alive, so the
+    /// relay drops with a dead, hung, halted or resetting controller.
+    pub fn heartbeat(&self) -> bool {
+        self.heartbeat
     }
 
     /// Whether the watchdog may be fed: the control step ran within two periods.

@@ -20,7 +20,8 @@
 //! level switch, 35..38 pump over-current, 127 end of run.
 //!
 //! Command channels: analog 0 valve demand %, 1..4 pump speeds %, 4 thermal headroom W;
-//! digital bits 0..16 rack valves open, 16..32 isolation requests.
+//! digital bits 0..16 rack valves open, 16..32 isolation requests, 32 the heartbeat that holds
+//! the fail-safe relay (it toggles once per healthy step).
 //!
 //! Times are the simulator's: `sim_time_us` is the firmware's clock. Ages are whole
 //! milliseconds carried exactly in `f32` (exact up to 4.6 h), so a stale reading is stale on
@@ -38,6 +39,7 @@ pub const END_OF_RUN_BIT: u32 = 127;
 const RESERVOIR_BIT: u32 = 34;
 const OVERCURRENT_BIT: u32 = 35;
 const FLOAT_BIT: u32 = 17;
+const HEARTBEAT_BIT: u32 = 32;
 const READINGS: usize = 10;
 const READING_AGE: usize = 13;
 const REPORTS: usize = READING_AGE + READINGS;
@@ -196,8 +198,13 @@ pub fn is_end_of_run(sample: &PlantSample) -> bool {
     sample.digital >> END_OF_RUN_BIT & 1 == 1
 }
 
-/// The command the board sends for `outputs` (answering the sample of `sim_time_us`).
-pub fn coolant_command(sim_time_us: u64, outputs: &CoolantOutputs) -> ActuatorCommand {
+/// The command the board sends for `outputs` and its `heartbeat` level (answering the sample
+/// of `sim_time_us`).
+pub fn coolant_command(
+    sim_time_us: u64,
+    outputs: &CoolantOutputs,
+    heartbeat: bool,
+) -> ActuatorCommand {
     let mut analog = heapless::Vec::new();
     let _ = analog.push(outputs.valve_demand_pct);
     for s in &outputs.pump_speed_pct {
@@ -209,6 +216,7 @@ pub fn coolant_command(sim_time_us: u64, outputs: &CoolantOutputs) -> ActuatorCo
         digital |= u64::from(*open) << r;
     }
     digital |= u64::from(outputs.isolation_requests) << 16;
+    digital |= u64::from(heartbeat) << HEARTBEAT_BIT;
     ActuatorCommand {
         sim_time_us,
         analog,
@@ -229,6 +237,8 @@ pub struct CoolantCommand {
     pub rack_valve_open: [bool; MAX_RACKS],
     /// Isolation requests, bit n = rack n.
     pub isolation_requests: u16,
+    /// The heartbeat's level.
+    pub heartbeat: bool,
 }
 
 /// Decodes a command (simulator side).
@@ -241,6 +251,7 @@ pub fn coolant_command_of(cmd: &ActuatorCommand) -> CoolantCommand {
         rack_valve_open: [true; MAX_RACKS],
         #[allow(clippy::cast_possible_truncation)] // 16 bits by construction
         isolation_requests: (cmd.digital >> 16) as u16,
+        heartbeat: cmd.digital >> HEARTBEAT_BIT & 1 == 1,
     };
     for (p, s) in out.pump_speed_pct.iter_mut().enumerate() {
         *s = a(1 + p);
@@ -251,9 +262,9 @@ pub fn coolant_command_of(cmd: &ActuatorCommand) -> CoolantCommand {
     out
 }
 
-/// The same decoded view of the host build's outputs, to compare bit for bit.
-pub fn coolant_command_from_outputs(outputs: &CoolantOutputs) -> CoolantCommand {
-    coolant_command_of(&coolant_command(0, outputs))
+/// The same decoded view of the host build's outputs and heartbeat, to compare bit for bit.
+pub fn coolant_command_from_outputs(outputs: &CoolantOutputs, heartbeat: bool) -> CoolantCommand {
+    coolant_command_of(&coolant_command(0, outputs, heartbeat))
 }
 
 #[cfg(test)]

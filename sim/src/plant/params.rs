@@ -137,6 +137,18 @@ pub struct RowParams {
     /// Facility flow available as a fraction of what the `[facility]` profile gives
     /// (DOMAIN: 60-100 % of design).
     pub facility_flow_factor: f64,
+
+    // The field devices' fail positions (docs/failsafe.md): what holds the row while its
+    // controller is dead, hung, resetting or being flashed.
+    /// Time without a heartbeat edge from the controller before its fail-safe relay drops, s
+    /// (a retriggerable watchdog relay; 0.5 s is two missed heartbeats at 100 ms plus margin).
+    pub failsafe_relay_dropout_s: f64,
+    /// Time the unpowered facility valve actuator's spring takes to drive it fully open, s
+    /// (spring-return electric actuators: about 20 s, e.g. Belimo's spring-return series).
+    pub valve_spring_return_s: f64,
+    /// Speed the pump drives run at once the fail-safe relay drops (the drive's constant-speed
+    /// input, set at commissioning to the controller's own failsafe speed), %.
+    pub pump_failsafe_speed_pct: f64,
 }
 
 impl Default for RowParams {
@@ -197,6 +209,9 @@ impl Default for RowParams {
             power_report_delay_s: 0.0,
             facility_supply_offset_k: 0.0,
             facility_flow_factor: 1.0,
+            failsafe_relay_dropout_s: 0.5,
+            valve_spring_return_s: 20.0,
+            pump_failsafe_speed_pct: 90.0,
         }
     }
 }
@@ -480,6 +495,24 @@ pub const ROW_RANGES: &[Range] = &[
         0.0,
         1.0,
         "fraction of the [facility] flow that arrives",
+    ),
+    Range::new(
+        "failsafe_relay_dropout_s",
+        0.05,
+        10.0,
+        "s without a heartbeat before the fail-safe relay drops",
+    ),
+    Range::new(
+        "valve_spring_return_s",
+        5.0,
+        300.0,
+        "s for the spring to open the unpowered valve; spring-return actuators ~20",
+    ),
+    Range::new(
+        "pump_failsafe_speed_pct",
+        30.0,
+        100.0,
+        "% the drives run on their constant-speed input with the controller dead",
     ),
 ];
 

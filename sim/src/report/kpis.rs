@@ -22,6 +22,8 @@
 //! | `headroom_start_kw`, `headroom_end_kw` | thermal headroom broadcast at the start and end |
 //! | `max_pump_speed_pct` | highest pump speed command |
 //! | `alarm_<name>_s` | after the first fault (or 0): time to the first such alarm; absent if never raised |
+//! | `failsafe_relay_s` | time the CDU's fail-safe relay was dropped (its field devices on their fail positions) |
+//! | `takeover_valve_step_pct`, `takeover_pump_step_pct` | after a controller reset (`controller_halt`), over `TAKEOVER_WINDOW_S`: the largest step of the valve demand and of any pump's speed command, the first one measured from where the device stood |
 //!
 //! With a `[power]` section (rack power controllers and electrical plant):
 //!
@@ -41,6 +43,7 @@
 //! | `row_grid_pp_kw` | row grid power peak-to-peak from `kpi.window_start_s` |
 //! | `isolation_shed_s` | isolation request to all of the rack's trays off |
 //! | `other_racks_trays_off` | most trays off in any rack never asked to isolate |
+//! | `takeover_trays_off` | after a rack's power controller reset (`controller_halt` with `rack`), over `TAKEOVER_WINDOW_S`: most of the trays on at the reset that the rebooted controller switched off |
 
 use std::collections::BTreeMap;
 
@@ -55,9 +58,61 @@ use crate::scenario::{Fault, Scenario};
 /// KPIs by name.
 pub type Kpis = BTreeMap<String, f64>;
 
+/// How long after a controller reset its takeover is watched, s.
+pub const TAKEOVER_WINDOW_S: f64 = 120.0;
+
+/// A rebooted controller's takeover: the largest steps of its commands, the first one from
+/// where each device stood (a valve its spring opened, a pump its drive ran at its preset).
+#[derive(Debug, Clone, Default)]
+struct Takeover {
+    reset_at: Option<f64>,
+    /// Last step's commands (none before the first after the reset).
+    last: Option<(f64, Vec<f64>)>,
+    valve_step: f64,
+    pump_step: f64,
+    relay_dropped_s: f64,
+}
+
+impl Takeover {
+    fn step(&mut self, t: f64, dt: f64, plant: &RowPlant, out: &CoolantOutputs) {
+        let s = &plant.state;
+        if !s.failsafe_relay {
+            self.relay_dropped_s += dt;
+        }
+        let Some(reset_at) = self.reset_at else {
+            return;
+        };
+        if t - reset_at > TAKEOVER_WINDOW_S {
+            return;
+        }
+        let valve = f64::from(out.valve_demand_pct);
+        let pumps: Vec<f64> = out
+            .pump_speed_pct
+            .iter()
+            .take(plant.p.pumps)
+            .map(|x| f64::from(*x))
+            .collect();
+        let (valve_from, pumps_from) = self.last.take().unwrap_or_else(|| {
+            (
+                s.valve_actuator_pct,
+                s.pump_rpm
+                    .iter()
+                    .map(|rpm| rpm / plant.p.pump_max_rpm * 100.0)
+                    .collect(),
+            )
+        });
+        self.valve_step = self.valve_step.max((valve - valve_from).abs());
+        for (now, from) in pumps.iter().zip(&pumps_from) {
+            self.pump_step = self.pump_step.max((now - from).abs());
+        }
+        self.last = Some((valve, pumps));
+    }
+}
+
 /// Accumulates KPIs step by step.
 #[derive(Debug, Clone)]
 pub struct KpiTracker {
+    takeover: Takeover,
     window_start_s: f64,
     disturbance_at_s: f64,
     band_c: f64,
@@ -242,6 +297,7 @@ impl KpiTracker {
     /// A tracker for `scenario`.
     pub fn new(scenario: &Scenario) -> Self {
         Self {
+            takeover: Takeover::default(),
             window_start_s: scenario.kpi.window_start_s,
             disturbance_at_s: scenario.kpi.disturbance_at_s,
             band_c: scenario.kpi.settle_band_c,
@@ -369,6 +425,13 @@ impl KpiTracker {
         }
     }
 
+    /// The CDU's controller was reset at `t` (after a halt): its takeover is watched from its
+    /// first step.
+    pub fn controller_reset(&mut self, t: f64) {
+        self.takeover.reset_at = Some(t);
+        self.takeover.last = None;
+    }
+
     /// Notes an alarm raised at `t`.
     pub fn alarm(&mut self, t: f64, alarm: Alarm) {
         let since = self.first_fault.unwrap_or(0.0);
@@ -379,6 +442,7 @@ impl KpiTracker {
 
     /// One step at `t`.
     pub fn step(&mut self, t: f64, dt: f64, plant: &RowPlant, out: &CoolantOutputs) {
+        self.takeover.step(t, dt, plant, out);
         let s = &plant.state;
         let setpoint = f64::from(out.supply_setpoint_c);
         self.max_gpu = self.max_gpu.max(s.hottest_gpu_c);
@@ -478,6 +542,11 @@ impl KpiTracker {
         k.insert("pump_energy_kwh".into(), e.pump_energy_kwh - pump0);
         k.insert("max_gpu_temp_c".into(), self.max_gpu);
         k.insert("throttle_s".into(), self.throttle_s);
+        k.insert("failsafe_relay_s".into(), self.takeover.relay_dropped_s);
+        if self.takeover.reset_at.is_some() {
+            k.insert("takeover_valve_step_pct".into(), self.takeover.valve_step);
+            k.insert("takeover_pump_step_pct".into(), self.takeover.pump_step);
+        }
         #[allow(clippy::cast_precision_loss)] // a count of trays
         k.insert("gpu_shutdowns".into(), self.gpu_shutdowns as f64);
         k.insert("supply_temp_max_dev_c".into(), self.max_dev);

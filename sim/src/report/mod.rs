@@ -13,5 +13,5 @@ pub mod table;
 pub mod trace;
 
 pub use checks::{BaselineSummary, CheckResult, Summary, evaluate, ratios};
-pub use kpis::{KpiTracker, Kpis};
+pub use kpis::{KpiTracker, Kpis, TAKEOVER_WINDOW_S};
 pub use table::{markers_text, table};

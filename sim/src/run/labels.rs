@@ -17,6 +17,9 @@ pub(super) fn focus_rack(
     let faulted = scenario.faults.iter().find_map(|f| match f.fault {
         Fault::PsuFail { rack, .. } => Some((rack, "a PSU failed")),
         Fault::TrayFault { rack, .. } => Some((rack, "a tray faulted")),
+        Fault::ControllerHalt {
+            rack: Some(rack), ..
+        } => Some((rack, "its power controller halted")),
         Fault::Leak { zone, .. } if zone < racks => Some((zone, "it leaked")),
         _ => None,
     });
@@ -47,7 +50,11 @@ pub(super) fn focus_rack(
 /// The device a fault acts on, as the event list names it.
 pub(super) fn fault_device(fault: &Fault, racks: usize) -> String {
     match fault {
-        Fault::PsuFail { rack, .. } | Fault::TrayFault { rack, .. } => format!("rack {rack}"),
+        Fault::PsuFail { rack, .. }
+        | Fault::TrayFault { rack, .. }
+        | Fault::ControllerHalt {
+            rack: Some(rack), ..
+        } => format!("rack {rack}"),
         Fault::Leak { zone, .. } if *zone < racks => format!("rack {zone}"),
         Fault::AcLoss { .. } | Fault::AcSag { .. } | Fault::RowBusSilence { .. } => "row".into(),
         _ => "CDU".into(),
@@ -90,6 +97,9 @@ pub(super) fn fault_label(fault: &Fault) -> String {
         Fault::PsuFail { rack, shelf, psu } => format!("rack {rack} PSU {shelf}.{psu} fails"),
         Fault::TrayFault { rack, tray, factor } => {
             format!("rack {rack} tray {tray} draws {factor}x")
+        }
+        Fault::ControllerHalt { duration_s, .. } => {
+            format!("controller halted {duration_s} s, then reset")
         }
     }
 }

@@ -2,14 +2,16 @@
 //! plant runs here, and the two exchange plant I/O frames over the board's UART1 in lockstep;
 //! UART0 carries the host protocol.
 //!
-//! QEMU connects to two TCP ports this side listens on (bytes sent before a client connects
-//! would be lost otherwise); it runs with semihosting enabled (the firmware's log and exit
-//! code) and always under a deadline.
+//! QEMU connects to three TCP ports this side listens on (bytes sent before a client connects
+//! would be lost otherwise): the two UARTs and its machine protocol (QMP), through which a run
+//! halts the CPU and resets the board as a debugger or a reset line would. It runs with
+//! semihosting enabled (the firmware's log and exit code) and always under a deadline.
 
-use std::io::{ErrorKind, Read, Write};
+use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use rack_protocol::decoder::FrameDecoder;
@@ -27,6 +29,11 @@ pub struct Pil {
     plant: TcpStream,
     /// The host-protocol link (UART0).
     pub host: TcpStream,
+    /// QEMU's machine protocol.
+    qmp: BufReader<TcpStream>,
+    /// What the firmware printed so far (semihosting), read as it comes.
+    log: Arc<Mutex<String>>,
+    log_reader: Option<std::thread::JoinHandle<()>>,
     decoder: FrameDecoder,
     seq: u16,
     /// Steps exchanged.
@@ -78,6 +85,7 @@ impl Pil {
         }
         let host_l = TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
         let plant_l = TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
+        let qmp_l = TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
         let port = |l: &TcpListener| l.local_addr().map(|a| a.port()).unwrap_or(0);
         let mut qemu = Command::new("qemu-system-arm")
             .args(["-machine", "mps2-an386", "-cpu", "cortex-m4", "-nographic", "-monitor", "none"])
@@ -86,6 +94,7 @@ impl Pil {
             .arg(image)
             .args(["-serial", &format!("tcp:127.0.0.1:{},nodelay=on", port(&host_l))])
             .args(["-serial", &format!("tcp:127.0.0.1:{},nodelay=on", port(&plant_l))])
+            .args(["-qmp", &format!("tcp:127.0.0.1:{},nodelay=on", port(&qmp_l))])
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -94,13 +103,35 @@ impl Pil {
         let deadline = Instant::now() + Duration::from_secs(20);
         let host = accept(&host_l, deadline, &mut qemu)?;
         let plant = accept(&plant_l, deadline, &mut qemu)?;
+        let qmp = accept(&qmp_l, deadline, &mut qemu)?;
         plant
             .set_read_timeout(Some(Duration::from_millis(100)))
             .map_err(|e| e.to_string())?;
+        qmp.set_read_timeout(Some(Duration::from_secs(10)))
+            .map_err(|e| e.to_string())?;
+        let log = Arc::new(Mutex::new(String::new()));
+        let log_reader = qemu.stdout.take().map(|out| {
+            let log = Arc::clone(&log);
+            std::thread::spawn(move || {
+                for line in BufReader::new(out).lines().map_while(Result::ok) {
+                    if let Ok(mut l) = log.lock() {
+                        l.push_str(&line);
+                        l.push('\n');
+                    }
+                }
+            })
+        });
+        let mut qmp = BufReader::new(qmp);
+        // The greeting, then capabilities negotiation: QMP takes commands after it.
+        qmp_line(&mut qmp)?;
+        qmp_command(&mut qmp, "qmp_capabilities")?;
         Ok(Self {
             qemu,
             plant,
             host,
+            qmp,
+            log,
+            log_reader,
             decoder: FrameDecoder::new(),
             seq: 0,
             steps: 0,
@@ -148,6 +179,37 @@ impl Pil {
         }
     }
 
+    /// Halts the CPU (as a debugger halt, or a hang, would): the firmware runs no code until
+    /// [`Pil::reset`].
+    pub fn halt(&mut self) -> Result<(), String> {
+        qmp_command(&mut self.qmp, "stop")
+    }
+
+    /// Resets the board (as its reset line would) and lets it run: the firmware boots afresh;
+    /// returns once it is up.
+    pub fn reset(&mut self) -> Result<(), String> {
+        let ups =
+            |log: &Arc<Mutex<String>>| log.lock().map(|l| l.matches(": up").count()).unwrap_or(0);
+        let before = ups(&self.log);
+        qmp_command(&mut self.qmp, "system_reset")?;
+        qmp_command(&mut self.qmp, "cont")?;
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while ups(&self.log) <= before {
+            if Instant::now() > deadline {
+                return Err("the firmware did not come up within 20 s of its reset".into());
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        // A half frame sent before the reset is gone with the old firmware's decoder.
+        self.decoder = FrameDecoder::new();
+        Ok(())
+    }
+
+    /// What the firmware printed so far.
+    pub fn log(&self) -> String {
+        self.log.lock().map(|l| l.clone()).unwrap_or_default()
+    }
+
     /// Ends the run: the firmware answers the last sample and exits through semihosting.
     /// Returns its exit status and what it printed.
     pub fn finish(mut self, last: PlantSample) -> Result<(bool, String), String> {
@@ -155,17 +217,43 @@ impl Pil {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
             if let Some(status) = self.qemu.try_wait().map_err(|e| e.to_string())? {
-                let mut log = String::new();
-                if let Some(mut out) = self.qemu.stdout.take() {
-                    let _ = out.read_to_string(&mut log);
+                if let Some(reader) = self.log_reader.take() {
+                    let _ = reader.join();
                 }
-                return Ok((status.success(), log));
+                return Ok((status.success(), self.log()));
             }
             if Instant::now() > deadline {
                 let _ = self.qemu.kill();
                 return Err("the firmware did not exit after the last sample".into());
             }
             std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+/// One line from QMP.
+fn qmp_line(qmp: &mut BufReader<TcpStream>) -> Result<String, String> {
+    let mut line = String::new();
+    match qmp.read_line(&mut line) {
+        Ok(0) => Err("QEMU closed its machine protocol link".into()),
+        Ok(_) => Ok(line),
+        Err(e) => Err(format!("QEMU machine protocol: {e}")),
+    }
+}
+
+/// Runs a QMP command without arguments and waits for its answer (events on the way are
+/// skipped; an error answer is returned as the error).
+fn qmp_command(qmp: &mut BufReader<TcpStream>, command: &str) -> Result<(), String> {
+    qmp.get_mut()
+        .write_all(format!("{{\"execute\":\"{command}\"}}\n").as_bytes())
+        .map_err(|e| format!("QEMU machine protocol: {e}"))?;
+    loop {
+        let line = qmp_line(qmp)?;
+        if line.contains("\"return\"") {
+            return Ok(());
+        }
+        if line.contains("\"error\"") {
+            return Err(format!("QEMU refused `{command}`: {}", line.trim()));
         }
     }
 }

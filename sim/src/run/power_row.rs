@@ -25,6 +25,13 @@ pub struct PowerRow {
     pub electrical: Vec<RackElectrical>,
     /// The AC feed is up.
     pub ac_present: bool,
+    /// Each rack's power controller is halted until then (a `controller_halt` fault).
+    halted_until: Vec<Option<f64>>,
+    /// Each rebooted controller's takeover: when it reset, and the trays on at that moment.
+    takeovers: Vec<Option<(f64, [bool; TRAYS])>>,
+    /// Most trays that were on at a reset and that the rebooted controller switched off
+    /// within the takeover window (none for a run without a reset).
+    pub takeover_trays_off: Option<usize>,
 }
 
 /// Serial numbers of the simulated racks' power controllers.
@@ -77,15 +84,34 @@ impl PowerRow {
                 .map(|_| RackElectrical::new(settings.electrical))
                 .collect(),
             ac_present: true,
+            halted_until: vec![None; racks],
+            takeovers: vec![None; racks],
+            takeover_trays_off: None,
         })
     }
 
+    /// Halts rack `r`'s power controller until `until` (s), when it resets.
+    pub fn halt(&mut self, r: usize, until: f64) {
+        if let Some(slot) = self.halted_until.get_mut(r) {
+            *slot = Some(until);
+        }
+    }
+
+    /// Whether rack `r`'s power controller is halted.
+    pub fn is_halted(&self, r: usize) -> bool {
+        self.halted_until.get(r).copied().flatten().is_some()
+    }
+
     /// Steps every controller on the plant's last state; writes each rack's tray commands.
+    /// `cdu`: the CDU's outputs and when it sent them (the headroom broadcast's age). A halted
+    /// controller steps nothing: its I/O expanders and the trays' power limits hold what it
+    /// last set (docs/failsafe.md); at the end of its halt it resets and boots afresh.
     pub fn control(
         &mut self,
+        t: f64,
         now: Instant,
         plant: &RowPlant,
-        cdu: &CoolantOutputs,
+        (cdu, cdu_at): (&CoolantOutputs, Instant),
         commands: &mut [Option<TrayCommands>],
     ) {
         let trays = plant.p.trays_per_rack.min(TRAYS);
@@ -93,6 +119,29 @@ impl PowerRow {
             let Some(elec) = self.electrical.get(r) else {
                 continue;
             };
+            if let Some(slot) = self.halted_until.get_mut(r)
+                && let Some(until) = *slot
+            {
+                if t + 1e-9 < until {
+                    continue;
+                }
+                *slot = None;
+                if let Some(takeover) = self.takeovers.get_mut(r) {
+                    *takeover = Some((t, node.app.controller.outputs().tray_enable));
+                }
+                self.takeover_trays_off.get_or_insert(0);
+                let serial = RACK_SERIALS.get(r).copied().unwrap_or("RACK-SIM");
+                let keys = node.keys_mut().clone();
+                *node = Node::new(
+                    PowerApp::new(PowerController::new(*node.app.controller.config())),
+                    NodeConfig {
+                        serial,
+                        ..NodeConfig::default()
+                    },
+                    now,
+                );
+                *node.keys_mut() = keys;
+            }
             let mut inputs = PowerInputs {
                 ac_present: self.ac_present && !elec.tripped,
                 input_power_w: 0.0,
@@ -103,7 +152,7 @@ impl PowerRow {
                 tray_power_w: [0.0; TRAYS],
                 tray_hottest_gpu_c: [0.0; TRAYS],
                 bbu_soc: 0.0,
-                headroom: Some((cdu.headroom_w, now)),
+                headroom: Some((cdu.headroom_w, cdu_at)),
                 isolation_requested: cdu.isolation_requests & (1 << r) != 0,
             };
             #[allow(clippy::cast_possible_truncation)] // sensor values fit f32
@@ -124,6 +173,17 @@ impl PowerRow {
             }
             node.step(now, |app| app.step(now, &inputs));
             let out = node.app.controller.outputs();
+            if let Some(Some((reset_at, before))) = self.takeovers.get(r)
+                && t - reset_at <= crate::report::TAKEOVER_WINDOW_S
+            {
+                let off = before
+                    .iter()
+                    .zip(&out.tray_enable)
+                    .filter(|(was, now)| **was && !**now)
+                    .count();
+                let most = self.takeover_trays_off.get_or_insert(0);
+                *most = (*most).max(off);
+            }
             // Written in place: the commands are the plant's input until the next step.
             let c = command.get_or_insert(TrayCommands {
                 enable: [false; TRAYS],
@@ -153,14 +213,22 @@ impl PowerRow {
         for (r, ((elec, node), lost)) in racks.enumerate() {
             let out = node.app.controller.outputs();
             let load: f64 = plant.trays(r).take(trays).map(|t| t.power_w).sum();
-            let target = out.smoothing.then_some(f64::from(out.grid_target_w));
+            // A halted controller commands no battery power: the BBUs fall back to their own
+            // behaviour (carry the bus on AC loss, else stand by).
+            let halted = self.halted_until.get(r).copied().flatten().is_some();
+            let target = (out.smoothing && !halted).then_some(f64::from(out.grid_target_w));
+            let bbu_w = if halted {
+                0.0
+            } else {
+                f64::from(out.bbu_power_w)
+            };
             elec.step(
                 dt_s,
                 load,
                 out.tray_enable.get(..trays).unwrap_or(&out.tray_enable),
                 &out.psu_enable,
                 target,
-                f64::from(out.bbu_power_w),
+                bbu_w,
                 ac,
             );
             *lost = elec.state.bus_lost;

@@ -101,6 +101,18 @@ pub fn run_live(
     row.finish(pil.is_some())
 }
 
+/// The CDU's node around a controller with `config`, as the runs build it.
+fn cdu_node(config: CoolantConfig, now: Instant) -> Node<CoolantApp> {
+    Node::new(
+        CoolantApp::new(CoolantController::new(config)),
+        NodeConfig {
+            serial: "CDU-SIM-0",
+            ..NodeConfig::default()
+        },
+        now,
+    )
+}
+
 /// One row's closed loop: the plant, its sensors, the CDU's node, the racks' power side, and
 /// what the run records. [`run_live`] calls its steps in order, every control period.
 struct RowRun<'s> {
@@ -122,8 +134,14 @@ struct RowRun<'s> {
     power: Option<PowerRow>,
     bus_lost: Vec<bool>,
     sag_until: Option<f64>,
-    /// The CDU's outputs in force (the ARM binary's in a processor-in-the-loop run).
+    /// The CDU's outputs in force (the ARM binary's in a processor-in-the-loop run), and
+    /// when it last stepped (the headroom broadcast's age).
     cdu_out: CoolantOutputs,
+    cdu_out_at: Instant,
+    /// The CDU's controller is halted until then (a `controller_halt` fault), then resets.
+    cdu_halted_until: Option<f64>,
+    /// The ARM binary is halted in QEMU.
+    pil_halted: bool,
     last_event_seq: u32,
     rack_peak_gpu_c: Vec<f64>,
     /// The racks' (power, hottest GPU) as reported, newest last: the row bus's delay.
@@ -145,14 +163,7 @@ impl<'s> RowRun<'s> {
             controller_config(scenario, control, temp_pid)
         };
         // The CDU's controller runs inside its node, the same node code a board runs.
-        let cdu = Node::new(
-            CoolantApp::new(CoolantController::new(config)),
-            NodeConfig {
-                serial: "CDU-SIM-0",
-                ..NodeConfig::default()
-            },
-            Instant(0),
-        );
+        let cdu = cdu_node(config, Instant(0));
         let cdu_out = *cdu.app.controller.outputs();
         Self {
             scenario,
@@ -169,6 +180,7 @@ impl<'s> RowRun<'s> {
                 valve_demand_pct: 50.0,
                 pump_speed_pct: vec![0.0; p.pumps],
                 rack_valve_open: vec![true; p.racks],
+                heartbeat: Some(false),
             },
             env: Environment {
                 facility_supply_c: scenario.facility.supply_at(0.0),
@@ -189,6 +201,9 @@ impl<'s> RowRun<'s> {
             bus_lost: vec![false; p.racks],
             sag_until: None,
             cdu_out,
+            cdu_out_at: Instant(0),
+            cdu_halted_until: None,
+            pil_halted: false,
             last_event_seq: 0,
             rack_peak_gpu_c: vec![f64::MIN; p.racks],
             report_history: std::collections::VecDeque::new(),
@@ -268,6 +283,17 @@ impl<'s> RowRun<'s> {
                 Fault::TrayFault { rack, tray, factor } => {
                     self.plant.fault_tray(*rack, *tray, *factor);
                 }
+                Fault::ControllerHalt { rack, duration_s } => {
+                    let until = event.at_s + duration_s;
+                    match rack {
+                        None => self.cdu_halted_until = Some(until),
+                        Some(r) => {
+                            if let Some(power) = self.power.as_mut() {
+                                power.halt(*r, until);
+                            }
+                        }
+                    }
+                }
             }
         }
 
@@ -293,7 +319,13 @@ impl<'s> RowRun<'s> {
         }
         if let Some(power) = self.power.as_mut() {
             // The racks' own controllers cap, shed and isolate; a collapsed bus cuts the trays.
-            power.control(now, &self.plant, &self.cdu_out, &mut self.env.tray_commands);
+            power.control(
+                t,
+                now,
+                &self.plant,
+                (&self.cdu_out, self.cdu_out_at),
+                &mut self.env.tray_commands,
+            );
             for (powered, lost) in self.env.rack_powered.iter_mut().zip(&self.bus_lost) {
                 *powered = !lost;
             }
@@ -404,13 +436,31 @@ impl<'s> RowRun<'s> {
     }
 
     /// Steps the CDU's node (in a processor-in-the-loop run the sample goes to the ARM binary
-    /// too, and its commands drive the plant) and applies the outputs.
+    /// too, and its commands drive the plant) and applies the outputs. A halted controller
+    /// steps nothing: its outputs hold, its heartbeat stops; at the end of the halt it resets.
     fn control(
         &mut self,
         t: f64,
         now: Instant,
-        pil: Option<&mut crate::run::pil::Pil>,
+        mut pil: Option<&mut crate::run::pil::Pil>,
     ) -> Result<(), String> {
+        if let Some(until) = self.cdu_halted_until {
+            if t + 1e-9 < until {
+                if let Some(link) = pil.as_deref_mut()
+                    && !self.pil_halted
+                {
+                    link.halt()?;
+                    self.pil_halted = true;
+                }
+                return Ok(());
+            }
+            self.cdu_halted_until = None;
+            if let Some(link) = pil.as_deref_mut() {
+                link.reset()?;
+                self.pil_halted = false;
+            }
+            self.reset_cdu(t, now);
+        }
         let arm = match pil {
             Some(link) => Some(rack_node::plant_io::coolant_command_of(&link.exchange(
                 rack_node::plant_io::coolant_sample(now.as_millis() * 1000, &self.inputs, false),
@@ -419,10 +469,11 @@ impl<'s> RowRun<'s> {
         };
         self.cdu.step(now, |app| app.step(now, &self.inputs));
         let mut out = *self.cdu.app.controller.outputs();
+        let mut heartbeat = self.cdu.heartbeat();
         if let Some(arm) = arm {
-            // The ARM binary drives the self.plant; the host build on the same self.inputs must agree.
+            // The ARM binary drives the plant; the host build on the same inputs must agree.
             self.pil_steps += 1;
-            if arm != rack_node::plant_io::coolant_command_from_outputs(&out) {
+            if arm != rack_node::plant_io::coolant_command_from_outputs(&out, heartbeat) {
                 self.pil_mismatches += 1;
             }
             out.valve_demand_pct = arm.valve_demand_pct;
@@ -430,8 +481,11 @@ impl<'s> RowRun<'s> {
             out.rack_valve_open = arm.rack_valve_open;
             out.isolation_requests = arm.isolation_requests;
             out.headroom_w = arm.headroom_w;
+            heartbeat = arm.heartbeat;
         }
         self.cdu_out = out;
+        self.cdu_out_at = now;
+        self.actuators.heartbeat = Some(heartbeat);
         self.actuators.valve_demand_pct = f64::from(out.valve_demand_pct);
         for (i, speed) in self.actuators.pump_speed_pct.iter_mut().enumerate() {
             *speed = f64::from(out.pump_speed_pct.get(i).copied().unwrap_or(0.0));
@@ -447,6 +501,25 @@ impl<'s> RowRun<'s> {
         }
 
         Ok(())
+    }
+
+    /// The CDU's controller resets after a halt: a fresh node and controller boot on the row
+    /// as they find it. What a board keeps in flash survives: the settings in force and the
+    /// protocol keys.
+    fn reset_cdu(&mut self, t: f64, now: Instant) {
+        let keys = self.cdu.keys_mut().clone();
+        self.cdu = cdu_node(*self.cdu.app.controller.config(), now);
+        *self.cdu.keys_mut() = keys;
+        self.last_event_seq = 0;
+        self.kpis.controller_reset(t);
+        if t >= 0.0 {
+            self.markers.push(Marker {
+                t_s: t,
+                device: "CDU".into(),
+                label: "controller reset".into(),
+                fault: false,
+            });
+        }
     }
 
     /// The CDU's alarms and transitions since the last step, as markers and KPI timings.
@@ -541,6 +614,10 @@ impl<'s> RowRun<'s> {
     /// The KPIs, the markers and the trace of the run.
     fn finish(mut self, pil: bool) -> RunResult {
         let mut kpis = self.kpis.finish(&self.plant);
+        if let Some(off) = self.power.as_ref().and_then(|p| p.takeover_trays_off) {
+            #[allow(clippy::cast_precision_loss)] // a count of trays
+            kpis.insert("takeover_trays_off".into(), off as f64);
+        }
         if pil {
             #[allow(clippy::cast_precision_loss)] // step counts
             {

@@ -86,6 +86,18 @@ pub enum Fault {
         /// Multiple of its demand.
         factor: f64,
     },
+    /// A controller stops (hung, halted by a debugger, flashing) for `duration_s`, then resets
+    /// and boots afresh. Its outputs hold their last values meanwhile; its heartbeat stops, so
+    /// its fail-safe relay drops and the field devices go to their fail positions
+    /// (docs/failsafe.md). `rack` absent: the CDU's coolant controller; else that rack's power
+    /// controller (its I/O expanders hold the shelves and trays as they were).
+    ControllerHalt {
+        /// The rack whose power controller halts; absent for the CDU's.
+        #[serde(default)]
+        rack: Option<usize>,
+        /// How long it stays halted before its reset, s.
+        duration_s: f64,
+    },
 }
 
 /// A fault's `kind` as the file spells it (`pump_trip`, `ac_loss`, ...).

@@ -334,6 +334,24 @@ impl Scenario {
             Fault::ReservoirDrain { lpm } => {
                 within("fault.lpm", *lpm, 0.0, 1_000.0, "L/min drained")
             }
+            Fault::ControllerHalt { rack, duration_s } => {
+                within(
+                    "fault.duration_s",
+                    *duration_s,
+                    0.1,
+                    3_600.0,
+                    "s halted before the reset",
+                )?;
+                match rack {
+                    Some(r) if self.power.is_none() => Err(Invalid::new(
+                        "fault.rack",
+                        r,
+                        "only with a [power] section (the racks' power controllers); leave `rack` out for the CDU's controller",
+                    )),
+                    Some(r) => count("fault.rack", *r, self.row.racks, "the row's racks"),
+                    None => Ok(()),
+                }
+            }
             Fault::AcSag {
                 volts_pct,
                 duration_s,

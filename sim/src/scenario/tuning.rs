@@ -114,6 +114,7 @@ fn bump_test(p: &RowParams, facility_c: f64, setpoint_c: f64, load: f64) -> Resu
             })
             .collect(),
         rack_valve_open: vec![true; p.racks],
+        heartbeat: None,
     };
     // Find the valve position that holds the setpoint at this load (bisection on the
     // steady state), so the step is taken at the operating point.

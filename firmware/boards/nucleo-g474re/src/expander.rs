@@ -30,6 +30,14 @@ impl Pca9555 {
         bus.write(self.addr, &[CONFIG, 0, 0])
     }
 
+    /// Makes every pin an output at the level its latch holds, writing no level: after the
+    /// MCU's reset the expander (not reset with it) still holds what the last controller set,
+    /// and after the expander's own power-on its latches read all ones, which the boards wire
+    /// as every load off (docs/failsafe.md).
+    pub fn keep_outputs<B: I2c>(self, bus: &mut B) -> Result<(), B::Error> {
+        bus.write(self.addr, &[CONFIG, 0, 0])
+    }
+
     /// Sets the 16 outputs (bit n is pin n).
     pub fn write<B: I2c>(self, bus: &mut B, level: u16) -> Result<(), B::Error> {
         let [lo, hi] = level.to_le_bytes();

@@ -88,6 +88,9 @@ pub const MAX_RACKS: usize = 16;
 pub const MAX_ZONES: usize = MAX_RACKS + 1;
 /// Events the controller's log holds.
 pub const EVENT_LOG_LEN: usize = 64;
+/// A pump turning at this fraction of its maximum speed or more when the controller boots is
+/// running: the controller takes it over (a warm start).
+pub const WARM_START_RPM_FRACTION: f32 = 0.2;
 /// Alarms the controller's table holds.
 pub const ALARM_TABLE_LEN: usize = 24;
 
@@ -442,11 +445,27 @@ impl CoolantController {
                 Reason::Boot
             };
             self.fire(now, Trigger::Start, reason);
+            // A controller that boots on a running row (reset, flashed or power-cycled while
+            // the drives ran on at their fail-safe speed) takes over the pump that runs, from
+            // the speed it runs at: no bump (docs/failsafe.md).
+            let running = if self.started_once {
+                None
+            } else {
+                PumpBank::running_pump(
+                    inputs,
+                    &self.config,
+                    WARM_START_RPM_FRACTION * self.config.pump_max_rpm,
+                )
+            };
+            if let Some((pump, _)) = running {
+                self.pumps.adopt_lead(pump);
+            }
             self.started_once = true;
             self.started_at = now;
             self.supply_reached_band = false;
             self.pumps.start_lead(now);
-            self.pressure_loop.start(&self.config);
+            let running_pct = running.map(|(_, rpm)| rpm / self.config.pump_max_rpm * 100.0);
+            self.pressure_loop.start(&self.config, running_pct);
         }
     }
 

@@ -37,9 +37,11 @@ impl PressureLoop {
         }
     }
 
-    /// A pump is starting: the loop takes over from the start speed.
-    pub fn start(&mut self, config: &CoolantConfig) {
-        self.pid.force(config.pump_start_speed_pct);
+    /// A pump is starting: the loop takes over from the start speed, or from `running_pct`,
+    /// the speed a pump already turns at (a warm start: no bump).
+    pub fn start(&mut self, config: &CoolantConfig, running_pct: Option<f32>) {
+        self.pid
+            .force(running_pct.unwrap_or(config.pump_start_speed_pct));
     }
 
     /// Moves the setpoint and returns the lead pump's speed, %. `supply_lost`: no valid supply

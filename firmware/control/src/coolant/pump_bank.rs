@@ -215,6 +215,35 @@ impl PumpBank {
         self.start(now, self.lead);
     }
 
+    /// The controller boots on a running row (it was reset, or flashed, while the drives ran
+    /// on): the fitted pump turning fastest, if any turns at `min_rpm` or more, is the one the
+    /// drives kept running; it becomes the lead.
+    pub fn running_pump(
+        inputs: &CoolantInputs,
+        config: &CoolantConfig,
+        min_rpm: f32,
+    ) -> Option<(usize, f32)> {
+        inputs
+            .pump_tach_rpm
+            .iter()
+            .copied()
+            .enumerate()
+            .take(config.pumps)
+            .filter(|(_, rpm)| *rpm >= min_rpm)
+            .fold(None, |best: Option<(usize, f32)>, (i, rpm)| match best {
+                Some((_, b)) if b >= rpm => best,
+                _ => Some((i, rpm)),
+            })
+    }
+
+    /// Makes `pump` the lead without logging a change (a warm start adopts the pump the
+    /// drives kept running).
+    pub fn adopt_lead(&mut self, pump: usize) {
+        if pump < MAX_PUMPS {
+            self.lead = pump;
+        }
+    }
+
     /// Every running pump stands by (the controller stopped).
     pub fn stand_by(&mut self) {
         for p in &mut self.pumps {

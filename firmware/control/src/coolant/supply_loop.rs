@@ -9,8 +9,8 @@
 //! but only as right as the piping's nameplate). A valve that can cross its stroke within a
 //! few lags waits for the measurement; a slower one leans on the anticipation
 //! (`measured_heat_weight`), unless the heat swings back and forth (training), which such a
-//! valve could only chase out of phase. The loop starts where the model puts the valve (no
-//! start-up bump) and hands the feed-forward over through the integral whenever its source
+//! valve could only chase out of phase. The loop starts where the valve stands, or where the
+//! model puts it without a position feedback (no start-up bump) and hands the feed-forward over through the integral whenever its source
 //! comes or goes (no bump either). In Failsafe, or without a valid supply reading, the valve opens fully.
 
 use crate::pid::Pid;
@@ -165,9 +165,22 @@ impl SupplyLoop {
             (_, Some(supply)) => {
                 let in_pid = match self.phase {
                     Phase::Unprimed => {
-                        // Start where the model says the valve should be: no start-up bump.
+                        // Start where the valve stands (a warm start after a reset finds it
+                        // where its spring or the last controller left it), and command just
+                        // that this step; without a position feedback, where the model says
+                        // it should be. No start-up bump either way.
                         self.pid
                             .set_feed_forward_bumpless(feed_forward.unwrap_or(0.0));
+                        if sensors.valve_feedback.status().usable() {
+                            self.pid.force(inputs.valve_feedback_pct.value);
+                            self.phase = Phase::Primed {
+                                feed_forward_in_pid: feed_forward.is_some(),
+                            };
+                            return ValveCommand {
+                                valve_pct: self.pid.output(),
+                                feed_forward_pct: feed_forward,
+                            };
+                        }
                         self.pid.force(feed_forward.unwrap_or(50.0));
                         feed_forward.is_some()
                     }
@@ -212,27 +225,42 @@ mod tests {
     use crate::coolant::Annunciator;
 
     #[test]
-    fn the_loop_starts_on_the_feed_forward_and_opens_fully_without_a_reading() {
+    fn the_loop_starts_where_the_valve_stands_else_on_the_feed_forward_and_opens_fully_without_a_reading()
+     {
         let config = CoolantConfig::default();
-        let mut sensors = SensorBank::new(&config);
         let mut inputs = CoolantInputs::uniform(Instant(100), 30.0);
         inputs.primary_supply_temp_c.value = 25.0;
         inputs.flow_lpm.value = 1_300.0;
         inputs.return_temp_c.value = 38.0;
-        let mut ann = Annunciator::new();
-        sensors.step(Instant(100), &inputs, &config, &mut ann);
-        let mut l = SupplyLoop::new(&config);
+        inputs.valve_feedback_pct.value = 40.0;
         let heat = 0.8 * config.design_heat_w;
-        let first = l.step(
-            &config,
-            CoolantState::Running,
-            Some(30.0),
-            true,
-            heat,
-            &inputs,
-            &sensors,
-            0.1,
+        let first_step = |inputs: &CoolantInputs| {
+            let mut sensors = SensorBank::new(&config);
+            let mut ann = Annunciator::new();
+            sensors.step(Instant(100), inputs, &config, &mut ann);
+            let mut l = SupplyLoop::new(&config);
+            let first = l.step(
+                &config,
+                CoolantState::Running,
+                Some(30.0),
+                true,
+                heat,
+                inputs,
+                &sensors,
+                0.1,
+            );
+            (l, sensors, first)
+        };
+        // With its position feedback: from where the valve stands.
+        let (_, _, first) = first_step(&inputs);
+        assert!(
+            (first.valve_pct - 40.0).abs() < 0.5,
+            "no start-up bump: {first:?}"
         );
+        // Without: where the model puts it.
+        let mut blind = inputs;
+        blind.valve_feedback_pct.value = f32::NAN;
+        let (mut l, sensors, first) = first_step(&blind);
         let ff = first.feed_forward_pct.unwrap_or(f32::NAN);
         assert!(ff > 0.0 && ff < 100.0, "{ff}");
         assert!(

@@ -414,3 +414,72 @@ fn supply_alarms_are_live_once_the_supply_has_reached_its_band_after_start() {
     b.run(121.0);
     assert!(b.c.alarms().is_active(Alarm::SupplyTempHigh, 0));
 }
+
+#[test]
+fn a_controller_that_boots_on_a_running_row_takes_it_over_without_a_bump() {
+    let config = CoolantConfig::default();
+    let mut b = Bench::new(config);
+    // Reset while its fail-safe relay held the row: the drives kept pump 1 running at their
+    // fail-safe speed, the valve's spring opened it fully.
+    b.now = Instant(100);
+    let at = b.now;
+    let mut inputs = b.inputs;
+    for r in inputs.supply_temps_c.iter_mut().chain([
+        &mut inputs.return_temp_c,
+        &mut inputs.primary_supply_temp_c,
+        &mut inputs.primary_return_temp_c,
+        &mut inputs.flow_lpm,
+        &mut inputs.dp_kpa,
+    ]) {
+        r.at = at;
+    }
+    inputs.valve_feedback_pct = Reading { value: 100.0, at };
+    inputs.pump_tach_rpm = [0.0, 0.9 * config.pump_max_rpm, 0.0];
+    b.c.step(at, &inputs);
+    let first = *b.c.outputs();
+    let valve_step = config.temp_pid.slew_per_s * 0.1 + 1e-3;
+    let pump_step = config.pump_pid.slew_per_s * 0.1 + 1e-3;
+    assert_eq!(first.lead_pump, 1, "the pump that runs is the lead");
+    assert_eq!(
+        first.pump_speed_pct[0], 0.0,
+        "the stopped pump stays stopped"
+    );
+    assert!(
+        (first.pump_speed_pct[1] - 90.0).abs() <= pump_step,
+        "{first:?}"
+    );
+    assert!(
+        (first.valve_demand_pct - 100.0).abs() <= valve_step,
+        "{first:?}"
+    );
+    // From there on, each step moves within the loops' slews, and the loop closes the valve
+    // the spring opened as the supply runs cold.
+    b.supply_c = 29.0;
+    let mut last = first;
+    for _ in 0..600 {
+        b.run(0.1);
+        let now = *b.c.outputs();
+        assert!(
+            (now.valve_demand_pct - last.valve_demand_pct).abs() <= valve_step,
+            "{last:?} -> {now:?}"
+        );
+        assert!(
+            (now.pump_speed_pct[1] - last.pump_speed_pct[1]).abs() <= pump_step,
+            "{last:?} -> {now:?}"
+        );
+        assert_eq!(now.pump_speed_pct[0], 0.0);
+        last = now;
+    }
+    assert_eq!(b.c.state(), CoolantState::Running);
+    assert!(last.valve_demand_pct < 99.0, "the loop took the valve over");
+}
+
+#[test]
+fn a_controller_that_boots_on_a_stopped_row_starts_the_first_pump_at_its_start_speed() {
+    let config = CoolantConfig::default();
+    let mut b = Bench::new(config);
+    b.run(0.1);
+    let out = b.c.outputs();
+    assert_eq!(out.lead_pump, 0);
+    assert_eq!(out.pump_speed_pct[0], config.pump_start_speed_pct);
+}

@@ -101,11 +101,14 @@ pub enum PowerTrigger {
     ShedDone,
     /// Isolate.
     Isolate,
+    /// Booted on a rack whose every tray is on: take it over as it runs.
+    TakeOver,
 }
 
 /// The state machine: (from, trigger, to).
 pub const TRANSITIONS: &[(PowerState, PowerTrigger, PowerState)] = &[
     (PowerState::Off, PowerTrigger::Start, PowerState::Sequencing),
+    (PowerState::Off, PowerTrigger::TakeOver, PowerState::Running),
     (
         PowerState::Sequencing,
         PowerTrigger::SequenceDone,

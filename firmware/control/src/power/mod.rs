@@ -82,6 +82,9 @@ const _: () = assert!(TRAYS <= 32 && SHELVES * PSUS_PER_SHELF <= 64);
 
 /// Events the log holds.
 pub const EVENT_LOG_LEN: usize = 64;
+/// A tray drawing this much or more when the controller boots is on (an enabled tray draws
+/// its idle power, hundreds of watts; a disabled one nothing).
+pub const WARM_START_TRAY_W: f32 = 100.0;
 /// Alarms the table holds.
 pub const ALARM_TABLE_LEN: usize = 32;
 
@@ -277,10 +280,46 @@ impl PowerController {
         Some(())
     }
 
+    /// A controller that boots on a powered rack (reset, flashed or power-cycled while its
+    /// I/O expanders held the shelves and trays as they were, docs/failsafe.md) takes the rack
+    /// over as it finds it: PSUs on, the trays that draw power on, and a power-on sequence
+    /// interrupted by the reset resumed after the last tray that is on. A tray that is off
+    /// before it stays off (it was shed; the reason went with the reset). Nothing is switched
+    /// off and nothing re-sequenced.
+    fn take_over_if_powered(&mut self, now: Instant, inputs: &PowerInputs) {
+        let trays = self.config.trays;
+        let powered = |i: usize| {
+            inputs
+                .tray_power_w
+                .get(i)
+                .is_some_and(|w| *w >= WARM_START_TRAY_W)
+        };
+        let Some(last_on) = (0..trays).rev().find(|&i| powered(i)) else {
+            return;
+        };
+        self.psus = PsuSupervisor::all_ok();
+        self.outputs.psu_enable = [[true; PSUS_PER_SHELF]; SHELVES];
+        for (i, e) in self.outputs.tray_enable.iter_mut().enumerate() {
+            *e = i < trays && powered(i);
+        }
+        let next = last_on + 1;
+        if next >= trays {
+            self.sequencer = Sequencer::done();
+            self.fire(now, PowerTrigger::TakeOver, PowerReason::Boot);
+        } else {
+            self.sequencer = Sequencer::resume(next, now);
+            self.fire(now, PowerTrigger::Start, PowerReason::Boot);
+        }
+        self.outputs.state = self.state;
+    }
+
     /// One step: each part in turn, in a fixed order.
     pub fn step(&mut self, now: Instant, inputs: &PowerInputs) -> &PowerOutputs {
-        let (dt, _) = self.clock.tick(now, self.config.period_ms);
+        let (dt, first) = self.clock.tick(now, self.config.period_ms);
         self.last_demand_w = inputs.tray_demand_w;
+        if first && self.state == PowerState::Off && inputs.ac_present {
+            self.take_over_if_powered(now, inputs);
+        }
 
         if inputs.isolation_requested && self.state != PowerState::Isolated {
             self.fire(now, PowerTrigger::Isolate, PowerReason::IsolationRequested);

@@ -23,6 +23,15 @@ impl Sequencer {
     }
 
     /// Every tray on already.
+    /// A sequence resumed at a warm start: trays before `next` are as the controller found
+    /// them, the rest come on one per stagger from `now`.
+    pub const fn resume(next: usize, now: Instant) -> Self {
+        Self {
+            next,
+            last_at: Some(now),
+        }
+    }
+
     pub const fn done() -> Self {
         Self {
             next: TRAYS,

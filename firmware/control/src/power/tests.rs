@@ -36,6 +36,13 @@ fn run(c: &mut PowerController, from_ms: u64, seconds: f32, inputs: &mut PowerIn
     now
 }
 
+/// Trays draw `w` once enabled, nothing while off.
+fn draw_when_on(c: &PowerController, i: &mut PowerInputs, w: f32) {
+    for (p, e) in i.tray_power_w.iter_mut().zip(&c.outputs().tray_enable) {
+        *p = if *e { w } else { 0.0 };
+    }
+}
+
 fn static_config() -> PowerConfig {
     PowerConfig {
         smoothing: false,
@@ -68,11 +75,14 @@ fn the_transition_table_is_a_function_and_every_live_state_can_isolate() {
 fn a_cold_rack_comes_up_in_the_documented_time_one_tray_at_a_time() {
     let mut c = PowerController::new(static_config());
     let mut i = inputs(6_000.0);
+    // A cold rack: its trays are off and draw nothing.
+    i.tray_power_w = [0.0; TRAYS];
     let mut now = 0;
     // When each tray came on, in order.
     let mut on_at: heapless::Vec<u64, TRAYS> = heapless::Vec::new();
     for _ in 0..200 {
         now = run(&mut c, now, 0.1, &mut i);
+        draw_when_on(&c, &mut i, 6_000.0);
         let on = c.outputs().tray_enable.iter().filter(|e| **e).count();
         assert!(on <= on_at.len() + 1, "two trays in one step at {now} ms");
         if on > on_at.len() {
@@ -534,4 +544,52 @@ fn ac_loss_history_is_in_the_event_log_as_the_cdus_alarms_are() {
         ],
         "the raise and the clear of the AC loss, in order"
     );
+}
+
+#[test]
+fn a_controller_that_boots_on_a_running_rack_takes_it_over_as_it_is() {
+    let mut c = PowerController::new(static_config());
+    let mut i = inputs(6_000.0);
+    // Tray 4 was shed before the reset: it draws nothing.
+    i.tray_power_w[4] = 0.0;
+    run(&mut c, 0, 0.1, &mut i);
+    assert_eq!(c.state(), PowerState::Running, "no power-on sequence");
+    let out = c.outputs();
+    assert!(out.psu_enable.iter().flatten().all(|e| *e));
+    for (t, e) in out.tray_enable.iter().enumerate() {
+        assert_eq!(*e, t != 4, "tray {t}: on as found");
+    }
+    let events: heapless::Vec<PowerEvent, 64> = c.events().iter().map(|r| r.event).collect();
+    assert!(events.contains(&PowerEvent::StateChanged {
+        from: PowerState::Off,
+        to: PowerState::Running,
+        reason: PowerReason::Boot
+    }));
+    // Nothing switched off later either.
+    run(&mut c, 100, 20.0, &mut i);
+    assert_eq!(
+        c.outputs().tray_enable.iter().filter(|e| **e).count(),
+        TRAYS - 1
+    );
+}
+
+#[test]
+fn a_reset_during_the_power_on_sequence_resumes_it_after_the_last_tray_on() {
+    let mut c = PowerController::new(static_config());
+    let mut i = inputs(6_000.0);
+    for w in i.tray_power_w.iter_mut().skip(7) {
+        *w = 0.0;
+    }
+    let now = run(&mut c, 0, 0.1, &mut i);
+    assert_eq!(c.state(), PowerState::Sequencing);
+    assert_eq!(c.outputs().tray_enable.iter().filter(|e| **e).count(), 7);
+    // The 11 others follow one per stagger (0.5 s), the first of them a stagger later.
+    let mut now = now;
+    for _ in 0..55 {
+        now = run(&mut c, now, 0.1, &mut i);
+        draw_when_on(&c, &mut i, 6_000.0);
+    }
+    run(&mut c, now, 0.1, &mut i);
+    assert_eq!(c.state(), PowerState::Running);
+    assert!(c.outputs().tray_enable.iter().all(|e| *e));
 }

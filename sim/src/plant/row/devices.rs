@@ -1,11 +1,90 @@
 //! The row's devices as the plant's own physics: the valve (actuator with deadband and linkage
-//! play, its installed characteristic) and the counter-flow heat exchanger.
+//! play, its installed characteristic), the counter-flow heat exchanger, and the field
+//! devices' fail positions behind the controller's fail-safe relay.
 
 use crate::plant::params::RowParams;
 
-use super::RowPlant;
+use super::{Actuators, RowPlant};
+
+/// The controller's fail-safe relay and the field devices wired through it
+/// (docs/failsafe.md). The relay is held by the controller's heartbeat (a retriggerable
+/// watchdog relay): it drops `failsafe_relay_dropout_s` after the last heartbeat edge, whether
+/// the controller hung, halted, reset, lost power or is being flashed. Dropped:
+/// - the facility valve's actuator loses its supply and its spring drives it fully open;
+/// - each pump drive's constant-speed input closes: a drive that was running runs at its
+///   preset speed; a drive that was stopped stays stopped (three-wire start/stop: the drive
+///   holds its own run latch, and the controller's stop relay is de-energised);
+/// - the rack isolation valves (normally open solenoids) lose their coils and open.
+///
+/// Energised again, every device follows its command once more.
+#[derive(Debug, Clone)]
+pub(super) struct FieldFailsafe {
+    heartbeat: bool,
+    since_edge_s: f64,
+    energised: bool,
+    /// Each drive's run latch, as the controller last left it while the relay held.
+    drive_running: Vec<bool>,
+}
+
+impl FieldFailsafe {
+    /// The relay held (the controller was alive before the run), drive 0 running.
+    pub fn new(pumps: usize) -> Self {
+        Self {
+            heartbeat: false,
+            since_edge_s: 0.0,
+            energised: true,
+            drive_running: (0..pumps).map(|i| i == 0).collect(),
+        }
+    }
+
+    /// Advances the relay by `dt_s` with the controller's outputs `act`; whether it holds.
+    pub fn step(&mut self, dt_s: f64, act: &Actuators, dropout_s: f64) -> bool {
+        match act.heartbeat {
+            Some(level) if level != self.heartbeat => {
+                self.heartbeat = level;
+                self.since_edge_s = 0.0;
+            }
+            Some(_) => self.since_edge_s += dt_s,
+            None => self.since_edge_s = 0.0,
+        }
+        // Dropped, it pulls in again at the next edge (the controller is back).
+        self.energised = self.since_edge_s < dropout_s;
+        if self.energised {
+            for (i, running) in self.drive_running.iter_mut().enumerate() {
+                *running = act.pump_speed_pct.get(i).copied().unwrap_or(0.0) > 0.0;
+            }
+        }
+        self.energised
+    }
+
+    /// The speed drive `i` runs at, %: the controller's command through the relay, else its
+    /// preset if its run latch is set.
+    pub fn pump_command(&self, act: &Actuators, i: usize, preset_pct: f64) -> f64 {
+        if self.energised {
+            act.pump_speed_pct.get(i).copied().unwrap_or(0.0)
+        } else if self.drive_running.get(i).copied().unwrap_or(false) {
+            preset_pct
+        } else {
+            0.0
+        }
+    }
+
+    /// Whether rack `r`'s isolation valve is open: as commanded through the relay, else open.
+    pub fn rack_open(&self, act: &Actuators, r: usize) -> bool {
+        !self.energised || act.rack_valve_open.get(r).copied().unwrap_or(true)
+    }
+}
 
 impl RowPlant {
+    /// The unpowered actuator: its spring drives it open at `valve_spring_return_s` per full
+    /// stroke (the plug follows through the play as ever).
+    pub(super) fn spring_valve_open(&mut self, dt_s: f64) {
+        self.valve_running = false;
+        self.valve_actuator_pct =
+            (self.valve_actuator_pct + 100.0 / self.p.valve_spring_return_s * dt_s).min(100.0);
+        self.follow_plug();
+    }
+
     /// The valve's actuator runs at its stroke speed once the demand leaves its deadband and
     /// stops on arrival; the plug follows the actuator through the linkage's play.
     pub(super) fn move_valve(&mut self, dt_s: f64, target: f64) {
@@ -23,7 +102,12 @@ impl RowPlant {
                 self.valve_actuator_pct += max_move.copysign(error);
             }
         }
-        let play = 0.5 * p.valve_hysteresis_pct;
+        self.follow_plug();
+    }
+
+    /// The plug follows the actuator through the linkage's play.
+    fn follow_plug(&mut self) {
+        let play = 0.5 * self.p.valve_hysteresis_pct;
         self.valve_pct = self
             .valve_pct
             .clamp(

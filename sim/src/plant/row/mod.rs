@@ -29,6 +29,11 @@ pub struct Actuators {
     pub pump_speed_pct: Vec<f64>,
     /// Rack isolation valves, true = open.
     pub rack_valve_open: Vec<bool>,
+    /// The controller's heartbeat output: it toggles once per healthy control step, and the
+    /// fail-safe relay holds only while it does (a level that stops changing is a dead
+    /// controller, whatever the level). `None`: the devices are driven directly, the relay
+    /// bypassed (a commissioning test set, a bench).
+    pub heartbeat: Option<bool>,
 }
 
 /// Conditions outside the controller's reach at one instant.
@@ -86,6 +91,8 @@ pub struct RowPlant {
     /// deadband and stops on arrival).
     valve_running: bool,
     valve_stuck: bool,
+    /// The controller's fail-safe relay and what the field devices do without it.
+    field: devices::FieldFailsafe,
     cdu_outlet_c: f64,
     supply_manifold: Vec<f64>,
     racks: Vec<Rack>,
@@ -141,6 +148,9 @@ pub struct PlantState {
     pub reservoir_level_pct: f64,
     /// Each rack's coolant flow, L/min.
     pub rack_flow_lpm: Vec<f64>,
+    /// The controller's fail-safe relay is energised (false: the field devices are on their
+    /// fail positions).
+    pub failsafe_relay: bool,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -219,6 +229,7 @@ impl RowPlant {
             valve_actuator_pct: 50.0,
             valve_running: false,
             valve_stuck: false,
+            field: devices::FieldFailsafe::new(p.pumps),
             cdu_outlet_c: supply_c,
             supply_manifold: vec![supply_c; p.manifold_segments],
             racks,
@@ -227,7 +238,10 @@ impl RowPlant {
             reservoir_level_pct: p.reservoir_level_pct,
             reservoir_drain_lpm: 0.0,
             last_dp_kpa: None,
-            state: PlantState::default(),
+            state: PlantState {
+                failsafe_relay: true,
+                ..PlantState::default()
+            },
             ledger: Ledger::default(),
             p,
         };
@@ -455,7 +469,7 @@ impl RowPlant {
         // Cold plate conductance for the last flow ratio seen (open racks share one flow).
         let mut plate: Option<(f64, f64)> = None;
         for (r, rack) in self.racks.iter_mut().enumerate() {
-            rack.flow_kg_s = if act.rack_valve_open.get(r).copied().unwrap_or(true) {
+            rack.flow_kg_s = if self.field.rack_open(act, r) {
                 flows.open_rack_kg_s
             } else {
                 0.0
@@ -499,13 +513,19 @@ impl RowPlant {
 
     fn move_actuators(&mut self, dt_s: f64, act: &Actuators) {
         let p = self.p;
+        let relay = self.field.step(dt_s, act, p.failsafe_relay_dropout_s);
+        self.state.failsafe_relay = relay;
         if !self.valve_stuck {
-            self.move_valve(dt_s, act.valve_demand_pct.clamp(0.0, 100.0));
+            if relay {
+                self.move_valve(dt_s, act.valve_demand_pct.clamp(0.0, 100.0));
+            } else {
+                self.spring_valve_open(dt_s);
+            }
         }
         let level_ok = self.reservoir_level_pct > 0.0;
         for (i, speed) in self.pump_speed.iter_mut().enumerate() {
             let tripped = self.pump_tripped.get(i).copied().unwrap_or(false);
-            let command = act.pump_speed_pct.get(i).copied().unwrap_or(0.0) / 100.0;
+            let command = self.field.pump_command(act, i, p.pump_failsafe_speed_pct) / 100.0;
             let (target, tau) = if tripped || !level_ok {
                 (0.0, p.pump_coastdown_tau_s)
             } else if command < *speed {
@@ -525,7 +545,7 @@ impl RowPlant {
     fn solve_hydraulics(&mut self, act: &Actuators) -> Flows {
         let p = self.p;
         let n_open = (0..p.racks)
-            .filter(|&r| act.rack_valve_open.get(r).copied().unwrap_or(true))
+            .filter(|&r| self.field.rack_open(act, r))
             .count() as f64;
         let net = self.network(n_open);
         let dp = net.solve(self.last_dp_kpa);
@@ -539,7 +559,7 @@ impl RowPlant {
         self.last_dp_kpa = Some(dp);
         let mut racks_kg_s = 0.0;
         for r in 0..p.racks {
-            racks_kg_s += if act.rack_valve_open.get(r).copied().unwrap_or(true) {
+            racks_kg_s += if self.field.rack_open(act, r) {
                 open_rack_kg_s
             } else {
                 0.0

@@ -185,7 +185,8 @@ impl Io {
         for (r, v) in o.rack_valve_open.iter().enumerate().take(16) {
             open |= u16::from(*v) << r;
         }
-        // A closed valve is the de-energised state.
+        // The rack valves are normally open: a low pin energises a coil and closes its valve,
+        // a high one (the expander's power-on state) leaves it open (docs/failsafe.md).
         self.i2c_errors.note(EXP_VALVES.write(&mut self.i2c, open));
         self.i2c_errors.report("I2C1 (expanders)");
     }
@@ -197,6 +198,7 @@ async fn control(
     mut io: Io,
     mut tx: CanTx<'static>,
     mut watchdog: Watchdog,
+    mut heartbeat: Output<'static>,
 ) {
     let mut ticker = Ticker::every(Duration::from_millis(PERIOD_MS));
     let mut inputs = CoolantInputs::uniform(now(), f32::NAN);
@@ -209,15 +211,19 @@ async fn control(
                 inputs.rack_reports = row.reports;
             }
         });
-        let (outputs, healthy) = node.lock(|cell| {
+        let (outputs, healthy, beat) = node.lock(|cell| {
             let mut n = cell.borrow_mut();
             // Judged before this step: whether the last one came within two periods (judged
             // after it, the step just taken would always pass and a stalled loop would feed).
             let healthy = n.healthy(t);
             n.step(t, |app| app.step(t, &inputs));
-            (*n.app.controller.outputs(), healthy)
+            (*n.app.controller.outputs(), healthy, n.heartbeat())
         });
         io.write(&outputs);
+        // The fail-safe relay holds while this pin keeps toggling (docs/failsafe.md).
+        if healthy {
+            heartbeat.set_level(Level::from(beat));
+        }
         let mut frames: heapless::Vec<BusFrame, 17> = heapless::Vec::new();
         ROW.lock(|row| {
             if let Some(row) = row.borrow_mut().as_mut() {
@@ -306,8 +312,10 @@ async fn main(spawner: Spawner) {
 
     // Leak detector and valve expanders on I2C1: PB8 (SCL), PB9 (SDA), 400 kHz.
     let mut i2c = I2c::new_blocking(p.I2C1, p.PB8, p.PB9, i2c_fast());
-    // The valve expander's ports are outputs, all valves closed until the first step.
-    if EXP_VALVES.make_outputs(&mut i2c, 0).is_err() {
+    // The valve expander's ports as outputs at the levels they hold (every valve open after
+    // its own power-on; as the last controller left them after an MCU reset) until the first
+    // step.
+    if EXP_VALVES.keep_outputs(&mut i2c).is_err() {
         defmt::warn!("valve expander 0x{:x} does not answer", EXP_VALVES.addr);
     }
 
@@ -348,9 +356,12 @@ async fn main(spawner: Spawner) {
         e2
     )));
 
+    // The heartbeat to the fail-safe relay's retriggerable monostable on PB7 (pulled down on
+    // the board: a resetting MCU leaves it still, and the relay drops).
+    let heartbeat = Output::new(p.PB7, Level::Low, Speed::Low);
     let watchdog = Watchdog::start(p.IWDG);
     let high = start_control_executor();
-    high.spawn(defmt::unwrap!(control(node, io, tx, watchdog)));
+    high.spawn(defmt::unwrap!(control(node, io, tx, watchdog, heartbeat)));
     spawner.spawn(defmt::unwrap!(host(uart, node)));
     spawner.spawn(defmt::unwrap!(row_rx(rx)));
 }

@@ -147,9 +147,12 @@ impl Io {
             (EXP_PSUS[1], (psus >> 16) as u16),
             (EXP_PSUS[2], (psus >> 32) as u16),
         ];
+        // Enables are active low (a low pin switches its tray or PSU on): the expander's
+        // power-on latches (all ones) leave everything off, and an MCU reset leaves the latches
+        // as they were (docs/failsafe.md).
         for (expander, word) in words {
             self.i2c_errors
-                .note(expander.write(&mut self.expanders, word));
+                .note(expander.write(&mut self.expanders, !word));
         }
         self.i2c_errors.report("I2C1/I2C2 (monitors, expanders)");
     }
@@ -295,9 +298,11 @@ async fn main(spawner: Spawner) {
         I2c::new_blocking(p.I2C2, p.PA9, p.PA8, i2c_config),
     )));
     let mut expanders = CriticalSectionDevice::new(bus1);
-    // Every enable off, then the expanders' ports as outputs.
+    // The expanders' ports as outputs at the levels they hold: off after their own power-on,
+    // as the last controller left them after an MCU reset (the controller's first step takes
+    // the rack over as it finds it, and only then writes them).
     for expander in EXP_TRAYS.into_iter().chain(EXP_PSUS) {
-        if expander.make_outputs(&mut expanders, 0).is_err() {
+        if expander.keep_outputs(&mut expanders).is_err() {
             defmt::warn!("expander 0x{:x} does not answer", expander.addr);
         }
     }

@@ -31,7 +31,11 @@ fn main() -> ! {
         node.step(now, |app| app.step(now, &inputs));
         (
             now,
-            coolant_command(sample.sim_time_us, node.app.controller.outputs()),
+            coolant_command(
+                sample.sim_time_us,
+                node.app.controller.outputs(),
+                node.heartbeat(),
+            ),
         )
     })
 }
