@@ -97,11 +97,6 @@ impl PowerRow {
         }
     }
 
-    /// Whether rack `r`'s power controller is halted.
-    pub fn is_halted(&self, r: usize) -> bool {
-        self.halted_until.get(r).copied().flatten().is_some()
-    }
-
     /// Steps every controller on the plant's last state; writes each rack's tray commands.
     /// `cdu`: the CDU's outputs and when it sent them (the headroom broadcast's age). A halted
     /// controller steps nothing: its I/O expanders and the trays' power limits hold what it
