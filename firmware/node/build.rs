@@ -1,6 +1,9 @@
 //! Compiles the keys a board image is provisioned with into `OUT_DIR/build_keys.rs`: the file
 //! `RACKLOOP_KEYS` names, else the repository's development keys (`firmware/boards/dev.keys`).
 //! Until the configuration persists (the firmware issue), a board's keys come from its image.
+//! Also names the build: the firmware version (the crate's) in `OUT_DIR/build_info.rs` and
+//! the source revision in `RACKLOOP_GIT_HASH` (`git rev-parse --short`, or the variable of
+//! that name when set, e.g. by a build from a source archive; empty if neither says).
 // A build script reports failure by panicking: cargo shows the message and stops the build.
 #![allow(clippy::expect_used, clippy::panic)]
 use std::fmt::Write as _;
@@ -34,4 +37,51 @@ fn main() {
     out.push_str("];\n");
     let dest = PathBuf::from(std::env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
     std::fs::write(dest.join("build_keys.rs"), out).expect("write build_keys.rs");
+    build_info(&manifest, &dest);
+}
+
+/// The firmware version and the source revision.
+fn build_info(manifest: &std::path::Path, dest: &std::path::Path) {
+    let version = std::env::var("CARGO_PKG_VERSION").expect("cargo sets it");
+    let mut parts = version
+        .split(['.', '-', '+'])
+        .map(|p| p.parse::<u8>().unwrap_or(0));
+    let mut next = || parts.next().unwrap_or(0);
+    let (major, minor, patch) = (next(), next(), next());
+    std::fs::write(
+        dest.join("build_info.rs"),
+        format!(
+            "/// This firmware's version (the crate's, {version}).\npub const FIRMWARE: rack_protocol::types::FirmwareVersion = rack_protocol::types::FirmwareVersion {{ major: {major}, minor: {minor}, patch: {patch} }};\n"
+        ),
+    )
+    .expect("write build_info.rs");
+
+    println!("cargo:rerun-if-env-changed=RACKLOOP_GIT_HASH");
+    let hash = std::env::var("RACKLOOP_GIT_HASH").ok().or_else(|| {
+        let git = |args: &[&str]| {
+            std::process::Command::new("git")
+                .args(args)
+                .current_dir(manifest)
+                .output()
+                .ok()
+                .filter(|o| o.status.success())
+                .and_then(|o| String::from_utf8(o.stdout).ok())
+                .map(|s| s.trim().to_owned())
+        };
+        // Rebuilt when the checkout moves: HEAD, and the branch it points at.
+        if let Some(dir) = git(&["rev-parse", "--absolute-git-dir"]) {
+            println!("cargo:rerun-if-changed={dir}/HEAD");
+            if let Some(head) = git(&["symbolic-ref", "-q", "HEAD"]) {
+                println!("cargo:rerun-if-changed={dir}/{head}");
+            }
+        }
+        git(&["rev-parse", "--short=7", "HEAD"])
+    });
+    let hash: String = hash
+        .unwrap_or_default()
+        .chars()
+        .filter(char::is_ascii_hexdigit)
+        .take(12)
+        .collect();
+    println!("cargo:rustc-env=RACKLOOP_GIT_HASH={hash}");
 }

@@ -2,8 +2,8 @@
 
 use rack_protocol::Message;
 use rack_protocol::message::{
-    AckAlarm, AckAllAlarms, Command, GetAlarms, GetCounters, GetEvents, GetIdentity, GetSetpoint,
-    GetTelemetry, SetMode, SetSetpoint,
+    AckAlarm, AckAllAlarms, Command, GetAlarms, GetCounters, GetDiagnostics, GetEvents,
+    GetIdentity, GetSetpoint, GetTelemetry, SetMode, SetSetpoint,
 };
 use rack_protocol::types::{
     Action, AlarmCode, AuthRefusal, ModeSetting, OperatingMode, PumpControlMode, Refusal,
@@ -344,6 +344,16 @@ pub(crate) fn status(cli: &Cli, link: &mut Link) -> Result<(), Failure> {
         }
         _ => None,
     };
+    // Version 3 keeps a health record: why it last reset, its build, its buses' errors.
+    let diagnostics = match &identity {
+        Message::Identity(id) if id.protocol_version >= 3 => {
+            match link.request(&Message::GetDiagnostics(GetDiagnostics))? {
+                Message::Diagnostics(d) => Some(d),
+                _ => None,
+            }
+        }
+        _ => None,
+    };
     if cli.json {
         let payload = |m: &Message| match m {
             Message::Identity(x) => to_json(x),
@@ -363,7 +373,8 @@ pub(crate) fn status(cli: &Cli, link: &mut Link) -> Result<(), Failure> {
         out!(
             "{}",
             json!({ "identity": payload(&identity), "telemetry": payload(&telemetry),
-                    "alarms": payload(&alarms), "counters": counters })
+                    "alarms": payload(&alarms), "counters": counters,
+                    "diagnostics": diagnostics.as_ref().map_or(serde_json::Value::Null, to_json) })
         );
         return Ok(());
     }
@@ -412,7 +423,46 @@ pub(crate) fn status(cli: &Cli, link: &mut Link) -> Result<(), Failure> {
             c.auth_refusals.iter().sum::<u32>()
         );
     }
+    if let Some(d) = diagnostics {
+        out!("{}", diagnostics_text(&d));
+    }
     Ok(())
+}
+
+/// The health record as `status` prints it: the last reset's cause (and the task the
+/// watchdog found late), a saved fault, the stack, the buses, the settings, the build.
+fn diagnostics_text(d: &rack_protocol::message::Diagnostics) -> String {
+    let mut reset = format!("last reset: {}", kebab(&format!("{:?}", d.reset_cause)));
+    if let Some(task) = d.missed_task {
+        reset.push_str(&format!(
+            " ({} missed its deadline)",
+            kebab(&format!("{task:?}"))
+        ));
+    }
+    if let Some(f) = d.fault {
+        reset.push_str(&format!(
+            "; fault at pc 0x{:08x} (lr 0x{:08x}, cfsr 0x{:08x}, hfsr 0x{:08x})",
+            f.pc, f.lr, f.cfsr, f.hfsr
+        ));
+    }
+    let stack = match d.stack_peak_bytes {
+        Some(peak) if d.stack_size_bytes > 0 => {
+            format!("stack {peak} of {} B used", d.stack_size_bytes)
+        }
+        Some(peak) => format!("stack {peak} B used"),
+        None => "stack not measured".to_owned(),
+    };
+    format!(
+        "{reset}\nhealth: {stack}; bus errors: field {}, row {}; settings {}; build {}",
+        d.field_bus_errors,
+        d.row_bus_errors,
+        kebab(&format!("{:?}", d.settings)),
+        if d.build.is_empty() {
+            "unknown"
+        } else {
+            d.build.as_str()
+        }
+    )
 }
 
 /// Reads every event from `since`: the events, the sequence number to read from next, and

@@ -207,6 +207,7 @@ fn answers(request: MessageKind, answer: MessageKind) -> bool {
         K::Alarms => request == K::GetAlarms,
         K::Events => request == K::GetEvents,
         K::Counters => request == K::GetCounters,
+        K::Diagnostics => request == K::GetDiagnostics,
         K::Heartbeat => request == K::Heartbeat,
         _ => false,
     }

@@ -4,7 +4,7 @@
 //! on the wire:  COBS( header | body | crc ) 0x00
 //! header:       version u8 | kind u8 | seq u16 little-endian        (4 bytes, fixed layout)
 //! body:         postcard encoding of the kind's payload             (0..=MAX_BODY_SIZE bytes)
-//! [trailer]:    version 2, kind byte | 0x80: key id, counter, MAC   (see `crate::auth`)
+//! [trailer]:    version 2 and later, kind byte | 0x80: key id, counter, MAC   (see `crate::auth`)
 //! crc:          CRC-32C (Castagnoli) over everything before it, little-endian (4 bytes)
 //! ```
 //!
@@ -26,7 +26,7 @@ use crate::auth::{self, Auth, Key, MAX_SIGNED_BODY_SIZE, SIGNED_FLAG, TRAILER_SI
 use crate::message::{MAX_BODY_SIZE, Message, MessageKind};
 
 /// The protocol version this crate speaks and sends by default.
-pub const PROTOCOL_VERSION: u8 = 2;
+pub const PROTOCOL_VERSION: u8 = 3;
 /// The oldest protocol version this crate still reads and can answer in.
 pub const OLDEST_VERSION: u8 = 1;
 /// Bytes of the fixed header.
@@ -233,8 +233,24 @@ pub fn encode_signed(
     counter: u64,
     out: &mut [u8],
 ) -> Result<usize, EncodeError> {
+    encode_signed_version(PROTOCOL_VERSION, seq, message, key, counter, out)
+}
+
+/// [`encode_signed`] in protocol `version` (2 or later: version 1 has no signed frames), to
+/// speak to a device of that version.
+pub fn encode_signed_version(
+    version: u8,
+    seq: u16,
+    message: &Message,
+    key: &Key,
+    counter: u64,
+    out: &mut [u8],
+) -> Result<usize, EncodeError> {
+    if !(2..=PROTOCOL_VERSION).contains(&version) || message.kind().first_version() > version {
+        return Err(EncodeError::NotInVersion { version });
+    }
     let mut raw = [0u8; MAX_RAW_FRAME_SIZE];
-    let raw_len = encode_raw(PROTOCOL_VERSION, seq, message, &mut raw)?;
+    let raw_len = encode_raw(version, seq, message, &mut raw)?;
     // Drop the CRC just written; the trailer goes before a new one.
     let body_end = raw_len - CRC_SIZE;
     if body_end - HEADER_SIZE > MAX_SIGNED_BODY_SIZE {

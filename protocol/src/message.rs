@@ -1,5 +1,5 @@
-//! Protocol version 2 (and 1, its first 25 kinds): every message, its kind byte, and its
-//! payload.
+//! Protocol version 3 (1 is its first 25 kinds, 2 its first 29): every message, its kind
+//! byte, and its payload.
 //!
 //! A message's **kind** travels in the frame header (see [`crate::frame`]); its payload is the
 //! postcard encoding of the payload struct named after it. Kinds are **append-only**: a new
@@ -10,8 +10,8 @@
 //!
 //! | direction | messages |
 //! |---|---|
-//! | host -> device | `GetIdentity`, `GetTelemetry`, `Subscribe`, `GetSetpoint`, `SetSetpoint`, `SetMode`, `GetAlarms`, `AckAlarm`, `AckAllAlarms`, `GetEvents`, `Command`; v2: `GetCounters`, `SetKey`, `RevokeKey` |
-//! | device -> host | `Identity`, `CoolantTelemetry`, `PowerTelemetry`, `Setpoint`, `Alarms`, `Events`, `Ack`, `Refused`; v2: `Counters` |
+//! | host -> device | `GetIdentity`, `GetTelemetry`, `Subscribe`, `GetSetpoint`, `SetSetpoint`, `SetMode`, `GetAlarms`, `AckAlarm`, `AckAllAlarms`, `GetEvents`, `Command`; v2: `GetCounters`, `SetKey`, `RevokeKey`; v3: `GetDiagnostics` |
+//! | device -> host | `Identity`, `CoolantTelemetry`, `PowerTelemetry`, `Setpoint`, `Alarms`, `Events`, `Ack`, `Refused`; v2: `Counters`; v3: `Diagnostics` |
 //!
 //! Requests that change anything (`SetSetpoint`, `AckAlarm`, `AckAllAlarms`: operator;
 //! `SetMode`, `Command`, `SetKey`, `RevokeKey`: maintenance; [`MessageKind::needs_role`]) are
@@ -26,8 +26,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::types::{
     Action, AlarmCode, AlarmEntry, BbuState, BreakerState, ControllerState, DeviceKind, Event,
-    FirmwareVersion, KeyRole, LeakState, ModeSetting, OperatingMode, PsuState, PumpControlMode,
-    PumpState, Reason, Refusal, SetpointId, TrayState,
+    FaultRecord, FirmwareVersion, KeyRole, LeakState, ModeSetting, OperatingMode, PsuState,
+    PumpControlMode, PumpState, Reason, Refusal, ResetCause, SetpointId, StoreStatus, TaskId,
+    TrayState,
 };
 
 /// Redundant secondary supply temperature sensors a CDU may have.
@@ -404,6 +405,36 @@ pub struct ActuatorCommand {
     pub digital: u64,
 }
 
+/// Ask for the device's health record (protocol version 3). Answered by [`Diagnostics`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, MaxSize)]
+pub struct GetDiagnostics;
+
+/// The firmware's health record since boot (protocol version 3): why it last reset, what its
+/// fault handler saved, how much stack it has used, its buses' errors, where its settings
+/// came from and which build it runs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, MaxSize)]
+pub struct Diagnostics {
+    /// Why the device last reset.
+    pub reset_cause: ResetCause,
+    /// The task that stopped checking in before a watchdog reset.
+    pub missed_task: Option<TaskId>,
+    /// The fault saved before the last reset, if one was.
+    pub fault: Option<FaultRecord>,
+    /// The deepest the stack has reached since boot, bytes (measured by painting; none where
+    /// it is not measured).
+    pub stack_peak_bytes: Option<u32>,
+    /// The stack's size, bytes (0 where not known).
+    pub stack_size_bytes: u32,
+    /// Errors on the field buses (I2C: expanders, power monitors) since boot.
+    pub field_bus_errors: u32,
+    /// Errors on the row bus (and a rack's own bus) since boot.
+    pub row_bus_errors: u32,
+    /// Where the settings in force came from.
+    pub settings: StoreStatus,
+    /// The build's source revision (git hash, abbreviated; empty if unknown).
+    pub build: String<12>,
+}
+
 /// Ask for the device's counters (protocol version 2). Answered by [`Counters`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, MaxSize)]
 pub struct GetCounters;
@@ -609,6 +640,10 @@ messages! {
     27 => SetKey,
     /// Host revokes a key (v2).
     28 => RevokeKey,
+    /// Host asks for the device's health record (v3).
+    29 => GetDiagnostics,
+    /// The device's health record (v3).
+    30 => Diagnostics,
 }
 
 impl MessageKind {
@@ -616,8 +651,10 @@ impl MessageKind {
     pub const fn first_version(self) -> u8 {
         if (self as u8) <= MessageKind::ActuatorCommand as u8 {
             1
-        } else {
+        } else if (self as u8) <= MessageKind::RevokeKey as u8 {
             2
+        } else {
+            3
         }
     }
 
@@ -670,6 +707,7 @@ impl MessageKind {
                 | MessageKind::Events
                 | MessageKind::ActuatorCommand
                 | MessageKind::Counters
+                | MessageKind::Diagnostics
         )
     }
 }
@@ -687,7 +725,7 @@ impl<'de> Deserialize<'de> for MessageKind {
         MessageKind::from_u8(value).ok_or_else(|| {
             serde::de::Error::invalid_value(
                 serde::de::Unexpected::Unsigned(u64::from(value)),
-                &"a message kind of protocol version 2",
+                &"a message kind of protocol version 3",
             )
         })
     }

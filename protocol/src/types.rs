@@ -468,6 +468,82 @@ pub enum EventKind {
         /// Its role now, or none when revoked.
         role: Option<KeyRole>,
     },
+    /// Protocol version 3: why the device last reset, read at boot (logged right after
+    /// `Boot`), and the task that missed its deadline if the watchdog reset it.
+    Reset {
+        /// The cause the hardware (or the record the firmware kept) gives.
+        cause: ResetCause,
+        /// The task that stopped checking in before a watchdog reset.
+        missed_task: Option<TaskId>,
+    },
+}
+
+/// Protocol version 3: why a device last reset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, MaxSize)]
+pub enum ResetCause {
+    /// Power came on.
+    PowerOn,
+    /// The reset pin (a button, a debugger, a supervisor chip).
+    Pin,
+    /// The firmware asked for it (an update, a technician's command).
+    Software,
+    /// The watchdog: a task stopped checking in.
+    Watchdog,
+    /// The supply fell below the brown-out threshold.
+    BrownOut,
+    /// A fault the firmware could not recover from (a hard fault or a lock-up).
+    Fault,
+    /// Nothing said why.
+    Unknown,
+}
+
+/// Protocol version 3: the firmware tasks the watchdog supervises.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, MaxSize)]
+pub enum TaskId {
+    /// The control step.
+    Control,
+    /// The host link.
+    HostLink,
+    /// The row bus (and a rack's own bus).
+    RowBus,
+    /// Field I/O: sensors, expanders, plant samples.
+    FieldIo,
+}
+
+impl TaskId {
+    /// Every task, in wire order.
+    pub const ALL: [TaskId; 4] = [
+        TaskId::Control,
+        TaskId::HostLink,
+        TaskId::RowBus,
+        TaskId::FieldIo,
+    ];
+}
+
+/// Protocol version 3: the fault a device's fault handler saved before its reset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, MaxSize)]
+pub struct FaultRecord {
+    /// Program counter of the faulting instruction.
+    pub pc: u32,
+    /// Link register at the fault.
+    pub lr: u32,
+    /// Configurable fault status register (Cortex-M `CFSR`).
+    pub cfsr: u32,
+    /// Hard fault status register (`HFSR`).
+    pub hfsr: u32,
+}
+
+/// Protocol version 3: where the device's settings came from at boot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, MaxSize)]
+pub enum StoreStatus {
+    /// The device keeps no settings store: it booted its built-in settings.
+    None,
+    /// The store was read and its settings are in force.
+    Loaded,
+    /// The store was empty: built-in settings.
+    Empty,
+    /// The store was corrupt (bad checksum or layout): built-in settings, alarm raised.
+    Corrupt,
 }
 
 /// One event-log record. Sequence numbers count up from 1 without gaps for the life of a boot.

@@ -6,7 +6,7 @@
 use rack_protocol::decoder::{FrameDecoder, RejectCounters};
 use rack_protocol::frame::{self, CRC, MAX_WIRE_FRAME_SIZE};
 use rack_protocol::message::{Heartbeat, Subscribe};
-use rack_protocol::{Frame, FrameError, Message, MessageKind};
+use rack_protocol::{Frame, FrameError, Message, MessageKind, PROTOCOL_VERSION};
 
 fn heartbeat() -> Message {
     Message::Heartbeat(Heartbeat { uptime_ms: 1234 })
@@ -97,7 +97,7 @@ fn a_corrupted_byte_is_a_crc_error() {
 
 #[test]
 fn a_frame_of_another_protocol_version_is_named_as_such() {
-    for version in [0, 3, 0xff] {
+    for version in [0, PROTOCOL_VERSION + 1, 0xff] {
         let bad = craft(version, MessageKind::Heartbeat as u8, 1, &[0x05]);
         let counters = rejected_then_recovered(&bad, FrameError::UnknownVersion { version });
         assert_eq!(counters.unknown_version, 1);
@@ -214,13 +214,13 @@ fn dropping_the_iterator_early_keeps_the_stream_in_step() {
 #[test]
 fn errors_name_what_was_wrong_and_what_is_allowed() {
     assert_eq!(
-        FrameError::UnknownVersion { version: 3 }.to_string(),
-        "protocol version 3 is not spoken here (this side speaks 1..=2)"
+        FrameError::UnknownVersion { version: 4 }.to_string(),
+        "protocol version 4 is not spoken here (this side speaks 1..=3)"
     );
     assert_eq!(
         FrameError::UnknownKind { kind: 200 }.to_string(),
         format!(
-            "message kind 200 does not exist in protocol version 2 (0..={})",
+            "message kind 200 does not exist in protocol version {PROTOCOL_VERSION} (0..={})",
             MessageKind::ALL.len() - 1
         )
     );

@@ -5,7 +5,7 @@
 //!
 //! Each `protocol/tests/golden/vN.txt` holds, per message kind of version N, a comment line
 //! naming the kind and sequence number and a line of hex: the complete wire frame, delimiter
-//! included. In version 2, requests that change anything are signed with a test key (id 1,
+//! included. In version 2 and later, requests that change anything are signed with a test key (id 1,
 //! secret 0x00..=0x1f, counter `0x0102_0304_0506_0700` + kind), so the trailer and its MAC are
 //! pinned too. A kind without a vector fails the test; `RACK_PROTOCOL_BLESS=1 cargo test -p rack-protocol --test
 //! golden` appends vectors for kinds that have none (it never rewrites an existing one).
@@ -108,7 +108,7 @@ fn encode(version: u8, seq: u16, message: &Message) -> Vec<u8> {
     let kind = message.kind();
     let len = if signed(version, kind) {
         let counter = 0x0102_0304_0506_0700 + u64::from(kind as u8);
-        frame::encode_signed(seq, message, &golden_key(), counter, &mut wire)
+        frame::encode_signed_version(version, seq, message, &golden_key(), counter, &mut wire)
     } else {
         frame::encode_version(version, seq, message, &mut wire)
     }

@@ -319,3 +319,82 @@ fn the_firmware_halted_at_full_load_and_reset_leaves_the_row_safe_and_takes_over
         "booted, then booted again after the reset: {log}"
     );
 }
+
+fn diagnostics(
+    host: &mut std::net::TcpStream,
+    decoder: &mut FrameDecoder,
+    seq: u16,
+) -> rack_protocol::message::Diagnostics {
+    match request(
+        host,
+        decoder,
+        seq,
+        Message::GetDiagnostics(rack_protocol::message::GetDiagnostics),
+    ) {
+        Message::Diagnostics(d) => d,
+        other => panic!("{other:?}"),
+    }
+}
+
+/// The watchdog means something: the firmware's field I/O (on this board, the plant samples)
+/// stops; the task misses its 2 s deadline, the watchdog goes unfed and resets the board; the
+/// firmware boots again, reads why, logs it after `Boot` and answers it in `Diagnostics`. A
+/// reset from outside (QEMU's reset line) reads as `Pin`, the first boot as `PowerOn`.
+#[test]
+fn a_task_that_stops_gets_the_board_reset_by_the_watchdog_and_is_named_after_the_reset() {
+    use rack_protocol::types::{EventKind, ResetCause, TaskId};
+    let mut pil = rack_sim::run::pil::Pil::start(&image()).unwrap();
+    let mut host = pil.host.try_clone().unwrap();
+    let mut decoder = FrameDecoder::new();
+    let first = diagnostics(&mut host, &mut decoder, 1);
+    assert_eq!(first.reset_cause, ResetCause::PowerOn, "{first:?}");
+    assert!(!first.build.is_empty(), "the build names its revision");
+    let inputs = rack_control::coolant::CoolantInputs::uniform(rack_control::Instant(0), 30.0);
+    for k in 1..=20u64 {
+        pil.exchange(rack_node::plant_io::coolant_sample(
+            k * 100_000,
+            &inputs,
+            false,
+        ))
+        .unwrap();
+    }
+    // The plant link falls silent.
+    let boots = pil.boots();
+    pil.wait_for_boot(boots, Duration::from_secs(15))
+        .expect("the watchdog reset the board");
+    let after = diagnostics(&mut host, &mut decoder, 2);
+    assert_eq!(after.reset_cause, ResetCause::Watchdog, "{after:?}");
+    assert_eq!(after.missed_task, Some(TaskId::FieldIo), "{after:?}");
+    let Message::Events(events) = request(
+        &mut host,
+        &mut decoder,
+        3,
+        Message::GetEvents(rack_protocol::message::GetEvents { from_seq: 0 }),
+    ) else {
+        panic!()
+    };
+    let kinds: Vec<EventKind> = events.events.iter().map(|e| e.kind).collect();
+    assert_eq!(
+        &kinds[..2],
+        &[
+            EventKind::Boot,
+            EventKind::Reset {
+                cause: ResetCause::Watchdog,
+                missed_task: Some(TaskId::FieldIo)
+            }
+        ],
+        "{kinds:?}"
+    );
+    // A reset from outside.
+    pil.reset().unwrap();
+    assert_eq!(
+        diagnostics(&mut host, &mut decoder, 4).reset_cause,
+        ResetCause::Pin
+    );
+    let (ok, log) = pil
+        .finish(rack_node::plant_io::coolant_sample(
+            3_000_000, &inputs, true,
+        ))
+        .unwrap();
+    assert!(ok, "{log}");
+}

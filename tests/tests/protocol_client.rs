@@ -130,6 +130,10 @@ fn requests(kind: DeviceKind) -> Vec<(Message, MessageKind)> {
         (Message::Command(Command { action }), MessageKind::Ack),
         (Message::GetCounters(GetCounters), MessageKind::Counters),
         (
+            Message::GetDiagnostics(rack_protocol::message::GetDiagnostics),
+            MessageKind::Diagnostics,
+        ),
+        (
             Message::SetKey(SetKey {
                 key_id: 9,
                 role: KeyRole::Operator,

@@ -44,22 +44,27 @@ pub mod plant_io;
 pub mod power;
 pub mod rack_bus;
 pub mod row_bus;
+pub mod supervision;
 
 use rack_control::Instant;
 use rack_control::events::EventLog;
 use rack_protocol::decoder::{FrameDecoder, RejectCounters};
 use rack_protocol::frame::{self, Frame, MAX_WIRE_FRAME_SIZE};
 use rack_protocol::message::{
-    Ack, Alarms, Counters, Events, Heartbeat, Identity, MAX_EVENTS_PER_MESSAGE, Message, Refused,
-    Setpoint,
+    Ack, Alarms, Counters, Diagnostics, Events, Heartbeat, Identity, MAX_EVENTS_PER_MESSAGE,
+    Message, Refused, Setpoint,
 };
 use rack_protocol::types::{
     Action, AlarmCode, AlarmEntry, AuthRefusal, DeviceKind, Event, EventKind, FirmwareVersion,
-    KeyRole, ModeSetting, Refusal, SetpointId, Severity,
+    KeyRole, ModeSetting, Refusal, ResetCause, SetpointId, Severity, StoreStatus, TaskId,
 };
 use rack_protocol::{MessageKind, PROTOCOL_VERSION};
 
 pub use keys::{KeyError, KeyStore, MAX_KEYS};
+
+/// The build's source revision (`RACKLOOP_GIT_HASH` from the build script; empty if unknown).
+pub const BUILD: &str = env!("RACKLOOP_GIT_HASH");
+include!(concat!(env!("OUT_DIR"), "/build_info.rs"));
 
 /// Events the node's protocol log holds.
 pub const EVENT_LOG_LEN: usize = 128;
@@ -128,11 +133,7 @@ impl Default for NodeConfig {
     fn default() -> Self {
         Self {
             serial: "RACKLOOP-0000",
-            firmware: FirmwareVersion {
-                major: 0,
-                minor: 1,
-                patch: 0,
-            },
+            firmware: FIRMWARE,
             comms_timeout_ms: 10_000,
             control_period_ms: u64::from(rack_control::CONTROL_PERIOD_MS),
             reads_need_key: false,
@@ -203,6 +204,7 @@ pub struct Node<A> {
     comms_alarm: Option<CommsAlarm>,
     last_step: Option<Instant>,
     heartbeat: bool,
+    diagnostics: Diagnostics,
     log: EventLog<EventKind, EVENT_LOG_LEN>,
 }
 
@@ -226,8 +228,33 @@ impl<A: Application> Node<A> {
             comms_alarm: None,
             last_step: None,
             heartbeat: false,
+            diagnostics: Diagnostics {
+                reset_cause: ResetCause::Unknown,
+                missed_task: None,
+                fault: None,
+                stack_peak_bytes: None,
+                stack_size_bytes: 0,
+                field_bus_errors: 0,
+                row_bus_errors: 0,
+                settings: StoreStatus::None,
+                build: heapless::String::try_from(BUILD).unwrap_or_default(),
+            },
             log,
         }
+    }
+
+    /// Records why the device last reset, as the board read it at boot (and the task the
+    /// watchdog found late, if it reset it): logged after `Boot`, answered in `Diagnostics`.
+    pub fn record_reset(&mut self, now: Instant, cause: ResetCause, missed_task: Option<TaskId>) {
+        self.diagnostics.reset_cause = cause;
+        self.diagnostics.missed_task = missed_task;
+        self.log.push(now, EventKind::Reset { cause, missed_task });
+    }
+
+    /// The health record `GetDiagnostics` answers with, for the board to keep up to date (its
+    /// buses' errors, its stack, its fault record, its settings store).
+    pub fn diagnostics_mut(&mut self) -> &mut Diagnostics {
+        &mut self.diagnostics
     }
 
     /// The device's keys, to provision them (from the board's configuration or a file).
@@ -547,6 +574,7 @@ impl<A: Application> Node<A> {
                 Err(reason) => refuse(reason),
             },
             Message::GetCounters(_) => Message::Counters(self.counters()),
+            Message::GetDiagnostics(_) => Message::Diagnostics(self.diagnostics.clone()),
             Message::SetKey(k) => match self.keys.install(k.key_id, k.role, k.secret) {
                 Ok(()) => {
                     let _ = effects.push(EventKind::KeyChanged {
@@ -613,8 +641,9 @@ impl<A: Application> Node<A> {
         let info = self
             .log
             .read_from(from_seq, MAX_EVENTS_PER_MESSAGE, |record| {
-                // A version-1 reader cannot decode version 2's events: it skips them.
-                if version >= 2 || !is_v2_event(record.event) {
+                // A reader cannot decode the events of later versions than its own: it
+                // skips them.
+                if event_version(record.event) <= version {
                     let _ = events.push(Event {
                         seq: record.seq,
                         at_ms: record.at.as_millis(),
@@ -632,14 +661,15 @@ impl<A: Application> Node<A> {
     }
 }
 
-/// Whether an event exists only in protocol version 2.
-fn is_v2_event(kind: EventKind) -> bool {
-    matches!(
-        kind,
+/// The first protocol version that has this event.
+fn event_version(kind: EventKind) -> u8 {
+    match kind {
         EventKind::WriteAccepted { .. }
-            | EventKind::WriteRefused { .. }
-            | EventKind::KeyChanged { .. }
-    )
+        | EventKind::WriteRefused { .. }
+        | EventKind::KeyChanged { .. } => 2,
+        EventKind::Reset { .. } => 3,
+        _ => 1,
+    }
 }
 
 /// A refusal as a peer speaking `version` can read it: version 1 has no authentication

@@ -5,15 +5,16 @@
 use heapless::Vec;
 use rack_protocol::message::{
     Ack, AckAlarm, AckAllAlarms, ActuatorCommand, Alarms, BbuStatus, Command, CoolantTelemetry,
-    Counters, Events, GetAlarms, GetCounters, GetEvents, GetIdentity, GetSetpoint, GetTelemetry,
-    Heartbeat, Identity, IsolationRequest, Message, MessageKind, PlantSample, PowerTelemetry,
-    PumpStatus, RackPowerReport, Refused, RevokeKey, SetKey, SetMode, SetSetpoint, Setpoint,
-    ShelfStatus, Subscribe, ThermalHeadroom, TrayStatus,
+    Counters, Diagnostics, Events, GetAlarms, GetCounters, GetDiagnostics, GetEvents, GetIdentity,
+    GetSetpoint, GetTelemetry, Heartbeat, Identity, IsolationRequest, Message, MessageKind,
+    PlantSample, PowerTelemetry, PumpStatus, RackPowerReport, Refused, RevokeKey, SetKey, SetMode,
+    SetSetpoint, Setpoint, ShelfStatus, Subscribe, ThermalHeadroom, TrayStatus,
 };
 use rack_protocol::types::{
     Action, AlarmCode, AlarmEntry, BbuState, BreakerState, ControllerState, DeviceKind, Event,
-    EventKind, FirmwareVersion, KeyRole, LeakState, ModeSetting, OperatingMode, PsuState,
-    PumpControlMode, PumpState, Reason, Refusal, SetpointId, Severity, TrayState,
+    EventKind, FaultRecord, FirmwareVersion, KeyRole, LeakState, ModeSetting, OperatingMode,
+    PsuState, PumpControlMode, PumpState, Reason, Refusal, ResetCause, SetpointId, Severity,
+    StoreStatus, TaskId, TrayState,
 };
 
 fn vec<T: Clone, const N: usize>(items: &[T]) -> Vec<T, N> {
@@ -246,6 +247,23 @@ pub fn all() -> std::vec::Vec<Message> {
             secret: core::array::from_fn(|i| u8::try_from(i).unwrap_or(0) ^ 0x5a),
         }),
         Message::RevokeKey(RevokeKey { key_id: 7 }),
+        Message::GetDiagnostics(GetDiagnostics),
+        Message::Diagnostics(Diagnostics {
+            reset_cause: ResetCause::Watchdog,
+            missed_task: Some(TaskId::FieldIo),
+            fault: Some(FaultRecord {
+                pc: 0x0800_1a2c,
+                lr: 0x0800_0f91,
+                cfsr: 0x0000_0400,
+                hfsr: 0x4000_0000,
+            }),
+            stack_peak_bytes: Some(5_312),
+            stack_size_bytes: 13_696,
+            field_bus_errors: 2,
+            row_bus_errors: 0,
+            settings: StoreStatus::Loaded,
+            build: heapless::String::try_from("72f0748").expect("fits"),
+        }),
     ];
     let kinds: std::vec::Vec<MessageKind> = messages.iter().map(Message::kind).collect();
     assert_eq!(

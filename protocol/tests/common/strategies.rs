@@ -1,4 +1,4 @@
-//! proptest strategies for every message of protocol version 2, written out by hand: the
+//! proptest strategies for every message of protocol version 3, written out by hand: the
 //! payloads use `heapless` collections, for which no derive crate offers strategies.
 //! Floats are finite (a NaN never equals itself, so a round trip could not be compared).
 
@@ -7,18 +7,19 @@ use proptest::collection::vec as pvec;
 use proptest::prelude::*;
 use rack_protocol::message::{
     Ack, AckAlarm, AckAllAlarms, ActuatorCommand, Alarms, BbuStatus, Command, CoolantTelemetry,
-    Counters, Events, GetAlarms, GetCounters, GetEvents, GetIdentity, GetSetpoint, GetTelemetry,
-    Heartbeat, Identity, IsolationRequest, MAX_ALARMS_PER_MESSAGE, MAX_BBUS,
-    MAX_EVENTS_PER_MESSAGE, MAX_LEAK_DETECTORS, MAX_PLANT_ANALOG_IN, MAX_PLANT_ANALOG_OUT,
-    MAX_PUMPS, MAX_SHELVES, MAX_SUPPLY_SENSORS, MAX_TRAYS, Message, MessageKind, PSUS_PER_SHELF,
-    PlantSample, PowerTelemetry, PumpStatus, RackPowerReport, Refused, RevokeKey,
-    SERIAL_NUMBER_LEN, SetKey, SetMode, SetSetpoint, Setpoint, ShelfStatus, Subscribe,
+    Counters, Diagnostics, Events, GetAlarms, GetCounters, GetDiagnostics, GetEvents, GetIdentity,
+    GetSetpoint, GetTelemetry, Heartbeat, Identity, IsolationRequest, MAX_ALARMS_PER_MESSAGE,
+    MAX_BBUS, MAX_EVENTS_PER_MESSAGE, MAX_LEAK_DETECTORS, MAX_PLANT_ANALOG_IN,
+    MAX_PLANT_ANALOG_OUT, MAX_PUMPS, MAX_SHELVES, MAX_SUPPLY_SENSORS, MAX_TRAYS, Message,
+    MessageKind, PSUS_PER_SHELF, PlantSample, PowerTelemetry, PumpStatus, RackPowerReport, Refused,
+    RevokeKey, SERIAL_NUMBER_LEN, SetKey, SetMode, SetSetpoint, Setpoint, ShelfStatus, Subscribe,
     ThermalHeadroom, TrayStatus,
 };
 use rack_protocol::types::{
     Action, AlarmCode, AlarmEntry, AuthRefusal, BbuState, BreakerState, ControllerState,
-    DeviceKind, Event, EventKind, FirmwareVersion, KeyRole, LeakState, ModeSetting, OperatingMode,
-    PsuState, PumpControlMode, PumpState, Reason, Refusal, SetpointId, Severity, TrayState,
+    DeviceKind, Event, EventKind, FaultRecord, FirmwareVersion, KeyRole, LeakState, ModeSetting,
+    OperatingMode, PsuState, PumpControlMode, PumpState, Reason, Refusal, ResetCause, SetpointId,
+    Severity, StoreStatus, TaskId, TrayState,
 };
 
 /// A heapless vector of up to `N` elements.
@@ -218,7 +219,63 @@ fn event_kind() -> impl Strategy<Value = EventKind> {
             .prop_map(|(of, key_id, reason)| { EventKind::WriteRefused { of, key_id, reason } }),
         (any::<u16>(), proptest::option::of(key_role()))
             .prop_map(|(key_id, role)| EventKind::KeyChanged { key_id, role }),
+        (reset_cause(), proptest::option::of(task_id()))
+            .prop_map(|(cause, missed_task)| EventKind::Reset { cause, missed_task }),
     ]
+}
+
+fn reset_cause() -> impl Strategy<Value = ResetCause> {
+    prop_oneof![
+        Just(ResetCause::PowerOn),
+        Just(ResetCause::Pin),
+        Just(ResetCause::Software),
+        Just(ResetCause::Watchdog),
+        Just(ResetCause::BrownOut),
+        Just(ResetCause::Fault),
+        Just(ResetCause::Unknown),
+    ]
+}
+
+fn task_id() -> impl Strategy<Value = TaskId> {
+    proptest::sample::select(TaskId::ALL.to_vec())
+}
+
+fn store_status() -> impl Strategy<Value = StoreStatus> {
+    prop_oneof![
+        Just(StoreStatus::None),
+        Just(StoreStatus::Loaded),
+        Just(StoreStatus::Empty),
+        Just(StoreStatus::Corrupt),
+    ]
+}
+
+fn diagnostics() -> impl Strategy<Value = Diagnostics> {
+    (
+        (reset_cause(), proptest::option::of(task_id())),
+        proptest::option::of(any::<[u32; 4]>()),
+        (proptest::option::of(any::<u32>()), any::<u32>()),
+        (any::<u32>(), any::<u32>(), store_status()),
+        "[0-9a-f]{0,12}",
+    )
+        .prop_map(
+            |(
+                (reset_cause, missed_task),
+                fault,
+                (stack_peak_bytes, stack_size_bytes),
+                (field_bus_errors, row_bus_errors, settings),
+                build,
+            )| Diagnostics {
+                reset_cause,
+                missed_task,
+                fault: fault.map(|[pc, lr, cfsr, hfsr]| FaultRecord { pc, lr, cfsr, hfsr }),
+                stack_peak_bytes,
+                stack_size_bytes,
+                field_bus_errors,
+                row_bus_errors,
+                settings,
+                build: heapless::String::try_from(build.as_str()).unwrap_or_default(),
+            },
+        )
 }
 
 fn event() -> impl Strategy<Value = Event> {
@@ -565,5 +622,7 @@ pub fn message() -> impl Strategy<Value = Message> {
             })
         }),
         any::<u16>().prop_map(|key_id| Message::RevokeKey(RevokeKey { key_id })),
+        Just(Message::GetDiagnostics(GetDiagnostics)),
+        diagnostics().prop_map(Message::Diagnostics),
     ]
 }

@@ -188,15 +188,29 @@ impl Pil {
     /// Resets the board (as its reset line would) and lets it run: the firmware boots afresh;
     /// returns once it is up.
     pub fn reset(&mut self) -> Result<(), String> {
-        let ups =
-            |log: &Arc<Mutex<String>>| log.lock().map(|l| l.matches(": up").count()).unwrap_or(0);
-        let before = ups(&self.log);
+        let before = self.boots();
         qmp_command(&mut self.qmp, "system_reset")?;
         qmp_command(&mut self.qmp, "cont")?;
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while ups(&self.log) <= before {
+        self.wait_for_boot(before, Duration::from_secs(20))
+    }
+
+    /// How many times the firmware has come up so far.
+    pub fn boots(&self) -> usize {
+        self.log
+            .lock()
+            .map(|l| l.matches(": up").count())
+            .unwrap_or(0)
+    }
+
+    /// Waits until the firmware has come up more than `before` times (it reset and booted
+    /// again), for at most `timeout`.
+    pub fn wait_for_boot(&mut self, before: usize, timeout: Duration) -> Result<(), String> {
+        let deadline = Instant::now() + timeout;
+        while self.boots() <= before {
             if Instant::now() > deadline {
-                return Err("the firmware did not come up within 20 s of its reset".into());
+                return Err(format!(
+                    "the firmware did not boot again within {timeout:?}"
+                ));
             }
             std::thread::sleep(Duration::from_millis(5));
         }

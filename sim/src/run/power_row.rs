@@ -10,6 +10,7 @@ use rack_control::power::{
 };
 use rack_node::power::PowerApp;
 use rack_node::{Node, NodeConfig};
+use rack_protocol::types::ResetCause;
 
 use crate::plant::electrical::RackElectrical;
 use crate::plant::{RowPlant, TrayCommands};
@@ -68,14 +69,16 @@ impl PowerRow {
                     PowerController::running(config)
                 };
                 let serial = RACK_SERIALS.get(r).copied().unwrap_or("RACK-SIM");
-                Node::new(
+                let mut node = Node::new(
                     PowerApp::new(controller),
                     NodeConfig {
                         serial,
                         ..NodeConfig::default()
                     },
                     Instant(0),
-                )
+                );
+                node.record_reset(Instant(0), ResetCause::PowerOn, None);
+                node
             })
             .collect();
         Some(Self {
@@ -136,6 +139,7 @@ impl PowerRow {
                     now,
                 );
                 *node.keys_mut() = keys;
+                node.record_reset(now, ResetCause::Pin, None);
             }
             let mut inputs = PowerInputs {
                 ac_present: self.ac_present && !elec.tripped,

@@ -14,6 +14,7 @@ use rack_control::pid::PidConfig;
 
 use rack_node::coolant::CoolantApp;
 use rack_node::{Node, NodeConfig};
+use rack_protocol::types::ResetCause;
 
 use crate::plant::sensors::millis;
 use crate::plant::{Actuators, Environment, RowPlant};
@@ -102,15 +103,19 @@ pub fn run_live(
 }
 
 /// The CDU's node around a controller with `config`, as the runs build it.
-fn cdu_node(config: CoolantConfig, now: Instant) -> Node<CoolantApp> {
-    Node::new(
+/// It logs why it booted: `cause` (power-on at the start of a run, the reset line after a
+/// halt), as a board reads it.
+fn cdu_node(config: CoolantConfig, now: Instant, cause: ResetCause) -> Node<CoolantApp> {
+    let mut node = Node::new(
         CoolantApp::new(CoolantController::new(config)),
         NodeConfig {
             serial: "CDU-SIM-0",
             ..NodeConfig::default()
         },
         now,
-    )
+    );
+    node.record_reset(now, cause, None);
+    node
 }
 
 /// One row's closed loop: the plant, its sensors, the CDU's node, the racks' power side, and
@@ -163,7 +168,7 @@ impl<'s> RowRun<'s> {
             controller_config(scenario, control, temp_pid)
         };
         // The CDU's controller runs inside its node, the same node code a board runs.
-        let cdu = cdu_node(config, Instant(0));
+        let cdu = cdu_node(config, Instant(0), ResetCause::PowerOn);
         let cdu_out = *cdu.app.controller.outputs();
         Self {
             scenario,
@@ -508,7 +513,7 @@ impl<'s> RowRun<'s> {
     /// protocol keys.
     fn reset_cdu(&mut self, t: f64, now: Instant) {
         let keys = self.cdu.keys_mut().clone();
-        self.cdu = cdu_node(*self.cdu.app.controller.config(), now);
+        self.cdu = cdu_node(*self.cdu.app.controller.config(), now, ResetCause::Pin);
         *self.cdu.keys_mut() = keys;
         self.last_event_seq = 0;
         self.kpis.controller_reset(t);

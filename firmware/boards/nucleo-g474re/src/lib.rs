@@ -94,6 +94,48 @@ pub const HOST_BAUD: u32 = 115_200;
 /// The watchdog's timeout: a control loop that misses this many periods resets the board.
 pub const WATCHDOG_TIMEOUT_US: u32 = 500_000;
 
+/// The boot record in RAM a reset keeps (volatile access to a static: `unsafe`).
+#[allow(unsafe_code)]
+mod boot {
+    rack_node::boot_record_in_ram!();
+}
+
+/// Why the chip last reset, from the RCC's reset flags (then cleared). A power-on also
+/// raises the brown-out flag on this chip: both read as `PowerOn`.
+pub fn reset_cause() -> rack_protocol::types::ResetCause {
+    use rack_protocol::types::ResetCause;
+    let rcc = embassy_stm32::pac::RCC;
+    let csr = rcc.csr().read();
+    let cause = if csr.iwdgrstf() || csr.wwdgrstf() {
+        ResetCause::Watchdog
+    } else if csr.sftrstf() {
+        ResetCause::Software
+    } else if csr.borrstf() {
+        ResetCause::PowerOn
+    } else if csr.pinrstf() {
+        ResetCause::Pin
+    } else {
+        ResetCause::Unknown
+    };
+    rcc.csr().modify(|w| w.set_rmvf(true));
+    cause
+}
+
+/// At boot: reads why the chip reset into the node's log and diagnostics (with a fault the
+/// boot record kept); the record starts afresh.
+pub fn record_boot<A: Application>(node: &Shared<A>) {
+    let mut record = boot::read_boot_record();
+    let (cause, missed, fault) = record.boot(Some(reset_cause()));
+    boot::write_boot_record(&record);
+    node.lock(|cell| {
+        let mut n = cell.borrow_mut();
+        n.record_reset(now(), cause, missed);
+        n.diagnostics_mut().fault = fault;
+    });
+    // As its wire number (`rackctl status` names it): `Debug` formatting costs kilobytes.
+    defmt::info!("reset: cause {} (ResetCause)", cause as u8);
+}
+
 /// The controller's clock: milliseconds since boot.
 pub fn now() -> Instant {
     Instant(embassy_time::Instant::now().as_millis())

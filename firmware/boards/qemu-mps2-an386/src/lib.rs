@@ -4,23 +4,37 @@
 //! UART0 (`0x4000_4000`) carries the host protocol, UART1 (`0x4000_5000`) the plant I/O frames of
 //! processor-in-the-loop runs. QEMU drops input unless RX is enabled and `BAUDDIV >= 16`.
 //!
-//! The CMSDK UART driver is written here: it is four registers, and no maintained crate
-//! covers this QEMU board.
+//! **Supervision.** The CMSDK watchdog (`0x4000_8000`, 25 MHz) resets the board 1-2 s after it
+//! was last fed; it is fed only while every task has checked in within its deadline
+//! ([`rack_node::supervision::TaskMonitor`], timed by `SysTick` in the emulated machine's own
+//! time, which stops while QEMU is stopped): the field I/O (the plant samples) within 2 s, the
+//! control step (which follows the samples) within 3 s, the host
+//! link loop within 1 s. On this board the field I/O is the
+//! simulator's link, so supervision starts with the first plant sample (a protocol-only run
+//! has no field to lose). A boot record in RAM that a reset keeps (`.uninit`) names the task
+//! the watchdog was starved for; the chip has no reset flags, so the record also tells a
+//! reset from outside (QEMU's `system_reset`: `Pin`) from a power-on.
+//!
+//! The CMSDK UART and watchdog drivers are written here: a few registers each, and no
+//! maintained crate covers this QEMU board.
 #![no_std]
 // A register-level driver and the exception handlers: `unsafe` is what they are made of, so
 // this crate allows it (each block says why it is sound); the workspace denies it elsewhere.
 #![allow(unsafe_code)]
 
 use core::ptr::{read_volatile, write_volatile};
+use core::sync::atomic::{AtomicU32, Ordering};
 
 use cortex_m_semihosting::debug;
 use rack_control::Instant;
 use rack_node::plant_io::is_end_of_run;
+use rack_node::supervision::TaskMonitor;
 use rack_node::{Application, Node};
 use rack_protocol::Message;
 use rack_protocol::decoder::FrameDecoder;
 use rack_protocol::frame::{self, MAX_WIRE_FRAME_SIZE};
 use rack_protocol::message::{ActuatorCommand, PlantSample};
+use rack_protocol::types::TaskId;
 
 /// A CMSDK APB UART.
 #[derive(Debug, Clone, Copy)]
@@ -144,8 +158,52 @@ pub fn idle() {
     });
 }
 
+/// Milliseconds since boot, counted by `SysTick` (the machine's time, not the simulation's).
+static UPTIME_MS: AtomicU32 = AtomicU32::new(0);
+
 #[cortex_m_rt::exception]
-fn SysTick() {}
+fn SysTick() {
+    UPTIME_MS.fetch_add(1, Ordering::Relaxed);
+}
+
+/// The machine's time since boot (wraps after 49 days, far beyond any run).
+fn uptime() -> Instant {
+    Instant(u64::from(UPTIME_MS.load(Ordering::Relaxed)))
+}
+
+rack_node::boot_record_in_ram!();
+
+/// The CMSDK APB watchdog: counts `LOAD` ticks of 25 MHz down, raises its interrupt, counts
+/// again and resets the machine unless fed in between.
+struct Watchdog;
+
+impl Watchdog {
+    const BASE: usize = 0x4000_8000;
+    const LOAD: usize = 0x000;
+    const CTRL: usize = 0x008;
+    const INTCLR: usize = 0x00c;
+    const LOCK: usize = 0xc00;
+    const UNLOCK: u32 = 0x1acc_e551;
+    /// 1 s of 25 MHz: a reset 1-2 s after the last feed.
+    const TICKS: u32 = 25_000_000;
+
+    fn write(offset: usize, value: u32) {
+        // SAFETY: the watchdog's documented registers on this board.
+        unsafe { write_volatile((Self::BASE + offset) as *mut u32, value) }
+    }
+
+    /// Starts it: interrupt and reset enabled.
+    fn start() {
+        Self::write(Self::LOCK, Self::UNLOCK);
+        Self::write(Self::LOAD, Self::TICKS);
+        Self::write(Self::CTRL, 0b11);
+    }
+
+    /// Reloads the count.
+    fn feed() {
+        Self::write(Self::INTCLR, 1);
+    }
+}
 
 /// The UART receive interrupts only wake the main loop, which reads the data: clear them.
 #[cortex_m_rt::exception]
@@ -167,6 +225,11 @@ pub fn run<A: Application>(
     let plant = Uart::PLANT;
     host.init();
     plant.init();
+    let mut record = read_boot_record();
+    let (cause, missed, fault) = record.boot(None);
+    write_boot_record(&record);
+    node.record_reset(Instant(0), cause, missed);
+    node.diagnostics_mut().fault = fault;
     cortex_m_semihosting::hprintln!("{}: up", name);
     enable_rx_interrupts();
     // A backstop only: the receive interrupts wake the loop.
@@ -174,7 +237,25 @@ pub fn run<A: Application>(
     let mut now = Instant(0);
     let mut host_bytes = [0u8; 64];
     let mut wire = [0u8; MAX_WIRE_FRAME_SIZE];
+    // The control step runs on the field I/O's samples here: its deadline is a second longer,
+    // so that a silent plant link names the field I/O, the task that stopped first.
+    let mut monitor = TaskMonitor::new([Some(3_000), Some(1_000), None, Some(2_000)]);
+    let mut starving = None;
     loop {
+        let up = uptime();
+        monitor.check_in(TaskId::HostLink, up);
+        if monitor.started() {
+            // The first task found late is the one named; fed again, the record clears.
+            let late = monitor.late(up);
+            if late.is_none() != starving.is_none() {
+                starving = late;
+                record.starving(late);
+                write_boot_record(&record);
+            }
+            if late.is_none() {
+                Watchdog::feed();
+            }
+        }
         let mut n = 0;
         while let (Some(slot), Some(b)) = (host_bytes.get_mut(n), host.read()) {
             *slot = b;
@@ -194,7 +275,13 @@ pub fn run<A: Application>(
             let Message::PlantSample(sample) = request.message else {
                 continue;
             };
+            if !monitor.started() {
+                monitor.start(uptime());
+                Watchdog::start();
+            }
+            monitor.check_in(TaskId::FieldIo, uptime());
             let (t, command) = on_sample(node, &sample);
+            monitor.check_in(TaskId::Control, uptime());
             now = t;
             if let Ok(len) =
                 frame::encode(request.seq, &Message::ActuatorCommand(command), &mut wire)

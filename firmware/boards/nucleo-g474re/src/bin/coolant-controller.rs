@@ -265,6 +265,7 @@ async fn main(spawner: Spawner) {
         now(),
     ))));
     node.lock(|n| n.borrow_mut().keys_mut().install_build_keys());
+    nucleo_g474re::record_boot(node);
     ROW.lock(|row| *row.borrow_mut() = Some(CduRowBus::new(0)));
 
     let uart = host_uart(p.LPUART1, p.PA3, p.PA2, Irqs);

@@ -276,6 +276,7 @@ async fn main(spawner: Spawner) {
         now(),
     ))));
     node.lock(|n| n.borrow_mut().keys_mut().install_build_keys());
+    nucleo_g474re::record_boot(node);
     ROW.lock(|r| *r.borrow_mut() = Some(RackRowBus::new(rack)));
     RACK.lock(|r| *r.borrow_mut() = Some(RackBus::new()));
 
