@@ -174,6 +174,9 @@ pub enum EncodeError {
     },
     /// A signed body may be at most [`MAX_SIGNED_BODY_SIZE`] bytes.
     TooLongToSign,
+    /// Built for a device (`device-end`): a kind only a host sends (a request, a plant
+    /// sample) is not encoded.
+    NotSentByDevice,
 }
 
 impl core::fmt::Display for EncodeError {
@@ -193,6 +196,10 @@ impl core::fmt::Display for EncodeError {
             EncodeError::TooLongToSign => write!(
                 f,
                 "a signed body may be at most {MAX_SIGNED_BODY_SIZE} bytes"
+            ),
+            EncodeError::NotSentByDevice => write!(
+                f,
+                "a device build (feature device-end) does not encode requests or plant samples"
             ),
         }
     }
@@ -314,6 +321,7 @@ fn encode_raw(
     let body_len = match message.encode_body(rest) {
         Ok(body) => body.len(),
         Err(postcard::Error::SerializeBufferFull) => return Err(EncodeError::BufferTooSmall),
+        Err(postcard::Error::WontImplement) => return Err(EncodeError::NotSentByDevice),
         Err(_) => return Err(EncodeError::Serialize),
     };
     let crc_at = HEADER_SIZE + body_len;

@@ -532,10 +532,18 @@ macro_rules! messages {
                 }
             }
 
-            /// Encodes the payload into `out`, returning the bytes written.
+            /// Encodes the payload into `out`, returning the bytes written. Built with the
+            /// `device-end` feature, a kind a device never sends (a host's request, a plant
+            /// sample) is refused (`WontImplement`): its encoder would cost flash for nothing.
             pub(crate) fn encode_body<'a>(&self, out: &'a mut [u8]) -> postcard::Result<&'a mut [u8]> {
                 match self {
-                    $( Message::$name(payload) => postcard::to_slice(payload, out), )*
+                    $( Message::$name(payload) => {
+                        if cfg!(feature = "device-end") && !MessageKind::$name.device_sends() {
+                            Err(postcard::Error::WontImplement)
+                        } else {
+                            postcard::to_slice(payload, out)
+                        }
+                    } )*
                 }
             }
 
@@ -712,6 +720,32 @@ impl MessageKind {
     }
 }
 
+impl MessageKind {
+    /// Whether a device sends this kind: answers, telemetry, heartbeats, row-bus broadcasts
+    /// and actuator commands; never a host's request or a plant sample.
+    pub const fn device_sends(self) -> bool {
+        !matches!(
+            self,
+            MessageKind::GetIdentity
+                | MessageKind::GetTelemetry
+                | MessageKind::Subscribe
+                | MessageKind::GetSetpoint
+                | MessageKind::SetSetpoint
+                | MessageKind::SetMode
+                | MessageKind::GetAlarms
+                | MessageKind::AckAlarm
+                | MessageKind::AckAllAlarms
+                | MessageKind::GetEvents
+                | MessageKind::Command
+                | MessageKind::PlantSample
+                | MessageKind::GetCounters
+                | MessageKind::SetKey
+                | MessageKind::RevokeKey
+                | MessageKind::GetDiagnostics
+        )
+    }
+}
+
 // `MessageKind` travels inside `Ack` and `Refused` as its kind byte.
 impl Serialize for MessageKind {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
@@ -738,27 +772,43 @@ impl MaxSize for MessageKind {
 #[cfg(all(test, feature = "device-end"))]
 mod device_end_tests {
     use super::*;
-    use crate::frame::{self, FrameError, MAX_WIRE_FRAME_SIZE};
+    use crate::frame::{self, EncodeError, FrameError, MAX_WIRE_FRAME_SIZE};
 
-    fn round_trip(message: &Message) -> Result<Message, FrameError> {
-        let mut wire = [0u8; MAX_WIRE_FRAME_SIZE];
-        let n = frame::encode(7, message, &mut wire).map_err(|_| FrameError::TooLong)?;
-        frame::decode(wire.get(..n).unwrap_or(&[])).map(|f| f.message)
+    /// A golden frame (a device build encodes no requests): `# Kind seq=N`, then hex.
+    fn golden(kind: MessageKind) -> ([u8; MAX_WIRE_FRAME_SIZE], usize) {
+        let text = include_str!("../tests/golden/v3.txt");
+        let mut frame = [0u8; MAX_WIRE_FRAME_SIZE];
+        let mut len = 0;
+        let mut lines = text.lines();
+        while let Some(line) = lines.next() {
+            if line.strip_prefix("# ").and_then(|l| l.split(' ').next()) == Some(kind.name()) {
+                let bytes = lines.next().unwrap_or("").split(' ');
+                for (slot, byte) in frame.iter_mut().zip(bytes) {
+                    if let Ok(b) = u8::from_str_radix(byte, 16) {
+                        *slot = b;
+                        len += 1;
+                    }
+                }
+                break;
+            }
+        }
+        (frame, len)
+    }
+
+    fn encode(message: &Message) -> Result<usize, EncodeError> {
+        frame::encode(7, message, &mut [0u8; MAX_WIRE_FRAME_SIZE])
     }
 
     #[test]
     fn a_device_decodes_requests_and_rejects_what_only_a_host_receives() {
-        let heartbeat = Message::Heartbeat(Heartbeat { uptime_ms: 42 });
+        let (identity, n) = golden(MessageKind::GetIdentity);
         assert_eq!(
-            round_trip(&Message::GetIdentity(GetIdentity)),
+            frame::decode(identity.get(..n).unwrap_or(&[])).map(|f| f.message),
             Ok(Message::GetIdentity(GetIdentity))
         );
-        assert_eq!(round_trip(&heartbeat), Ok(heartbeat));
-        let answer = Message::Ack(Ack {
-            of: MessageKind::SetSetpoint,
-        });
+        let (ack, n) = golden(MessageKind::Ack);
         assert_eq!(
-            round_trip(&answer),
+            frame::decode(ack.get(..n).unwrap_or(&[])).map(|f| f.message),
             Err(FrameError::UndecodableBody {
                 kind: MessageKind::Ack
             })
@@ -769,6 +819,29 @@ mod device_end_tests {
             MessageKind::Events,
         ] {
             assert!(!kind.device_receives());
+        }
+    }
+
+    #[test]
+    fn a_device_encodes_what_it_sends_and_no_request() {
+        let heartbeat = Message::Heartbeat(Heartbeat { uptime_ms: 42 });
+        assert!(encode(&heartbeat).is_ok());
+        assert!(
+            encode(&Message::Ack(Ack {
+                of: MessageKind::SetSetpoint
+            }))
+            .is_ok()
+        );
+        assert_eq!(
+            encode(&Message::GetIdentity(GetIdentity)),
+            Err(EncodeError::NotSentByDevice)
+        );
+        for kind in MessageKind::ALL {
+            assert!(
+                kind.device_sends() || kind.device_receives(),
+                "{} travels neither way",
+                kind.name()
+            );
         }
     }
 }

@@ -9,7 +9,18 @@
 //! Priorities: the control step runs in an interrupt-mode executor (it preempts everything
 //! else); the host link and the row bus run in thread mode. They share the node through a
 //! critical-section mutex, held only while the node handles bytes (tens of microseconds).
+//!
+//! **Supervision.** Each task checks in ([`check_in`]): the host link and the row-bus receiver
+//! at least every 100 ms (they wake on a timer when idle), the control task after its field
+//! I/O and after its step. The control task feeds the independent watchdog only while every
+//! task has checked in within its deadline (`TASK_DEADLINES_MS`), and toggles the fail-safe
+//! relay's heartbeat only then. The task in the watchdog's way is kept in a boot record in RAM
+//! a reset keeps (the phase the control task is in, or a late task), so after a watchdog reset
+//! the firmware names it; the reset's cause comes from the RCC's reset flags.
 #![no_std]
+// The boot record in RAM a reset keeps (`rack_node::boot_record_in_ram!`) is volatile access to
+// a static; the interrupt executor's entry below is the other `unsafe` site.
+#![allow(unsafe_code)]
 
 pub mod expander;
 
@@ -39,9 +50,7 @@ use rack_protocol::decoder::FrameDecoder;
 pub static CONTROL_EXECUTOR: embassy_executor::InterruptExecutor =
     embassy_executor::InterruptExecutor::new();
 
-// Embassy's interrupt executor has no safe entry: this one site allows `unsafe` (the
-// workspace denies it everywhere else).
-#[allow(unsafe_code)]
+// Embassy's interrupt executor has no safe entry.
 #[embassy_stm32::pac::interrupt]
 unsafe fn UART5() {
     // SAFETY: the executor's documented way to run from its interrupt.
@@ -94,10 +103,47 @@ pub const HOST_BAUD: u32 = 115_200;
 /// The watchdog's timeout: a control loop that misses this many periods resets the board.
 pub const WATCHDOG_TIMEOUT_US: u32 = 500_000;
 
-/// The boot record in RAM a reset keeps (volatile access to a static: `unsafe`).
-#[allow(unsafe_code)]
-mod boot {
-    rack_node::boot_record_in_ram!();
+rack_node::boot_record_in_ram!();
+
+/// Each task's deadline, ms: `[control, host link, row bus, field I/O]` (the control period is
+/// 100 ms; the links wake at least every 100 ms).
+pub const TASK_DEADLINES_MS: [Option<u32>; 4] = [Some(300), Some(300), Some(300), Some(300)];
+
+/// Each task's last check-in, ms since boot (truncated: compared within deadlines).
+static CHECK_INS: [core::sync::atomic::AtomicU32; 4] = [
+    core::sync::atomic::AtomicU32::new(0),
+    core::sync::atomic::AtomicU32::new(0),
+    core::sync::atomic::AtomicU32::new(0),
+    core::sync::atomic::AtomicU32::new(0),
+];
+
+/// `task` is alive now.
+pub fn check_in(task: rack_protocol::types::TaskId) {
+    let i = rack_protocol::types::TaskId::ALL
+        .iter()
+        .position(|t| *t == task)
+        .unwrap_or(0);
+    #[allow(clippy::cast_possible_truncation)] // ms since boot, truncated on purpose
+    let ms = now().as_millis() as u32;
+    if let Some(slot) = CHECK_INS.get(i) {
+        slot.store(ms, core::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// The first task that has not checked in within its deadline, if any.
+pub fn late_task() -> Option<rack_protocol::types::TaskId> {
+    #[allow(clippy::cast_possible_truncation)] // as in `check_in`
+    let ms = now().as_millis() as u32;
+    rack_protocol::types::TaskId::ALL
+        .into_iter()
+        .zip(&CHECK_INS)
+        .zip(TASK_DEADLINES_MS)
+        .find(|((_, last), deadline)| {
+            deadline.is_some_and(|d| {
+                ms.wrapping_sub(last.load(core::sync::atomic::Ordering::Relaxed)) > d
+            })
+        })
+        .map(|((task, _), _)| task)
 }
 
 /// Why the chip last reset, from the RCC's reset flags (then cleared). A power-on also
@@ -121,19 +167,29 @@ pub fn reset_cause() -> rack_protocol::types::ResetCause {
     cause
 }
 
-/// At boot: reads why the chip reset into the node's log and diagnostics (with a fault the
-/// boot record kept); the record starts afresh.
+/// At boot: reads why the chip reset (and the task in the watchdog's way, from the boot
+/// record) into the node's log and diagnostics; the record starts afresh.
 pub fn record_boot<A: Application>(node: &Shared<A>) {
-    let mut record = boot::read_boot_record();
+    let mut record = read_boot_record();
     let (cause, missed, fault) = record.boot(Some(reset_cause()));
-    boot::write_boot_record(&record);
+    write_boot_record(&record);
     node.lock(|cell| {
         let mut n = cell.borrow_mut();
         n.record_reset(now(), cause, missed);
         n.diagnostics_mut().fault = fault;
     });
-    // As its wire number (`rackctl status` names it): `Debug` formatting costs kilobytes.
-    defmt::info!("reset: cause {} (ResetCause)", cause as u8);
+    // As wire numbers (`rackctl status` names them): `Debug` formatting would cost kilobytes.
+    defmt::info!(
+        "reset: cause {} (ResetCause), task in the way {} (TaskId; 255: none)",
+        cause as u8,
+        missed.map_or(u8::MAX, |t| t as u8)
+    );
+}
+
+/// Notes the task now in the watchdog's way (the control task's phase, or a late task; none
+/// when all is well), for the next boot to name.
+pub fn in_the_way(task: Option<rack_protocol::types::TaskId>) {
+    write_in_the_way(task);
 }
 
 /// The controller's clock: milliseconds since boot.
@@ -176,11 +232,17 @@ impl Watchdog {
         Self(w)
     }
 
-    /// Feeds the watchdog if `healthy`; otherwise lets it bite.
-    pub fn feed_if(&mut self, healthy: bool) {
-        if healthy {
+    /// Feeds the watchdog if `healthy` and every task has checked in within its deadline;
+    /// otherwise lets it bite, with the late task noted for the next boot. Returns whether it
+    /// fed (the fail-safe relay's heartbeat toggles only then).
+    pub fn feed_if(&mut self, healthy: bool) -> bool {
+        let late = late_task();
+        in_the_way(late);
+        let feed = healthy && late.is_none();
+        if feed {
             self.0.pet();
         }
+        feed
     }
 }
 
@@ -214,6 +276,7 @@ pub async fn host_link<A: Application>(
     let mut buf = [0u8; 256];
     let mut out = Outbox::new();
     loop {
+        check_in(rack_protocol::types::TaskId::HostLink);
         // Telemetry is due every 100 ms at the fastest: poll at least every 10 ms.
         let n = match select(uart.read(&mut buf), Timer::after(Duration::from_millis(10))).await {
             Either::First(Ok(n)) => n,
@@ -315,7 +378,14 @@ pub async fn row_bus_receive(
 ) -> ! {
     let mut decoder = FrameDecoder::new();
     loop {
-        match rx.read_fd().await {
+        check_in(rack_protocol::types::TaskId::RowBus);
+        // Woken at least every 100 ms, so that a quiet bus is not a dead task.
+        let Either::First(read) =
+            select(rx.read_fd(), Timer::after(Duration::from_millis(100))).await
+        else {
+            continue;
+        };
+        match read {
             Ok(envelope) => {
                 let t = now();
                 for m in row_bus::decode(&mut decoder, envelope.frame.data()) {

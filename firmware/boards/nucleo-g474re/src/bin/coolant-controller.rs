@@ -31,8 +31,8 @@ use embassy_sync::blocking_mutex::Mutex;
 use embassy_time::{Duration, Ticker};
 use nucleo_g474re::expander::{BusErrors, Pca9555};
 use nucleo_g474re::{
-    Shared, Watchdog, config, host_link, host_uart, i2c_fast, now, row_bus, send_row_frame,
-    start_control_executor,
+    Shared, Watchdog, check_in, config, host_link, host_uart, i2c_fast, in_the_way, now,
+    record_boot, row_bus, send_row_frame, start_control_executor,
 };
 use rack_control::coolant::{
     CoolantConfig, CoolantController, CoolantInputs, CoolantOutputs, MAX_PUMPS,
@@ -41,6 +41,7 @@ use rack_node::coolant::CoolantApp;
 use rack_node::field_io::{CurrentLoop, TachCounter};
 use rack_node::row_bus::{BusFrame, CduRowBus};
 use rack_node::{Node, NodeConfig};
+use rack_protocol::types::TaskId;
 use static_cell::StaticCell;
 
 bind_interrupts!(struct Irqs {
@@ -205,7 +206,10 @@ async fn control(
     loop {
         ticker.next().await;
         let t = now();
+        in_the_way(Some(TaskId::FieldIo));
         io.read(t, &mut inputs);
+        check_in(TaskId::FieldIo);
+        in_the_way(Some(TaskId::Control));
         ROW.lock(|row| {
             if let Some(row) = row.borrow().as_ref() {
                 inputs.rack_reports = row.reports;
@@ -217,13 +221,10 @@ async fn control(
             // after it, the step just taken would always pass and a stalled loop would feed).
             let healthy = n.healthy(t);
             n.step(t, |app| app.step(t, &inputs));
+            check_in(TaskId::Control);
             (*n.app.controller.outputs(), healthy, n.heartbeat())
         });
         io.write(&outputs);
-        // The fail-safe relay holds while this pin keeps toggling (docs/failsafe.md).
-        if healthy {
-            heartbeat.set_level(Level::from(beat));
-        }
         let mut frames: heapless::Vec<BusFrame, 17> = heapless::Vec::new();
         ROW.lock(|row| {
             if let Some(row) = row.borrow_mut().as_mut() {
@@ -232,10 +233,15 @@ async fn control(
                 });
             }
         });
+        in_the_way(Some(TaskId::RowBus));
         for f in &frames {
             send_row_frame(&mut tx, f).await;
         }
-        watchdog.feed_if(healthy);
+        // The fail-safe relay holds while this pin keeps toggling (docs/failsafe.md): only
+        // while the watchdog is fed.
+        if watchdog.feed_if(healthy) {
+            heartbeat.set_level(Level::from(beat));
+        }
     }
 }
 
@@ -265,7 +271,7 @@ async fn main(spawner: Spawner) {
         now(),
     ))));
     node.lock(|n| n.borrow_mut().keys_mut().install_build_keys());
-    nucleo_g474re::record_boot(node);
+    record_boot(node);
     ROW.lock(|row| *row.borrow_mut() = Some(CduRowBus::new(0)));
 
     let uart = host_uart(p.LPUART1, p.PA3, p.PA2, Irqs);

@@ -30,8 +30,8 @@ use embedded_hal_bus::i2c::CriticalSectionDevice;
 use ina228::Ina228;
 use nucleo_g474re::expander::{BusErrors, Pca9555};
 use nucleo_g474re::{
-    Shared, Watchdog, config, host_link, host_uart, i2c_fast, now, row_bus, send_row_frame,
-    start_control_executor,
+    Shared, Watchdog, check_in, config, host_link, host_uart, i2c_fast, in_the_way, now,
+    record_boot, row_bus, send_row_frame, start_control_executor,
 };
 use rack_control::power::{
     PSUS_PER_SHELF, PowerConfig, PowerController, PowerInputs, PowerOutputs, TRAYS,
@@ -42,6 +42,7 @@ use rack_node::power::PowerApp;
 use rack_node::rack_bus::{self, RackBus};
 use rack_node::row_bus::RackRowBus;
 use rack_node::{Node, NodeConfig};
+use rack_protocol::types::TaskId;
 use static_cell::StaticCell;
 
 bind_interrupts!(struct Irqs {
@@ -172,7 +173,10 @@ async fn control(
     loop {
         ticker.next().await;
         let t = now();
+        in_the_way(Some(TaskId::FieldIo));
         io.read(t, &mut inputs);
+        check_in(TaskId::FieldIo);
+        in_the_way(Some(TaskId::Control));
         RACK.lock(|r| {
             if let Some(r) = r.borrow().as_ref() {
                 r.fill(t, gpu_limit_c, &mut inputs);
@@ -189,6 +193,7 @@ async fn control(
             // after it, the step just taken would always pass and a stalled loop would feed).
             let healthy = n.healthy(t);
             n.step(t, |app| app.step(t, &inputs));
+            check_in(TaskId::Control);
             (*n.app.controller.outputs(), healthy)
         });
         io.write(&outputs);
@@ -198,6 +203,7 @@ async fn control(
                 let _ = frames.push(f);
             }
         });
+        in_the_way(Some(TaskId::RowBus));
         for f in &frames {
             if rack_tx.write(f).await.is_some() {
                 defmt::warn!("rack bus: a queued frame was displaced");
@@ -211,7 +217,7 @@ async fn control(
         if let Some(f) = report {
             send_row_frame(&mut row_tx, &f).await;
         }
-        watchdog.feed_if(healthy);
+        let _fed = watchdog.feed_if(healthy);
     }
 }
 
@@ -276,7 +282,7 @@ async fn main(spawner: Spawner) {
         now(),
     ))));
     node.lock(|n| n.borrow_mut().keys_mut().install_build_keys());
-    nucleo_g474re::record_boot(node);
+    record_boot(node);
     ROW.lock(|r| *r.borrow_mut() = Some(RackRowBus::new(rack)));
     RACK.lock(|r| *r.borrow_mut() = Some(RackBus::new()));
 
