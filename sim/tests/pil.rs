@@ -398,3 +398,55 @@ fn a_task_that_stops_gets_the_board_reset_by_the_watchdog_and_is_named_after_the
         .unwrap();
     assert!(ok, "{log}");
 }
+
+/// A hard fault (here an undefined instruction the QEMU image executes on a test sample's
+/// request) is saved by the fault handler (PC, LR, CFSR, HFSR) in RAM a reset keeps; the board
+/// resets, and the next boot reports it: reset cause `Fault`, the record in `Diagnostics`. The
+/// stack's peak, measured by painting, is reported too, and leaves at least 4 KiB of the
+/// smallest STM32G4's stack budget.
+#[test]
+fn a_hard_fault_is_saved_the_board_resets_and_the_next_boot_reports_it() {
+    use rack_protocol::types::ResetCause;
+    let mut pil = rack_sim::run::pil::Pil::start(&image()).unwrap();
+    let mut host = pil.host.try_clone().unwrap();
+    let mut decoder = FrameDecoder::new();
+    let inputs = rack_control::coolant::CoolantInputs::uniform(rack_control::Instant(0), 30.0);
+    for k in 1..=10u64 {
+        pil.exchange(rack_node::plant_io::coolant_sample(
+            k * 100_000,
+            &inputs,
+            false,
+        ))
+        .unwrap();
+    }
+    let before = diagnostics(&mut host, &mut decoder, 1);
+    assert_eq!(before.fault, None);
+    let mut faulting = rack_node::plant_io::coolant_sample(1_100_000, &inputs, false);
+    faulting.digital |= 1 << rack_node::plant_io::FAULT_INJECTION_BIT;
+    let boots = pil.boots();
+    pil.send(faulting).unwrap();
+    pil.wait_for_boot(boots, Duration::from_secs(15))
+        .expect("the fault handler reset the board");
+    let after = diagnostics(&mut host, &mut decoder, 2);
+    assert_eq!(after.reset_cause, ResetCause::Fault, "{after:?}");
+    let fault = after.fault.expect("the fault was saved");
+    assert_ne!(fault.pc, 0);
+    assert_ne!(fault.cfsr & (1 << 16), 0, "UNDEFINSTR: {fault:x?}");
+    assert_ne!(
+        fault.hfsr & (1 << 30),
+        0,
+        "escalated to a hard fault: {fault:x?}"
+    );
+    // The stack, painted at boot, measured at the request.
+    let peak = after.stack_peak_bytes.expect("the stack is measured");
+    assert!(
+        peak > 0 && after.stack_size_bytes >= peak + 4096,
+        "{after:?}"
+    );
+    let (ok, log) = pil
+        .finish(rack_node::plant_io::coolant_sample(
+            3_000_000, &inputs, true,
+        ))
+        .unwrap();
+    assert!(ok && log.contains("hard fault at pc"), "{log}");
+}

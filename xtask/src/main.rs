@@ -112,6 +112,7 @@ fn test() -> Result<(), String> {
         &cargo,
         &["test", "--workspace", "--locked", "--no-fail-fast"],
     )?;
+    stack_report()?;
     step(
         "protocol tests as the firmware builds it (feature device-end)",
         &cargo,
@@ -172,9 +173,64 @@ const BOARDS: &[(&str, &str, &str)] = &[
     ),
 ];
 
+/// Stack left unused at the measured peak, at least (the budget), B.
+const STACK_MARGIN: u64 = 4 * 1024;
+
+/// Where the processor-in-the-loop runs note the stack peaks a QEMU image reported.
+fn stack_peaks_file(image: &str) -> String {
+    format!("target/boards/thumbv7em-none-eabihf/release/{image}.stack-peaks")
+}
+
+/// The QEMU images' stack peaks, measured by painting in the processor-in-the-loop runs the
+/// host tests made: each must leave `STACK_MARGIN` of its budget (the smallest STM32G4's RAM
+/// less the image's static RAM).
+fn stack_report() -> Result<(), String> {
+    println!("xtask: stack peaks measured in QEMU (painting; budget: 32 KiB less static RAM)");
+    let mut short = Vec::new();
+    for image in IMAGES {
+        let text = std::fs::read_to_string(stack_peaks_file(image)).map_err(|e| {
+            format!(
+                "qemu-mps2-an386/{image}: no processor-in-the-loop run reported its stack ({e})"
+            )
+        })?;
+        let runs: Vec<(u64, u64)> = text
+            .lines()
+            .filter_map(|l| {
+                let mut w = l.split_whitespace();
+                Some((w.next()?.parse().ok()?, w.next()?.parse().ok()?))
+            })
+            .collect();
+        let (peak, budget) = runs.iter().copied().max().ok_or_else(|| {
+            format!(
+                "qemu-mps2-an386/{image}: no stack peak in {}",
+                stack_peaks_file(image)
+            )
+        })?;
+        let left = budget.saturating_sub(peak);
+        println!(
+            "  qemu-mps2-an386/{image:<19} peak {peak:>6} B of {budget:>6} B over {} runs: {left} B left",
+            runs.len()
+        );
+        if left < STACK_MARGIN {
+            short.push(format!(
+                "{image}: {left} B of stack left at its peak, under {STACK_MARGIN} B"
+            ));
+        }
+    }
+    if short.is_empty() {
+        Ok(())
+    } else {
+        Err(short.join("; "))
+    }
+}
+
 /// Builds every board image and checks it against its budget.
 fn firmware() -> Result<(), String> {
     let cargo = cargo();
+    // A rebuilt image's stack is measured afresh.
+    for image in IMAGES {
+        let _ = std::fs::remove_file(stack_peaks_file(image));
+    }
     // One board at a time, from its own folder, so its .cargo/config.toml (target, target
     // folder, linker script, runner) applies and no board's features leak into another's
     // build (embassy-stm32 turns on cortex-m-rt's `device` vector table).

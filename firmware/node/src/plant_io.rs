@@ -36,6 +36,14 @@ use rack_protocol::message::{ActuatorCommand, PlantSample};
 
 /// Digital bit that ends a processor-in-the-loop run.
 pub const END_OF_RUN_BIT: u32 = 127;
+/// Digital bit that makes the QEMU image fault (an undefined instruction) on this sample: the
+/// test of its fault handler and of the fault record it keeps for the next boot.
+pub const FAULT_INJECTION_BIT: u32 = 126;
+
+/// Whether a sample asks the QEMU image to fault (tests only).
+pub fn injects_fault(sample: &PlantSample) -> bool {
+    sample.digital >> FAULT_INJECTION_BIT & 1 == 1
+}
 const RESERVOIR_BIT: u32 = 34;
 const OVERCURRENT_BIT: u32 = 35;
 const FLOAT_BIT: u32 = 17;

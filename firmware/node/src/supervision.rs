@@ -128,8 +128,9 @@ impl BootRecord {
         let fault =
             (valid && fault_magic == FAULT_SAVED).then_some(FaultRecord { pc, lr, cfsr, hfsr });
         let cause = match hardware {
+            // The fault handler resets by software: the fault is the cause.
+            Some(ResetCause::Software) | None if fault.is_some() => ResetCause::Fault,
             Some(cause) => cause,
-            None if fault.is_some() => ResetCause::Fault,
             None if task.is_some() => ResetCause::Watchdog,
             None if valid => ResetCause::Pin,
             None => ResetCause::PowerOn,
@@ -212,6 +213,92 @@ macro_rules! boot_record_in_ram {
     };
 }
 
+/// The stack budget painting watches: what the smallest STM32G4 (32 KiB of RAM) leaves the
+/// stack beside the image's static RAM.
+pub const STACK_RAM_BYTES: u32 = 32 * 1024;
+/// What painting fills the unused stack with.
+pub const STACK_PAINT: u32 = 0x5354_4b21;
+
+/// The deepest use of a painted stack: `words` from the bottom of the painted window up,
+/// the first that is not paint marks how far the stack has reached. Returns the bytes used of
+/// the window's `window_bytes`.
+pub fn stack_used(words: impl Iterator<Item = u32>, window_bytes: u32) -> u32 {
+    let untouched = words.take_while(|w| *w == STACK_PAINT).count();
+    #[allow(clippy::cast_possible_truncation)] // a count of words in a 32 KiB window
+    let untouched_bytes = (untouched as u32).saturating_mul(4);
+    window_bytes.saturating_sub(untouched_bytes)
+}
+
+/// The stack window painting watches, as addresses: the stack's top, the RAM's start and
+/// the end of static RAM (`__sheap`). The stack may use [`STACK_RAM_BYTES`] less static RAM
+/// below its top, never past static RAM (below it, as cortex-m-rt lays RAM out) or the RAM's
+/// start (statics above it, as flip-link does). Returns the window's lowest address.
+pub fn stack_window_bottom(top: usize, ram_start: usize, static_end: usize) -> usize {
+    let (statics, floor) = if static_end <= top {
+        (static_end.saturating_sub(ram_start), static_end)
+    } else {
+        (static_end.saturating_sub(top), ram_start)
+    };
+    let budget = (STACK_RAM_BYTES as usize).saturating_sub(statics);
+    top.saturating_sub(budget).max(floor).min(top)
+}
+
+/// Defines, in a board crate, stack painting over the stack budget ([`STACK_RAM_BYTES`] less
+/// the image's static RAM, below the stack's top): `paint_stack()`, called first thing at
+/// boot, fills what the stack has not used yet; `stack_peak()` gives the deepest the stack
+/// has reached since and the budget, in bytes. Needs cortex-m-rt's `_stack_start`, `__sheap`
+/// and `_ram_start` symbols and a crate that allows `unsafe`.
+#[macro_export]
+macro_rules! stack_painting {
+    () => {
+        unsafe extern "C" {
+            static _stack_start: u32;
+            static _ram_start: u32;
+            static __sheap: u32;
+        }
+
+        /// The painted window: its lowest word and its length in words.
+        fn stack_window() -> (*mut u32, usize) {
+            let top = core::ptr::addr_of!(_stack_start) as usize;
+            let bottom = $crate::supervision::stack_window_bottom(
+                top,
+                core::ptr::addr_of!(_ram_start) as usize,
+                core::ptr::addr_of!(__sheap) as usize,
+            );
+            (bottom as *mut u32, (top - bottom) / 4)
+        }
+
+        /// Paints the stack's unused part (from the window's bottom to 256 bytes below where
+        /// the stack stands now).
+        #[inline(never)]
+        pub fn paint_stack() {
+            let (bottom, _) = stack_window();
+            let here = cortex_m::register::msp::read() as usize;
+            let end = here.saturating_sub(256);
+            let mut at = bottom;
+            while (at as usize) < end {
+                // SAFETY: below the live stack and above static RAM: memory no one uses yet.
+                unsafe {
+                    core::ptr::write_volatile(at, $crate::supervision::STACK_PAINT);
+                    at = at.add(1);
+                }
+            }
+        }
+
+        /// The deepest the stack has reached since [`paint_stack`], and its budget, bytes.
+        pub fn stack_peak() -> (u32, u32) {
+            let (bottom, words) = stack_window();
+            let read = (0..words).map(|i| {
+                // SAFETY: inside the stack window, word-aligned.
+                unsafe { core::ptr::read_volatile(bottom.add(i)) }
+            });
+            #[allow(clippy::cast_possible_truncation)] // at most 32 KiB
+            let budget = (words * 4) as u32;
+            ($crate::supervision::stack_used(read, budget), budget)
+        }
+    };
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -249,6 +336,34 @@ mod tests {
     }
 
     #[test]
+    fn the_stack_used_is_what_the_paint_no_longer_covers() {
+        let window = [STACK_PAINT, STACK_PAINT, 7, STACK_PAINT, 1, 2];
+        assert_eq!(stack_used(window.into_iter(), 24), 16);
+        assert_eq!(stack_used([STACK_PAINT; 6].into_iter(), 24), 0);
+    }
+
+    #[test]
+    fn the_window_is_the_budget_below_the_top_and_never_crosses_static_ram() {
+        let ram = 0x2000_0000;
+        // cortex-m-rt: 9 KiB of statics, stack at the end of 4 MiB: 23 KiB below the top.
+        let top = ram + 4 * 1024 * 1024;
+        assert_eq!(
+            stack_window_bottom(top, ram, ram + 9 * 1024),
+            top - 23 * 1024
+        );
+        // 30 KiB of RAM in all: the window stops at static RAM.
+        assert_eq!(
+            stack_window_bottom(ram + 30 * 1024, ram, ram + 9 * 1024),
+            ram + 9 * 1024
+        );
+        // flip-link: the stack below the statics, its top 16 KiB into RAM.
+        assert_eq!(
+            stack_window_bottom(ram + 16 * 1024, ram, ram + 25 * 1024),
+            ram
+        );
+    }
+
+    #[test]
     fn the_record_tells_power_on_pin_watchdog_and_fault_resets_apart() {
         // Power-on: RAM holds anything but the magic.
         let mut r = BootRecord::from_words([0xdead_beef, 3, 0, 0, 0, 0, 0]);
@@ -274,6 +389,12 @@ mod tests {
         };
         r.save_fault(fault);
         assert_eq!(r.boot(None), (ResetCause::Fault, None, Some(fault)));
+        // On a chip with reset flags, the handler's software reset reads as the fault.
+        r.save_fault(fault);
+        assert_eq!(
+            r.boot(Some(ResetCause::Software)),
+            (ResetCause::Fault, None, Some(fault))
+        );
         // The chip's own flags win; a starved task is named only for a watchdog reset.
         r.starving(Some(TaskId::Control));
         assert_eq!(

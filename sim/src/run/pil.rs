@@ -34,6 +34,8 @@ pub struct Pil {
     /// What the firmware printed so far (semihosting), read as it comes.
     log: Arc<Mutex<String>>,
     log_reader: Option<std::thread::JoinHandle<()>>,
+    /// The image run (its measured stack peaks are noted beside it).
+    image: PathBuf,
     decoder: FrameDecoder,
     seq: u16,
     /// Steps exchanged.
@@ -132,22 +134,28 @@ impl Pil {
             qmp,
             log,
             log_reader,
+            image: image.to_path_buf(),
             decoder: FrameDecoder::new(),
             seq: 0,
             steps: 0,
         })
     }
 
-    /// Sends a sample and waits for the firmware's command for it.
-    pub fn exchange(&mut self, sample: PlantSample) -> Result<ActuatorCommand, String> {
+    /// Sends a sample without waiting for an answer (one that makes the firmware reset).
+    pub fn send(&mut self, sample: PlantSample) -> Result<(), String> {
         self.seq = self.seq.wrapping_add(1);
-        let time = sample.sim_time_us;
         let mut wire = [0u8; MAX_WIRE_FRAME_SIZE];
         let len = frame::encode(self.seq, &Message::PlantSample(sample), &mut wire)
             .map_err(|e| e.to_string())?;
         self.plant
             .write_all(wire.get(..len).unwrap_or(&[]))
-            .map_err(|e| format!("plant link: {e}"))?;
+            .map_err(|e| format!("plant link: {e}"))
+    }
+
+    /// Sends a sample and waits for the firmware's command for it.
+    pub fn exchange(&mut self, sample: PlantSample) -> Result<ActuatorCommand, String> {
+        let time = sample.sim_time_us;
+        self.send(sample)?;
         let deadline = Instant::now() + EXCHANGE_TIMEOUT;
         let mut buf = [0u8; 512];
         loop {
@@ -234,7 +242,9 @@ impl Pil {
                 if let Some(reader) = self.log_reader.take() {
                     let _ = reader.join();
                 }
-                return Ok((status.success(), self.log()));
+                let log = self.log();
+                note_stack_peaks(&self.image, &log);
+                return Ok((status.success(), log));
             }
             if Instant::now() > deadline {
                 let _ = self.qemu.kill();
@@ -242,6 +252,32 @@ impl Pil {
             }
             std::thread::sleep(Duration::from_millis(10));
         }
+    }
+}
+
+/// Appends the stack peaks the firmware reported at the end of its run (`stack peak N of M
+/// B`) to `IMAGE.stack-peaks`, one `N M` line per run, for `cargo xtask test` to check against
+/// the budget. Runs side by side append whole lines.
+fn note_stack_peaks(image: &Path, log: &str) {
+    let lines: String = log
+        .lines()
+        .filter_map(|l| {
+            let rest = l.split("stack peak ").nth(1)?;
+            let mut words = rest.split_whitespace();
+            let peak: u32 = words.next()?.parse().ok()?;
+            let budget: u32 = words.nth(1)?.parse().ok()?;
+            Some(format!("{peak} {budget}\n"))
+        })
+        .collect();
+    if lines.is_empty() {
+        return;
+    }
+    if let Ok(mut file) = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(image.with_extension("stack-peaks"))
+    {
+        let _ = file.write_all(lines.as_bytes());
     }
 }
 

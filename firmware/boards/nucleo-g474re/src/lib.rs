@@ -104,6 +104,27 @@ pub const HOST_BAUD: u32 = 115_200;
 pub const WATCHDOG_TIMEOUT_US: u32 = 500_000;
 
 rack_node::boot_record_in_ram!();
+rack_node::stack_painting!();
+
+/// Errors the row-bus receiver has met since boot.
+static ROW_BUS_ERRORS: core::sync::atomic::AtomicU32 = core::sync::atomic::AtomicU32::new(0);
+
+/// Saves the fault (where, and the fault status registers) in the boot record for the next
+/// boot to report, and resets the board.
+#[cortex_m_rt::exception]
+unsafe fn HardFault(frame: &cortex_m_rt::ExceptionFrame) -> ! {
+    // SAFETY: reading the System Control Block's fault status registers.
+    let scb = unsafe { &*cortex_m::peripheral::SCB::PTR };
+    let mut record = read_boot_record();
+    record.save_fault(rack_protocol::types::FaultRecord {
+        pc: frame.pc(),
+        lr: frame.lr(),
+        cfsr: scb.cfsr.read(),
+        hfsr: scb.hfsr.read(),
+    });
+    write_boot_record(&record);
+    cortex_m::peripheral::SCB::sys_reset()
+}
 
 /// Each task's deadline, ms: `[control, host link, row bus, field I/O]` (the control period is
 /// 100 ms; the links wake at least every 100 ms).
@@ -281,7 +302,7 @@ pub async fn host_link<A: Application>(
         let n = match select(uart.read(&mut buf), Timer::after(Duration::from_millis(10))).await {
             Either::First(Ok(n)) => n,
             Either::First(Err(e)) => {
-                defmt::warn!("host link: {}", e);
+                defmt::warn!("host link: error {} (usart::Error)", e as u8);
                 0
             }
             Either::Second(()) => 0,
@@ -292,6 +313,12 @@ pub async fn host_link<A: Application>(
             if let Some(bytes) = buf.get(..n)
                 && n > 0
             {
+                // The health record as of this request: the stack's peak, the row bus.
+                let (peak, budget) = stack_peak();
+                let d = node.diagnostics_mut();
+                d.stack_peak_bytes = Some(peak);
+                d.stack_size_bytes = budget;
+                d.row_bus_errors = ROW_BUS_ERRORS.load(core::sync::atomic::Ordering::Relaxed);
                 node.on_bytes(t, bytes, &mut |f| out.push(f));
             }
             node.poll(t, &mut |f| out.push(f));
@@ -305,7 +332,7 @@ pub async fn host_link<A: Application>(
         }
         if !out.bytes.is_empty() {
             if let Err(e) = uart.write_all(&out.bytes).await {
-                defmt::warn!("host link: {}", e);
+                defmt::warn!("host link: error {} (usart::Error)", e as u8);
             }
             out.bytes.clear();
         }
@@ -337,7 +364,7 @@ pub fn host_uart(
         config,
     ) {
         Ok(u) => u,
-        Err(e) => defmt::panic!("LPUART1: {}", e),
+        Err(e) => defmt::panic!("LPUART1: config error {} (usart::ConfigError)", e as u8),
     }
 }
 
@@ -392,7 +419,10 @@ pub async fn row_bus_receive(
                     on_message(t, &m);
                 }
             }
-            Err(e) => defmt::warn!("row bus: {}", e),
+            Err(e) => {
+                ROW_BUS_ERRORS.fetch_add(1, core::sync::atomic::Ordering::Relaxed);
+                defmt::warn!("row bus: error {} (can::BusError)", e as u8);
+            }
         }
     }
 }

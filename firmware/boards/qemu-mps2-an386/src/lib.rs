@@ -27,7 +27,7 @@ use core::sync::atomic::{AtomicU32, Ordering};
 
 use cortex_m_semihosting::debug;
 use rack_control::Instant;
-use rack_node::plant_io::is_end_of_run;
+use rack_node::plant_io::{injects_fault, is_end_of_run};
 use rack_node::supervision::TaskMonitor;
 use rack_node::{Application, Node};
 use rack_protocol::Message;
@@ -172,6 +172,15 @@ fn uptime() -> Instant {
 }
 
 rack_node::boot_record_in_ram!();
+rack_node::stack_painting!();
+
+/// The stack's peak into the node's health record.
+fn note_stack<A: Application>(node: &mut Node<A>) {
+    let (peak, budget) = stack_peak();
+    let d = node.diagnostics_mut();
+    d.stack_peak_bytes = Some(peak);
+    d.stack_size_bytes = budget;
+}
 
 /// The CMSDK APB watchdog: counts `LOAD` ticks of 25 MHz down, raises its interrupt, counts
 /// again and resets the machine unless fed in between.
@@ -221,6 +230,7 @@ pub fn run<A: Application>(
     plant_decoder: &mut FrameDecoder,
     mut on_sample: impl FnMut(&mut Node<A>, &PlantSample) -> (Instant, ActuatorCommand),
 ) -> ! {
+    paint_stack();
     let host = Uart::HOST;
     let plant = Uart::PLANT;
     host.init();
@@ -264,6 +274,7 @@ pub fn run<A: Application>(
         if let Some(bytes) = host_bytes.get(..n)
             && n > 0
         {
+            note_stack(node);
             node.on_bytes(now, bytes, &mut |f| host.write_all(f));
         }
         let mut busy = n > 0;
@@ -279,6 +290,9 @@ pub fn run<A: Application>(
                 monitor.start(uptime());
                 Watchdog::start();
             }
+            if injects_fault(&sample) {
+                cortex_m::asm::udf();
+            }
             monitor.check_in(TaskId::FieldIo, uptime());
             let (t, command) = on_sample(node, &sample);
             monitor.check_in(TaskId::Control, uptime());
@@ -291,7 +305,14 @@ pub fn run<A: Application>(
             }
             node.poll(now, &mut |f| host.write_all(f));
             if is_end_of_run(&sample) {
-                cortex_m_semihosting::hprintln!("{}: end of run at {} ms", name, now.as_millis());
+                let (peak, budget) = stack_peak();
+                cortex_m_semihosting::hprintln!(
+                    "{}: end of run at {} ms; stack peak {} of {} B",
+                    name,
+                    now.as_millis(),
+                    peak,
+                    budget
+                );
                 exit(true);
             }
         }
@@ -323,8 +344,21 @@ fn panic(info: &core::panic::PanicInfo) -> ! {
     exit(false)
 }
 
+/// Saves the fault (where, and the fault status registers) in the boot record for the next
+/// boot to report, and resets the board, as the field image does.
 #[cortex_m_rt::exception]
-unsafe fn HardFault(_frame: &cortex_m_rt::ExceptionFrame) -> ! {
-    cortex_m_semihosting::hprintln!("hard fault");
-    exit(false)
+unsafe fn HardFault(frame: &cortex_m_rt::ExceptionFrame) -> ! {
+    // SAFETY: reading the System Control Block's fault status registers.
+    let scb = unsafe { &*cortex_m::peripheral::SCB::PTR };
+    let fault = rack_protocol::types::FaultRecord {
+        pc: frame.pc(),
+        lr: frame.lr(),
+        cfsr: scb.cfsr.read(),
+        hfsr: scb.hfsr.read(),
+    };
+    let mut record = read_boot_record();
+    record.save_fault(fault);
+    write_boot_record(&record);
+    cortex_m_semihosting::hprintln!("hard fault at pc 0x{:08x}: reset", fault.pc);
+    cortex_m::peripheral::SCB::sys_reset()
 }

@@ -209,6 +209,7 @@ async fn control(
         in_the_way(Some(TaskId::FieldIo));
         io.read(t, &mut inputs);
         check_in(TaskId::FieldIo);
+        let field_errors = io.i2c_errors.count();
         in_the_way(Some(TaskId::Control));
         ROW.lock(|row| {
             if let Some(row) = row.borrow().as_ref() {
@@ -222,6 +223,7 @@ async fn control(
             let healthy = n.healthy(t);
             n.step(t, |app| app.step(t, &inputs));
             check_in(TaskId::Control);
+            n.diagnostics_mut().field_bus_errors = field_errors;
             (*n.app.controller.outputs(), healthy, n.heartbeat())
         });
         io.write(&outputs);
@@ -260,16 +262,20 @@ async fn tach(mut pin: ExtiInput<'static, embassy_stm32::mode::Async>, edges: &'
 
 #[embassy_executor::main]
 async fn main(spawner: Spawner) {
+    nucleo_g474re::paint_stack();
     let p = embassy_stm32::init(config());
     defmt::info!("coolant-controller: up");
-    let node = NODE.init(Mutex::new(RefCell::new(Node::new(
-        CoolantApp::new(CoolantController::new(CoolantConfig::default())),
-        NodeConfig {
-            serial: "CDU-NUCLEO-0",
-            ..NodeConfig::default()
-        },
-        now(),
-    ))));
+    // Built in place: a node built on the stack and moved costs its size in stack.
+    let node = NODE.init_with(|| {
+        Mutex::new(RefCell::new(Node::new(
+            CoolantApp::new(CoolantController::new(CoolantConfig::default())),
+            NodeConfig {
+                serial: "CDU-NUCLEO-0",
+                ..NodeConfig::default()
+            },
+            now(),
+        )))
+    });
     node.lock(|n| n.borrow_mut().keys_mut().install_build_keys());
     record_boot(node);
     ROW.lock(|row| *row.borrow_mut() = Some(CduRowBus::new(0)));

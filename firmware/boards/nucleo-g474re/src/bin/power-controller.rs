@@ -176,6 +176,7 @@ async fn control(
         in_the_way(Some(TaskId::FieldIo));
         io.read(t, &mut inputs);
         check_in(TaskId::FieldIo);
+        let field_errors = io.i2c_errors.count();
         in_the_way(Some(TaskId::Control));
         RACK.lock(|r| {
             if let Some(r) = r.borrow().as_ref() {
@@ -194,6 +195,7 @@ async fn control(
             let healthy = n.healthy(t);
             n.step(t, |app| app.step(t, &inputs));
             check_in(TaskId::Control);
+            n.diagnostics_mut().field_bus_errors = field_errors;
             (*n.app.controller.outputs(), healthy)
         });
         io.write(&outputs);
@@ -241,7 +243,7 @@ async fn rack_rx(mut rx: can::CanRx<'static>) {
                     });
                 }
             }
-            Err(e) => defmt::warn!("rack bus: {}", e),
+            Err(e) => defmt::warn!("rack bus: error {} (can::BusError)", e as u8),
         }
     }
 }
@@ -259,6 +261,7 @@ fn monitors(bus: &'static Bus) -> [Monitor; TRAYS_PER_BUS] {
 
 #[embassy_executor::main]
 async fn main(spawner: Spawner) {
+    nucleo_g474re::paint_stack();
     let p = embassy_stm32::init(config());
     // The rack's slot in the row, from address straps on PC10, PC11, PC12 and PD2 (pulled up;
     // a strap to ground is a 1 bit).
@@ -273,14 +276,17 @@ async fn main(spawner: Spawner) {
         .enumerate()
         .fold(0u8, |acc, (i, s)| acc | (u8::from(s.is_low()) << i));
     defmt::info!("power-controller: up, rack {}", rack);
-    let node = NODE.init(Mutex::new(RefCell::new(Node::new(
-        PowerApp::new(PowerController::new(PowerConfig::default())),
-        NodeConfig {
-            serial: "RPC-NUCLEO-0",
-            ..NodeConfig::default()
-        },
-        now(),
-    ))));
+    // Built in place: a node built on the stack and moved costs its size in stack.
+    let node = NODE.init_with(|| {
+        Mutex::new(RefCell::new(Node::new(
+            PowerApp::new(PowerController::new(PowerConfig::default())),
+            NodeConfig {
+                serial: "RPC-NUCLEO-0",
+                ..NodeConfig::default()
+            },
+            now(),
+        )))
+    });
     node.lock(|n| n.borrow_mut().keys_mut().install_build_keys());
     record_boot(node);
     ROW.lock(|r| *r.borrow_mut() = Some(RackRowBus::new(rack)));
