@@ -38,6 +38,7 @@
 )]
 
 pub mod coolant;
+pub mod drivers;
 pub mod field_io;
 pub mod keys;
 pub mod plant_io;

@@ -26,7 +26,8 @@ use embassy_sync::blocking_mutex::Mutex;
 use embassy_sync::blocking_mutex::raw::CriticalSectionRawMutex;
 use embassy_time::{Duration, Ticker};
 use embedded_can::Id;
-use embedded_hal_bus::i2c::CriticalSectionDevice;
+use embedded_hal_bus::i2c::AtomicDevice;
+use embedded_hal_bus::util::AtomicCell;
 use ina228::Ina228;
 use nucleo_g474re::expander::{BusErrors, Pca9555};
 use nucleo_g474re::{
@@ -78,10 +79,12 @@ const INPUT_POWER: CurrentLoop = CurrentLoop {
     at_20ma: 200_000.0,
 };
 
-/// An I2C bus shared by several devices (the control task owns all of them; the critical
-/// section only makes the sharing `Sync`).
-type Bus = critical_section::Mutex<RefCell<I2c<'static, Blocking, i2c::Master>>>;
-type Monitor = Ina228<CriticalSectionDevice<'static, I2c<'static, Blocking, i2c::Master>>>;
+/// An I2C bus shared by several devices. The control task owns all of them, so a device only
+/// marks the bus taken with an atomic flag for its transaction (a second user would get
+/// `Busy`): no interrupt is disabled, as a critical section per transaction (18 monitors and
+/// 5 expanders each step) would.
+type Bus = AtomicCell<I2c<'static, Blocking, i2c::Master>>;
+type Monitor = Ina228<AtomicDevice<'static, I2c<'static, Blocking, i2c::Master>>>;
 
 static NODE: StaticCell<Shared<PowerApp>> = StaticCell::new();
 static I2C1_BUS: StaticCell<Bus> = StaticCell::new();
@@ -92,7 +95,7 @@ nucleo_g474re::row_bus_state!(RackRowBus);
 
 struct Io {
     monitors: [Monitor; TRAYS],
-    expanders: CriticalSectionDevice<'static, I2c<'static, Blocking, i2c::Master>>,
+    expanders: AtomicDevice<'static, I2c<'static, Blocking, i2c::Master>>,
     adc: Adc<'static, ADC1>,
     feed: [AnyAdcChannel<'static, ADC1>; 2],
     feed_current: Reading,
@@ -251,7 +254,7 @@ async fn rack_rx(mut rx: can::CanRx<'static>) {
 fn monitors(bus: &'static Bus) -> [Monitor; TRAYS_PER_BUS] {
     core::array::from_fn(|i| {
         #[allow(clippy::cast_possible_truncation)] // i < 9
-        let mut m = Ina228::new(CriticalSectionDevice::new(bus), 0x40 + i as u8);
+        let mut m = Ina228::new(AtomicDevice::new(bus), 0x40 + i as u8);
         if m.calibrate(MAX_TRAY_A, SHUNT_OHM).is_err() {
             defmt::warn!("INA228 0x{:x} does not answer", 0x40 + i);
         }
@@ -304,13 +307,13 @@ async fn main(spawner: Spawner) {
         .split();
 
     let i2c_config = i2c_fast();
-    let bus1 = I2C1_BUS.init(critical_section::Mutex::new(RefCell::new(
-        I2c::new_blocking(p.I2C1, p.PB8, p.PB9, i2c_config),
+    let bus1 = I2C1_BUS.init(AtomicCell::new(I2c::new_blocking(
+        p.I2C1, p.PB8, p.PB9, i2c_config,
     )));
-    let bus2 = I2C2_BUS.init(critical_section::Mutex::new(RefCell::new(
-        I2c::new_blocking(p.I2C2, p.PA9, p.PA8, i2c_config),
+    let bus2 = I2C2_BUS.init(AtomicCell::new(I2c::new_blocking(
+        p.I2C2, p.PA9, p.PA8, i2c_config,
     )));
-    let mut expanders = CriticalSectionDevice::new(bus1);
+    let mut expanders = AtomicDevice::new(bus1);
     // The expanders' ports as outputs at the levels they hold: off after their own power-on,
     // as the last controller left them after an MCU reset (the controller's first step takes
     // the rack over as it finds it, and only then writes them).
