@@ -80,10 +80,12 @@ pub mod sensor_fault_bit {
 }
 
 /// Ask a device who it is. Answered by [`Identity`].
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, MaxSize)]
 pub struct GetIdentity;
 
 /// Who a device is.
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, MaxSize)]
 pub struct Identity {
     /// Which controller.
@@ -99,10 +101,12 @@ pub struct Identity {
 }
 
 /// Ask for one telemetry snapshot. Answered by [`CoolantTelemetry`] or [`PowerTelemetry`].
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, MaxSize)]
 pub struct GetTelemetry;
 
 /// One pump's reading.
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, MaxSize)]
 pub struct PumpStatus {
     /// Measured speed, 1 rpm.
@@ -112,6 +116,7 @@ pub struct PumpStatus {
 }
 
 /// A coolant controller's snapshot.
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, MaxSize)]
 pub struct CoolantTelemetry {
     /// Time since boot, 1 ms resolution.
@@ -157,6 +162,7 @@ pub struct CoolantTelemetry {
 }
 
 /// One power shelf's reading.
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, MaxSize)]
 pub struct ShelfStatus {
     /// Output power, 1 W.
@@ -166,6 +172,7 @@ pub struct ShelfStatus {
 }
 
 /// One compute tray's reading.
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, MaxSize)]
 pub struct TrayStatus {
     /// Input power, 1 W.
@@ -179,6 +186,7 @@ pub struct TrayStatus {
 }
 
 /// One battery backup unit's reading.
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, MaxSize)]
 pub struct BbuStatus {
     /// State of charge, 0.1 %.
@@ -190,6 +198,7 @@ pub struct BbuStatus {
 }
 
 /// A power controller's snapshot.
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, MaxSize)]
 pub struct PowerTelemetry {
     /// Time since boot, 1 ms resolution.
@@ -221,6 +230,7 @@ pub struct PowerTelemetry {
 }
 
 /// Ask for periodic telemetry. Answered by [`Ack`] or [`Refused`] (period out of range).
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, MaxSize)]
 pub struct Subscribe {
     /// Period between snapshots, 1 ms; 0 stops the subscription.
@@ -228,6 +238,7 @@ pub struct Subscribe {
 }
 
 /// Liveness, either direction; a device answers a heartbeat with its own.
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, MaxSize)]
 pub struct Heartbeat {
     /// Sender's time since boot, 1 ms resolution.
@@ -235,6 +246,7 @@ pub struct Heartbeat {
 }
 
 /// A request was carried out.
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, MaxSize)]
 pub struct Ack {
     /// Kind of the request acknowledged.
@@ -242,6 +254,7 @@ pub struct Ack {
 }
 
 /// A request was refused, and why.
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, MaxSize)]
 pub struct Refused {
     /// Kind of the request refused.
@@ -251,6 +264,7 @@ pub struct Refused {
 }
 
 /// Read a setpoint. Answered by [`Setpoint`] or [`Refused`].
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, MaxSize)]
 pub struct GetSetpoint {
     /// Which.
@@ -258,6 +272,7 @@ pub struct GetSetpoint {
 }
 
 /// Change a setpoint. Answered by [`Setpoint`] (the value now in force) or [`Refused`].
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, MaxSize)]
 pub struct SetSetpoint {
     /// Which.
@@ -267,6 +282,7 @@ pub struct SetSetpoint {
 }
 
 /// A setpoint's value and its allowed range.
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, MaxSize)]
 pub struct Setpoint {
     /// Which.
@@ -280,6 +296,7 @@ pub struct Setpoint {
 }
 
 /// Change a mode. Answered by [`Ack`] or [`Refused`].
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, MaxSize)]
 pub struct SetMode {
     /// The mode to set.
@@ -287,10 +304,12 @@ pub struct SetMode {
 }
 
 /// Ask for the alarm list. Answered by [`Alarms`].
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, MaxSize)]
 pub struct GetAlarms;
 
 /// Active and latched alarms.
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, MaxSize)]
 pub struct Alarms {
     /// The alarms, most severe first.
@@ -300,6 +319,7 @@ pub struct Alarms {
 }
 
 /// Acknowledge one alarm. Answered by [`Ack`] or [`Refused`] (no such alarm).
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, MaxSize)]
 pub struct AckAlarm {
     /// Which.
@@ -309,10 +329,12 @@ pub struct AckAlarm {
 }
 
 /// Acknowledge every alarm. Answered by [`Ack`].
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, MaxSize)]
 pub struct AckAllAlarms;
 
 /// Read the event log from a sequence number. Answered by [`Events`].
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, MaxSize)]
 pub struct GetEvents {
     /// First sequence number wanted (events with `seq >= from_seq`).
@@ -324,6 +346,7 @@ pub struct GetEvents {
 /// A host that reconnects asks from the sequence number after the last it saw, then keeps
 /// asking from `next_seq` of each answer while `more` is set: it gets every event exactly once,
 /// and `lost` tells it how many it can no longer get because the ring overwrote them.
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, MaxSize)]
 pub struct Events {
     /// Events in sequence order.
@@ -339,6 +362,7 @@ pub struct Events {
 }
 
 /// A technician command. Answered by [`Ack`] or [`Refused`].
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, MaxSize)]
 pub struct Command {
     /// What to do.
@@ -346,6 +370,7 @@ pub struct Command {
 }
 
 /// Row bus: a rack power controller's periodic report, the CDU's feed-forward input.
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, MaxSize)]
 pub struct RackPowerReport {
     /// Rack index in the row.
@@ -359,6 +384,7 @@ pub struct RackPowerReport {
 }
 
 /// Row bus: the CDU's thermal headroom, for the racks' thermal-aware power caps.
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, MaxSize)]
 pub struct ThermalHeadroom {
     /// Row index.
@@ -372,6 +398,7 @@ pub struct ThermalHeadroom {
 }
 
 /// Row bus: the CDU asks a rack's power controller to isolate the rack electrically.
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, MaxSize)]
 pub struct IsolationRequest {
     /// Rack index in the row.
@@ -384,6 +411,7 @@ pub struct IsolationRequest {
 ///
 /// `sim_time_us` is the firmware's clock in this mode. Channels are in engineering units, in
 /// the order of the device's channel map (defined by the node for each device kind).
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, MaxSize)]
 pub struct PlantSample {
     /// Simulation time, 1 us.
@@ -395,6 +423,7 @@ pub struct PlantSample {
 }
 
 /// Plant I/O: the firmware's actuator command answering a [`PlantSample`].
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, MaxSize)]
 pub struct ActuatorCommand {
     /// Simulation time of the sample this answers, 1 us.
@@ -406,12 +435,14 @@ pub struct ActuatorCommand {
 }
 
 /// Ask for the device's health record (protocol version 3). Answered by [`Diagnostics`].
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, MaxSize)]
 pub struct GetDiagnostics;
 
 /// The firmware's health record since boot (protocol version 3): why it last reset, what its
 /// fault handler saved, how much stack it has used, its buses' errors, where its settings
 /// came from and which build it runs.
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, MaxSize)]
 pub struct Diagnostics {
     /// Why the device last reset.
@@ -436,11 +467,13 @@ pub struct Diagnostics {
 }
 
 /// Ask for the device's counters (protocol version 2). Answered by [`Counters`].
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, MaxSize)]
 pub struct GetCounters;
 
 /// What the device has accepted and refused since boot (protocol version 2). Counters
 /// saturate instead of wrapping.
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, MaxSize)]
 pub struct Counters {
     /// Frames decoded.
@@ -460,6 +493,7 @@ pub struct Counters {
 /// Install or replace a key (protocol version 2; maintenance role). Answered by [`Ack`] or
 /// [`Refused`]. The secret travels in the clear, under the MAC of a maintenance key: install
 /// keys over a link only the commissioning engineer reaches.
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, MaxSize)]
 pub struct SetKey {
     /// The key's id (not 0, which means "no key").
@@ -472,6 +506,7 @@ pub struct SetKey {
 
 /// Revoke a key (protocol version 2; maintenance role). Answered by [`Ack`] or [`Refused`]
 /// (no such key; or the last maintenance key, which would lock every writer out).
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, MaxSize)]
 pub struct RevokeKey {
     /// Which key.
@@ -484,6 +519,7 @@ pub struct RevokeKey {
 macro_rules! messages {
     ($( $(#[$doc:meta])* $kind:literal => $name:ident ),* $(,)?) => {
         /// The kind byte of a frame header. Append-only.
+        #[cfg_attr(feature = "defmt", derive(defmt::Format))]
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
         #[repr(u8)]
         pub enum MessageKind {
@@ -518,6 +554,7 @@ macro_rules! messages {
         }
 
         /// A message of protocol version 2 (version 1 is its first 25 kinds).
+        #[cfg_attr(feature = "defmt", derive(defmt::Format))]
         #[derive(Debug, Clone, PartialEq)]
         #[allow(clippy::large_enum_variant)] // messages live in one frame buffer, not in bulk
         pub enum Message {

@@ -14,6 +14,7 @@ use postcard::experimental::max_size::MaxSize;
 use serde::{Deserialize, Serialize};
 
 /// Which controller a device is.
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, MaxSize)]
 pub enum DeviceKind {
     /// The row's coolant distribution unit (CDU) controller.
@@ -23,6 +24,7 @@ pub enum DeviceKind {
 }
 
 /// A firmware version, semantic-versioning style.
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, MaxSize)]
 pub struct FirmwareVersion {
     /// Incompatible changes.
@@ -38,6 +40,7 @@ pub struct FirmwareVersion {
 /// Coolant controller: `Startup -> Running <-> Degraded -> Failsafe`, `Stopped` on command.
 /// Power controller: `Off -> Sequencing -> Running <-> Capped/RideThrough/Shedding`,
 /// `Isolated` on a leak isolation request.
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, MaxSize)]
 pub enum ControllerState {
     /// Coolant: pumps starting, alarms inhibited while the loop settles.
@@ -65,6 +68,7 @@ pub enum ControllerState {
 }
 
 /// Why a state machine moved, or why an action was taken.
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, MaxSize)]
 pub enum Reason {
     /// Power-on or reset.
@@ -110,6 +114,7 @@ pub enum Reason {
 }
 
 /// Alarm codes, shared by both device kinds (Redfish Environmental registry names in the docs).
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, MaxSize)]
 pub enum AlarmCode {
     /// Secondary supply temperature above setpoint + band, held for the alarm delay.
@@ -185,6 +190,7 @@ pub fn words(name: &str, sep: char) -> impl Iterator<Item = char> + '_ {
 }
 
 /// How serious an alarm is (Redfish `Health`-like).
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, MaxSize)]
 pub enum Severity {
     /// Needs attention soon.
@@ -194,6 +200,7 @@ pub enum Severity {
 }
 
 /// One entry of a device's alarm list.
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, MaxSize)]
 pub struct AlarmEntry {
     /// What it is.
@@ -213,6 +220,7 @@ pub struct AlarmEntry {
 }
 
 /// Settable values. Each has a unit and resolution, and the receiver enforces its allowed range.
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, MaxSize)]
 pub enum SetpointId {
     /// Coolant: secondary supply temperature setpoint, 0.01 degC.
@@ -236,6 +244,7 @@ pub enum SetpointId {
 }
 
 /// Device operating modes.
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, MaxSize)]
 pub enum OperatingMode {
     /// The controller decides.
@@ -247,6 +256,7 @@ pub enum OperatingMode {
 }
 
 /// Which variable the coolant controller's pumps hold.
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, MaxSize)]
 pub enum PumpControlMode {
     /// Hold the secondary differential pressure.
@@ -256,6 +266,7 @@ pub enum PumpControlMode {
 }
 
 /// A mode to set.
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, MaxSize)]
 pub enum ModeSetting {
     /// The device's operating mode.
@@ -265,6 +276,7 @@ pub enum ModeSetting {
 }
 
 /// Why a device refused a request.
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, MaxSize)]
 pub enum Refusal {
     /// The value is outside the allowed range, given inclusive in the setpoint's unit.
@@ -302,6 +314,7 @@ pub enum Refusal {
 }
 
 /// Why an authenticated request was refused (protocol version 2). Append-only.
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, MaxSize)]
 pub enum AuthRefusal {
     /// The request carries no MAC (a version-1 frame, or a version-2 frame without its trailer).
@@ -320,6 +333,7 @@ pub enum AuthRefusal {
 }
 
 /// What a key may do. Append-only; each role may do everything of the roles before it.
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, MaxSize,
 )]
@@ -344,6 +358,7 @@ impl KeyRole {
 }
 
 /// What a technician command does.
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, MaxSize)]
 pub enum Action {
     /// Coolant: make this pump the lead.
@@ -363,6 +378,7 @@ pub enum Action {
 }
 
 /// What happened, as recorded in a device's event log.
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, MaxSize)]
 pub enum EventKind {
     /// The device started.
@@ -479,6 +495,7 @@ pub enum EventKind {
 }
 
 /// Protocol version 3: why a device last reset.
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, MaxSize)]
 pub enum ResetCause {
     /// Power came on.
@@ -498,6 +515,7 @@ pub enum ResetCause {
 }
 
 /// Protocol version 3: the firmware tasks the watchdog supervises.
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, MaxSize)]
 pub enum TaskId {
     /// The control step.
@@ -521,6 +539,7 @@ impl TaskId {
 }
 
 /// Protocol version 3: the fault a device's fault handler saved before its reset.
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, MaxSize)]
 pub struct FaultRecord {
     /// Program counter of the faulting instruction.
@@ -534,6 +553,7 @@ pub struct FaultRecord {
 }
 
 /// Protocol version 3: where the device's settings came from at boot.
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, MaxSize)]
 pub enum StoreStatus {
     /// The device keeps no settings store: it booted its built-in settings.
@@ -547,6 +567,7 @@ pub enum StoreStatus {
 }
 
 /// One event-log record. Sequence numbers count up from 1 without gaps for the life of a boot.
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, MaxSize)]
 pub struct Event {
     /// Sequence number, unique and increasing.
@@ -558,6 +579,7 @@ pub struct Event {
 }
 
 /// State of one pump.
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, MaxSize)]
 pub enum PumpState {
     /// Not running, not available as standby (stopped, or no reservoir level).
@@ -571,6 +593,7 @@ pub enum PumpState {
 }
 
 /// State of one leak detector (Redfish `LeakDetector` states).
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, MaxSize)]
 pub enum LeakState {
     /// Dry.
@@ -586,6 +609,7 @@ pub enum LeakState {
 }
 
 /// State of one power supply unit (sequencing per Oxide's psc-seq-server timing).
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, MaxSize)]
 pub enum PsuState {
     /// Slot empty.
@@ -605,6 +629,7 @@ pub enum PsuState {
 }
 
 /// State of one compute tray's power.
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, MaxSize)]
 pub enum TrayState {
     /// Switched off.
@@ -622,6 +647,7 @@ pub enum TrayState {
 }
 
 /// State of a battery backup unit.
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, MaxSize)]
 pub enum BbuState {
     /// Full, on standby.
@@ -635,6 +661,7 @@ pub enum BbuState {
 }
 
 /// State of the rack's feed breaker.
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, MaxSize)]
 pub enum BreakerState {
     /// Closed, carrying load.

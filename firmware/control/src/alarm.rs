@@ -8,6 +8,7 @@
 use crate::Instant;
 
 /// A level alarm with a delay and hysteresis: `Inactive -> Pending -> Active -> Inactive`.
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct DelayedLevel {
     /// How long the condition must hold before the alarm is raised, s.
@@ -61,6 +62,7 @@ impl DelayedLevel {
 }
 
 /// One alarm in the table.
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Alarm<C> {
     /// Which alarm.
@@ -78,6 +80,7 @@ pub struct Alarm<C> {
 }
 
 /// What changed in the table during an update.
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AlarmChange {
     /// Newly raised.
@@ -91,6 +94,7 @@ pub enum AlarmChange {
 }
 
 /// The raised alarms: up to `N`, latched until acknowledged after they clear.
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[derive(Debug, Clone)]
 pub struct AlarmTable<C, const N: usize> {
     alarms: heapless::Vec<Alarm<C>, N>,

@@ -21,6 +21,7 @@ pub trait AlarmEvent<A>: Copy {
 }
 
 /// A controller's alarm table and event log: every alarm change is logged.
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[derive(Debug, Clone)]
 pub struct Annunciator<A, E, const NA: usize, const NE: usize> {
     alarms: AlarmTable<A, NA>,
@@ -95,6 +96,7 @@ pub fn transition<S: Copy + PartialEq, T: Copy + PartialEq>(
 
 /// The step's clock: how long since the last step, clamped to 0..=1 s (a late or repeated
 /// call never makes a loop's step huge or negative); the control period on the first step.
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct StepClock {
     last: Option<Instant>,

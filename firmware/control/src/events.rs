@@ -9,6 +9,7 @@ use heapless::Deque;
 use crate::Instant;
 
 /// One record.
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Record<E> {
     /// Sequence number.
@@ -20,6 +21,7 @@ pub struct Record<E> {
 }
 
 /// A ring of the last `N` records.
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[derive(Debug, Clone)]
 pub struct EventLog<E, const N: usize> {
     ring: Deque<Record<E>, N>,
@@ -34,6 +36,7 @@ impl<E: Copy, const N: usize> Default for EventLog<E, N> {
 }
 
 /// What a read from a sequence number returns besides the records.
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ReadInfo {
     /// Requested records the ring had already overwritten.

@@ -33,6 +33,7 @@ pub mod sensor;
 pub const CONTROL_PERIOD_MS: u32 = 100;
 
 /// A point in time: milliseconds since the controller's clock started.
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Instant(pub u64);
 

@@ -15,6 +15,7 @@
 //! the loop does not overshoot when the actuator catches up, whatever its real speed.
 
 /// Gains and limits.
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct PidConfig {
     /// Proportional gain, output units per unit of error.
@@ -36,6 +37,7 @@ pub struct PidConfig {
 }
 
 /// PID state.
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Pid {
     /// Settings.

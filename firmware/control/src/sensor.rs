@@ -20,6 +20,7 @@
 use crate::Instant;
 
 /// A sample from a board or the simulator: the value and when it was taken.
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Reading {
     /// Engineering units (degC, kPa, L/min, %).
@@ -29,6 +30,7 @@ pub struct Reading {
 }
 
 /// Limits of one sensor.
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct SensorLimits {
     /// Lowest plausible value.
@@ -62,6 +64,7 @@ struct Frozen {
 }
 
 /// A validated reading.
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Status {
     /// Good.

@@ -7,6 +7,7 @@ use crate::sensor::SensorLimits;
 use super::model::HxModel;
 
 /// Which variable the pumps hold.
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum PumpControl {
     /// Secondary differential pressure, with the setpoint reset from the heat load.
@@ -18,6 +19,7 @@ pub enum PumpControl {
 }
 
 /// Every setting of the controller. Defaults follow `docs/domain.md` (sources there).
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct CoolantConfig {
     /// Control period, ms.

@@ -8,6 +8,7 @@ use super::machine::CoolantState;
 use super::{MAX_PUMPS, MAX_RACKS, MAX_SUPPLY_SENSORS, MAX_ZONES};
 
 /// A rack's power report from the row bus.
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct RackReport {
     /// Rack input power, W.
@@ -19,6 +20,7 @@ pub struct RackReport {
 }
 
 /// Everything the controller reads, filled by the board or the simulator.
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct CoolantInputs {
     /// Secondary supply temperatures, degC (first `supply_sensors` used).
@@ -93,6 +95,7 @@ impl CoolantInputs {
 }
 
 /// State of one pump as the controller sees it.
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PumpState {
     /// Not running, not available.
@@ -106,6 +109,7 @@ pub enum PumpState {
 }
 
 /// Everything the controller commands and reports.
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct CoolantOutputs {
     /// Primary valve demand, %.
@@ -141,6 +145,7 @@ pub struct CoolantOutputs {
 }
 
 /// Why a setting was refused.
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum SettingError {
     /// Outside the allowed range.

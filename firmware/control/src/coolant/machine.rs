@@ -4,6 +4,7 @@
 use crate::annunciator::AlarmEvent;
 
 /// The controller's states.
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum CoolantState {
     /// Pumps off.
@@ -19,6 +20,7 @@ pub enum CoolantState {
 }
 
 /// Why something happened.
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Reason {
     /// Controller start.
@@ -46,6 +48,7 @@ pub enum Reason {
 }
 
 /// Alarm codes (named as in the protocol).
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Alarm {
     /// Supply above setpoint + band, held for the delay.
@@ -87,6 +90,7 @@ impl Alarm {
 }
 
 /// What the event log records.
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CoolantEvent {
     /// The state machine moved.
@@ -139,6 +143,7 @@ pub enum CoolantEvent {
 }
 
 /// What the state machine reacts to.
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Trigger {
     /// Start the pumps.

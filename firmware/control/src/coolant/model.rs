@@ -6,6 +6,7 @@
 //! (turbulent convection); an equal-percentage valve `flow fraction = R^(x - 1)`.
 
 /// Nameplate data of the CDU's heat exchanger and primary valve.
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct HxModel {
     /// UA at design flows on both sides, W/K.
@@ -280,6 +281,7 @@ impl HxModel {
 }
 
 /// A feed-forward solve's answer (`HxModel::primary_for_heat`).
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct PrimarySolve {
     /// Primary flow, kg/s.
@@ -290,6 +292,7 @@ pub struct PrimarySolve {
 }
 
 /// The heat exchanger with the valve fully open at one secondary flow (`HxModel::full_open`).
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct FullOpen {
     eps_c_min: f32,

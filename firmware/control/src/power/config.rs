@@ -5,6 +5,7 @@ use crate::annunciator::CONTROL_PERIOD_MS;
 use super::TRAYS;
 
 /// Settings. Defaults follow docs/domain.md (GB200 NVL72 class rack, ORV3 HPR shelves).
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct PowerConfig {
     /// Control period, ms.

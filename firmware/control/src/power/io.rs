@@ -6,6 +6,7 @@ use crate::Instant;
 use super::{PSUS_PER_SHELF, PowerState, SHELVES, TRAYS};
 
 /// What the controller reads.
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct PowerInputs {
     /// AC input present.
@@ -33,6 +34,7 @@ pub struct PowerInputs {
 }
 
 /// What the controller commands and reports.
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct PowerOutputs {
     /// Tray power enables.

@@ -4,6 +4,7 @@
 use crate::annunciator::AlarmEvent;
 
 /// Alarms the power controller raises (named as in the protocol).
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum PowerAlarm {
     /// AC input lost: on battery.
@@ -33,6 +34,7 @@ impl PowerAlarm {
 }
 
 /// The controller's states.
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum PowerState {
     /// Everything off.
@@ -52,6 +54,7 @@ pub enum PowerState {
 }
 
 /// Why.
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum PowerReason {
     /// Start.
@@ -81,6 +84,7 @@ pub enum PowerReason {
 }
 
 /// What the state machine reacts to.
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PowerTrigger {
     /// Start.
@@ -184,6 +188,7 @@ pub const TRANSITIONS: &[(PowerState, PowerTrigger, PowerState)] = &[
 ];
 
 /// What the event log records.
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PowerEvent {
     /// The state machine moved.
