@@ -224,8 +224,26 @@ fn stack_report() -> Result<(), String> {
     }
 }
 
+/// flip-link, the board images' linker (firmware/boards/.cargo/config.toml): it puts the
+/// stack below the static RAM, so an overflow faults at the RAM's edge instead of silently
+/// overwriting the statics. Installed with cargo when it is not on the PATH.
+fn ensure_flip_link() -> Result<(), String> {
+    let on_path = std::env::var_os("PATH").is_some_and(|path| {
+        std::env::split_paths(&path).any(|dir| dir.join("flip-link").is_file())
+    });
+    if on_path {
+        return Ok(());
+    }
+    step(
+        "install flip-link (the board images' linker)",
+        &cargo(),
+        &["install", "flip-link", "--locked", "--version", "0.1.12"],
+    )
+}
+
 /// Builds every board image and checks it against its budget.
 fn firmware() -> Result<(), String> {
+    ensure_flip_link()?;
     let cargo = cargo();
     // A rebuilt image's stack is measured afresh.
     for image in IMAGES {
@@ -294,6 +312,7 @@ fn firmware() -> Result<(), String> {
 
 /// Builds the `mac_cost` example for QEMU's Cortex-M4 and runs it with `-icount shift=0`.
 fn mac_cost() -> Result<(), String> {
+    ensure_flip_link()?;
     let (_, dir, out) = BOARDS
         .first()
         .ok_or_else(|| "no QEMU board in BOARDS".to_owned())?;

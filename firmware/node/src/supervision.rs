@@ -229,10 +229,11 @@ pub fn stack_used(words: impl Iterator<Item = u32>, window_bytes: u32) -> u32 {
     window_bytes.saturating_sub(untouched_bytes)
 }
 
-/// The stack window painting watches, as addresses: the stack's top, the RAM's start and
-/// the end of static RAM (`__sheap`). The stack may use [`STACK_RAM_BYTES`] less static RAM
-/// below its top, never past static RAM (below it, as cortex-m-rt lays RAM out) or the RAM's
-/// start (statics above it, as flip-link does). Returns the window's lowest address.
+/// The stack window painting watches, as addresses: the stack's top, the RAM's physical
+/// start and the end of static RAM (`__sheap`). The stack may use [`STACK_RAM_BYTES`] less
+/// static RAM below its top, never past static RAM (below it, as cortex-m-rt lays RAM out) or
+/// the RAM's start (statics above it, as flip-link lays it out). Returns the window's lowest
+/// address.
 pub fn stack_window_bottom(top: usize, ram_start: usize, static_end: usize) -> usize {
     let (statics, floor) = if static_end <= top {
         (static_end.saturating_sub(ram_start), static_end)
@@ -246,14 +247,14 @@ pub fn stack_window_bottom(top: usize, ram_start: usize, static_end: usize) -> u
 /// Defines, in a board crate, stack painting over the stack budget ([`STACK_RAM_BYTES`] less
 /// the image's static RAM, below the stack's top): `paint_stack()`, called first thing at
 /// boot, fills what the stack has not used yet; `stack_peak()` gives the deepest the stack
-/// has reached since and the budget, in bytes. Needs cortex-m-rt's `_stack_start`, `__sheap`
-/// and `_ram_start` symbols and a crate that allows `unsafe`.
+/// has reached since and the budget, in bytes. Takes the RAM's physical start (flip-link
+/// moves the linker's `RAM` region above the stack); needs cortex-m-rt's `_stack_start` and
+/// `__sheap` symbols and a crate that allows `unsafe`.
 #[macro_export]
 macro_rules! stack_painting {
-    () => {
+    ($ram_origin:expr) => {
         unsafe extern "C" {
             static _stack_start: u32;
-            static _ram_start: u32;
             static __sheap: u32;
         }
 
@@ -262,7 +263,7 @@ macro_rules! stack_painting {
             let top = core::ptr::addr_of!(_stack_start) as usize;
             let bottom = $crate::supervision::stack_window_bottom(
                 top,
-                core::ptr::addr_of!(_ram_start) as usize,
+                $ram_origin,
                 core::ptr::addr_of!(__sheap) as usize,
             );
             (bottom as *mut u32, (top - bottom) / 4)

@@ -110,7 +110,8 @@ rack_node::boot_record_in_ram!();
 
 // Every log line carries the time since boot.
 defmt::timestamp!("{=u64:ms}", embassy_time::Instant::now().as_millis());
-rack_node::stack_painting!();
+// SRAM starts at 0x2000_0000 on both the MPS2 and the STM32G4.
+rack_node::stack_painting!(0x2000_0000);
 
 /// Errors the row-bus receiver has met since boot.
 static ROW_BUS_ERRORS: core::sync::atomic::AtomicU32 = core::sync::atomic::AtomicU32::new(0);

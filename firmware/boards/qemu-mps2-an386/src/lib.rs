@@ -172,7 +172,8 @@ fn uptime() -> Instant {
 }
 
 rack_node::boot_record_in_ram!();
-rack_node::stack_painting!();
+// SRAM starts at 0x2000_0000 on both the MPS2 and the STM32G4.
+rack_node::stack_painting!(0x2000_0000);
 
 /// The stack's peak into the node's health record.
 fn note_stack<A: Application>(node: &mut Node<A>) {
