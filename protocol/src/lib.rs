@@ -32,6 +32,7 @@
 pub mod auth;
 pub mod decoder;
 pub mod frame;
+pub mod golden;
 pub mod message;
 pub mod types;
 

@@ -811,25 +811,9 @@ mod device_end_tests {
     use super::*;
     use crate::frame::{self, EncodeError, FrameError, MAX_WIRE_FRAME_SIZE};
 
-    /// A golden frame (a device build encodes no requests): `# Kind seq=N`, then hex.
+    /// A golden frame (a device build encodes no requests).
     fn golden(kind: MessageKind) -> ([u8; MAX_WIRE_FRAME_SIZE], usize) {
-        let text = include_str!("../tests/golden/v3.txt");
-        let mut frame = [0u8; MAX_WIRE_FRAME_SIZE];
-        let mut len = 0;
-        let mut lines = text.lines();
-        while let Some(line) = lines.next() {
-            if line.strip_prefix("# ").and_then(|l| l.split(' ').next()) == Some(kind.name()) {
-                let bytes = lines.next().unwrap_or("").split(' ');
-                for (slot, byte) in frame.iter_mut().zip(bytes) {
-                    if let Ok(b) = u8::from_str_radix(byte, 16) {
-                        *slot = b;
-                        len += 1;
-                    }
-                }
-                break;
-            }
-        }
-        (frame, len)
+        crate::golden::frame(include_str!("../tests/golden/v3.txt"), kind.name())
     }
 
     fn encode(message: &Message) -> Result<usize, EncodeError> {

@@ -17,31 +17,10 @@ use cortex_m::peripheral::syst::SystClkSource;
 use cortex_m_rt::entry;
 use cortex_m_semihosting::hprintln;
 use qemu_mps2_an386::exit;
-use rack_protocol::frame::{self, MAX_WIRE_FRAME_SIZE};
+use rack_protocol::frame;
 
 /// Frames per measurement.
 const FRAMES: u32 = 200;
-
-/// The golden frame of `kind` in a golden vector file's text (`# Kind seq=N`, then hex).
-/// Returns the frame and its length.
-fn golden(text: &str, kind: &str) -> ([u8; MAX_WIRE_FRAME_SIZE], usize) {
-    let mut frame = [0u8; MAX_WIRE_FRAME_SIZE];
-    let mut len = 0;
-    let mut lines = text.lines();
-    while let Some(line) = lines.next() {
-        if line.strip_prefix("# ").and_then(|l| l.split(' ').next()) == Some(kind) {
-            let bytes = lines.next().unwrap_or("").split(' ');
-            for (slot, byte) in frame.iter_mut().zip(bytes) {
-                if let Ok(b) = u8::from_str_radix(byte, 16) {
-                    *slot = b;
-                    len += 1;
-                }
-            }
-            break;
-        }
-    }
-    (frame, len)
-}
 
 /// `SysTick` ticks `f` takes (it counts down from its 24-bit reload).
 fn ticks(f: impl FnOnce()) -> u32 {
@@ -91,11 +70,11 @@ fn main() -> ! {
 
     // The golden test key: id 1, secret 0x00..=0x1f.
     let secret: [u8; 32] = core::array::from_fn(|i| u8::try_from(i).unwrap_or(0));
-    let (signed, ns) = golden(
+    let (signed, ns) = rack_protocol::golden::frame(
         include_str!("../../../../protocol/tests/golden/v3.txt"),
         "SetSetpoint",
     );
-    let (plain, np) = golden(
+    let (plain, np) = rack_protocol::golden::frame(
         include_str!("../../../../protocol/tests/golden/v1.txt"),
         "SetSetpoint",
     );
