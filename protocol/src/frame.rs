@@ -221,14 +221,20 @@ pub fn encode_version(
     message: &Message,
     out: &mut [u8],
 ) -> Result<usize, EncodeError> {
-    if !(OLDEST_VERSION..=PROTOCOL_VERSION).contains(&version)
-        || message.kind().first_version() > version
-    {
-        return Err(EncodeError::NotInVersion { version });
-    }
+    speaks(OLDEST_VERSION, version, message)?;
     let mut raw = [0u8; MAX_RAW_FRAME_SIZE];
     let raw_len = encode_raw(version, seq, message, &mut raw)?;
     finish(raw.get(..raw_len).ok_or(EncodeError::BufferTooSmall)?, out)
+}
+
+/// Whether `message` can be sent in `version`: one this crate speaks from `oldest` on, and
+/// that has the message's kind.
+fn speaks(oldest: u8, version: u8, message: &Message) -> Result<(), EncodeError> {
+    if (oldest..=PROTOCOL_VERSION).contains(&version) && message.kind().first_version() <= version {
+        Ok(())
+    } else {
+        Err(EncodeError::NotInVersion { version })
+    }
 }
 
 /// Encodes `message` signed with `key` and `counter` (see [`crate::auth`]): the frame a
@@ -253,9 +259,8 @@ pub fn encode_signed_version(
     counter: u64,
     out: &mut [u8],
 ) -> Result<usize, EncodeError> {
-    if !(2..=PROTOCOL_VERSION).contains(&version) || message.kind().first_version() > version {
-        return Err(EncodeError::NotInVersion { version });
-    }
+    // Version 1 has no signed frames.
+    speaks(2, version, message)?;
     let mut raw = [0u8; MAX_RAW_FRAME_SIZE];
     let raw_len = encode_raw(version, seq, message, &mut raw)?;
     // Drop the CRC just written; the trailer goes before a new one.

@@ -55,6 +55,26 @@ const RACK_SERIALS: [&str; 16] = [
     "RACK-SIM-15",
 ];
 
+/// Rack `r`'s node around `controller`, booted at `now` for `cause`.
+fn rack_node(
+    r: usize,
+    controller: PowerController,
+    now: Instant,
+    cause: ResetCause,
+) -> Node<PowerApp> {
+    let serial = RACK_SERIALS.get(r).copied().unwrap_or("RACK-SIM");
+    let mut node = Node::new(
+        PowerApp::new(controller),
+        NodeConfig {
+            serial,
+            ..NodeConfig::default()
+        },
+        now,
+    );
+    node.record_reset(now, cause, None);
+    node
+}
+
 impl PowerRow {
     /// The power side of `scenario`, if it has one.
     pub fn new(scenario: &Scenario, control: Control) -> Option<Self> {
@@ -68,17 +88,7 @@ impl PowerRow {
                 } else {
                     PowerController::running(config)
                 };
-                let serial = RACK_SERIALS.get(r).copied().unwrap_or("RACK-SIM");
-                let mut node = Node::new(
-                    PowerApp::new(controller),
-                    NodeConfig {
-                        serial,
-                        ..NodeConfig::default()
-                    },
-                    Instant(0),
-                );
-                node.record_reset(Instant(0), ResetCause::PowerOn, None);
-                node
+                rack_node(r, controller, Instant(0), ResetCause::PowerOn)
             })
             .collect();
         Some(Self {
@@ -128,18 +138,11 @@ impl PowerRow {
                     *takeover = Some((t, node.app.controller.outputs().tray_enable));
                 }
                 self.takeover_trays_off.get_or_insert(0);
-                let serial = RACK_SERIALS.get(r).copied().unwrap_or("RACK-SIM");
+                // What its flash keeps survives: the settings in force and the keys.
                 let keys = node.keys_mut().clone();
-                *node = Node::new(
-                    PowerApp::new(PowerController::new(*node.app.controller.config())),
-                    NodeConfig {
-                        serial,
-                        ..NodeConfig::default()
-                    },
-                    now,
-                );
+                let controller = PowerController::new(*node.app.controller.config());
+                *node = rack_node(r, controller, now, ResetCause::Pin);
                 *node.keys_mut() = keys;
-                node.record_reset(now, ResetCause::Pin, None);
             }
             let mut inputs = PowerInputs {
                 ac_present: self.ac_present && !elec.tripped,
