@@ -28,6 +28,21 @@ pub mod pid;
 pub mod power;
 pub mod sensor;
 
+/// `base` to the power `exp` for `base >= 0`, as `exp(exp * ln base)`: within a few ULP of
+/// libm's `powf`, whose general case (negative bases, exact integer powers, overflow
+/// handling) these models never need and which costs 1.1 KiB of a 64 KiB image (measured on
+/// the Nucleo coolant image). Host and target use the same libm, so they still agree bit
+/// for bit. A base of 0 (or below) gives 0, or 1 for an exponent of 0, as `powf` does.
+pub fn pow(base: f32, exp: f32) -> f32 {
+    if base > 0.0 {
+        libm::expf(exp * libm::logf(base))
+    } else if exp == 0.0 {
+        1.0
+    } else {
+        0.0
+    }
+}
+
 /// The control period of both controllers, ms: boards, simulator and nodes call `step` this
 /// often.
 pub const CONTROL_PERIOD_MS: u32 = 100;

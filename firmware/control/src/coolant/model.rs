@@ -37,12 +37,12 @@ impl HxModel {
     /// The secondary side's film coefficient relative to design (flow^0.8): a solve that
     /// varies only the primary flow computes it once.
     fn secondary_film(&self, secondary_kg_s: f32) -> f32 {
-        libm::powf((secondary_kg_s / self.secondary_design_kg_s).max(0.0), 0.8)
+        crate::pow((secondary_kg_s / self.secondary_design_kg_s).max(0.0), 0.8)
     }
 
     /// The primary side's film coefficient relative to design (flow^0.8).
     fn primary_film(&self, primary_kg_s: f32) -> f32 {
-        libm::powf((primary_kg_s / self.primary_design_kg_s).max(0.0), 0.8)
+        crate::pow((primary_kg_s / self.primary_design_kg_s).max(0.0), 0.8)
     }
 
     /// The primary flow whose film coefficient relative to design is `hp`, kg/s:
@@ -115,7 +115,7 @@ impl HxModel {
 
     /// Primary flow fraction at valve opening `valve_pct`.
     pub fn fraction_for_valve(&self, valve_pct: f32) -> f32 {
-        libm::powf(
+        crate::pow(
             self.valve_rangeability,
             valve_pct.clamp(0.0, 100.0) / 100.0 - 1.0,
         )

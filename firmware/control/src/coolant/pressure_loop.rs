@@ -68,7 +68,7 @@ impl PressureLoop {
             load_fraction.max(e - dt / c.dp_reset_decay_s.max(dt))
         });
         self.envelope = Some(envelope);
-        let mut dp_target = c.dp_design_kpa * libm::powf(envelope, c.flow_exponent);
+        let mut dp_target = c.dp_design_kpa * crate::pow(envelope, c.flow_exponent);
         if let Some(gpu) = hottest_gpu_c {
             let shortfall = c.gpu_margin_k - (c.gpu_slowdown_c - gpu);
             if shortfall > 0.0 {
