@@ -153,11 +153,14 @@ pub enum AlarmCode {
     ThermalDerate,
     /// The host link timed out; running on last valid settings.
     CommsLost,
+    /// Protocol version 3: the settings store was empty (instance 0), corrupt (1) or could not
+    /// be written (2); the device runs on its built-in settings, or on settings it cannot keep.
+    SettingsLost,
 }
 
 impl AlarmCode {
     /// Every code, in wire order (append-only, like the enum).
-    pub const ALL: [AlarmCode; 18] = [
+    pub const ALL: [AlarmCode; 19] = [
         AlarmCode::SupplyTempHigh,
         AlarmCode::SupplyTempLow,
         AlarmCode::SensorFault,
@@ -176,7 +179,17 @@ impl AlarmCode {
         AlarmCode::BreakerTripped,
         AlarmCode::ThermalDerate,
         AlarmCode::CommsLost,
+        AlarmCode::SettingsLost,
     ];
+
+    /// The first protocol version that has this code: a peer of an older version cannot
+    /// decode it, so a device leaves it out of what it sends such a peer.
+    pub const fn first_version(self) -> u8 {
+        match self {
+            AlarmCode::SettingsLost => 3,
+            _ => 1,
+        }
+    }
 }
 
 /// A `CamelCase` name as lower-case words joined by `sep`: `PumpFault` with `-` is
@@ -564,6 +577,9 @@ pub enum StoreStatus {
     Empty,
     /// The store was corrupt (bad checksum or layout): built-in settings, alarm raised.
     Corrupt,
+    /// Settings changed since boot could not be written (a flash error): they are in force
+    /// until the next reset, not after it; alarm raised.
+    Unwritable,
 }
 
 /// One event-log record. Sequence numbers count up from 1 without gaps for the life of a boot.

@@ -450,3 +450,146 @@ fn a_hard_fault_is_saved_the_board_resets_and_the_next_boot_reports_it() {
         .unwrap();
     assert!(ok && log.contains("hard fault at pc"), "{log}");
 }
+
+/// Settings persist: set over the protocol, kept in the board's store (the QEMU board's
+/// "flash" is a region of its code memory), read back after a reset and after a power cycle
+/// (the region saved by QMP, loaded into a new QEMU); a corrupt store boots the built-in
+/// settings and raises the `settings-lost` alarm. A fresh board boots empty, with the alarm.
+#[test]
+fn settings_survive_a_reset_and_a_power_cycle_and_a_corrupt_store_raises_an_alarm() {
+    use rack_protocol::message::{AckAlarm, GetAlarms, GetSetpoint, SetMode};
+    use rack_protocol::types::{
+        AlarmCode, AuthRefusal, ModeSetting, PumpControlMode, Severity, StoreStatus,
+    };
+    let (addr, len) = rack_node::settings::QEMU_REGION;
+    let dir = std::env::temp_dir().join(format!("rackloop-pil-settings-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let kept = dir.join("store.bin");
+    let settings_alarm = |host: &mut std::net::TcpStream, decoder: &mut FrameDecoder, seq| {
+        let Message::Alarms(a) = request(host, decoder, seq, Message::GetAlarms(GetAlarms)) else {
+            panic!()
+        };
+        a.entries
+            .iter()
+            .find(|e| e.code == AlarmCode::SettingsLost)
+            .copied()
+    };
+    let supply = |host: &mut std::net::TcpStream, decoder: &mut FrameDecoder, seq| {
+        let Message::Setpoint(s) = request(
+            host,
+            decoder,
+            seq,
+            Message::GetSetpoint(GetSetpoint {
+                id: SetpointId::SupplyTempCentiC,
+            }),
+        ) else {
+            panic!()
+        };
+        s.value
+    };
+
+    // A fresh board: nothing kept.
+    let mut pil = rack_sim::run::pil::Pil::start(&image()).unwrap();
+    let mut host = pil.host.try_clone().unwrap();
+    let mut decoder = FrameDecoder::new();
+    assert_eq!(
+        diagnostics(&mut host, &mut decoder, 1).settings,
+        StoreStatus::Empty
+    );
+    let alarm = settings_alarm(&mut host, &mut decoder, 2).expect("an empty store raises it");
+    assert_eq!((alarm.instance, alarm.active), (0, true), "{alarm:?}");
+    // Set, and wait until the store has it (the alarm's condition clears with the save).
+    let set = Message::SetSetpoint(SetSetpoint {
+        id: SetpointId::SupplyTempCentiC,
+        value: 2_870,
+    });
+    assert!(
+        matches!(request(&mut host, &mut decoder, 3, set.clone()), Message::Setpoint(s) if s.value == 2_870)
+    );
+    let flow = Message::SetMode(SetMode {
+        mode: ModeSetting::PumpControl(PumpControlMode::Flow),
+    });
+    assert!(matches!(
+        request(&mut host, &mut decoder, 4, flow),
+        Message::Ack(_)
+    ));
+    let mut seq = 5;
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while settings_alarm(&mut host, &mut decoder, seq).is_some_and(|a| a.active) {
+        assert!(std::time::Instant::now() < deadline, "never saved");
+        std::thread::sleep(Duration::from_millis(200));
+        seq += 1;
+    }
+
+    // A reset: read back, no alarm, and the counters kept (the write signed with counter 3 is
+    // a replay now).
+    pil.reset().unwrap();
+    decoder = FrameDecoder::new();
+    assert_eq!(
+        diagnostics(&mut host, &mut decoder, 100).settings,
+        StoreStatus::Loaded
+    );
+    assert_eq!(supply(&mut host, &mut decoder, 101), 2_870);
+    assert_eq!(settings_alarm(&mut host, &mut decoder, 102), None);
+    assert_eq!(
+        request(&mut host, &mut decoder, 3, set),
+        Message::Refused(rack_protocol::message::Refused {
+            of: MessageKind::SetSetpoint,
+            reason: Refusal::Unauthorized(AuthRefusal::Replayed),
+        })
+    );
+    let Message::CoolantTelemetry(t) = request(
+        &mut host,
+        &mut decoder,
+        103,
+        Message::GetTelemetry(GetTelemetry),
+    ) else {
+        panic!()
+    };
+    assert_eq!(t.pump_control, PumpControlMode::Flow);
+
+    // A power cycle: the store's region is what a board keeps.
+    pil.save_memory(addr, len, &kept).unwrap();
+    drop(pil);
+    let pil = rack_sim::run::pil::Pil::start_with(&image(), Some((&kept, addr))).unwrap();
+    let mut host = pil.host.try_clone().unwrap();
+    let mut decoder = FrameDecoder::new();
+    assert_eq!(
+        diagnostics(&mut host, &mut decoder, 200).settings,
+        StoreStatus::Loaded
+    );
+    assert_eq!(supply(&mut host, &mut decoder, 201), 2_870);
+    drop(pil);
+
+    // The store damaged (one byte of its record): the built-in settings, and the alarm.
+    let mut bytes = std::fs::read(&kept).unwrap();
+    bytes[40] ^= 0x5a;
+    let damaged = dir.join("damaged.bin");
+    std::fs::write(&damaged, &bytes).unwrap();
+    let pil = rack_sim::run::pil::Pil::start_with(&image(), Some((&damaged, addr))).unwrap();
+    let mut host = pil.host.try_clone().unwrap();
+    let mut decoder = FrameDecoder::new();
+    assert_eq!(
+        diagnostics(&mut host, &mut decoder, 300).settings,
+        StoreStatus::Corrupt
+    );
+    assert_eq!(supply(&mut host, &mut decoder, 301), 3_000);
+    let alarm = settings_alarm(&mut host, &mut decoder, 302).expect("a corrupt store raises it");
+    assert_eq!(
+        (alarm.instance, alarm.severity, alarm.active),
+        (1, Severity::Critical, true),
+        "{alarm:?}"
+    );
+    // The keys are the image's own again (the kept counters went with the store): a write
+    // signed with a low counter is accepted, and acknowledges the alarm.
+    let ack = Message::AckAlarm(AckAlarm {
+        code: AlarmCode::SettingsLost,
+        instance: 1,
+    });
+    assert!(matches!(
+        request(&mut host, &mut decoder, 5, ack),
+        Message::Ack(_)
+    ));
+    drop(pil);
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -355,4 +355,22 @@ impl Application for CoolantApp {
             });
         self.next_event = info.next_seq;
     }
+
+    fn kept_setpoints(&self) -> &'static [SetpointId] {
+        &[
+            SetpointId::SupplyTempCentiC,
+            SetpointId::LeadRotationIntervalS,
+            SetpointId::LeakReactionDelayS,
+        ]
+    }
+
+    fn kept_modes(&self) -> heapless::Vec<ModeSetting, { crate::settings::MAX_KEPT_MODES }> {
+        // Manual (a fixed speed) is a technician's session, not a commissioning choice: the
+        // loop it came from is what a reboot goes back to.
+        let mode = match self.controller.config().pump_control {
+            PumpControl::Flow => PumpControlMode::Flow,
+            _ => PumpControlMode::DifferentialPressure,
+        };
+        heapless::Vec::from_iter([ModeSetting::PumpControl(mode)])
+    }
 }

@@ -5,12 +5,16 @@
 //! request is carried out only with a MAC that verifies under the key it names, a counter
 //! above that key's last, and a role at least the one the request needs. The MAC is checked
 //! before anything else is believed, so a sender without a key learns nothing but "refused".
-//! The counters live in RAM: until the configuration persists (the firmware issue), a frame
-//! captured before a reset could be replayed once after it; a key changed after every reset
-//! closes that window.
+//! Keys and counters are kept in the settings store ([`crate::settings`]) within a second of
+//! each accepted write: only a frame accepted in the second before a reset could be replayed
+//! once after it.
 
 use rack_protocol::auth::{Auth, SECRET_SIZE};
 use rack_protocol::types::{AuthRefusal, KeyRole};
+
+use rack_protocol::message::SetKey;
+
+use crate::settings::BodyWriter;
 
 /// Keys a device holds.
 pub const MAX_KEYS: usize = 8;
@@ -106,7 +110,7 @@ impl KeyStore {
         {
             return Err(KeyError::LastMaintenanceKey);
         }
-        self.keys.remove(at);
+        rack_control::alarm::remove_in_order(&mut self.keys, at);
         Ok(())
     }
 
@@ -118,6 +122,33 @@ impl KeyStore {
             .iter()
             .filter(|(id, role, secret)| self.install(*id, *role, *secret).is_err())
             .count()
+    }
+
+    /// Writes every key, with its last counter, into a settings body.
+    pub fn write_kept(&self, body: &mut BodyWriter<'_>) -> Option<()> {
+        for k in &self.keys {
+            let key = SetKey {
+                key_id: k.id,
+                role: k.role,
+                secret: k.secret,
+            };
+            body.key(&key, k.last_counter)?;
+        }
+        Some(())
+    }
+
+    /// Forgets every key (before the kept ones are restored).
+    pub fn clear(&mut self) {
+        self.keys.clear();
+    }
+
+    /// Restores a kept key with its last counter.
+    pub fn restore(&mut self, key: &SetKey, last_counter: Option<u64>) {
+        if self.install(key.key_id, key.role, key.secret).is_ok()
+            && let Some(entry) = self.keys.iter_mut().find(|k| k.id == key.key_id)
+        {
+            entry.last_counter = last_counter;
+        }
     }
 
     /// Checks a request's authentication for a request that needs `needed`; on success the

@@ -45,6 +45,7 @@ pub mod plant_io;
 pub mod power;
 pub mod rack_bus;
 pub mod row_bus;
+pub mod settings;
 pub mod supervision;
 
 use rack_control::Instant;
@@ -62,6 +63,7 @@ use rack_protocol::types::{
 use rack_protocol::{MessageKind, PROTOCOL_VERSION};
 
 pub use keys::{KeyError, KeyStore, MAX_KEYS};
+use settings::{MAX_KEPT_MODES, SavePolicy};
 
 /// The build's source revision (`RACKLOOP_GIT_HASH` from the build script; empty if unknown).
 pub const BUILD: &str = env!("RACKLOOP_GIT_HASH");
@@ -112,6 +114,16 @@ pub trait Application {
     fn acknowledge_all(&mut self);
     /// Hands the controller's events since the last call to `emit`, as protocol events.
     fn drain_events(&mut self, emit: &mut dyn FnMut(Instant, EventKind));
+    /// The setpoints and commissioning values a reset must not lose, in the order they are
+    /// restored ([`settings`]).
+    fn kept_setpoints(&self) -> &'static [SetpointId] {
+        &[]
+    }
+    /// The modes a reset must not lose, as they are now. Not the operating mode: a device
+    /// boots running, whatever mode it was left in.
+    fn kept_modes(&self) -> heapless::Vec<ModeSetting, MAX_KEPT_MODES> {
+        heapless::Vec::new()
+    }
 }
 
 /// Node settings.
@@ -180,12 +192,82 @@ struct Security {
     last_logged: Option<Instant>,
 }
 
-/// The node's own alarm: the host link went silent.
+/// One of the node's own alarms (the host link went silent; the settings are not kept).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct CommsAlarm {
+struct NodeAlarm {
+    code: AlarmCode,
+    instance: u8,
+    severity: Severity,
     raised_at: Instant,
     active: bool,
     acknowledged: bool,
+}
+
+impl NodeAlarm {
+    /// Raises an alarm in `slot` and logs it.
+    fn raise(
+        slot: &mut Option<NodeAlarm>,
+        log: &mut EventLog<EventKind, EVENT_LOG_LEN>,
+        now: Instant,
+        (code, instance, severity): (AlarmCode, u8, Severity),
+    ) {
+        *slot = Some(NodeAlarm {
+            code,
+            instance,
+            severity,
+            raised_at: now,
+            active: true,
+            acknowledged: false,
+        });
+        log.push(now, EventKind::AlarmRaised { code, instance });
+    }
+
+    /// The alarm's condition is gone: it stays listed until acknowledged.
+    fn clear(
+        slot: &mut Option<NodeAlarm>,
+        log: &mut EventLog<EventKind, EVENT_LOG_LEN>,
+        now: Instant,
+    ) {
+        if let Some(alarm) = slot
+            && alarm.active
+        {
+            alarm.active = false;
+            log.push(
+                now,
+                EventKind::AlarmCleared {
+                    code: alarm.code,
+                    instance: alarm.instance,
+                },
+            );
+            if alarm.acknowledged {
+                *slot = None;
+            }
+        }
+    }
+
+    /// Acknowledges it; whether one was listed.
+    fn acknowledge(slot: &mut Option<NodeAlarm>) -> bool {
+        let Some(alarm) = slot else {
+            return false;
+        };
+        alarm.acknowledged = true;
+        if !alarm.active {
+            *slot = None;
+        }
+        true
+    }
+
+    fn entry(&self) -> AlarmEntry {
+        AlarmEntry {
+            code: self.code,
+            instance: self.instance,
+            severity: self.severity,
+            active: self.active,
+            latched: true,
+            acknowledged: self.acknowledged,
+            raised_at_ms: self.raised_at.as_millis(),
+        }
+    }
 }
 
 /// A node: an application behind the protocol endpoint.
@@ -202,7 +284,9 @@ pub struct Node<A> {
     tx_seq: u16,
     last_host_frame: Option<Instant>,
     comms_lost: bool,
-    comms_alarm: Option<CommsAlarm>,
+    comms_alarm: Option<NodeAlarm>,
+    settings_alarm: Option<NodeAlarm>,
+    saves: SavePolicy,
     last_step: Option<Instant>,
     heartbeat: bool,
     diagnostics: Diagnostics,
@@ -227,6 +311,8 @@ impl<A: Application> Node<A> {
             last_host_frame: None,
             comms_lost: false,
             comms_alarm: None,
+            settings_alarm: None,
+            saves: SavePolicy::new(now),
             last_step: None,
             heartbeat: false,
             diagnostics: Diagnostics {
@@ -320,17 +406,11 @@ impl<A: Application> Node<A> {
             self.comms_lost = true;
             // The controller keeps its last valid settings; a subscription stops with the link.
             self.link.subscription = None;
-            self.comms_alarm = Some(CommsAlarm {
-                raised_at: now,
-                active: true,
-                acknowledged: false,
-            });
-            self.log.push(
+            NodeAlarm::raise(
+                &mut self.comms_alarm,
+                &mut self.log,
                 now,
-                EventKind::AlarmRaised {
-                    code: AlarmCode::CommsLost,
-                    instance: 0,
-                },
+                (AlarmCode::CommsLost, 0, Severity::Warning),
             );
         }
     }
@@ -394,31 +474,107 @@ impl<A: Application> Node<A> {
     }
 
     fn comms_restored(&mut self, now: Instant) {
-        if let Some(alarm) = &mut self.comms_alarm {
-            alarm.active = false;
-            if alarm.acknowledged {
-                self.comms_alarm = None;
-            }
-        }
-        self.log.push(
-            now,
-            EventKind::AlarmCleared {
-                code: AlarmCode::CommsLost,
-                instance: 0,
-            },
-        );
+        NodeAlarm::clear(&mut self.comms_alarm, &mut self.log, now);
     }
 
-    /// Acknowledges the node's own comms alarm; whether it was listed.
-    fn acknowledge_comms(&mut self) -> bool {
-        let Some(alarm) = &mut self.comms_alarm else {
-            return false;
-        };
-        alarm.acknowledged = true;
-        if !alarm.active {
-            self.comms_alarm = None;
+    /// Acknowledges the node's own alarms (comms lost, settings lost).
+    fn acknowledge_own(&mut self) {
+        NodeAlarm::acknowledge(&mut self.comms_alarm);
+        NodeAlarm::acknowledge(&mut self.settings_alarm);
+    }
+
+    /// Writes the settings a reset must not lose, as they are now, as a settings body
+    /// ([`settings`]) into `out`; its length, or `None` if it does not fit.
+    pub fn write_settings(&self, out: &mut [u8]) -> Option<usize> {
+        let mut body = settings::BodyWriter::new(out);
+        for &id in self.app.kept_setpoints() {
+            if let Ok(s) = self.app.get_setpoint(id) {
+                body.setpoint(id, s.value)?;
+            }
         }
-        true
+        for mode in self.app.kept_modes() {
+            body.mode(mode)?;
+        }
+        self.keys.write_kept(&mut body)?;
+        Some(body.len())
+    }
+
+    /// Puts in force what the board's settings store held at boot: `status` says what it
+    /// found, `body` is the kept settings, if any. Values the firmware no longer accepts keep
+    /// their built-in ones; a body this firmware cannot read counts as corrupt. An empty or
+    /// corrupt store raises the `settings-lost` alarm.
+    pub fn restore_settings(&mut self, now: Instant, status: StoreStatus, body: Option<&[u8]>) {
+        let status = match body {
+            Some(body) if !settings::read_body(body, &mut |_, _| {}) => StoreStatus::Corrupt,
+            _ => status,
+        };
+        self.diagnostics.settings = status;
+        if let (StoreStatus::Loaded, Some(body)) = (status, body) {
+            let (app, keys) = (&mut self.app, &mut self.keys);
+            let mut keys_cleared = false;
+            settings::read_body(body, &mut |request, counter| match request {
+                Message::SetSetpoint(s) => {
+                    let _ = app.set_setpoint(now, s.id, s.value);
+                    // A follow-on (the floor under a budget) is restored in its own right.
+                    let _ = app.follow_on();
+                }
+                Message::SetMode(m) => {
+                    let _ = app.set_mode(now, m.mode);
+                }
+                Message::SetKey(k) => {
+                    if !keys_cleared {
+                        keys.clear();
+                        keys_cleared = true;
+                    }
+                    keys.restore(&k, counter);
+                }
+                _ => {}
+            });
+        }
+        let instance = match status {
+            StoreStatus::Empty => Some((0, Severity::Warning)),
+            StoreStatus::Corrupt => Some((1, Severity::Critical)),
+            _ => None,
+        };
+        if let Some((instance, severity)) = instance {
+            NodeAlarm::raise(
+                &mut self.settings_alarm,
+                &mut self.log,
+                now,
+                (AlarmCode::SettingsLost, instance, severity),
+            );
+        }
+    }
+
+    /// Whether the settings should be written to the store at `now` (the board's machine
+    /// time): they changed and a save is due (see [`settings::SavePolicy`]). The board then
+    /// writes [`Node::write_settings`] and reports with [`Node::settings_saved`]. Boards ask
+    /// about once a second.
+    pub fn settings_due(&mut self, now: Instant) -> bool {
+        self.saves.due(now)
+    }
+
+    /// The outcome of writing [`Node::write_settings`]: once written, the device
+    /// runs on kept settings (a `settings-lost` alarm clears); a write that failed is tried
+    /// again later and raises the alarm (instance 2).
+    pub fn settings_saved(&mut self, now: Instant, written: bool) {
+        if written {
+            NodeAlarm::clear(&mut self.settings_alarm, &mut self.log, now);
+        } else {
+            self.saves.changed();
+            self.diagnostics.settings = StoreStatus::Unwritable;
+            if !self
+                .settings_alarm
+                .is_some_and(|a| a.active && a.instance == 2)
+            {
+                NodeAlarm::raise(
+                    &mut self.settings_alarm,
+                    &mut self.log,
+                    now,
+                    (AlarmCode::SettingsLost, 2, Severity::Critical),
+                );
+            }
+        }
     }
 
     /// The role a request needs, if any.
@@ -542,10 +698,16 @@ impl<A: Application> Node<A> {
                 }
                 Err(reason) => refuse(reason),
             },
-            Message::GetAlarms(_) => self.alarm_list(),
+            Message::GetAlarms(_) => self.alarm_list(version),
             Message::AckAlarm(a) => {
                 let listed = if a.code == AlarmCode::CommsLost && a.instance == 0 {
-                    self.acknowledge_comms()
+                    NodeAlarm::acknowledge(&mut self.comms_alarm)
+                } else if a.code == AlarmCode::SettingsLost
+                    && self
+                        .settings_alarm
+                        .is_some_and(|s| s.instance == a.instance)
+                {
+                    NodeAlarm::acknowledge(&mut self.settings_alarm)
                 } else {
                     self.app.acknowledge(a.code, a.instance)
                 };
@@ -561,14 +723,14 @@ impl<A: Application> Node<A> {
             }
             Message::AckAllAlarms(_) => {
                 self.app.acknowledge_all();
-                self.acknowledge_comms();
+                self.acknowledge_own();
                 ack
             }
             Message::GetEvents(g) => self.events_from(g.from_seq, version),
             Message::Command(c) => match self.app.command(now, c.action) {
                 Ok(()) => {
                     if c.action == Action::ClearLatched {
-                        self.acknowledge_comms();
+                        self.acknowledge_own();
                     }
                     ack
                 }
@@ -609,6 +771,8 @@ impl<A: Application> Node<A> {
             && !matches!(reply, Message::Refused(_))
         {
             self.security.writes_accepted = self.security.writes_accepted.saturating_add(1);
+            // What it changed, and the key's counter, are kept.
+            self.saves.changed();
             self.log
                 .push(now, EventKind::WriteAccepted { of: kind, key_id });
         }
@@ -618,21 +782,19 @@ impl<A: Application> Node<A> {
         emit(version, frame.seq, &reply, send);
     }
 
-    /// The application's alarms and the node's own (comms lost).
-    fn alarm_list(&self) -> Message {
+    /// The application's alarms and the node's own (comms lost, settings lost), as a peer
+    /// speaking `version` can read them (it is not told of codes it cannot decode).
+    fn alarm_list(&self, version: u8) -> Message {
         let mut entries = heapless::Vec::new();
         let mut total = self.app.alarms(&mut entries);
-        if let Some(alarm) = self.comms_alarm {
-            total = total.saturating_add(1);
-            let _ = entries.push(AlarmEntry {
-                code: AlarmCode::CommsLost,
-                instance: 0,
-                severity: Severity::Warning,
-                active: alarm.active,
-                latched: true,
-                acknowledged: alarm.acknowledged,
-                raised_at_ms: alarm.raised_at.as_millis(),
-            });
+        for alarm in [self.comms_alarm, self.settings_alarm]
+            .into_iter()
+            .flatten()
+        {
+            if alarm.code.first_version() <= version {
+                total = total.saturating_add(1);
+                let _ = entries.push(alarm.entry());
+            }
         }
         Message::Alarms(Alarms { entries, total })
     }
@@ -669,6 +831,9 @@ fn event_version(kind: EventKind) -> u8 {
         | EventKind::WriteRefused { .. }
         | EventKind::KeyChanged { .. } => 2,
         EventKind::Reset { .. } => 3,
+        EventKind::AlarmRaised { code, .. }
+        | EventKind::AlarmCleared { code, .. }
+        | EventKind::AlarmAcknowledged { code, .. } => code.first_version(),
         _ => 1,
     }
 }

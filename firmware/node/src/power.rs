@@ -330,4 +330,14 @@ impl Application for PowerApp {
             });
         self.next_event = info.next_seq;
     }
+
+    fn kept_setpoints(&self) -> &'static [SetpointId] {
+        // The budget first: the floor it bounds is restored after it.
+        &[
+            SetpointId::RackPowerBudgetW,
+            SetpointId::RampLimitWPerS,
+            SetpointId::PowerFloorW,
+            SetpointId::RideThroughS,
+        ]
+    }
 }

@@ -754,3 +754,432 @@ fn a_device_configured_so_asks_a_key_for_reads_but_not_for_its_identity() {
         }))
     );
 }
+
+mod settings {
+    //! The settings store over NOR flash, and a node's settings across a reset.
+    use super::*;
+    use crate::settings::{
+        BodyWriter, LAYOUT, RECORD_MAX, RamFlash, SAVE_BURST, SAVE_REFILL_MS, SAVE_SETTLE_MS,
+        SavePolicy, Store, read_body,
+    };
+    use rack_protocol::message::SetKey;
+    use rack_protocol::types::PumpControlMode;
+
+    /// Eight 2 KiB pages, as the Nucleo's store.
+    const SIZE: usize = 8 * 2048;
+    const SIZE_U32: u32 = 8 * 2048;
+
+    fn erased() -> Vec<u8> {
+        std::vec![0xff; SIZE]
+    }
+
+    fn store(mem: &mut [u8]) -> Store<RamFlash<'_>> {
+        Store::new(
+            RamFlash::new(mem),
+            0..SIZE_U32,
+            DeviceKind::CoolantController,
+        )
+        .unwrap()
+    }
+
+    /// A body as large as a device writes: a setpoint, a mode, eight keys.
+    fn sample(supply: i32) -> Vec<u8> {
+        let mut out = [0u8; RECORD_MAX];
+        let mut body = BodyWriter::new(&mut out);
+        body.setpoint(SetpointId::SupplyTempCentiC, supply).unwrap();
+        body.mode(ModeSetting::PumpControl(PumpControlMode::Flow))
+            .unwrap();
+        for id in 1..=u16::try_from(crate::MAX_KEYS).unwrap() {
+            let key = SetKey {
+                key_id: id,
+                role: KeyRole::Maintenance,
+                secret: [0xa5; 32],
+            };
+            body.key(&key, Some(u64::MAX - u64::from(id))).unwrap();
+        }
+        let len = body.len();
+        out[..len].to_vec()
+    }
+
+    #[test]
+    fn a_body_reads_back_as_the_requests_written_and_nothing_else_passes() {
+        let body = sample(2_870);
+        let mut seen = Vec::new();
+        assert!(read_body(&body, &mut |request, counter| seen.push((request, counter))));
+        assert_eq!(seen.len(), 10);
+        assert_eq!(
+            seen[0].0,
+            Message::SetSetpoint(SetSetpoint {
+                id: SetpointId::SupplyTempCentiC,
+                value: 2_870
+            })
+        );
+        assert_eq!(seen[9].1, Some(u64::MAX - 8));
+        // Cut short, it is a body only where an item ends (nine places); with another
+        // request in it, it is none.
+        let whole = (1..body.len())
+            .filter(|&cut| read_body(&body[..cut], &mut |_, _| {}))
+            .count();
+        assert_eq!(whole, 9);
+        let mut other = [2u8, 0].to_vec(); // GetTelemetry, empty payload
+        other.extend_from_slice(&body);
+        assert!(!read_body(&other, &mut |_, _| {}));
+    }
+
+    #[test]
+    fn erased_flash_is_empty_and_what_is_saved_is_read_back_newest_first() {
+        let mut mem = erased();
+        let mut st = store(&mut mem);
+        assert_eq!(st.load(), (StoreStatus::Empty, None));
+        // Many times round the ring of pages: the newest always wins.
+        for v in 0..200 {
+            st.save(&sample(2_500 + v)).unwrap();
+        }
+        let newest = sample(2_699);
+        assert_eq!(st.load(), (StoreStatus::Loaded, Some(&newest[..])));
+        // A store opened afresh over the same flash (the next boot) reads the same.
+        assert_eq!(store(&mut mem).load().1, Some(&newest[..]));
+    }
+
+    #[test]
+    fn a_damaged_or_foreign_store_is_corrupt_erased_and_written_again() {
+        // One record, one bit of it flipped: nothing passes its CRC.
+        let mut mem = erased();
+        store(&mut mem).save(&sample(2_900)).unwrap();
+        let written = mem.iter().rposition(|&b| b != 0xff).unwrap();
+        mem[written / 2] ^= 0x10;
+        let mut st = store(&mut mem);
+        assert_eq!(st.load(), (StoreStatus::Corrupt, None));
+        // Erased by the load: empty now, and it takes a save again.
+        assert_eq!(st.load(), (StoreStatus::Empty, None));
+        st.save(&sample(2_950)).unwrap();
+        assert_eq!(st.load().1, Some(&sample(2_950)[..]));
+
+        // Flash that was never erased (garbage).
+        let mut mem: Vec<u8> = (0..SIZE).map(|i| (i * 7 + 3).to_le_bytes()[0]).collect();
+        assert_eq!(store(&mut mem).load().0, StoreStatus::Corrupt);
+
+        // A valid record of another device kind.
+        let mut mem = erased();
+        let mut power = Store::new(
+            RamFlash::new(&mut mem),
+            0..SIZE_U32,
+            DeviceKind::PowerController,
+        )
+        .unwrap();
+        power.save(&sample(3_000)).unwrap();
+        assert_eq!(store(&mut mem).load().0, StoreStatus::Corrupt);
+
+        // A valid record of another layout (a later firmware's, say).
+        let mut mem = erased();
+        store(&mut mem).save(&sample(3_000)).unwrap();
+        mem[2] = LAYOUT + 1;
+        let len = usize::from(u16::from_le_bytes([mem[4], mem[5]]));
+        let mut digest = rack_protocol::frame::CRC.digest();
+        digest.update(&mem[..12]);
+        digest.update(&mem[16..16 + len]);
+        mem[12..16].copy_from_slice(&digest.finalize().to_le_bytes());
+        assert_eq!(store(&mut mem).load().0, StoreStatus::Corrupt);
+    }
+
+    /// NOR flash that loses power after `budget` more bytes of writing or erasing: the write
+    /// in progress is torn there, an erase leaves its page half erased.
+    struct TornFlash<'a> {
+        mem: &'a mut [u8],
+        budget: usize,
+    }
+
+    impl embedded_storage::nor_flash::ErrorType for TornFlash<'_> {
+        type Error = embedded_storage::nor_flash::NorFlashErrorKind;
+    }
+
+    impl embedded_storage::nor_flash::ReadNorFlash for TornFlash<'_> {
+        const READ_SIZE: usize = 1;
+        fn read(&mut self, at: u32, out: &mut [u8]) -> Result<(), Self::Error> {
+            out.copy_from_slice(&self.mem[at as usize..at as usize + out.len()]);
+            Ok(())
+        }
+        fn capacity(&self) -> usize {
+            self.mem.len()
+        }
+    }
+
+    impl embedded_storage::nor_flash::NorFlash for TornFlash<'_> {
+        const WRITE_SIZE: usize = 8;
+        const ERASE_SIZE: usize = 2048;
+        fn erase(&mut self, from: u32, to: u32) -> Result<(), Self::Error> {
+            let (from, to) = (from as usize, to as usize);
+            let done = (to - from).min(self.budget);
+            self.mem[from..from + done].fill(0xff);
+            self.budget -= done;
+            if from + done < to {
+                return Err(embedded_storage::nor_flash::NorFlashErrorKind::Other);
+            }
+            Ok(())
+        }
+        fn write(&mut self, at: u32, bytes: &[u8]) -> Result<(), Self::Error> {
+            let done = bytes.len().min(self.budget);
+            for (cell, b) in self.mem[at as usize..].iter_mut().zip(&bytes[..done]) {
+                *cell &= b;
+            }
+            self.budget -= done;
+            if done < bytes.len() {
+                return Err(embedded_storage::nor_flash::NorFlashErrorKind::Other);
+            }
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn power_lost_while_saving_costs_at_most_that_save() {
+        // Five records a page: stores whose next save fits its page, needs the next page
+        // erased, or wraps round to the first.
+        for saves in [1, 4, 5, 8 * 5, 8 * 5 + 3] {
+            let mut base = erased();
+            let mut st = store(&mut base);
+            for v in 0..saves {
+                st.save(&sample(2_000 + v)).unwrap();
+            }
+            let old = sample(2_000 + saves - 1);
+            let new = sample(2_999);
+            let mut outcomes = [false; 2];
+            for cut in (0..2_600).step_by(13) {
+                let mut mem = base.clone();
+                let mut torn = Store::new(
+                    TornFlash {
+                        mem: &mut mem,
+                        budget: cut,
+                    },
+                    0..SIZE_U32,
+                    DeviceKind::CoolantController,
+                )
+                .unwrap();
+                assert_eq!(torn.load(), (StoreStatus::Loaded, Some(&old[..])));
+                let saved = torn.save(&new).is_ok();
+                outcomes[usize::from(saved)] = true;
+                // Power back: the next boot.
+                let mut next = store(&mut mem);
+                let (status, kept) = next.load();
+                assert_eq!(status, StoreStatus::Loaded, "{saves} saves, cut at {cut}");
+                let kept = kept.unwrap().to_vec();
+                if saved {
+                    assert_eq!(kept, new);
+                } else {
+                    assert!(kept == old || kept == new, "{saves} saves, cut at {cut}");
+                }
+            }
+            assert_eq!(
+                outcomes,
+                [true, true],
+                "cut before and after the save completes"
+            );
+        }
+    }
+
+    #[test]
+    fn a_region_that_is_not_whole_pages_is_refused() {
+        let mut mem = erased();
+        for range in [0..2048, 100..4196, 0..5000] {
+            assert!(
+                Store::new(
+                    RamFlash::new(&mut mem),
+                    range.clone(),
+                    DeviceKind::CoolantController
+                )
+                .is_err(),
+                "{range:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn saves_wait_for_changes_to_settle_and_keep_within_the_wear_budget() {
+        let mut p = SavePolicy::new(Instant(0));
+        assert!(!p.due(Instant(10_000)), "nothing changed");
+        p.changed();
+        assert!(!p.due(Instant(10_000)), "seen now, settles from now");
+        assert!(!p.due(Instant(10_000 + SAVE_SETTLE_MS - 1)));
+        // Another change while settling starts the wait again.
+        p.changed();
+        assert!(!p.due(Instant(10_000 + SAVE_SETTLE_MS)));
+        assert!(p.due(Instant(10_000 + 2 * SAVE_SETTLE_MS)));
+        assert!(!p.due(Instant(20_000)), "saved already");
+        // A client that writes every second, the board asking every second: the bucket
+        // empties, then one save per refill.
+        let mut saves = 1;
+        let hours = 10;
+        for s in 21..(hours * 3_600) {
+            p.changed();
+            if p.due(Instant(s * 1_000)) {
+                saves += 1;
+            }
+            // Seen at one poll, due at the next (a change every other second).
+            if s % 2 == 0 && p.due(Instant(s * 1_000 + SAVE_SETTLE_MS)) {
+                saves += 1;
+            }
+        }
+        let expected = u64::from(SAVE_BURST) + hours * 3_600_000 / SAVE_REFILL_MS;
+        assert!(
+            saves <= expected && saves + 1 >= expected,
+            "{saves} saves, expected {expected}"
+        );
+    }
+
+    /// Asks `n` for its settings to save as a board does, once now and once settled; the
+    /// body to write if due.
+    fn save_due(n: &mut Node<CoolantApp>, now: u64) -> Option<Vec<u8>> {
+        assert!(!n.settings_due(Instant(now)), "not settled yet");
+        n.settings_due(Instant(now + SAVE_SETTLE_MS)).then(|| {
+            let mut out = [0u8; RECORD_MAX];
+            let len = n.write_settings(&mut out).unwrap();
+            out[..len].to_vec()
+        })
+    }
+
+    /// A node booted from `kept` (as a board does after reading its store).
+    fn booted(status: StoreStatus, kept: Option<&[u8]>) -> Node<CoolantApp> {
+        let mut n = node();
+        n.restore_settings(Instant(0), status, kept);
+        n
+    }
+
+    fn alarms(n: &mut Node<CoolantApp>, version: u8) -> Vec<AlarmEntry> {
+        let mut wire = [0u8; MAX_WIRE_FRAME_SIZE];
+        let len =
+            frame::encode_version(version, 1, &Message::GetAlarms(GetAlarms), &mut wire).unwrap();
+        let frames = send_wire(n, 0, &wire[..len]);
+        let Message::Alarms(a) = &frames[0].message else {
+            panic!("{frames:?}")
+        };
+        a.entries.to_vec()
+    }
+
+    #[test]
+    fn settings_set_over_the_protocol_are_kept_and_restored_with_the_keys_counters() {
+        let mut n = node();
+        let now = steps(&mut n, 0, 5);
+        assert!(!n.settings_due(Instant(now + 10_000)));
+        let counter = next_counter();
+        let frames = ask_as(
+            &mut n,
+            now,
+            1,
+            supply(2_870),
+            Some((key(OPERATOR), counter)),
+        );
+        assert!(
+            matches!(frames[0].message, Message::Setpoint(_)),
+            "{frames:?}"
+        );
+        ask(
+            &mut n,
+            now,
+            2,
+            Message::SetMode(SetMode {
+                mode: ModeSetting::PumpControl(PumpControlMode::Flow),
+            }),
+        );
+        let kept = save_due(&mut n, now).unwrap();
+        n.settings_saved(Instant(now + SAVE_SETTLE_MS), true);
+        assert!(!n.settings_due(Instant(now + 10_000)), "saved");
+
+        // Through the flash and a reboot, into a node that starts without the keys.
+        let mut mem = erased();
+        store(&mut mem).save(&kept).unwrap();
+        let mut st = store(&mut mem);
+        let (status, loaded) = st.load();
+        let mut n = node();
+        n.keys_mut().clear();
+        n.restore_settings(Instant(0), status, loaded);
+        assert_eq!(n.diagnostics_mut().settings, StoreStatus::Loaded);
+        assert_eq!(
+            n.app
+                .get_setpoint(SetpointId::SupplyTempCentiC)
+                .unwrap()
+                .value,
+            2_870
+        );
+        assert!(matches!(
+            n.app.telemetry(Instant(0)),
+            Message::CoolantTelemetry(t) if t.pump_control == PumpControlMode::Flow
+        ));
+        assert!(alarms(&mut n, 3).is_empty());
+        // The keys came back with their counters: the frame accepted before is a replay now.
+        let frames = ask_as(&mut n, 0, 3, supply(2_870), Some((key(OPERATOR), counter)));
+        assert_eq!(
+            refusal_of(&frames),
+            Some(Refusal::Unauthorized(AuthRefusal::Replayed))
+        );
+    }
+
+    #[test]
+    fn an_empty_or_corrupt_store_boots_the_defaults_and_raises_an_alarm_until_saved() {
+        for (status, instance, severity) in [
+            (StoreStatus::Empty, 0, Severity::Warning),
+            (StoreStatus::Corrupt, 1, Severity::Critical),
+        ] {
+            let mut n = booted(status, None);
+            assert_eq!(
+                n.app
+                    .get_setpoint(SetpointId::SupplyTempCentiC)
+                    .unwrap()
+                    .value,
+                3_000
+            );
+            assert_eq!(n.diagnostics_mut().settings, status);
+            let listed = alarms(&mut n, 3);
+            assert_eq!(listed.len(), 1, "{listed:?}");
+            let a = listed[0];
+            assert_eq!(
+                (a.code, a.instance, a.severity, a.active),
+                (AlarmCode::SettingsLost, instance, severity, true)
+            );
+            // A version 2 client cannot decode the code: not told of it, nor of its event.
+            assert!(alarms(&mut n, 2).is_empty());
+            assert!(n.log().iter().any(|r| matches!(
+                r.event,
+                EventKind::AlarmRaised {
+                    code: AlarmCode::SettingsLost,
+                    ..
+                }
+            )));
+            // Once settings are written, the condition is gone; acknowledged, it goes.
+            let now = steps(&mut n, 0, 5);
+            ask(&mut n, now, 4, supply(2_900));
+            assert!(save_due(&mut n, now).is_some());
+            n.settings_saved(Instant(now + SAVE_SETTLE_MS), true);
+            assert!(!alarms(&mut n, 3)[0].active);
+            let frames = ask(
+                &mut n,
+                now,
+                5,
+                Message::AckAlarm(AckAlarm {
+                    code: AlarmCode::SettingsLost,
+                    instance,
+                }),
+            );
+            assert!(matches!(frames[0].message, Message::Ack(_)), "{frames:?}");
+            assert!(alarms(&mut n, 3).is_empty());
+        }
+    }
+
+    #[test]
+    fn a_store_that_cannot_be_written_says_so_and_is_tried_again() {
+        let mut n = booted(StoreStatus::Loaded, Some(&[]));
+        let now = steps(&mut n, 0, 5);
+        ask(&mut n, now, 1, supply(2_900));
+        assert!(save_due(&mut n, now).is_some());
+        let t = Instant(now + SAVE_SETTLE_MS);
+        n.settings_saved(t, false);
+        assert_eq!(n.diagnostics_mut().settings, StoreStatus::Unwritable);
+        let listed = alarms(&mut n, 3);
+        assert_eq!(
+            (listed[0].code, listed[0].instance),
+            (AlarmCode::SettingsLost, 2)
+        );
+        let retry = t.plus_millis(SAVE_SETTLE_MS);
+        assert!(save_due(&mut n, retry.as_millis()).is_some(), "tried again");
+        n.settings_saved(retry, true);
+        assert!(!alarms(&mut n, 3)[0].active);
+    }
+}

@@ -110,7 +110,8 @@ fn alarm_code() -> impl Strategy<Value = AlarmCode> {
         TrayShed,
         BreakerTripped,
         ThermalDerate,
-        CommsLost
+        CommsLost,
+        SettingsLost
     ]
 }
 
@@ -246,6 +247,7 @@ fn store_status() -> impl Strategy<Value = StoreStatus> {
         Just(StoreStatus::Loaded),
         Just(StoreStatus::Empty),
         Just(StoreStatus::Corrupt),
+        Just(StoreStatus::Unwritable),
     ]
 }
 

@@ -79,6 +79,13 @@ fn accept(
 impl Pil {
     /// Starts QEMU with `image` and waits for it to connect both UARTs.
     pub fn start(image: &Path) -> Result<Self, String> {
+        Self::start_with(image, None)
+    }
+
+    /// Starts QEMU with `image` and, if given, the file `preload.0` loaded into the machine's
+    /// memory at `preload.1` before the firmware runs (the settings store a board kept through
+    /// a power cycle, see [`Pil::save_memory`]; QEMU loads it again at every reset).
+    pub fn start_with(image: &Path, preload: Option<(&Path, u32)>) -> Result<Self, String> {
         if !image.exists() {
             return Err(format!(
                 "no firmware image at {}: build it with `cargo xtask firmware`",
@@ -97,6 +104,12 @@ impl Pil {
             .args(["-serial", &format!("tcp:127.0.0.1:{},nodelay=on", port(&host_l))])
             .args(["-serial", &format!("tcp:127.0.0.1:{},nodelay=on", port(&plant_l))])
             .args(["-qmp", &format!("tcp:127.0.0.1:{},nodelay=on", port(&qmp_l))])
+            .args(preload.map_or_else(Vec::new, |(file, addr)| {
+                vec![
+                    "-device".to_owned(),
+                    format!("loader,file={},addr={addr:#x},force-raw=on", file.display()),
+                ]
+            }))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -202,6 +215,17 @@ impl Pil {
         self.wait_for_boot(before, Duration::from_secs(20))
     }
 
+    /// Writes `len` bytes of the machine's memory from `addr` to `file` (QMP `pmemsave`): what
+    /// a board's flash would keep through a power cycle.
+    pub fn save_memory(&mut self, addr: u32, len: u32, file: &Path) -> Result<(), String> {
+        let path = file.to_str().ok_or("the file's path is not UTF-8")?;
+        let arguments = format!(
+            r#"{{"val":{addr},"size":{len},"filename":{}}}"#,
+            serde_json::to_string(path).map_err(|e| e.to_string())?
+        );
+        qmp_execute(&mut self.qmp, "pmemsave", Some(&arguments))
+    }
+
     /// How many times the firmware has come up so far.
     pub fn boots(&self) -> usize {
         self.log
@@ -294,8 +318,21 @@ fn qmp_line(qmp: &mut BufReader<TcpStream>) -> Result<String, String> {
 /// Runs a QMP command without arguments and waits for its answer (events on the way are
 /// skipped; an error answer is returned as the error).
 fn qmp_command(qmp: &mut BufReader<TcpStream>, command: &str) -> Result<(), String> {
+    qmp_execute(qmp, command, None)
+}
+
+/// Runs a QMP command with `arguments` (a JSON object), if any, and waits for its answer.
+fn qmp_execute(
+    qmp: &mut BufReader<TcpStream>,
+    command: &str,
+    arguments: Option<&str>,
+) -> Result<(), String> {
+    let request = match arguments {
+        Some(a) => format!("{{\"execute\":\"{command}\",\"arguments\":{a}}}\n"),
+        None => format!("{{\"execute\":\"{command}\"}}\n"),
+    };
     qmp.get_mut()
-        .write_all(format!("{{\"execute\":\"{command}\"}}\n").as_bytes())
+        .write_all(request.as_bytes())
         .map_err(|e| format!("QEMU machine protocol: {e}"))?;
     loop {
         let line = qmp_line(qmp)?;

@@ -10,6 +10,14 @@
 //! else); the host link and the row bus run in thread mode. They share the node through a
 //! critical-section mutex, held only while the node handles bytes (tens of microseconds).
 //!
+//! **Settings** ([`rack_node::settings`]) are kept in the last 16 KiB of the flash's second
+//! bank ([`SETTINGS`], eight 2 KiB pages): the chip runs in dual-bank mode (`DBANK`, the
+//! factory setting), so the code keeps running from bank 1 while bank 2 is erased or written.
+//! The host-link task loads them at boot and saves them when the node says a save is due.
+//! With eight pages of five records and 10 k erase cycles a page, the store takes 400 k saves;
+//! the node's wear budget (32 at once, then one every 20 minutes) spends at most 26 k a year.
+//! The serial number is made from the chip's 96-bit unique ID ([`serial`]).
+//!
 //! **Supervision.** Each task checks in ([`check_in`]): the host link and the row-bus receiver
 //! at least every 100 ms (they wake on a timer when idle), the control task after its field
 //! I/O and after its step. The control task feeds the independent watchdog only while every
@@ -41,9 +49,11 @@ use embedded_io_async::{Read, Write};
 // A panic halts for probe-rs (`udf`). Its `print-defmt` feature would print the message, but
 // formatting it keeps every panic site's message and `core::fmt` in flash: measured +35 KiB
 // (98 KiB for the coolant image), more than half a slot. The firmware never panics on input.
+use embassy_stm32::flash::{Blocking, Flash};
 use panic_probe as _;
 use rack_control::Instant;
 use rack_node::row_bus::{self, BusFrame};
+use rack_node::settings::Store;
 use rack_node::{Application, Node};
 use rack_protocol::Message;
 use rack_protocol::decoder::FrameDecoder;
@@ -209,6 +219,72 @@ pub fn record_boot<A: Application>(node: &Shared<A>) {
     defmt::info!("reset: {}, task in the way: {}", cause, missed);
 }
 
+/// The settings store's region, as offsets in the flash: the last 16 KiB of bank 2.
+pub const SETTINGS: core::ops::Range<u32> = 0x7_c000..0x8_0000;
+
+/// The board's settings store.
+pub type SettingsStore = Store<Flash<'static, Blocking>>;
+
+/// The settings store for a `kind` device, if the chip is set up for it: in single-bank mode
+/// (`DBANK` cleared) the pages are laid out otherwise, and the device runs on its built-in
+/// settings (`StoreStatus::None`) rather than erase the wrong ones.
+pub fn settings_store(
+    flash: embassy_stm32::Peri<'static, peripherals::FLASH>,
+    kind: rack_protocol::types::DeviceKind,
+) -> Option<SettingsStore> {
+    if !embassy_stm32::pac::FLASH.optr().read().dbank() {
+        defmt::error!("flash in single-bank mode (DBANK=0): settings will not be kept");
+        return None;
+    }
+    Store::new(Flash::new_blocking(flash), SETTINGS, kind).ok()
+}
+
+/// At boot, after [`record_boot`]: puts the kept settings in force (or the built-in ones,
+/// with the `settings-lost` alarm, when the store is empty or corrupt).
+pub fn load_settings<A: Application>(node: &Shared<A>, store: Option<&mut SettingsStore>) {
+    let (status, kept) = match store {
+        Some(store) => store.load(),
+        None => (rack_protocol::types::StoreStatus::None, None),
+    };
+    node.lock(|cell| cell.borrow_mut().restore_settings(now(), status, kept));
+    defmt::info!("settings: {}", status);
+}
+
+/// Writes the node's settings when a save is due (the flash is written outside the node's
+/// lock: the control step never waits for it).
+fn keep_settings<A: Application>(node: &Shared<A>, store: &mut SettingsStore) {
+    let t = now();
+    if node.lock(|cell| cell.borrow_mut().settings_due(t)) {
+        // The body is written in the lock (microseconds), the flash outside it.
+        let written = store
+            .save_with(|out| node.lock(|cell| cell.borrow().write_settings(out)))
+            .is_ok();
+        if !written {
+            defmt::error!("settings: the flash refused the save");
+        }
+        node.lock(|cell| cell.borrow_mut().settings_saved(now(), written));
+    }
+}
+
+/// The serial number: `prefix` and 48 bits of the chip's 96-bit unique ID folded by FNV-1a
+/// (12 hex digits: a collision between two chips of a campus of 100 000 is a 1 in 50 000
+/// chance), at most 16 bytes.
+pub fn serial(prefix: &str) -> &'static str {
+    static SERIAL: static_cell::StaticCell<heapless::String<16>> = static_cell::StaticCell::new();
+    let hash = embassy_stm32::uid::uid()
+        .iter()
+        .fold(0xcbf2_9ce4_8422_2325_u64, |h, &b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+        });
+    let mut text = heapless::String::new();
+    let _ = text.push_str(prefix);
+    for shift in (0..12).rev() {
+        let digit = (hash >> (shift * 4)) & 0xf;
+        let _ = text.push(char::from_digit(u32::try_from(digit).unwrap_or(0), 16).unwrap_or('0'));
+    }
+    SERIAL.init(text).as_str()
+}
+
 /// Notes the task now in the watchdog's way (the control task's phase, or a late task; none
 /// when all is well), for the next boot to name.
 pub fn in_the_way(task: Option<rack_protocol::types::TaskId>) {
@@ -295,6 +371,7 @@ impl Outbox {
 pub async fn host_link<A: Application>(
     mut uart: BufferedUart<'static>,
     node: &'static Shared<A>,
+    mut store: Option<SettingsStore>,
 ) -> ! {
     let mut buf = [0u8; 256];
     let mut out = Outbox::new();
@@ -325,6 +402,9 @@ pub async fn host_link<A: Application>(
             }
             node.poll(t, &mut |f| out.push(f));
         });
+        if let Some(store) = store.as_mut() {
+            keep_settings(node, store);
+        }
         if out.dropped > 0 {
             defmt::warn!(
                 "host link: {} frames dropped (link slower than the node)",

@@ -15,6 +15,13 @@
 //! the watchdog was starved for; the chip has no reset flags, so the record also tells a
 //! reset from outside (QEMU's `system_reset`: `Pin`) from a power-on.
 //!
+//! **Settings.** The last 16 KiB of the code memory (`0x003f_c000`,
+//! `rack_node::settings::QEMU_REGION`) hold the
+//! settings store ([`rack_node::settings`]) as NOR flash would (QEMU's code memory is RAM,
+//! which a `system_reset` keeps; a test keeps it through a power cycle with QMP's `pmemsave`
+//! and `-device loader`). RAM that QEMU zeroed at start stands for flash as it leaves the
+//! factory: it is erased before the store is read. Saves are timed by `SysTick`.
+//!
 //! The CMSDK UART and watchdog drivers are written here: a few registers each, and no
 //! maintained crate covers this QEMU board.
 #![no_std]
@@ -28,6 +35,7 @@ use core::sync::atomic::{AtomicU32, Ordering};
 use cortex_m_semihosting::debug;
 use rack_control::Instant;
 use rack_node::plant_io::{injects_fault, is_end_of_run};
+use rack_node::settings::{RamFlash, Store};
 use rack_node::supervision::TaskMonitor;
 use rack_node::{Application, Node};
 use rack_protocol::Message;
@@ -222,6 +230,20 @@ unsafe fn DefaultHandler(_irqn: i16) {
     Uart::PLANT.clear_rx_interrupt();
 }
 
+/// The settings store over [`SETTINGS`], for a device of `kind`.
+fn settings_store(kind: rack_protocol::types::DeviceKind) -> Option<Store<RamFlash<'static>>> {
+    let (base, len) = rack_node::settings::QEMU_REGION;
+    // SAFETY: the region is code memory outside the image (memory.x ends `FLASH` before it),
+    // which nothing else in the program names, and this runs once, at boot (`run` is `-> !`).
+    let mem: &'static mut [u8] =
+        unsafe { core::slice::from_raw_parts_mut(base as *mut u8, len as usize) };
+    // QEMU starts its RAM zeroed; a chip's flash leaves the factory erased.
+    if mem.iter().all(|&b| b == 0) {
+        mem.fill(0xff);
+    }
+    Store::new(RamFlash::new(mem), 0..len, kind).ok()
+}
+
 /// The main loop of every image: host protocol bytes from UART0 go to the node; each plant
 /// sample from UART1 is turned into the node's step by `on_sample`, which returns the actuator
 /// command sent back; an end-of-run sample exits through semihosting.
@@ -241,6 +263,12 @@ pub fn run<A: Application>(
     write_boot_record(&record);
     node.record_reset(Instant(0), cause, missed);
     node.diagnostics_mut().fault = fault;
+    let mut store = settings_store(node.app.kind());
+    let (status, kept) = match store.as_mut() {
+        Some(store) => store.load(),
+        None => (rack_protocol::types::StoreStatus::None, None),
+    };
+    node.restore_settings(Instant(0), status, kept);
     cortex_m_semihosting::hprintln!("{}: up", name);
     enable_rx_interrupts();
     // A backstop only: the receive interrupts wake the loop.
@@ -277,6 +305,12 @@ pub fn run<A: Application>(
         {
             note_stack(node);
             node.on_bytes(now, bytes, &mut |f| host.write_all(f));
+        }
+        if let Some(store) = store.as_mut()
+            && node.settings_due(up)
+        {
+            let written = store.save_with(|out| node.write_settings(out)).is_ok();
+            node.settings_saved(now, written);
         }
         let mut busy = n > 0;
         while let Some(b) = plant.read() {

@@ -248,8 +248,12 @@ async fn control(
 }
 
 #[embassy_executor::task]
-async fn host(uart: BufferedUart<'static>, node: &'static Shared<CoolantApp>) {
-    host_link(uart, node).await;
+async fn host(
+    uart: BufferedUart<'static>,
+    node: &'static Shared<CoolantApp>,
+    store: Option<nucleo_g474re::SettingsStore>,
+) {
+    host_link(uart, node, store).await;
 }
 
 #[embassy_executor::task(pool_size = 3)]
@@ -270,7 +274,7 @@ async fn main(spawner: Spawner) {
         Mutex::new(RefCell::new(Node::new(
             CoolantApp::new(CoolantController::new(CoolantConfig::default())),
             NodeConfig {
-                serial: "CDU-NUCLEO-0",
+                serial: nucleo_g474re::serial("CDU-"),
                 ..NodeConfig::default()
             },
             now(),
@@ -278,6 +282,9 @@ async fn main(spawner: Spawner) {
     });
     node.lock(|n| n.borrow_mut().keys_mut().install_build_keys());
     record_boot(node);
+    let mut store =
+        nucleo_g474re::settings_store(p.FLASH, rack_protocol::types::DeviceKind::CoolantController);
+    nucleo_g474re::load_settings(node, store.as_mut());
     ROW.lock(|row| *row.borrow_mut() = Some(CduRowBus::new(0)));
 
     let uart = host_uart(p.LPUART1, p.PA3, p.PA2, Irqs);
@@ -375,6 +382,6 @@ async fn main(spawner: Spawner) {
     let watchdog = Watchdog::start(p.IWDG);
     let high = start_control_executor();
     high.spawn(defmt::unwrap!(control(node, io, tx, watchdog, heartbeat)));
-    spawner.spawn(defmt::unwrap!(host(uart, node)));
+    spawner.spawn(defmt::unwrap!(host(uart, node, store)));
     spawner.spawn(defmt::unwrap!(row_rx(rx)));
 }

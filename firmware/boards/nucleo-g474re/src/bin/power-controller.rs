@@ -227,8 +227,12 @@ async fn control(
 }
 
 #[embassy_executor::task]
-async fn host(uart: BufferedUart<'static>, node: &'static Shared<PowerApp>) {
-    host_link(uart, node).await;
+async fn host(
+    uart: BufferedUart<'static>,
+    node: &'static Shared<PowerApp>,
+    store: Option<nucleo_g474re::SettingsStore>,
+) {
+    host_link(uart, node, store).await;
 }
 
 #[embassy_executor::task]
@@ -284,7 +288,7 @@ async fn main(spawner: Spawner) {
         Mutex::new(RefCell::new(Node::new(
             PowerApp::new(PowerController::new(PowerConfig::default())),
             NodeConfig {
-                serial: "RPC-NUCLEO-0",
+                serial: nucleo_g474re::serial("RPC-"),
                 ..NodeConfig::default()
             },
             now(),
@@ -292,6 +296,9 @@ async fn main(spawner: Spawner) {
     });
     node.lock(|n| n.borrow_mut().keys_mut().install_build_keys());
     record_boot(node);
+    let mut store =
+        nucleo_g474re::settings_store(p.FLASH, rack_protocol::types::DeviceKind::PowerController);
+    nucleo_g474re::load_settings(node, store.as_mut());
     ROW.lock(|r| *r.borrow_mut() = Some(RackRowBus::new(rack)));
     RACK.lock(|r| *r.borrow_mut() = Some(RackBus::new()));
 
@@ -349,7 +356,7 @@ async fn main(spawner: Spawner) {
     let watchdog = Watchdog::start(p.IWDG);
     let high = start_control_executor();
     high.spawn(defmt::unwrap!(control(node, io, row_tx, rack_tx, watchdog)));
-    spawner.spawn(defmt::unwrap!(host(uart, node)));
+    spawner.spawn(defmt::unwrap!(host(uart, node, store)));
     spawner.spawn(defmt::unwrap!(row_rx(row_rx_half)));
     spawner.spawn(defmt::unwrap!(rack_rx(rack_rx_half)));
 }
