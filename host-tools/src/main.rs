@@ -15,10 +15,10 @@ mod cli;
 mod commands;
 mod discover;
 mod keys;
-mod link;
 mod render;
-mod units;
 mod watch;
+
+use rack_host::{link, units};
 
 use std::process::ExitCode;
 use std::time::Duration;

@@ -94,6 +94,7 @@ fn test() -> Result<(), String> {
         )?;
     }
     ensure_qemu()?;
+    ensure_gateway_tools()?;
     step(
         "clippy",
         &cargo,
@@ -405,29 +406,59 @@ fn fuzz(runs: Option<&str>) -> Result<(), String> {
 /// Makes sure `qemu-system-arm` is there for the processor-in-the-loop tests: installs it
 /// with apt-get when running as root, otherwise stops with the command to run.
 fn ensure_qemu() -> Result<(), String> {
-    if Command::new("qemu-system-arm")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success())
-    {
+    ensure_apt(&[("qemu-system-arm", "qemu-system-arm")])
+}
+
+/// Makes sure the programs (each with the Debian package that has it) are there: installs the
+/// missing ones with apt-get when running as root, otherwise stops with the command to run.
+fn ensure_apt(programs: &[(&str, &str)]) -> Result<(), String> {
+    let missing: Vec<&str> = programs
+        .iter()
+        // There if it starts (mbpoll answers `--version` with a failure status).
+        .filter(|(program, _)| Command::new(program).arg("--version").output().is_err())
+        .map(|(_, package)| *package)
+        .collect();
+    if missing.is_empty() {
         return Ok(());
     }
     let root = output("id", &["-u"]).is_ok_and(|u| u.trim() == "0");
     if !root {
-        return Err("qemu-system-arm is missing; install it with: sudo apt-get install -y --no-install-recommends qemu-system-arm".into());
+        return Err(format!(
+            "{} missing; install with: sudo apt-get install -y --no-install-recommends {}",
+            missing.join(", "),
+            missing.join(" ")
+        ));
     }
     step("apt-get update", "apt-get", &["update", "-qq"])?;
-    step(
-        "install qemu-system-arm",
-        "apt-get",
-        &[
-            "install",
-            "-y",
-            "-qq",
-            "--no-install-recommends",
-            "qemu-system-arm",
-        ],
-    )
+    let mut args = vec!["install", "-y", "-qq", "--no-install-recommends"];
+    args.extend(&missing);
+    step(&format!("install {}", missing.join(", ")), "apt-get", &args)
+}
+
+/// The Python the gateway tests check Modbus with (`pymodbus`, pinned), in `target/venv`.
+const PYMODBUS: &str = "pymodbus==3.16.1";
+
+/// What `rackgw`'s tests check it with, as the field does: Prometheus's `promtool`, `mbpoll`
+/// (Debian's packages) and `pymodbus` in a virtual environment of the project's
+/// (`target/venv`).
+fn ensure_gateway_tools() -> Result<(), String> {
+    ensure_apt(&[("promtool", "prometheus"), ("mbpoll", "mbpoll")])?;
+    let python = "target/venv/bin/python";
+    let has = |module: &str| {
+        Command::new(python)
+            .args(["-c", &format!("import {module}")])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    if !has("pymodbus") {
+        step("python venv", "python3", &["-m", "venv", "target/venv"])?;
+        step(
+            &format!("install {PYMODBUS}"),
+            "target/venv/bin/pip",
+            &["install", "-q", "--disable-pip-version-check", PYMODBUS],
+        )?;
+    }
+    Ok(())
 }
 
 /// What `rust-toolchain.toml` asks for beyond the channel.
