@@ -575,7 +575,9 @@ pub enum StoreStatus {
     Loaded,
     /// The store was empty: built-in settings.
     Empty,
-    /// The store was corrupt (bad checksum or layout): built-in settings, alarm raised.
+    /// The store held a record that failed its check (a save cut short, damaged flash) or one
+    /// of another layout: the newest good record is in force if there is one, else the
+    /// built-in settings; alarm raised.
     Corrupt,
     /// Settings changed since boot could not be written (a flash error): they are in force
     /// until the next reset, not after it; alarm raised.

@@ -462,6 +462,7 @@ fn settings_survive_a_reset_and_a_power_cycle_and_a_corrupt_store_raises_an_alar
         AlarmCode, AuthRefusal, ModeSetting, PumpControlMode, Severity, StoreStatus,
     };
     let (addr, len) = rack_node::settings::QEMU_REGION;
+    let image_path = image;
     let dir = std::env::temp_dir().join(format!("rackloop-pil-settings-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let kept = dir.join("store.bin");
@@ -551,7 +552,7 @@ fn settings_survive_a_reset_and_a_power_cycle_and_a_corrupt_store_raises_an_alar
     // A power cycle: the store's region is what a board keeps.
     pil.save_memory(addr, len, &kept).unwrap();
     drop(pil);
-    let pil = rack_sim::run::pil::Pil::start_with(&image(), Some((&kept, addr))).unwrap();
+    let mut pil = rack_sim::run::pil::Pil::start_with(&image(), Some((&kept, addr))).unwrap();
     let mut host = pil.host.try_clone().unwrap();
     let mut decoder = FrameDecoder::new();
     assert_eq!(
@@ -559,22 +560,61 @@ fn settings_survive_a_reset_and_a_power_cycle_and_a_corrupt_store_raises_an_alar
         StoreStatus::Loaded
     );
     assert_eq!(supply(&mut host, &mut decoder, 201), 2_870);
+    // A second save: the store's region changes when it lands.
+    let second = Message::SetSetpoint(SetSetpoint {
+        id: SetpointId::SupplyTempCentiC,
+        value: 2_890,
+    });
+    assert!(matches!(
+        request(&mut host, &mut decoder, 202, second),
+        Message::Setpoint(_)
+    ));
+    let two = dir.join("two.bin");
+    let before = std::fs::read(&kept).unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        pil.save_memory(addr, len, &two).unwrap();
+        if std::fs::read(&two).unwrap() != before {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "never saved");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    drop(pil);
+    let bytes = std::fs::read(&two).unwrap();
+    let end = bytes.iter().rposition(|&b| b != 0xff).unwrap();
+    let boot = |image: &[u8], name: &str| {
+        let file = dir.join(name);
+        std::fs::write(&file, image).unwrap();
+        let pil = rack_sim::run::pil::Pil::start_with(&image_path(), Some((&file, addr))).unwrap();
+        let mut host = pil.host.try_clone().unwrap();
+        let mut decoder = FrameDecoder::new();
+        let status = diagnostics(&mut host, &mut decoder, 300).settings;
+        let value = supply(&mut host, &mut decoder, 301);
+        let alarm = settings_alarm(&mut host, &mut decoder, 302);
+        (pil, host, decoder, status, value, alarm)
+    };
+
+    // The newest record damaged (a save cut short looks the same): the one before it is in
+    // force, and the alarm says a save may be lost.
+    let mut newest_damaged = bytes.clone();
+    newest_damaged[end - 40] ^= 0x5a;
+    let (pil, _, _, status, value, alarm) = boot(&newest_damaged, "newest-damaged.bin");
+    assert_eq!((status, value), (StoreStatus::Corrupt, 2_870));
+    let alarm = alarm.expect("a damaged store raises it");
+    assert_eq!(
+        (alarm.instance, alarm.severity, alarm.active),
+        (1, Severity::Warning, true),
+        "{alarm:?}"
+    );
     drop(pil);
 
-    // The store damaged (one byte of its record): the built-in settings, and the alarm.
-    let mut bytes = std::fs::read(&kept).unwrap();
-    bytes[40] ^= 0x5a;
-    let damaged = dir.join("damaged.bin");
-    std::fs::write(&damaged, &bytes).unwrap();
-    let pil = rack_sim::run::pil::Pil::start_with(&image(), Some((&damaged, addr))).unwrap();
-    let mut host = pil.host.try_clone().unwrap();
-    let mut decoder = FrameDecoder::new();
-    assert_eq!(
-        diagnostics(&mut host, &mut decoder, 300).settings,
-        StoreStatus::Corrupt
-    );
-    assert_eq!(supply(&mut host, &mut decoder, 301), 3_000);
-    let alarm = settings_alarm(&mut host, &mut decoder, 302).expect("a corrupt store raises it");
+    // Every record damaged: the built-in settings, and the alarm critical.
+    let mut all_damaged = newest_damaged;
+    all_damaged[40] ^= 0x5a;
+    let (pil, mut host, mut decoder, status, value, alarm) = boot(&all_damaged, "all-damaged.bin");
+    assert_eq!((status, value), (StoreStatus::Corrupt, 3_000));
+    let alarm = alarm.expect("a corrupt store raises it");
     assert_eq!(
         (alarm.instance, alarm.severity, alarm.active),
         (1, Severity::Critical, true),

@@ -500,16 +500,20 @@ impl<A: Application> Node<A> {
     }
 
     /// Puts in force what the board's settings store held at boot: `status` says what it
-    /// found, `body` is the kept settings, if any. Values the firmware no longer accepts keep
-    /// their built-in ones; a body this firmware cannot read counts as corrupt. An empty or
-    /// corrupt store raises the `settings-lost` alarm.
+    /// found, `body` is the kept settings, if any (a corrupt store may still give the newest good
+    /// record). Values the firmware no longer accepts keep their built-in ones; a body this
+    /// firmware cannot read counts as corrupt, and is not applied. An empty or corrupt store
+    /// raises the `settings-lost` alarm (critical when nothing kept could be used).
     pub fn restore_settings(&mut self, now: Instant, status: StoreStatus, body: Option<&[u8]>) {
-        let status = match body {
-            Some(body) if !settings::read_body(body, &mut |_, _| {}) => StoreStatus::Corrupt,
-            _ => status,
+        let readable = body.filter(|b| settings::read_body(b, &mut |_, _| {}));
+        let status = if body.is_some() && readable.is_none() {
+            StoreStatus::Corrupt
+        } else {
+            status
         };
+        let body = readable;
         self.diagnostics.settings = status;
-        if let (StoreStatus::Loaded, Some(body)) = (status, body) {
+        if let (StoreStatus::Loaded | StoreStatus::Corrupt, Some(body)) = (status, body) {
             let (app, keys) = (&mut self.app, &mut self.keys);
             let mut keys_cleared = false;
             settings::read_body(body, &mut |request, counter| match request {
@@ -531,9 +535,11 @@ impl<A: Application> Node<A> {
                 _ => {}
             });
         }
-        let instance = match status {
-            StoreStatus::Empty => Some((0, Severity::Warning)),
-            StoreStatus::Corrupt => Some((1, Severity::Critical)),
+        let instance = match (status, body) {
+            (StoreStatus::Empty, _) => Some((0, Severity::Warning)),
+            // The newest good record is in force: a later save may be lost.
+            (StoreStatus::Corrupt, Some(_)) => Some((1, Severity::Warning)),
+            (StoreStatus::Corrupt, None) => Some((1, Severity::Critical)),
             _ => None,
         };
         if let Some((instance, severity)) = instance {

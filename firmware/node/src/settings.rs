@@ -20,11 +20,12 @@
 //! and the formatting its assertions pull in), and the Nucleo coolant image had 1.5 KiB left
 //! of its 64 KiB budget. One record type, appended whole, needs only this.
 //!
-//! **What boot finds** ([`StoreStatus`]): a valid record: `Loaded`; a store that is all erased
-//! flash: `Empty`; anything else (no record passes its CRC, the newest record has another
-//! layout or device kind, a page header is damaged): `Corrupt`, and the store is erased so that
-//! the next save starts it afresh. Empty or corrupt, the device runs its built-in settings and
-//! the node raises the `settings-lost` alarm.
+//! **What boot finds** ([`StoreStatus`]): valid records and nothing else: `Loaded`, the newest in
+//! force; a store that is all erased flash: `Empty`, the built-in settings; a record that fails
+//! its check beside good ones (a save cut short by a power cut, damaged flash): `Corrupt`, the
+//! newest good record in force, and the store rewritten as that record alone; no good record
+//! at all, or a newest of another layout or device kind: `Corrupt`, the built-in settings, the
+//! store erased. Empty or corrupt, the node raises the `settings-lost` alarm.
 //!
 //! **Wear.** Flash endures about 10,000 erase cycles a page (STM32G4: 10 k). A save is taken
 //! at most every [`SAVE_SETTLE_MS`] after the last change and out of a bucket of
@@ -436,10 +437,16 @@ impl<F: NorFlash> Store<F> {
             ours.then_some((seq, header.len))
         });
         match (found, newest, damaged) {
-            (Some((seq, len)), ..) => {
+            (Some((seq, len)), _, false) => {
                 self.seq = seq;
                 self.cursor = cursor;
                 (StoreStatus::Loaded, self.buf.0.get(..len))
+            }
+            (Some((seq, len)), Some((_, page, at)), true) => {
+                // A record failed its check (a save cut short, or the flash damaged): the newest
+                // good one is in force, and the store says it was corrupt.
+                self.seq = seq;
+                (StoreStatus::Corrupt, self.heal(page, at, len))
             }
             (None, None, false) => (StoreStatus::Empty, None),
             _ => {
@@ -450,6 +457,29 @@ impl<F: NorFlash> Store<F> {
                 (StoreStatus::Corrupt, None)
             }
         }
+    }
+
+    /// Rewrites the store as the good record at `page`/`at` alone (its body `len` bytes): a
+    /// copy on the next page first, then every other page erased, so that a record is good at
+    /// every moment and the next boot finds the store sound. Returns the body.
+    fn heal(&mut self, page: u32, at: u32, len: usize) -> Option<&[u8]> {
+        let address = self.address(page, at) + HEADER_LEN;
+        let body = self.buf.0.get_mut(HEADER..HEADER + len)?;
+        if self.flash.read(address, body).is_err() {
+            return None;
+        }
+        // The write goes to the next page (erased for it).
+        self.cursor = (page, self.page);
+        if self.write_record(len).is_err() {
+            return self.buf.0.get(HEADER..HEADER + len);
+        }
+        let kept = self.cursor.0;
+        for other in (0..self.pages()).filter(|p| *p != kept) {
+            let start = self.address(other, 0);
+            let _ = self.flash.erase(start, start + self.page);
+        }
+        // The write's check read the record back: the body is at the buffer's start.
+        self.buf.0.get(..len)
     }
 
     /// Whether `len` bytes at `at` read as erased flash.
@@ -486,6 +516,12 @@ impl<F: NorFlash> Store<F> {
     ) -> Result<(), SaveError> {
         let body = self.buf.0.get_mut(HEADER..).ok_or(SaveError::TooBig)?;
         let len = write(body).ok_or(SaveError::TooBig)?;
+        self.write_record(len)
+    }
+
+    /// Appends the body in the buffer after the header's room (`len` bytes) as the newest
+    /// record.
+    fn write_record(&mut self, len: usize) -> Result<(), SaveError> {
         let footprint = Self::footprint(len);
         let seq = self.seq.wrapping_add(1);
         let len16 = u16::try_from(len).map_err(|_| SaveError::TooBig)?;

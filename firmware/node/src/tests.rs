@@ -855,6 +855,24 @@ mod settings {
         st.save(&sample(2_950)).unwrap();
         assert_eq!(st.load().1, Some(&sample(2_950)[..]));
 
+        // Two records, the newer damaged: the older is in force, the store says it was
+        // corrupt, and is rewritten so that the next boot finds it sound.
+        let mut mem = erased();
+        let mut st = store(&mut mem);
+        st.save(&sample(2_800)).unwrap();
+        st.save(&sample(2_810)).unwrap();
+        let second = mem.iter().rposition(|&b| b != 0xff).unwrap();
+        mem[second - 40] ^= 0x01;
+        let older = sample(2_800);
+        assert_eq!(
+            store(&mut mem).load(),
+            (StoreStatus::Corrupt, Some(&older[..]))
+        );
+        assert_eq!(
+            store(&mut mem).load(),
+            (StoreStatus::Loaded, Some(&older[..]))
+        );
+
         // Flash that was never erased (garbage).
         let mut mem: Vec<u8> = (0..SIZE).map(|i| (i * 7 + 3).to_le_bytes()[0]).collect();
         assert_eq!(store(&mut mem).load().0, StoreStatus::Corrupt);
@@ -943,6 +961,7 @@ mod settings {
             let old = sample(2_000 + saves - 1);
             let new = sample(2_999);
             let mut outcomes = [false; 2];
+            let mut torn_records = [false; 2];
             for cut in (0..2_600).step_by(13) {
                 let mut mem = base.clone();
                 let mut torn = Store::new(
@@ -957,17 +976,32 @@ mod settings {
                 assert_eq!(torn.load(), (StoreStatus::Loaded, Some(&old[..])));
                 let saved = torn.save(&new).is_ok();
                 outcomes[usize::from(saved)] = true;
-                // Power back: the next boot.
+                // Power back: the next boot finds the old settings or the new, and says whether
+                // a record was cut short (the alarm); the boot after finds the store sound.
                 let mut next = store(&mut mem);
                 let (status, kept) = next.load();
-                assert_eq!(status, StoreStatus::Loaded, "{saves} saves, cut at {cut}");
-                let kept = kept.unwrap().to_vec();
+                let kept = kept.unwrap().to_vec(); // a good record survives
+                assert!(
+                    matches!(status, StoreStatus::Loaded | StoreStatus::Corrupt),
+                    "{saves} saves, cut at {cut}: {status:?}"
+                );
                 if saved {
-                    assert_eq!(kept, new);
+                    assert_eq!((status, &kept), (StoreStatus::Loaded, &new));
                 } else {
                     assert!(kept == old || kept == new, "{saves} saves, cut at {cut}");
                 }
+                torn_records[usize::from(status == StoreStatus::Corrupt)] = true;
+                assert_eq!(
+                    store(&mut mem).load(),
+                    (StoreStatus::Loaded, Some(&kept[..])),
+                    "{saves} saves, cut at {cut}: healed"
+                );
             }
+            assert_eq!(
+                torn_records,
+                [true, true],
+                "cuts that tore a record, and that did not"
+            );
             assert_eq!(
                 outcomes,
                 [true, true],
@@ -1161,6 +1195,38 @@ mod settings {
             assert!(matches!(frames[0].message, Message::Ack(_)), "{frames:?}");
             assert!(alarms(&mut n, 3).is_empty());
         }
+    }
+
+    #[test]
+    fn a_corrupt_store_with_a_good_record_puts_it_in_force_and_warns() {
+        let mut body = [0u8; RECORD_MAX];
+        let mut w = BodyWriter::new(&mut body);
+        w.setpoint(SetpointId::SupplyTempCentiC, 2_880).unwrap();
+        let len = w.len();
+        let mut n = booted(StoreStatus::Corrupt, Some(&body[..len]));
+        assert_eq!(
+            n.app
+                .get_setpoint(SetpointId::SupplyTempCentiC)
+                .unwrap()
+                .value,
+            2_880
+        );
+        let listed = alarms(&mut n, 3);
+        assert_eq!(
+            (listed[0].code, listed[0].instance, listed[0].severity),
+            (AlarmCode::SettingsLost, 1, Severity::Warning)
+        );
+        // A body this firmware cannot read is not applied: the built-in settings, critical.
+        let mut n = booted(StoreStatus::Loaded, Some(&[2, 0]));
+        assert_eq!(n.diagnostics_mut().settings, StoreStatus::Corrupt);
+        assert_eq!(
+            n.app
+                .get_setpoint(SetpointId::SupplyTempCentiC)
+                .unwrap()
+                .value,
+            3_000
+        );
+        assert_eq!(alarms(&mut n, 3)[0].severity, Severity::Critical);
     }
 
     #[test]
