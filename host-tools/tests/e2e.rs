@@ -8,10 +8,9 @@
     clippy::indexing_slicing
 )]
 
-use std::path::Path;
 use std::process::{Command, Output};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -28,64 +27,12 @@ at_s = 20
 fault = { kind = "pump_trip", pump = 0 }
 "#;
 
-struct Row {
-    port: u16,
-    /// The row's keys file: maintenance key 1, operator key 2.
-    keys: std::path::PathBuf,
-    stop: Arc<AtomicBool>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl Drop for Row {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
-
-/// A fresh keys file in a directory of its own (`racksim serve --keys` makes it).
-fn keys_file(
-    tag: &str,
-) -> (
-    std::path::PathBuf,
-    Vec<(rack_protocol::auth::Key, rack_protocol::types::KeyRole)>,
-) {
-    let dir = std::env::temp_dir().join(format!("rackctl-e2e-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("row.keys");
-    let (keys, created) = rack_sim::run::serve::load_or_create_keys(&path).unwrap();
-    assert!(created);
-    (path, keys)
-}
+mod common;
+use common::Row;
 
 fn start_row(speed: f64) -> Row {
-    let scenario = rack_sim::scenario::Scenario::parse(Path::new("e2e-row.toml"), ROW).unwrap();
-    let stop = Arc::new(AtomicBool::new(false));
-    let (tx, rx) = mpsc::channel();
-    let flag = stop.clone();
-    let (keys_path, keys) = keys_file(&format!("{speed}"));
-    let options = rack_sim::run::serve::ServeOptions {
-        keys,
-        ..Default::default()
-    };
-    let thread = std::thread::spawn(move || {
-        rack_sim::serve(&scenario, 0, speed, options, &flag, |ports| {
-            tx.send(ports[0]).unwrap();
-        })
-        .unwrap();
-    });
-    let port = rx
-        .recv_timeout(Duration::from_secs(60))
-        .expect("the row listens");
-    Row {
-        port,
-        keys: keys_path,
-        stop,
-        thread: Some(thread),
-    }
+    let dir = std::env::temp_dir().join(format!("rackctl-e2e-{speed}-{}", std::process::id()));
+    Row::start(ROW, speed, &dir)
 }
 
 fn rackctl(args: &[&str]) -> Output {
@@ -109,7 +56,7 @@ fn json_of(out: &Output) -> Value {
 #[test]
 fn a_technician_session_against_the_live_simulator() {
     let row = start_row(20.0);
-    let addr = format!("127.0.0.1:{}", row.port);
+    let addr = format!("127.0.0.1:{}", row.port());
     let keys = row.keys.to_str().unwrap().to_owned();
     let at = |args: &[&str]| {
         let mut all = vec![
@@ -287,7 +234,11 @@ fn a_technician_session_against_the_live_simulator() {
     );
 
     // Discover finds the device.
-    let out = at(&["discover", "--tcp", &format!("{}-{}", row.port, row.port)]);
+    let out = at(&[
+        "discover",
+        "--tcp",
+        &format!("{}-{}", row.port(), row.port()),
+    ]);
     let found = json_of(&out);
     assert!(
         found["devices"]

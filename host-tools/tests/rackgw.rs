@@ -14,8 +14,6 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 
 /// A CDU and two racks at a steady load.
@@ -30,56 +28,8 @@ shape = { kind = "constant", level = 0.8 }
 [power]
 "#;
 
-struct Row {
-    ports: Vec<u16>,
-    keys: PathBuf,
-    stop: Arc<AtomicBool>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl Row {
-    fn start(dir: &Path) -> Self {
-        let scenario =
-            rack_sim::scenario::Scenario::parse(Path::new("rackgw-row.toml"), ROW).unwrap();
-        let keys_path = dir.join("row.keys");
-        let (keys, _) = rack_sim::run::serve::load_or_create_keys(&keys_path).unwrap();
-        let options = rack_sim::run::serve::ServeOptions {
-            keys,
-            ..Default::default()
-        };
-        let stop = Arc::new(AtomicBool::new(false));
-        let flag = stop.clone();
-        let (tx, rx) = mpsc::channel();
-        let thread = std::thread::spawn(move || {
-            rack_sim::serve(&scenario, 0, 10.0, options, &flag, |ports| {
-                tx.send(ports.to_vec()).unwrap();
-            })
-            .unwrap();
-        });
-        let ports = rx
-            .recv_timeout(Duration::from_secs(60))
-            .expect("the row listens");
-        Self {
-            ports,
-            keys: keys_path,
-            stop,
-            thread: Some(thread),
-        }
-    }
-
-    fn stop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
-
-impl Drop for Row {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
+mod common;
+use common::Row;
 
 struct Gateway {
     child: Child,
@@ -97,7 +47,7 @@ impl Drop for Gateway {
 /// Starts rackgw on the row with `config`, and reads where it listens.
 fn gateway(row: &Row, config: &Path) -> Gateway {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_rackgw"));
-    cmd.args(["--connect", &format!("127.0.0.1:{}", row.ports[0])]);
+    cmd.args(["--connect", &format!("127.0.0.1:{}", row.port())]);
     for port in &row.ports[1..] {
         cmd.args(["--device", &format!("127.0.0.1:{port}")]);
     }
@@ -212,9 +162,7 @@ fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
 #[test]
 fn the_row_in_prometheus_and_modbus_checked_by_their_own_tools() {
     let dir = std::env::temp_dir().join(format!("rackgw-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let mut row = Row::start(&dir);
+    let mut row = Row::start(ROW, 10.0, &dir);
     let config = dir.join("rackgw.toml");
     std::fs::write(
         &config,
