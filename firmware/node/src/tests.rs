@@ -1070,6 +1070,14 @@ mod settings {
         })
     }
 
+    /// The supply temperature setpoint in force, 0.01 degC.
+    fn supply_setpoint(n: &Node<CoolantApp>) -> i32 {
+        n.app
+            .get_setpoint(SetpointId::SupplyTempCentiC)
+            .unwrap()
+            .value
+    }
+
     /// A node booted from `kept` (as a board does after reading its store).
     fn booted(status: StoreStatus, kept: Option<&[u8]>) -> Node<CoolantApp> {
         let mut n = node();
@@ -1126,13 +1134,7 @@ mod settings {
         n.keys_mut().clear();
         n.restore_settings(Instant(0), status, loaded);
         assert_eq!(n.diagnostics_mut().settings, StoreStatus::Loaded);
-        assert_eq!(
-            n.app
-                .get_setpoint(SetpointId::SupplyTempCentiC)
-                .unwrap()
-                .value,
-            2_870
-        );
+        assert_eq!(supply_setpoint(&n), 2_870);
         assert!(matches!(
             n.app.telemetry(Instant(0)),
             Message::CoolantTelemetry(t) if t.pump_control == PumpControlMode::Flow
@@ -1153,13 +1155,7 @@ mod settings {
             (StoreStatus::Corrupt, 1, Severity::Critical),
         ] {
             let mut n = booted(status, None);
-            assert_eq!(
-                n.app
-                    .get_setpoint(SetpointId::SupplyTempCentiC)
-                    .unwrap()
-                    .value,
-                3_000
-            );
+            assert_eq!(supply_setpoint(&n), 3_000);
             assert_eq!(n.diagnostics_mut().settings, status);
             let listed = alarms(&mut n, 3);
             assert_eq!(listed.len(), 1, "{listed:?}");
@@ -1204,13 +1200,7 @@ mod settings {
         w.setpoint(SetpointId::SupplyTempCentiC, 2_880).unwrap();
         let len = w.len();
         let mut n = booted(StoreStatus::Corrupt, Some(&body[..len]));
-        assert_eq!(
-            n.app
-                .get_setpoint(SetpointId::SupplyTempCentiC)
-                .unwrap()
-                .value,
-            2_880
-        );
+        assert_eq!(supply_setpoint(&n), 2_880);
         let listed = alarms(&mut n, 3);
         assert_eq!(
             (listed[0].code, listed[0].instance, listed[0].severity),
@@ -1219,13 +1209,7 @@ mod settings {
         // A body this firmware cannot read is not applied: the built-in settings, critical.
         let mut n = booted(StoreStatus::Loaded, Some(&[2, 0]));
         assert_eq!(n.diagnostics_mut().settings, StoreStatus::Corrupt);
-        assert_eq!(
-            n.app
-                .get_setpoint(SetpointId::SupplyTempCentiC)
-                .unwrap()
-                .value,
-            3_000
-        );
+        assert_eq!(supply_setpoint(&n), 3_000);
         assert_eq!(alarms(&mut n, 3)[0].severity, Severity::Critical);
     }
 
