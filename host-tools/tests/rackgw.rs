@@ -35,6 +35,8 @@ struct Gateway {
     child: Child,
     metrics: String,
     modbus: String,
+    /// What it told the operator (stderr), as it comes.
+    log: std::sync::Arc<std::sync::Mutex<String>>,
 }
 
 impl Drop for Gateway {
@@ -56,8 +58,21 @@ fn gateway(row: &Row, config: &Path) -> Gateway {
         .args(["--period-ms", "200", "--config"])
         .arg(config)
         .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
         .spawn()
         .unwrap();
+    let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let stderr = child.stderr.take().unwrap();
+    std::thread::spawn({
+        let log = log.clone();
+        move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let mut l = log.lock().unwrap();
+                l.push_str(&line);
+                l.push('\n');
+            }
+        }
+    });
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let mut next = || lines.next().unwrap().unwrap();
     let metrics = next()
@@ -73,6 +88,7 @@ fn gateway(row: &Row, config: &Path) -> Gateway {
         child,
         metrics,
         modbus,
+        log,
     }
 }
 
@@ -301,6 +317,25 @@ print("no-such-unit", r.exception_code if r.isError() else "answered")
     wait_for("the links seen down", || {
         sample(&text(), "rackloop_link_up{device=\"cdu\"}") == Some(0.0)
     });
+    // The operator was told, once each way.
+    let cdu = format!("rackgw: cdu (127.0.0.1:{})", row.port());
+    wait_for("the link's loss logged", || {
+        gw.log
+            .lock()
+            .unwrap()
+            .contains(&format!("{cdu}: link down"))
+    });
+    let told = gw.log.lock().unwrap().clone();
+    assert_eq!(
+        told.matches(&format!("{cdu}: link up")).count(),
+        1,
+        "{told}"
+    );
+    assert_eq!(
+        told.matches(&format!("{cdu}: link down")).count(),
+        1,
+        "{told}"
+    );
     let stale = text();
     assert!(!stale.contains("rackloop_cdu_secondary_supply"), "{stale}");
     assert!(!stale.contains("rackloop_rack_input_power"), "{stale}");
@@ -313,5 +348,25 @@ print("no-such-unit", r.exception_code if r.isError() else "answered")
         "0 65535 65535 65535 32768",
         "quality 0, nothing available"
     );
+
+    // SIGINT (Ctrl-C, or a service manager) stops it cleanly.
+    let mut gw = gw;
+    let pid = gw.child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-INT", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(status) = gw.child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "rackgw did not stop on SIGINT");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "{status:?}");
     let _ = std::fs::remove_dir_all(&dir);
 }

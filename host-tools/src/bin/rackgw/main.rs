@@ -276,12 +276,20 @@ async fn serve(cli: Cli) -> Result<(), (u8, String)> {
                 .map_err(|e| e.to_string())
         });
     }
-    while let Some(done) = tasks.join_next().await {
-        if let Ok(Err(e)) = done {
-            return Err((4, e));
+    loop {
+        tokio::select! {
+            done = tasks.join_next() => match done {
+                Some(Ok(Err(e))) => return Err((4, e)),
+                Some(_) => {}
+                None => return Ok(()),
+            },
+            // Ctrl-C or SIGINT: a clean stop.
+            _ = tokio::signal::ctrl_c() => {
+                eprintln!("rackgw: stopped");
+                return Ok(());
+            }
         }
     }
-    Ok(())
 }
 
 /// The exposition, in `OpenMetrics` for a scraper that asks for it (Prometheus does), else in

@@ -85,6 +85,10 @@ fn run(row: &Row, index: usize, config: &PollConfig, writes: &Receiver<Write>) {
             if let Ok(mut r) = row.write()
                 && let Some(d) = r.get_mut(index)
             {
+                // The operator hears of a change, not of every failed poll.
+                if d.link_up || d.updated.is_none() && d.link_errors == 0 {
+                    eprintln!("rackgw: {} ({}): link down: {error}", d.name, d.target);
+                }
                 d.link_up = false;
                 d.link_errors += 1;
                 d.error = Some(error);
@@ -153,11 +157,17 @@ fn poll(link: &mut Link, row: &Row, index: usize) -> Result<(), String> {
         .write()
         .map_err(|_| "the model's lock is poisoned".to_owned())?;
     let d = r.get_mut(index).ok_or("no such device")?;
-    d.identity = Some(identity);
+    d.identity = Some(identity.clone());
     d.telemetry = Some(telemetry);
     d.alarms = alarms.entries.to_vec();
     d.counters = counters;
     d.setpoints = setpoints;
+    if !d.link_up {
+        eprintln!(
+            "rackgw: {} ({}): link up: {:?} {}",
+            d.name, d.target, identity.device_kind, identity.serial_number
+        );
+    }
     d.link_up = true;
     d.updated = Some(Instant::now());
     d.error = None;
