@@ -163,7 +163,7 @@ fn targets(cli: &Cli) -> Result<Vec<(String, Target)>, String> {
         }
     };
     let connect = cli.connect.as_deref().unwrap_or_default();
-    let mut out = vec![("cdu".to_owned(), target(connect))];
+    let mut out = vec![(model::CDU.to_owned(), target(connect))];
     if cli.racks > 0 {
         let (host, port) = connect
             .rsplit_once(':')

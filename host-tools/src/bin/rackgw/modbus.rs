@@ -326,7 +326,7 @@ pub fn inputs(d: &Device) -> Vec<u16> {
         }
         // No link (or not yet heard from): the quality word, and "not available" everywhere.
         _ => {
-            let map: &[Value] = if d.name == "cdu" {
+            let map: &[Value] = if d.is_cdu() {
                 &CDU_INPUTS
             } else {
                 &RACK_INPUTS
@@ -342,7 +342,7 @@ pub fn inputs(d: &Device) -> Vec<u16> {
 
 /// A device's holding-register map.
 pub fn holding_map(d: &Device) -> &'static [Holding] {
-    if d.name == "cdu" {
+    if d.is_cdu() {
         &CDU_HOLDING
     } else {
         &RACK_HOLDING
@@ -470,7 +470,7 @@ impl Service {
     }
 }
 
-/// Sends `request` to device `index`'s poller and waits for the answer.
+/// Sends `request` to a device's poller (through its `writes`) and waits for the answer.
 async fn ask(writes: Sender<Write>, request: Message) -> Result<Message, ExceptionCode> {
     let (tx, rx) = tokio::sync::oneshot::channel();
     writes

@@ -9,6 +9,9 @@ use rack_protocol::Message;
 use rack_protocol::message::{Counters, Identity, Setpoint};
 use rack_protocol::types::AlarmEntry;
 
+/// The CDU's name in every interface (the racks are `rack-N`).
+pub const CDU: &str = "cdu";
+
 /// One device as the gateway knows it.
 #[derive(Debug, Clone)]
 pub struct Device {
@@ -52,6 +55,11 @@ impl Device {
             link_errors: 0,
             error: None,
         }
+    }
+
+    /// Whether this is the row's CDU (else a rack's power controller), known before it answers.
+    pub fn is_cdu(&self) -> bool {
+        self.name == CDU
     }
 
     /// The telemetry, only while the link is up: a value is never shown stale as live.
