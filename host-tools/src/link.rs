@@ -122,6 +122,11 @@ impl Link {
         self
     }
 
+    /// Signs the requests from now on with `key` (none: unsigned); the key it had.
+    pub fn replace_key(&mut self, key: Option<Key>) -> Option<Key> {
+        core::mem::replace(&mut self.key, key)
+    }
+
     /// The next counter: the wall clock in microseconds, and never less than the last + 1,
     /// so that it rises across invocations (and hosts sharing a key) without a state file.
     fn next_counter(&mut self) -> u64 {

@@ -435,11 +435,23 @@ fn ensure_apt(programs: &[(&str, &str)]) -> Result<(), String> {
     step(&format!("install {}", missing.join(", ")), "apt-get", &args)
 }
 
-/// The Python the gateway tests check Modbus with (`pymodbus`, pinned), in `target/venv`.
-const PYMODBUS: &str = "pymodbus==3.16.1";
+/// What the gateway tests check it with from Python, pinned, in `target/venv`: pymodbus (a
+/// Modbus client) and DMTF's Redfish service and interoperability validators, each with the
+/// module that shows it is there.
+const PYTHON_TOOLS: [(&str, &str); 3] = [
+    ("pymodbus==3.16.1", "pymodbus"),
+    (
+        "redfish-service-validator==3.1.8",
+        "redfish_service_validator",
+    ),
+    (
+        "redfish-interop-validator==3.0.4",
+        "redfish_interop_validator",
+    ),
+];
 
 /// What `rackgw`'s tests check it with, as the field does: Prometheus's `promtool`, `mbpoll`
-/// (Debian's packages) and `pymodbus` in a virtual environment of the project's
+/// (Debian's packages) and the Python tools above in a virtual environment of the project's
 /// (`target/venv`).
 fn ensure_gateway_tools() -> Result<(), String> {
     ensure_apt(&[("promtool", "prometheus"), ("mbpoll", "mbpoll")])?;
@@ -450,15 +462,24 @@ fn ensure_gateway_tools() -> Result<(), String> {
             .output()
             .is_ok_and(|o| o.status.success())
     };
-    if !has("pymodbus") {
-        step("python venv", "python3", &["-m", "venv", "target/venv"])?;
-        step(
-            &format!("install {PYMODBUS}"),
-            "target/venv/bin/pip",
-            &["install", "-q", "--disable-pip-version-check", PYMODBUS],
-        )?;
+    let missing: Vec<&str> = PYTHON_TOOLS
+        .iter()
+        .filter(|(_, module)| !has(module))
+        .map(|(package, _)| *package)
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
     }
-    Ok(())
+    if !std::path::Path::new(python).exists() {
+        step("python venv", "python3", &["-m", "venv", "target/venv"])?;
+    }
+    let mut args = vec!["install", "-q", "--disable-pip-version-check"];
+    args.extend(&missing);
+    step(
+        &format!("install {}", missing.join(", ")),
+        "target/venv/bin/pip",
+        &args,
+    )
 }
 
 /// What `rust-toolchain.toml` asks for beyond the channel.

@@ -476,6 +476,7 @@ async fn ask(writes: Sender<Write>, request: Message) -> Result<Message, Excepti
     writes
         .send(Write {
             request,
+            key: None,
             answer: tx,
         })
         .map_err(|_| ExceptionCode::GatewayPathUnavailable)?;

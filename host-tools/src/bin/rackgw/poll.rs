@@ -17,6 +17,8 @@ use crate::model::Row;
 pub struct Write {
     /// The request.
     pub request: Message,
+    /// The key to sign it with (a Redfish user's); none: the gateway's own.
+    pub key: Option<Key>,
     /// The device's answer, or why there is none.
     pub answer: tokio::sync::oneshot::Sender<Result<Message, String>>,
 }
@@ -57,8 +59,14 @@ fn run(row: &Row, index: usize, config: &PollConfig, writes: &Receiver<Write>) {
         let wait = next_poll.saturating_duration_since(Instant::now());
         match writes.recv_timeout(wait) {
             Ok(write) => {
-                let answer = connected(&mut link, &target, config)
-                    .and_then(|l| l.request(&write.request).map_err(|e| e.to_string()));
+                let answer = connected(&mut link, &target, config).and_then(|l| {
+                    let own = write.key.map(|k| l.replace_key(Some(k)));
+                    let answer = l.request(&write.request).map_err(|e| e.to_string());
+                    if let Some(own) = own {
+                        l.replace_key(own);
+                    }
+                    answer
+                });
                 match &answer {
                     Err(_) => link = None,
                     // What the device now holds, at once (not at the next poll).
