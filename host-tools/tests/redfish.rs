@@ -449,3 +449,61 @@ fn redfish_checked_by_dmtf_validators_written_to_and_honest_about_a_lost_link() 
             .contains("ResourceEvent.1.3.0.ResourceStatusChangedCritical")
     });
 }
+
+/// A configuration rackgw cannot serve Redfish with is refused at once, with what is wrong and
+/// what is allowed (exit 2).
+#[test]
+fn a_redfish_configuration_it_cannot_serve_is_refused_with_the_reason() {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("redfish-bad-config");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let keys = dir.join("row.keys");
+    std::fs::write(&keys, format!("2 operator {}\n", "cd".repeat(32))).unwrap();
+    let set_mode = |mode: u32| {
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&keys, std::fs::Permissions::from_mode(mode)).unwrap();
+        }
+    };
+    set_mode(0o600);
+    let refused = |config: Option<&str>, expect: &str| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_rackgw"));
+        cmd.args(["--connect", "127.0.0.1:1", "--redfish", "127.0.0.1:0"]);
+        if let Some(text) = config {
+            let path = dir.join("rackgw.toml");
+            std::fs::write(&path, text).unwrap();
+            cmd.arg("--config").arg(path);
+        }
+        let out = cmd.output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{config:?}: {err}");
+        assert!(
+            err.contains(expect),
+            "{config:?}: expected `{expect}` in: {err}"
+        );
+    };
+    refused(None, "Redfish needs [keys]");
+    refused(
+        Some("[redfish]\ncert = \"a.pem\"\n[keys]\nfile = \"row.keys\"\n"),
+        "needs both cert and key",
+    );
+    refused(
+        Some("[keys]\nfile = \"row.keys\"\n[cdu]\npump_rpm = 3000\n"),
+        "unknown field `pump_rpm`",
+    );
+    std::fs::write(dir.join("bad.pem"), "not a certificate").unwrap();
+    let bad_key = dir.join("bad-key.pem");
+    std::fs::write(&bad_key, "not a key").unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&bad_key, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+    refused(
+        Some("[keys]\nfile = \"row.keys\"\n[redfish]\ncert = \"bad.pem\"\nkey = \"bad-key.pem\"\n"),
+        "the HTTPS certificate or key",
+    );
+    set_mode(0o644);
+    refused(Some("[keys]\nfile = \"row.keys\"\n"), "chmod 600");
+}

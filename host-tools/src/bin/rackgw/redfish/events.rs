@@ -248,3 +248,57 @@ pub async fn stream(tx: &broadcast::Sender<String>) -> Response {
         .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
         .into_response()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rack_host::link::Target;
+
+    #[test]
+    fn alarms_take_the_environmental_registrys_ids_where_it_has_one() {
+        let d = Device::new("cdu".into(), Target::Tcp("x:1".into()));
+        let devices = [d.clone()];
+        let id = |code, severity, raised| message(&d, &devices, code, 0, severity, raised).0;
+        assert_eq!(
+            id(AlarmCode::PumpFault, Severity::Critical, true),
+            "Environmental.1.3.0.PumpFailed"
+        );
+        assert_eq!(
+            id(AlarmCode::PumpFault, Severity::Critical, false),
+            "Environmental.1.3.0.PumpRestored"
+        );
+        assert_eq!(
+            id(AlarmCode::LeakDetected, Severity::Warning, true),
+            "Environmental.1.3.0.LeakDetectedWarning"
+        );
+        assert_eq!(
+            id(AlarmCode::LeakDetected, Severity::Critical, true),
+            "Environmental.1.3.0.LeakDetectedCritical"
+        );
+        assert_eq!(
+            id(AlarmCode::ValveFault, Severity::Warning, true),
+            "Environmental.1.3.0.ValveUnableToReachSetPoint"
+        );
+        let (id, text, args, severity) = message(
+            &d,
+            &devices,
+            AlarmCode::RowBusSilent,
+            0,
+            Severity::Warning,
+            true,
+        );
+        assert_eq!(id, "ResourceEvent.1.3.0.ResourceErrorsDetected");
+        assert_eq!(args, ["cdu", "RowBusSilent"]);
+        assert!(text.contains("RowBusSilent"));
+        assert_eq!(severity, "Warning");
+        let pump = message(
+            &d,
+            &devices,
+            AlarmCode::PumpFault,
+            1,
+            Severity::Critical,
+            true,
+        );
+        assert_eq!(pump.1, "Pump '2' has failed.");
+    }
+}

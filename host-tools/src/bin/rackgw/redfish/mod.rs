@@ -681,3 +681,38 @@ pub async fn handle(
         ),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn a_password_is_the_secret_in_hex_of_either_case() {
+        assert_eq!(hex_bytes("0aFf"), Some(vec![0x0a, 0xff]));
+        assert_eq!(hex_bytes("0aF"), None);
+        assert_eq!(hex_bytes("zz"), None);
+    }
+
+    #[test]
+    fn metadata_references_every_served_schema_locally() {
+        let m = metadata();
+        assert!(schemas::SCHEMAS.len() > 100);
+        for (file, namespaces, text) in schemas::SCHEMAS {
+            assert!(m.contains(&format!("Uri=\"/redfish/v1/Schemas/{file}\"")));
+            assert!(text.contains("edmx:Edmx"));
+            assert!(!namespaces.is_empty(), "{file}");
+        }
+        for needed in [
+            "CoolingUnit_v1.xml",
+            "CoolantConnector_v1.xml",
+            "Resource_v1.xml",
+        ] {
+            assert!(
+                schemas::SCHEMAS.iter().any(|(f, _, _)| *f == needed),
+                "{needed}"
+            );
+        }
+        assert!(m.contains("Extends=\"ServiceRoot.v1_21_0.ServiceContainer\""));
+    }
+}

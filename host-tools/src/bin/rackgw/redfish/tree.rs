@@ -1005,3 +1005,139 @@ pub fn alarm_origin(d: &Device, devices: &[Device], code: AlarmCode, instance: u
         _ => format!("{CHASSIS}/{}", d.name),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+    use super::*;
+    use rack_host::link::Target;
+    use rack_protocol::message::PumpStatus;
+    use rack_protocol::types::{ControllerState, PumpControlMode};
+
+    fn cdu_device(zones: usize) -> Device {
+        let mut d = Device::new("cdu".into(), Target::Tcp("x:1".into()));
+        let mut leaks = heapless::Vec::new();
+        for _ in 0..2 * zones {
+            leaks.push(LeakState::Ok).unwrap();
+        }
+        d.telemetry = Some(Message::CoolantTelemetry(CoolantTelemetry {
+            uptime_ms: 1,
+            state: ControllerState::Running,
+            mode: OperatingMode::Auto,
+            pump_control: PumpControlMode::DifferentialPressure,
+            supply_setpoint_centi_c: 3000,
+            secondary_supply_temps_centi_c: heapless::Vec::from_slice(&[2990, 3010]).unwrap(),
+            secondary_return_temp_centi_c: 4000,
+            primary_supply_temp_centi_c: 2500,
+            primary_return_temp_centi_c: 3500,
+            secondary_flow_deci_lpm: 12_000,
+            differential_pressure_deci_kpa: 300,
+            pumps: heapless::Vec::from_slice(&[
+                PumpStatus {
+                    speed_rpm: 2_880,
+                    state: PumpState::Running,
+                },
+                PumpStatus {
+                    speed_rpm: 0,
+                    state: PumpState::Standby,
+                },
+            ])
+            .unwrap(),
+            lead_pump: 0,
+            primary_valve_position_permille: 500,
+            reservoir_level_permille: 800,
+            leak_detectors: leaks,
+            isolated_racks: 0,
+            sensor_faults: 0,
+            thermal_headroom_w: 1000,
+            active_alarms: 0,
+        }));
+        d.link_up = true;
+        d
+    }
+
+    fn get_at(path: &str, devices: &[Device]) -> Option<Value> {
+        get(
+            path,
+            &View {
+                devices,
+                sessions: &[],
+                nameplate: &Nameplate::default(),
+                uuid: "u",
+            },
+        )
+    }
+
+    #[test]
+    fn the_secondary_side_reads_in_redfish_units_with_heat_from_flow_and_rise() {
+        let devices = [cdu_device(1)];
+        let v = get_at(
+            &format!("{CDUS}/cdu/SecondaryCoolantConnectors/1"),
+            &devices,
+        )
+        .unwrap();
+        assert_eq!(v["SupplyTemperatureCelsius"]["Reading"], 30.0);
+        assert_eq!(v["DeltaTemperatureCelsius"]["Reading"], 10.0);
+        assert_eq!(v["FlowLitersPerMinute"]["Reading"], 1200.0);
+        assert_eq!(v["DeltaPressurekPa"]["Reading"], 30.0);
+        // 0.02 m3/s x 1020 kg/m3 x 3.9 kJ/(kg K) x 10 K
+        assert_eq!(v["HeatRemovedkW"]["Reading"], 795.6);
+        let pump = get_at(&format!("{CDUS}/cdu/Pumps/1"), &devices).unwrap();
+        assert_eq!(pump["PumpSpeedPercent"]["Reading"], 80.0);
+        let standby = get_at(&format!("{CDUS}/cdu/Pumps/2"), &devices).unwrap();
+        assert_eq!(standby["Status"]["State"], "StandbySpare");
+        assert!(get_at(&format!("{CDUS}/cdu/Pumps/3"), &devices).is_none());
+    }
+
+    #[test]
+    fn a_device_whose_link_is_down_is_unavailable_and_shows_no_reading() {
+        let mut d = cdu_device(1);
+        d.link_up = false;
+        let devices = [d];
+        let cdu = get_at(&format!("{CDUS}/cdu"), &devices).unwrap();
+        assert_eq!(cdu["Status"]["State"], "UnavailableOffline");
+        let v = get_at(
+            &format!("{CDUS}/cdu/SecondaryCoolantConnectors/1"),
+            &devices,
+        )
+        .unwrap();
+        for sensor in [
+            "SupplyTemperatureCelsius",
+            "FlowLitersPerMinute",
+            "HeatRemovedkW",
+        ] {
+            assert!(v[sensor]["Reading"].is_null(), "{sensor}: {v}");
+        }
+        assert!(v["SupplyTemperatureControlCelsius"]["SetPoint"].is_null());
+    }
+
+    #[test]
+    fn leak_detectors_sit_under_their_racks_chassis_or_the_cdus() {
+        let rack = Device::new("rack-0".into(), Target::Tcp("x:2".into()));
+        let devices = [cdu_device(3), rack];
+        let Some(Message::CoolantTelemetry(t)) = &devices[0].telemetry else {
+            unreachable!()
+        };
+        assert_eq!(
+            detectors(t, &devices),
+            [
+                "/redfish/v1/Chassis/rack-0/LeakDetectors/moisture",
+                "/redfish/v1/Chassis/rack-0/LeakDetectors/float",
+                // rack-1's controller is not among the gateway's devices
+                "/redfish/v1/Chassis/cdu/LeakDetectors/rack-1-moisture",
+                "/redfish/v1/Chassis/cdu/LeakDetectors/rack-1-float",
+                "/redfish/v1/Chassis/cdu/LeakDetectors/moisture",
+                "/redfish/v1/Chassis/cdu/LeakDetectors/float",
+            ]
+        );
+        let rack_zone = get_at("/redfish/v1/Chassis/rack-0/LeakDetectors", &devices).unwrap();
+        assert_eq!(rack_zone["Members@odata.count"], 2);
+        let float = get_at("/redfish/v1/Chassis/rack-0/LeakDetectors/float", &devices).unwrap();
+        assert_eq!(float["LeakDetectorType"], "FloatSwitch");
+        assert_eq!(float["DetectorState"], "OK");
+        assert_eq!(
+            alarm_origin(&devices[0], &devices, AlarmCode::LeakDetected, 255),
+            "/redfish/v1/Chassis/cdu/LeakDetectors/moisture"
+        );
+    }
+}
