@@ -94,7 +94,7 @@ fn resource(id: &str, kind: &str, rid: &str, name: &str) -> Map<String, Value> {
 /// `Status` from a device's link and alarms: the link down is `UnavailableOffline`.
 fn status(d: &Device, alarms: &[AlarmCode], instance: Option<u8>) -> Value {
     if !d.link_up {
-        return json!({ "State": "UnavailableOffline", "Health": "Critical" });
+        return offline();
     }
     let mut health = "OK";
     for a in d
@@ -112,6 +112,20 @@ fn status(d: &Device, alarms: &[AlarmCode], instance: Option<u8>) -> Value {
         }
     }
     json!({ "State": "Enabled", "Health": health })
+}
+
+/// The status of what cannot be read now: the link to its device is down.
+fn offline() -> Value {
+    json!({ "State": "UnavailableOffline", "Health": "Critical" })
+}
+
+/// A part's place: its label and its ordinal in a bay.
+fn bay(label: &str, ordinal: usize) -> Value {
+    json!({ "PartLocation": {
+        "ServiceLabel": label,
+        "LocationType": "Bay",
+        "LocationOrdinalValue": ordinal,
+    }})
 }
 
 /// A device's own status: every alarm counts.
@@ -539,20 +553,10 @@ fn battery(d: &Device, n: usize) -> Option<Value> {
             );
         }
         None => {
-            m.insert(
-                "Status".into(),
-                json!({ "State": "UnavailableOffline", "Health": "Critical" }),
-            );
+            m.insert("Status".into(), offline());
         }
     }
-    m.insert(
-        "Location".into(),
-        json!({ "PartLocation": {
-            "ServiceLabel": format!("BBU {n}"),
-            "LocationType": "Bay",
-            "LocationOrdinalValue": n,
-        }}),
-    );
+    m.insert("Location".into(), bay(&format!("BBU {n}"), n));
     Some(Value::Object(m))
 }
 
@@ -589,20 +593,10 @@ fn shelf_resource(d: &Device, shelf: usize) -> Option<Value> {
             );
         }
         None => {
-            m.insert(
-                "Status".into(),
-                json!({ "State": "UnavailableOffline", "Health": "Critical" }),
-            );
+            m.insert("Status".into(), offline());
         }
     }
-    m.insert(
-        "Location".into(),
-        json!({ "PartLocation": {
-            "ServiceLabel": format!("Shelf {shelf}"),
-            "LocationType": "Bay",
-            "LocationOrdinalValue": shelf,
-        }}),
-    );
+    m.insert("Location".into(), bay(&format!("Shelf {shelf}"), shelf));
     Some(Value::Object(m))
 }
 
@@ -735,14 +729,7 @@ fn pump(d: &Device, base: &str, n: usize, np: &Nameplate) -> Option<Value> {
         &format!("Secondary pump {n}"),
     );
     m.insert("PumpType".into(), "Liquid".into());
-    m.insert(
-        "Location".into(),
-        json!({ "PartLocation": {
-            "ServiceLabel": format!("Pump {n}"),
-            "LocationType": "Bay",
-            "LocationOrdinalValue": n,
-        }}),
-    );
+    m.insert("Location".into(), bay(&format!("Pump {n}"), n));
     match t.and_then(|t| t.pumps.get(n - 1).map(|p| (t, p))) {
         Some((t, p)) => {
             let percent = f64::from(p.speed_rpm) / np.pump_rated_rpm * 100.0;
@@ -784,14 +771,7 @@ fn reservoir(d: &Device, base: &str, np: &Nameplate) -> Value {
     );
     m.insert("ReservoirType".into(), "Inline".into());
     m.insert("CapacityLiters".into(), np.reservoir_liters.into());
-    m.insert(
-        "Location".into(),
-        json!({ "PartLocation": {
-            "ServiceLabel": "Reservoir",
-            "LocationType": "Bay",
-            "LocationOrdinalValue": 1,
-        }}),
-    );
+    m.insert("Location".into(), bay("Reservoir", 1));
     let low = d
         .alarms
         .iter()
