@@ -473,7 +473,7 @@ fn campus_report(
         }
         if !json {
             println!(
-                "  wrote {}/{{summary.json, campus.csv, campus.png}}",
+                "  wrote {}/{{summary.json, campus.csv, facility.csv, campus.png}}",
                 dir.display()
             );
         }

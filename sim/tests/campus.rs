@@ -66,6 +66,7 @@ fn results_are_identical_for_any_thread_count() {
         assert_eq!(one.totals.throttle_s, other.totals.throttle_s);
         assert_eq!(one.totals.alarms, other.totals.alarms);
         assert_eq!(one.totals.faults, other.totals.faults);
+        assert_eq!(one.facility, other.facility, "the water plant differs");
     }
     assert!(
         one.totals.faults > 0,
@@ -276,4 +277,87 @@ fn bad_campus_files_name_the_field_and_what_is_allowed() {
         assert!(e.starts_with("bad.toml:"), "{e}");
         assert!(e.contains(field) && e.contains(allowed), "{e}");
     }
+}
+
+/// The small campus on a water plant of ten chillers with no spare, and five of them tripping
+/// at `trip_s` (none when `None`), with a longer run for the water to warm and a warm-up that
+/// brings the racks to their load.
+fn on_chillers(trip_s: Option<f64>) -> Campus {
+    // Every row busy (80 %): the heat is well past five chillers' worth.
+    let mut text = SMALL
+        .replace("duration_s = 20", "duration_s = 240")
+        .replace("warmup_s = 5", "warmup_s = 60")
+        .replace("rows = [0.0, 0.5]", "rows = [0.0, 1.0]")
+        .replace(
+            r#"shape = { kind = "oscillation", low = 0.3, high = 1.0, periods_s = [2], each_s = 100 }"#,
+            r#"shape = { kind = "constant", level = 0.8 }"#,
+        )
+        .replace("pump_trip_per_row_h = 60", "pump_trip_per_row_h = 0")
+        .replace("psu_fail_per_rack_h = 20", "psu_fail_per_rack_h = 0");
+    text.push_str("\n[water_plant]\nchillers = 10\ncapacity_margin = 1.0\n");
+    if let Some(at) = trip_s {
+        text.push_str(&format!("\n[[chiller_trips]]\nat_s = {at}\nunits = 5\n"));
+    }
+    Campus::parse(Path::new("chillers.toml"), &text).unwrap()
+}
+
+#[test]
+fn a_chiller_trip_warms_every_rows_water_and_takes_the_cdus_headroom() {
+    let calm = run_on(2, &on_chillers(None));
+    let tripped = run_on(2, &on_chillers(Some(10.0)));
+    let last = |r: &CampusRun| *r.facility.last().unwrap();
+    // Untripped, the chillers hold the supply at the facility setpoint (25 degC).
+    assert!(
+        calm.facility
+            .iter()
+            .all(|f| (f.supply_c - 25.0).abs() < 1e-9)
+    );
+    // Tripped: five chillers of ten for a campus drawing 80 % of its design power.
+    let before = tripped.facility.iter().find(|f| f.t_s >= 9.0).unwrap();
+    let after = last(&tripped);
+    assert_eq!((before.chillers_running, after.chillers_running), (10, 5));
+    assert!(before.heat_mw > after.capacity_mw, "{before:?} {after:?}");
+    assert!(after.supply_c > 26.0, "the loop warms: {after:?}");
+    // Every row's CDU sees the warmer water: its headroom goes to nothing, so the racks'
+    // power controllers hold their power where it is, and the CDUs say they cannot hold the
+    // supply setpoint; on the calm plant, none of it.
+    assert!(
+        after.headroom_mw < 0.05 * last(&calm).headroom_mw,
+        "{after:?}"
+    );
+    let cannot_hold = |r: &CampusRun| r.totals.alarms.get("CannotHoldSetpoint").copied();
+    assert_eq!(cannot_hold(&calm), None);
+    assert!(
+        cannot_hold(&tripped) >= Some(1),
+        "{:?}",
+        tripped.totals.alarms
+    );
+    assert!(
+        tripped
+            .totals
+            .events
+            .iter()
+            .any(|e| e.device == "water plant" && e.label == "5 chillers trip")
+    );
+    // And the same on one thread as on two.
+    assert_eq!(
+        tripped.facility,
+        run_on(1, &on_chillers(Some(10.0))).facility
+    );
+}
+
+#[test]
+fn a_chiller_trip_of_more_units_than_installed_is_refused_by_name() {
+    let text =
+        format!("{SMALL}\n[water_plant]\nchillers = 4\n\n[[chiller_trips]]\nat_s = 3\nunits = 5\n");
+    let e = Campus::parse(Path::new("bad.toml"), &text)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("chiller_trips[0].units"), "{e}");
+    assert!(e.contains("1..=4"), "{e}");
+    let text = format!("{SMALL}\n[water_plant]\nloop_volume_l_per_kw = 0\n");
+    let e = Campus::parse(Path::new("bad.toml"), &text)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("water_plant.loop_volume_l_per_kw"), "{e}");
 }

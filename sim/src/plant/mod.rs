@@ -5,6 +5,7 @@
 //! controller or a scenario file.
 
 pub mod electrical;
+pub mod facility;
 mod hydraulics;
 pub mod params;
 mod row;

@@ -1,7 +1,8 @@
 //! A campus run's results and its report: campus input power, its ramps, the energy of its
 //! swings in the grid's band (cut at the control step's Nyquist frequency), pump energy,
-//! throttle time, alarms and events, speed and peak memory; the table, `summary.json`,
-//! `campus.csv` and `campus.png`.
+//! throttle time, alarms and events, the facility water plant (supply, heat against chiller
+//! capacity, the CDUs' headroom), speed and peak memory; the table, `summary.json`,
+//! `campus.csv`, `facility.csv` and `campus.png`.
 
 // Step, row and rack counts are small and non-negative (the file is validated), so the casts
 // between them and f64 are exact.
@@ -27,11 +28,30 @@ const DT_S: f64 = 0.1;
 pub struct CampusRun {
     /// Campus input power at every control step after warm-up, W.
     pub grid_w: Vec<f64>,
+    /// The water plant at every facility step after warm-up.
+    pub facility: Vec<FacilityPoint>,
     /// What the rows add up to.
     #[serde(flatten)]
     pub totals: CampusTotals,
     /// Wall time, s.
     pub wall_s: f64,
+}
+
+/// The water plant and what the rows make of it, at one facility step.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct FacilityPoint {
+    /// Time, s.
+    pub t_s: f64,
+    /// Facility water supply temperature every row sees, degC.
+    pub supply_c: f64,
+    /// Heat the rows reject to it, MW.
+    pub heat_mw: f64,
+    /// Capacity of the running chillers, MW.
+    pub capacity_mw: f64,
+    /// Chillers running.
+    pub chillers_running: usize,
+    /// Headroom the rows' CDUs broadcast to their racks, summed, MW.
+    pub headroom_mw: f64,
 }
 
 /// What a campus run adds up over its rows (the run's and the summary's alike).
@@ -140,6 +160,12 @@ pub struct CampusSummary {
     pub band_energy_ratio: Option<f64>,
     /// Largest ramp without smoothing, MW/s (when compared).
     pub max_ramp_unsmoothed_mw_per_s: Option<f64>,
+    /// The facility water: warmest supply the rows saw, degC.
+    pub facility_supply_max_c: f64,
+    /// The most heat the rows rejected beyond the running chillers' capacity, MW.
+    pub facility_shortfall_max_mw: f64,
+    /// The least headroom the rows' CDUs broadcast in all, MW.
+    pub campus_headroom_min_mw: f64,
     /// What the rows add up to.
     #[serde(flatten)]
     pub totals: CampusTotals,
@@ -180,6 +206,23 @@ pub fn summarize(
         band_energy_unsmoothed_mw2: eu,
         band_energy_ratio: eu.filter(|u| *u > 0.0).map(|u| e / u),
         max_ramp_unsmoothed_mw_per_s: unsmoothed_mw.as_deref().map(|u| max_ramp(u, DT_S, 1.0)),
+        facility_supply_max_c: run
+            .facility
+            .iter()
+            .map(|f| f.supply_c)
+            .fold(f64::MIN, f64::max)
+            .max(0.0),
+        facility_shortfall_max_mw: run
+            .facility
+            .iter()
+            .map(|f| f.heat_mw - f.capacity_mw)
+            .fold(0.0, f64::max),
+        campus_headroom_min_mw: run
+            .facility
+            .iter()
+            .map(|f| f.headroom_mw)
+            .reduce(f64::min)
+            .unwrap_or(0.0),
         totals: run.totals.clone(),
         speed_x_real_time: if wall > 0.0 {
             runs * (campus.file.duration_s + campus.file.warmup_s) / wall
@@ -220,6 +263,18 @@ pub fn table(s: &CampusSummary) -> String {
         line("  without smoothing (MW^2)", format!("{u:.4}"));
         line("  ratio smoothed / unsmoothed", format!("{r:.3}"));
     }
+    line(
+        "facility supply max (degC)",
+        format!("{:.2}", s.facility_supply_max_c),
+    );
+    line(
+        "heat beyond the chillers' capacity, max (MW)",
+        format!("{:.1}", s.facility_shortfall_max_mw),
+    );
+    line(
+        "headroom the CDUs broadcast, least (MW)",
+        format!("{:.1}", s.campus_headroom_min_mw),
+    );
     line(
         "pump energy (kWh)",
         format!("{:.1}", s.totals.pump_energy_kwh),
@@ -266,6 +321,16 @@ pub fn write_outputs(
         csv.push_str(&format!("{:.1},{mw:.6},{ramp:.6},{u}\n", k as f64 * DT_S));
     }
     std::fs::write(dir.join("campus.csv"), csv).map_err(|e| e.to_string())?;
+    let mut water = String::from(
+        "t_s,facility_supply_c,heat_mw,chiller_capacity_mw,chillers_running,headroom_mw\n",
+    );
+    for f in &run.facility {
+        water.push_str(&format!(
+            "{:.1},{:.4},{:.4},{:.4},{},{:.4}\n",
+            f.t_s, f.supply_c, f.heat_mw, f.capacity_mw, f.chillers_running, f.headroom_mw
+        ));
+    }
+    std::fs::write(dir.join("facility.csv"), water).map_err(|e| e.to_string())?;
     plot(&dir.join("campus.png"), summary, run, unsmoothed)
 }
 
@@ -314,6 +379,35 @@ fn plot(
         &[
             ("campus input power (MW)", curves(&power)),
             ("ramp over one step (MW/s)", curves(&ramps)),
+            (
+                "facility supply (degC)",
+                curves(&|r: &CampusRun| r.facility.iter().map(|f| (f.t_s, f.supply_c)).collect()),
+            ),
+            (
+                "heat / chiller capacity (MW)",
+                vec![
+                    CampusCurve {
+                        name: "chiller capacity",
+                        grey: true,
+                        points: run
+                            .facility
+                            .iter()
+                            .map(|f| (f.t_s, f.capacity_mw))
+                            .collect(),
+                    },
+                    CampusCurve {
+                        name: "heat from the rows",
+                        grey: false,
+                        points: run.facility.iter().map(|f| (f.t_s, f.heat_mw)).collect(),
+                    },
+                ],
+            ),
+            (
+                "CDUs' headroom, summed (MW)",
+                curves(&|r: &CampusRun| {
+                    r.facility.iter().map(|f| (f.t_s, f.headroom_mw)).collect()
+                }),
+            ),
         ],
     )
 }

@@ -1,13 +1,18 @@
 //! Runs a campus: every row (its CDU and its eight racks' power controllers, the real code,
-//! against the same plant as `racksim run`) in parallel with rayon.
+//! against the same plant as `racksim run`) in lockstep, in parallel with rayon, coupled by
+//! the facility water plant.
 //!
-//! Rows share nothing but the facility water (an input, the same profile for every row) and
-//! the grid aggregate (summed here), so they run in parallel. Each row's series is reduced in
-//! row order, whatever the thread that ran it: results are identical for any thread count and
-//! the same seed.
+//! Every row advances one facility step (1 s, ten control steps) at a time; then the rows' heat
+//! to the facility water is added up, the water plant (chillers, the loop's water) steps under
+//! it, and every row sees the supply temperature it sets for the next facility step. The grid
+//! aggregate is a sum over rows too.
+//!
+//! Sums are in integers (milliwatts), which add the same in any order: the results are
+//! identical for any thread count (and any split of the rows) and the same seed. What cannot be
+//! an integer (each row's pump energy, throttle time) is added in row order.
 
 // Step, row and rack counts are small and non-negative (the file is validated), so the casts
-// between them and f64 are exact.
+// between them and f64 are exact; powers in milliwatts are far inside i64.
 #![allow(
     clippy::cast_possible_truncation,
     clippy::cast_sign_loss,
@@ -19,20 +24,25 @@ use std::time::Instant;
 
 use rayon::prelude::*;
 
-use crate::report::campus::{CampusRun, CampusTotals, MAX_EVENTS};
+use crate::plant::facility::WaterPlant;
+use crate::report::campus::{CampusRun, CampusTotals, FacilityPoint, MAX_EVENTS};
 use crate::report::trace::Marker;
-use crate::run::runner::{self, Live};
+use crate::run::runner::{DT_S, RowStepper};
 use crate::scenario::Scenario;
 use crate::scenario::campus::Campus;
 use crate::scenario::commissioning::Control;
 
-/// Control step, s.
-const DT_S: f64 = 0.1;
+/// Control steps per facility step (the water plant's 1 s).
+const FACILITY_STEPS: u64 = 10;
+
+/// Milliwatts, the integer the sums are kept in.
+fn mw_int(w: f64) -> i64 {
+    (w * 1e3).round() as i64
+}
 
 /// What one row gave back.
 #[derive(Debug, Clone)]
 struct RowOutcome {
-    grid_w: Vec<f64>,
     pump_kwh: f64,
     throttle_s: f64,
     alarms: BTreeMap<String, u64>,
@@ -40,21 +50,8 @@ struct RowOutcome {
     events: Vec<Marker>,
 }
 
-fn run_row(scenario: &Scenario) -> RowOutcome {
-    let mut grid_w = Vec::with_capacity((scenario.duration_s / DT_S).round() as usize + 1);
-    let pid = rack_control::coolant::CoolantConfig::default().temp_pid;
-    let run = runner::run_live(
-        scenario,
-        Control::Rackloop,
-        pid,
-        |_| {},
-        &mut |live: &mut Live| {
-            if live.t >= 0.0 {
-                grid_w.push(live.grid_w);
-            }
-        },
-        None,
-    );
+/// What a finished row gave back.
+fn outcome(scenario: &Scenario, run: crate::report::trace::RunResult) -> RowOutcome {
     let mut alarms = BTreeMap::new();
     let mut faults = 0;
     for m in &run.markers {
@@ -74,7 +71,6 @@ fn run_row(scenario: &Scenario) -> RowOutcome {
     }
     let row = scenario.name.rsplit(' ').next().unwrap_or("?");
     RowOutcome {
-        grid_w,
         pump_kwh: run.kpis.get("pump_energy_kwh").copied().unwrap_or(0.0),
         throttle_s: run.kpis.get("throttle_s").copied().unwrap_or(0.0),
         alarms,
@@ -90,47 +86,153 @@ fn run_row(scenario: &Scenario) -> RowOutcome {
     }
 }
 
-/// Runs every row of `campus` (in parallel on the current rayon pool). `progress` gets the
-/// rows done so far.
+/// Runs every row of `campus` in lockstep (in parallel on the current rayon pool), coupled by
+/// its water plant. `progress` gets the rows' worth of work done so far.
 pub fn run(campus: &Campus, smoothing: bool, progress: &(dyn Fn(usize) + Sync)) -> CampusRun {
     let started = Instant::now();
     let rows = campus.file.rows;
-    let steps = (campus.file.duration_s / DT_S).round() as usize;
-    let done = std::sync::atomic::AtomicUsize::new(0);
+    let scenarios: Vec<Scenario> = (0..rows)
+        .into_par_iter()
+        .map(|r| campus.row_scenario(r, smoothing))
+        .collect();
+    let pid = rack_control::coolant::CoolantConfig::default().temp_pid;
+    let mut steppers: Vec<RowStepper> = scenarios
+        .par_iter()
+        .map(|s| RowStepper::new(s, Control::Rackloop, pid, false))
+        .collect();
+    let total_steps = steppers.first().map_or(0, RowStepper::steps);
+    let warmup_s = campus.file.warmup_s;
+    let duration_steps = (campus.file.duration_s / DT_S).round() as usize;
+    let mut grid_mw = vec![0i64; duration_steps];
+    // The water plant: its setpoint is the facility water's supply, sized for the campus.
+    let row = &campus.row;
+    let truth = row.truth();
+    let design_heat_w = (rows * truth.racks) as f64 * truth.rack_design_power_w;
+    let setpoint = |t: f64| row_facility(campus).supply_at(t.max(0.0));
+    let flow = |t: f64| row_facility(campus).flow_at(t.max(0.0));
+    let mut plant: Option<WaterPlant> = None;
+    let mut trips = campus.file.chiller_trips.clone();
+    trips.sort_by(|a, b| a.at_s.total_cmp(&b.at_s));
+    let mut next_trip = 0;
+    let mut facility = Vec::new();
+    let mut markers = Vec::new();
+    let mut k0 = 1;
+    while k0 <= total_steps {
+        let k1 = (k0 + FACILITY_STEPS - 1).min(total_steps);
+        // Every row through this facility step; its grid power at each control step from t = 0.
+        let (grid, heat_mw, headroom_mw) = steppers
+            .par_iter_mut()
+            .map(|row| {
+                let mut grid = [0i64; FACILITY_STEPS as usize];
+                for (k, slot) in (k0..=k1).zip(grid.iter_mut()) {
+                    row.step(k, None, &mut |_| {});
+                    *slot = mw_int(row.grid_w());
+                }
+                (
+                    grid,
+                    mw_int(row.heat_to_facility_w()),
+                    mw_int(row.headroom_w()),
+                )
+            })
+            .reduce(
+                || ([0i64; FACILITY_STEPS as usize], 0, 0),
+                |(mut g, h, r), (g2, h2, r2)| {
+                    for (a, b) in g.iter_mut().zip(g2) {
+                        *a += b;
+                    }
+                    (g, h + h2, r + r2)
+                },
+            );
+        for (k, w) in (k0..=k1).zip(grid) {
+            let t = k as f64 * DT_S - warmup_s;
+            let i = ((t / DT_S).round()) as usize;
+            if t >= -DT_S / 2.0
+                && let Some(slot) = grid_mw.get_mut(i)
+            {
+                *slot += w;
+            }
+        }
+        // The water plant under the campus's heat, and what every row sees next.
+        let t = k1 as f64 * DT_S - warmup_s;
+        let load_w = heat_mw as f64 / 1e3;
+        // The plant starts staged for the design heat (the warm-up stops what is not needed).
+        let water = plant.get_or_insert_with(|| {
+            WaterPlant::new(
+                campus.file.water_plant,
+                design_heat_w,
+                design_heat_w,
+                setpoint(t),
+            )
+        });
+        while let Some(trip) = trips.get(next_trip).filter(|trip| trip.at_s <= t) {
+            next_trip += 1;
+            water.trip(trip.units);
+            markers.push(Marker {
+                t_s: trip.at_s,
+                device: "water plant".into(),
+                label: format!(
+                    "{} chiller{} trip",
+                    trip.units,
+                    if trip.units == 1 { "" } else { "s" }
+                ),
+                fault: true,
+            });
+        }
+        water.step((k1 - k0 + 1) as f64 * DT_S, load_w, setpoint(t));
+        if t >= 0.0 {
+            facility.push(FacilityPoint {
+                t_s: t,
+                supply_c: water.supply_c,
+                heat_mw: load_w / 1e6,
+                capacity_mw: water.capacity_w() / 1e6,
+                chillers_running: water.running(),
+                headroom_mw: headroom_mw as f64 / 1e9,
+            });
+        }
+        let water_now = (water.supply_c, flow(t));
+        steppers
+            .par_iter_mut()
+            .for_each(|row| row.set_facility(Some(water_now)));
+        progress(((k1 as f64 / total_steps.max(1) as f64) * rows as f64) as usize);
+        k0 = k1 + 1;
+    }
+    // Each row's outcome, added up in row order.
+    let outcomes: Vec<RowOutcome> = steppers
+        .into_par_iter()
+        .zip(scenarios.par_iter())
+        .map(|(row, s)| outcome(s, row.finish(false)))
+        .collect();
     let mut total = CampusRun {
-        grid_w: vec![0.0; steps],
+        grid_w: grid_mw.iter().map(|w| *w as f64 / 1e3).collect(),
+        facility,
         totals: CampusTotals::default(),
         wall_s: 0.0,
     };
-    // Rows in chunks: memory stays bounded (a chunk's series at a time), and each chunk is
-    // reduced in row order, so the sums do not depend on which thread ran which row.
-    let chunk = rayon::current_num_threads().max(1) * 8;
-    for first in (0..rows).step_by(chunk) {
-        let outcomes: Vec<RowOutcome> = (first..(first + chunk).min(rows))
-            .into_par_iter()
-            .map(|r| {
-                let o = run_row(&campus.row_scenario(r, smoothing));
-                progress(done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1);
-                o
-            })
-            .collect();
-        for o in outcomes {
-            for (sum, w) in total.grid_w.iter_mut().zip(&o.grid_w) {
-                *sum += w;
-            }
-            total.totals.pump_energy_kwh += o.pump_kwh;
-            total.totals.throttle_s += o.throttle_s;
-            total.totals.faults += o.faults;
-            for (k, n) in o.alarms {
-                *total.totals.alarms.entry(k).or_insert(0) += n;
-            }
-            total.totals.events.extend(o.events);
+    for o in outcomes {
+        total.totals.pump_energy_kwh += o.pump_kwh;
+        total.totals.throttle_s += o.throttle_s;
+        total.totals.faults += o.faults;
+        for (k, n) in o.alarms {
+            *total.totals.alarms.entry(k).or_insert(0) += n;
         }
+        total.totals.events.extend(o.events);
     }
+    total.totals.faults += markers.len() as u64;
+    total.totals.events.extend(markers);
     // A stable sort of events gathered in row order: the same order for any thread count.
     total.totals.events.sort_by(|a, b| a.t_s.total_cmp(&b.t_s));
     total.totals.events_left_out = total.totals.events.len().saturating_sub(MAX_EVENTS) as u64;
     total.totals.events.truncate(MAX_EVENTS);
     total.wall_s = started.elapsed().as_secs_f64();
     total
+}
+
+/// The facility water the campus's rows would see without a water plant: the campus's
+/// `[facility]`, else the row scenario's. Its supply is the water plant's setpoint.
+fn row_facility(campus: &Campus) -> &crate::scenario::Facility {
+    campus
+        .file
+        .facility
+        .as_ref()
+        .unwrap_or(&campus.row.facility)
 }

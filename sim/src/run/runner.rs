@@ -69,37 +69,103 @@ pub fn run_live(
     hook: &mut dyn FnMut(&mut Live),
     mut pil: Option<&mut crate::run::pil::Pil>,
 ) -> RunResult {
-    let mut row = RowRun::new(scenario, control, temp_pid, pil.is_some());
-    let record_every = (scenario.duration_s / 20_000.0).max(DT_S);
-    let mut next_record = 0.0;
-    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)] // durations are positive
-    let steps = ((scenario.warmup_s + scenario.duration_s) / DT_S).round() as u64;
-    for k in 1..=steps {
+    let mut row = RowStepper::new(scenario, control, temp_pid, pil.is_some());
+    for k in 1..=row.steps() {
+        if !row.step(k, pil.as_deref_mut(), hook) {
+            break;
+        }
+        let t = k as f64 * DT_S - scenario.warmup_s;
+        if t >= 0.0 && k % 1000 == 0 {
+            progress(t / scenario.duration_s);
+        }
+    }
+    row.finish(pil.is_some())
+}
+
+/// One row's closed loop, a control step at a time: what [`run_live`] runs to the end, and
+/// what a campus runs in lockstep with its other rows (every row at the same step, the facility
+/// water between steps).
+pub struct RowStepper<'s> {
+    row: RowRun<'s>,
+    record_every: f64,
+    next_record: f64,
+}
+
+impl<'s> RowStepper<'s> {
+    /// The row of `scenario` before its first step.
+    pub fn new(scenario: &'s Scenario, control: Control, temp_pid: PidConfig, pil: bool) -> Self {
+        Self {
+            row: RowRun::new(scenario, control, temp_pid, pil),
+            record_every: (scenario.duration_s / 20_000.0).max(DT_S),
+            next_record: 0.0,
+        }
+    }
+
+    /// Control steps from the start of the warm-up to the end.
+    pub fn steps(&self) -> u64 {
+        let s = self.row.scenario;
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)] // durations are positive
+        let steps = ((s.warmup_s + s.duration_s) / DT_S).round() as u64;
+        steps
+    }
+
+    /// The facility water this row sees from now on, instead of its scenario's profile:
+    /// (supply temperature, degC; flow as a fraction of full). A campus's water plant sets it.
+    pub fn set_facility(&mut self, facility: Option<(f64, f64)>) {
+        self.row.facility = facility;
+    }
+
+    /// Control step `k` (from 1): plant, sensors, controllers, events, hook, measurements.
+    /// False when the run ends here (the hook asked, or the processor-in-the-loop link failed).
+    pub fn step(
+        &mut self,
+        k: u64,
+        pil: Option<&mut crate::run::pil::Pil>,
+        hook: &mut dyn FnMut(&mut Live),
+    ) -> bool {
+        let row = &mut self.row;
         let elapsed = k as f64 * DT_S;
-        let t = elapsed - scenario.warmup_s;
+        let t = elapsed - row.scenario.warmup_s;
         let now = Instant(millis(elapsed));
         row.inject_faults(t, elapsed);
         row.environment_and_plant(t, now);
         row.read_sensors(elapsed, now);
-        if let Err(e) = row.control(t, now, pil.as_deref_mut()) {
+        if let Err(e) = row.control(t, now, pil) {
             row.pil_error = Some(e);
-            break;
+            return false;
         }
         row.collect_events(t);
         if row.serve_hook(t, now, hook) {
-            break;
+            return false;
         }
         if t >= 0.0 {
-            row.measure(t, &mut next_record, record_every);
-            if k % 1000 == 0 {
-                progress(t / scenario.duration_s);
-            }
+            row.measure(t, &mut self.next_record, self.record_every);
         }
         if t.abs() < DT_S / 2.0 {
             row.kpis.start_energy(&row.plant);
         }
+        true
     }
-    row.finish(pil.is_some())
+
+    /// Heat the row's CDU rejects to the facility water now, W.
+    pub fn heat_to_facility_w(&self) -> f64 {
+        self.row.plant.state.hx_heat_w
+    }
+
+    /// The row's input power from the grid now, W (0 without a `[power]` section).
+    pub fn grid_w(&self) -> f64 {
+        self.row.power.as_ref().map_or(0.0, PowerRow::grid_w)
+    }
+
+    /// The headroom the CDU broadcasts to its racks now, W.
+    pub fn headroom_w(&self) -> f64 {
+        f64::from(self.row.cdu_out.headroom_w)
+    }
+
+    /// The run's KPIs, markers and trace.
+    pub fn finish(self, pil: bool) -> RunResult {
+        self.row.finish(pil)
+    }
 }
 
 /// The CDU's node around a controller with `config`, as the runs build it.
@@ -154,6 +220,8 @@ struct RowRun<'s> {
     pil_steps: u64,
     pil_mismatches: u64,
     pil_error: Option<String>,
+    /// The facility water a campus's plant sets, instead of the scenario's profile.
+    facility: Option<(f64, f64)>,
 }
 
 impl<'s> RowRun<'s> {
@@ -215,6 +283,7 @@ impl<'s> RowRun<'s> {
             pil_steps: 0,
             pil_mismatches: 0,
             pil_error: None,
+            facility: None,
         }
     }
 
@@ -316,8 +385,13 @@ impl<'s> RowRun<'s> {
     fn environment_and_plant(&mut self, t: f64, now: Instant) {
         // Environment: workload, facility water, racks shed after an isolation request.
         let t_env = t.max(0.0);
-        self.env.facility_supply_c = self.scenario.facility.supply_at(t_env);
-        self.env.facility_flow_fraction = self.scenario.facility.flow_at(t_env);
+        (self.env.facility_supply_c, self.env.facility_flow_fraction) =
+            self.facility.unwrap_or_else(|| {
+                (
+                    self.scenario.facility.supply_at(t_env),
+                    self.scenario.facility.flow_at(t_env),
+                )
+            });
         for (r, demand) in self.env.rack_demand_w.iter_mut().enumerate() {
             *demand =
                 self.scenario.workload.rack_level(r, t_env) * self.plant.p.rack_design_power_w;

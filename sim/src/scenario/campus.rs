@@ -18,6 +18,7 @@ use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
 
+use crate::plant::facility::WaterPlantParams;
 use crate::plant::sensors::SensorFault;
 use crate::plant::workload::Workload;
 use crate::scenario::{
@@ -108,6 +109,23 @@ pub struct CampusFile {
     /// Faults scheduled in given rows.
     #[serde(default)]
     pub scheduled: Vec<ScheduledFault>,
+    /// The facility water plant every row's CDU rejects its heat to; its setpoint is the
+    /// facility water's supply (`[facility]`, else the row scenario's).
+    #[serde(default)]
+    pub water_plant: WaterPlantParams,
+    /// Chillers tripped on a schedule.
+    #[serde(default)]
+    pub chiller_trips: Vec<ChillerTrip>,
+}
+
+/// Chillers that trip.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChillerTrip {
+    /// When, s after warm-up.
+    pub at_s: f64,
+    /// How many running chillers trip at once.
+    pub units: usize,
 }
 
 impl CampusFile {
@@ -154,6 +172,26 @@ impl CampusFile {
         }
         if let Some(facility) = &self.facility {
             facility.validate()?;
+        }
+        self.water_plant.validate()?;
+        for (i, trip) in self.chiller_trips.iter().enumerate() {
+            within(
+                "at_s",
+                trip.at_s,
+                0.0,
+                self.duration_s,
+                "s after warm-up, within the run",
+            )
+            .map_err(|e| e.under(&format!("chiller_trips[{i}]")))?;
+            #[allow(clippy::cast_precision_loss)] // counts are small
+            within(
+                "units",
+                trip.units as f64,
+                1.0,
+                self.water_plant.chillers as f64,
+                "chillers (water_plant.chillers installed)",
+            )
+            .map_err(|e| e.under(&format!("chiller_trips[{i}]")))?;
         }
         let f = self.faults;
         for (field, v) in [
