@@ -373,7 +373,21 @@ fn campus_cmd(
     if let Err(code) = set_threads(threads) {
         return code;
     }
-    let (run, unsmoothed) = run_campus(&c, compare, json);
+    // Under `mpirun` (a build with the `mpi` feature), this process is one rank of the run.
+    #[cfg(feature = "mpi")]
+    let Some(universe) = mpi::initialize() else {
+        eprintln!("racksim: MPI was already initialised");
+        return ExitCode::from(1);
+    };
+    #[cfg(feature = "mpi")]
+    let exchange = rack_sim::run::exchange::Mpi::new(&universe);
+    #[cfg(not(feature = "mpi"))]
+    let exchange = rack_sim::run::exchange::Alone;
+    let (run, unsmoothed) = run_campus(&c, compare, json, &exchange);
+    if !rack_sim::run::exchange::Exchange::reports(&exchange) {
+        // Every rank has the results; the first reports them.
+        return ExitCode::SUCCESS;
+    }
     let summary = report::summarize(&c, &run, unsmoothed.as_ref());
     campus_report(
         &summary,
@@ -390,6 +404,7 @@ fn run_campus(
     c: &rack_sim::scenario::campus::Campus,
     compare: bool,
     json: bool,
+    exchange: &dyn rack_sim::run::exchange::Exchange,
 ) -> (
     rack_sim::report::campus::CampusRun,
     Option<rack_sim::report::campus::CampusRun>,
@@ -397,7 +412,7 @@ fn run_campus(
     use rack_sim::run::campus;
     let runs = if compare { 2 } else { 1 };
     let total_rows = (c.file.rows * runs) as u64;
-    let bar = (std::io::stderr().is_terminal() && !json).then(|| {
+    let bar = (std::io::stderr().is_terminal() && !json && exchange.reports()).then(|| {
         let bar = ProgressBar::new(total_rows);
         bar.set_style(
             ProgressStyle::with_template("{spinner} {msg} [{bar:40}] {pos}/{len} rows {elapsed}")
@@ -421,9 +436,9 @@ fn run_campus(
             ));
         }
     };
-    let run = campus::run(c, true, &progress);
+    let run = campus::run_with(c, true, &progress, exchange);
     offset.store(c.file.rows as u64, std::sync::atomic::Ordering::Relaxed);
-    let unsmoothed = compare.then(|| campus::run(c, false, &progress));
+    let unsmoothed = compare.then(|| campus::run_with(c, false, &progress, exchange));
     if let Some(bar) = bar {
         bar.finish_and_clear();
     }

@@ -1,6 +1,8 @@
 //! `racksim campus` as a process: the same campus with one and with two threads writes the same
 //! summary (but for the speed, memory and thread count it reports) and the same CSV, byte for
-//! byte; and a rerun with the same seed is the same again.
+//! byte; and a rerun with the same seed is the same again. Built with MPI and run under
+//! `mpirun` on 1, 2 and 3 processes (an uneven split of the rows), the same again: the rows are
+//! coupled through the water plant every second, and the sums are integers.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -35,7 +37,30 @@ fault = { kind = "leak", zone = 1, detector = "float" }
 /// Runs the campus with `threads` and returns its summary (without what depends on the
 /// machine) and its CSV.
 fn run(racksim: &Path, file: &Path, threads: &str, out: &Path) -> (serde_json::Value, Vec<u8>) {
-    let status = Command::new(racksim)
+    run_under(&[], racksim, file, threads, out)
+}
+
+/// [`run`], the command started by `launcher` (e.g. `mpirun -np 2`).
+fn run_under(
+    launcher: &[&str],
+    racksim: &Path,
+    file: &Path,
+    threads: &str,
+    out: &Path,
+) -> (serde_json::Value, Vec<u8>) {
+    let mut command = match launcher.split_first() {
+        Some((program, args)) => {
+            let mut c = Command::new(program);
+            c.args(args).arg(racksim);
+            c
+        }
+        None => Command::new(racksim),
+    };
+    let status = command
+        // Open MPI as root (CI's containers) and more ranks than cores (2 here).
+        .env("OMPI_ALLOW_RUN_AS_ROOT", "1")
+        .env("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1")
+        .env("OMPI_MCA_rmaps_base_oversubscribe", "1")
         .args([
             "campus",
             file.to_str().unwrap(),
@@ -54,10 +79,97 @@ fn run(racksim: &Path, file: &Path, threads: &str, out: &Path) -> (serde_json::V
     let mut summary: serde_json::Value =
         serde_json::from_slice(&std::fs::read(out.join("summary.json")).unwrap()).unwrap();
     let object = summary.as_object_mut().unwrap();
-    for machine in ["speed_x_real_time", "peak_memory_mib", "threads"] {
+    for machine in [
+        "speed_x_real_time",
+        "peak_memory_mib",
+        "threads",
+        "ranks",
+        "exchange_ms_per_facility_step",
+    ] {
         assert!(object.remove(machine).is_some(), "{machine} reported");
     }
-    (summary, std::fs::read(out.join("campus.csv")).unwrap())
+    let mut csv = std::fs::read(out.join("campus.csv")).unwrap();
+    csv.extend(std::fs::read(out.join("facility.csv")).unwrap());
+    (summary, csv)
+}
+
+/// `racksim` built with the `mpi` feature, in this test's profile (`target/mpi`; cargo makes
+/// it or finds it up to date).
+fn racksim_mpi() -> PathBuf {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    let exe = std::env::current_exe().unwrap();
+    let profile = exe
+        .parent()
+        .and_then(Path::parent)
+        .and_then(Path::file_name)
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
+    let target = root.join("target/mpi");
+    let mut cargo = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    cargo
+        .current_dir(root)
+        .args([
+            "build",
+            "--locked",
+            "-p",
+            "rack-sim",
+            "--features",
+            "mpi",
+            "--bin",
+            "racksim",
+        ])
+        .arg("--target-dir")
+        .arg(&target);
+    if profile == "release" {
+        cargo.arg("--release");
+    }
+    let status = cargo.status().unwrap();
+    assert!(
+        status.success(),
+        "building racksim with MPI (cargo xtask test installs Open MPI and libclang)"
+    );
+    target.join(profile).join("racksim")
+}
+
+#[test]
+fn the_campus_on_mpi_is_the_same_bits_on_any_number_of_processes() {
+    let racksim = rack_tests::binary("rack-sim", "racksim").unwrap();
+    let mpi = racksim_mpi();
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("campus-mpi");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    // The e2e campus on a water plant with no spare, half of it tripping: the rows' water warms
+    // with the heat of every process's rows.
+    let file = dir.join("campus.toml");
+    std::fs::write(
+        &file,
+        format!(
+            "{CAMPUS}\n[water_plant]\nchillers = 10\ncapacity_margin = 1.0\n\n\
+             [[chiller_trips]]\nat_s = 5\nunits = 5\n"
+        ),
+    )
+    .unwrap();
+    let (alone, csv_alone) = run(&racksim, &file, "2", &dir.join("threads"));
+    let warmest = alone["facility_supply_max_c"].as_f64().unwrap();
+    assert!(warmest > 25.1, "the trip warms the water: {warmest}");
+    for np in ["1", "2", "3"] {
+        let (ranked, csv) = run_under(
+            &["mpirun", "-np", np],
+            &mpi,
+            &file,
+            "1",
+            &dir.join(format!("np{np}")),
+        );
+        assert_eq!(
+            ranked, alone,
+            "summary: -np {np} against the threads-only build"
+        );
+        assert!(
+            csv == csv_alone,
+            "campus.csv and facility.csv: -np {np} differ"
+        );
+    }
 }
 
 #[test]

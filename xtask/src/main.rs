@@ -95,6 +95,25 @@ fn test() -> Result<(), String> {
     }
     ensure_qemu()?;
     ensure_gateway_tools()?;
+    ensure_mpi()?;
+    step(
+        "clippy (racksim with MPI)",
+        &cargo,
+        &[
+            "clippy",
+            "--package",
+            "rack-sim",
+            "--features",
+            "mpi",
+            "--all-targets",
+            "--locked",
+            "--target-dir",
+            MPI_TARGET_DIR,
+            "--",
+            "-D",
+            "warnings",
+        ],
+    )?;
     step(
         "clippy",
         &cargo,
@@ -409,6 +428,31 @@ fn ensure_qemu() -> Result<(), String> {
     ensure_apt(&[("qemu-system-arm", "qemu-system-arm")])
 }
 
+/// Where `racksim` with the `mpi` feature is built (its own folder: the threads-only build
+/// beside it is not rebuilt each time).
+const MPI_TARGET_DIR: &str = "target/mpi";
+
+/// What `racksim campus` on MPI builds and runs with: Open MPI (`mpirun`, and `mpicc` with
+/// the headers) and libclang, which rsmpi's bindings are generated with.
+fn ensure_mpi() -> Result<(), String> {
+    ensure_apt(&[("mpirun", "openmpi-bin"), ("mpicc", "libopenmpi-dev")])?;
+    let has_libclang = [
+        "/usr/lib/x86_64-linux-gnu",
+        "/usr/lib/aarch64-linux-gnu",
+        "/usr/lib",
+    ]
+    .iter()
+    .filter_map(|dir| std::fs::read_dir(dir).ok())
+    .flatten()
+    .filter_map(Result::ok)
+    .any(|e| e.file_name().to_string_lossy().starts_with("libclang"));
+    if has_libclang {
+        Ok(())
+    } else {
+        apt_install(&["libclang-dev"])
+    }
+}
+
 /// Makes sure the programs (each with the Debian package that has it) are there: installs the
 /// missing ones with apt-get when running as root, otherwise stops with the command to run.
 fn ensure_apt(programs: &[(&str, &str)]) -> Result<(), String> {
@@ -418,6 +462,12 @@ fn ensure_apt(programs: &[(&str, &str)]) -> Result<(), String> {
         .filter(|(program, _)| Command::new(program).arg("--version").output().is_err())
         .map(|(_, package)| *package)
         .collect();
+    apt_install(&missing)
+}
+
+/// Installs Debian's `packages` (none: nothing to do) when running as root, otherwise stops
+/// with the command to run.
+fn apt_install(missing: &[&str]) -> Result<(), String> {
     if missing.is_empty() {
         return Ok(());
     }
@@ -431,7 +481,7 @@ fn ensure_apt(programs: &[(&str, &str)]) -> Result<(), String> {
     }
     step("apt-get update", "apt-get", &["update", "-qq"])?;
     let mut args = vec!["install", "-y", "-qq", "--no-install-recommends"];
-    args.extend(&missing);
+    args.extend(missing);
     step(&format!("install {}", missing.join(", ")), "apt-get", &args)
 }
 

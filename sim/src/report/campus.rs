@@ -35,6 +35,10 @@ pub struct CampusRun {
     pub totals: CampusTotals,
     /// Wall time, s.
     pub wall_s: f64,
+    /// Wall time spent exchanging with the other processes (all-reduce, gather), s.
+    pub exchange_s: f64,
+    /// Processes the rows were split across (1 without MPI).
+    pub ranks: usize,
 }
 
 /// The water plant and what the rows make of it, at one facility step.
@@ -173,8 +177,12 @@ pub struct CampusSummary {
     pub speed_x_real_time: f64,
     /// Threads used.
     pub threads: usize,
-    /// Peak resident memory, MiB.
+    /// Peak resident memory, MiB (of this process).
     pub peak_memory_mib: f64,
+    /// Processes the rows were split across (MPI ranks; 1 without MPI).
+    pub ranks: usize,
+    /// Wall time in the exchanges between processes per facility step, ms.
+    pub exchange_ms_per_facility_step: f64,
 }
 
 /// Builds the report of `run` (and of `unsmoothed`, the same campus without smoothing).
@@ -231,6 +239,9 @@ pub fn summarize(
         },
         threads: rayon::current_num_threads(),
         peak_memory_mib: peak_memory_bytes() as f64 / (1024.0 * 1024.0),
+        ranks: run.ranks,
+        exchange_ms_per_facility_step: 1e3 * run.exchange_s
+            / ((campus.file.duration_s + campus.file.warmup_s).max(1.0)),
     }
 }
 
@@ -296,6 +307,15 @@ pub fn table(s: &CampusSummary) -> String {
         ),
     );
     line("peak memory (MiB)", format!("{:.0}", s.peak_memory_mib));
+    if s.ranks > 1 {
+        line(
+            "processes (MPI ranks)",
+            format!(
+                "{}; exchanges {:.3} ms per facility step",
+                s.ranks, s.exchange_ms_per_facility_step
+            ),
+        );
+    }
     t
 }
 

@@ -27,6 +27,7 @@ use rayon::prelude::*;
 use crate::plant::facility::WaterPlant;
 use crate::report::campus::{CampusRun, CampusTotals, FacilityPoint, MAX_EVENTS};
 use crate::report::trace::Marker;
+use crate::run::exchange::{Alone, Exchange};
 use crate::run::runner::{DT_S, RowStepper};
 use crate::scenario::Scenario;
 use crate::scenario::campus::Campus;
@@ -48,6 +49,66 @@ struct RowOutcome {
     alarms: BTreeMap<String, u64>,
     faults: u64,
     events: Vec<Marker>,
+}
+
+/// Row outcomes cross between processes as JSON with every float as its bits: the sums made
+/// of them are then the same bits on every process and in a run of one.
+fn encode(outcomes: &[RowOutcome]) -> Vec<u8> {
+    let exact: Vec<_> = outcomes
+        .iter()
+        .map(|o| {
+            (
+                o.pump_kwh.to_bits(),
+                o.throttle_s.to_bits(),
+                &o.alarms,
+                o.faults,
+                Events(&o.events),
+            )
+        })
+        .collect();
+    serde_json::to_vec(&exact).unwrap_or_default()
+}
+
+fn decode(bytes: &[u8]) -> Vec<RowOutcome> {
+    type Exact = (
+        u64,
+        u64,
+        BTreeMap<String, u64>,
+        u64,
+        Vec<(u64, String, String, bool)>,
+    );
+    serde_json::from_slice::<Vec<Exact>>(bytes)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(pump, throttle, alarms, faults, events)| RowOutcome {
+            pump_kwh: f64::from_bits(pump),
+            throttle_s: f64::from_bits(throttle),
+            alarms,
+            faults,
+            events: events
+                .into_iter()
+                .map(|(t, device, label, fault)| Marker {
+                    t_s: f64::from_bits(t),
+                    device,
+                    label,
+                    fault,
+                })
+                .collect(),
+        })
+        .collect()
+}
+
+/// Markers as (time's bits, device, label, fault).
+struct Events<'a>(&'a Vec<Marker>);
+
+impl serde::Serialize for Events<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(
+            self.0
+                .iter()
+                .map(|m| (m.t_s.to_bits(), &m.device, &m.label, m.fault)),
+        )
+    }
 }
 
 /// What a finished row gave back.
@@ -89,9 +150,22 @@ fn outcome(scenario: &Scenario, run: crate::report::trace::RunResult) -> RowOutc
 /// Runs every row of `campus` in lockstep (in parallel on the current rayon pool), coupled by
 /// its water plant. `progress` gets the rows' worth of work done so far.
 pub fn run(campus: &Campus, smoothing: bool, progress: &(dyn Fn(usize) + Sync)) -> CampusRun {
+    run_with(campus, smoothing, progress, &Alone)
+}
+
+/// [`run`] as one of the processes `exchange` joins: this process runs its range of the rows,
+/// and every process ends with the whole campus's results.
+pub fn run_with(
+    campus: &Campus,
+    smoothing: bool,
+    progress: &(dyn Fn(usize) + Sync),
+    exchange: &dyn Exchange,
+) -> CampusRun {
     let started = Instant::now();
     let rows = campus.file.rows;
-    let scenarios: Vec<Scenario> = (0..rows)
+    let mine = exchange.rows(rows);
+    let scenarios: Vec<Scenario> = mine
+        .clone()
         .into_par_iter()
         .map(|r| campus.row_scenario(r, smoothing))
         .collect();
@@ -100,7 +174,8 @@ pub fn run(campus: &Campus, smoothing: bool, progress: &(dyn Fn(usize) + Sync)) 
         .par_iter()
         .map(|s| RowStepper::new(s, Control::Rackloop, pid, false))
         .collect();
-    let total_steps = steppers.first().map_or(0, RowStepper::steps);
+    let total_steps = ((campus.file.warmup_s + campus.file.duration_s) / DT_S).round() as u64;
+    let mut exchange_s = 0.0;
     let warmup_s = campus.file.warmup_s;
     let duration_steps = (campus.file.duration_s / DT_S).round() as usize;
     let mut grid_mw = vec![0i64; duration_steps];
@@ -152,7 +227,13 @@ pub fn run(campus: &Campus, smoothing: bool, progress: &(dyn Fn(usize) + Sync)) 
                 *slot += w;
             }
         }
-        // The water plant under the campus's heat, and what every row sees next.
+        // The water plant under the campus's heat (every process's rows), and what every row
+        // sees next.
+        let mut sums = [heat_mw, headroom_mw];
+        let at = Instant::now();
+        exchange.sum(&mut sums);
+        exchange_s += at.elapsed().as_secs_f64();
+        let [heat_mw, headroom_mw] = sums;
         let t = k1 as f64 * DT_S - warmup_s;
         let load_w = heat_mw as f64 / 1e3;
         // The plant starts staged for the design heat (the warm-up stops what is not needed).
@@ -196,17 +277,27 @@ pub fn run(campus: &Campus, smoothing: bool, progress: &(dyn Fn(usize) + Sync)) 
         progress(((k1 as f64 / total_steps.max(1) as f64) * rows as f64) as usize);
         k0 = k1 + 1;
     }
-    // Each row's outcome, added up in row order.
+    // Each row's outcome, every process's, added up in row order.
     let outcomes: Vec<RowOutcome> = steppers
         .into_par_iter()
         .zip(scenarios.par_iter())
         .map(|(row, s)| outcome(s, row.finish(false)))
         .collect();
+    let at = Instant::now();
+    exchange.sum(&mut grid_mw);
+    let outcomes: Vec<RowOutcome> = exchange
+        .gather(&encode(&outcomes))
+        .iter()
+        .flat_map(|bytes| decode(bytes))
+        .collect();
+    exchange_s += at.elapsed().as_secs_f64();
     let mut total = CampusRun {
         grid_w: grid_mw.iter().map(|w| *w as f64 / 1e3).collect(),
         facility,
         totals: CampusTotals::default(),
         wall_s: 0.0,
+        exchange_s: 0.0,
+        ranks: exchange.rank_size().1,
     };
     for o in outcomes {
         total.totals.pump_energy_kwh += o.pump_kwh;
@@ -224,6 +315,7 @@ pub fn run(campus: &Campus, smoothing: bool, progress: &(dyn Fn(usize) + Sync)) 
     total.totals.events_left_out = total.totals.events.len().saturating_sub(MAX_EVENTS) as u64;
     total.totals.events.truncate(MAX_EVENTS);
     total.wall_s = started.elapsed().as_secs_f64();
+    total.exchange_s = exchange_s;
     total
 }
 

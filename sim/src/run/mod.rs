@@ -3,6 +3,7 @@
 //! the firmware in QEMU (`pil`), and the live row served to `rackctl` (`serve`).
 
 pub mod campus;
+pub mod exchange;
 mod labels;
 pub mod load;
 pub mod pil;
