@@ -445,7 +445,14 @@ fn ensure_mpi() -> Result<(), String> {
     .filter_map(|dir| std::fs::read_dir(dir).ok())
     .flatten()
     .filter_map(Result::ok)
-    .any(|e| e.file_name().to_string_lossy().starts_with("libclang"));
+    .any(|e| {
+        // libclang itself (`libclang.so`, `libclang-14.so.1`), not `libclang-cpp`.
+        let name = e.file_name().to_string_lossy().into_owned();
+        name.starts_with("libclang.so")
+            || name
+                .strip_prefix("libclang-")
+                .is_some_and(|rest| rest.starts_with(|c: char| c.is_ascii_digit()))
+    });
     if has_libclang {
         Ok(())
     } else {
