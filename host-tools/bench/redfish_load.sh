@@ -11,6 +11,7 @@
 #       --redfish 127.0.0.1:8443 --redfish-http 127.0.0.1:8000 --config rackgw.toml &
 #   host-tools/bench/redfish_load.sh row.keys
 set -euo pipefail
+command -v wrk > /dev/null || { echo "needs wrk: apt-get install -y wrk" >&2; exit 2; }
 keys=${1:?usage: redfish_load.sh KEYS-FILE}
 secret=$(awk '$1 == 2 { print $3 }' "$keys")
 auth="Authorization: Basic $(printf '2:%s' "$secret" | base64 -w0)"

@@ -258,27 +258,51 @@ mod tests {
     fn alarms_take_the_environmental_registrys_ids_where_it_has_one() {
         let d = Device::new("cdu".into(), Target::Tcp("x:1".into()));
         let devices = [d.clone()];
-        let id = |code, severity, raised| message(&d, &devices, code, 0, severity, raised).0;
-        assert_eq!(
-            id(AlarmCode::PumpFault, Severity::Critical, true),
-            "Environmental.1.3.0.PumpFailed"
-        );
-        assert_eq!(
-            id(AlarmCode::PumpFault, Severity::Critical, false),
-            "Environmental.1.3.0.PumpRestored"
-        );
-        assert_eq!(
-            id(AlarmCode::LeakDetected, Severity::Warning, true),
-            "Environmental.1.3.0.LeakDetectedWarning"
-        );
-        assert_eq!(
-            id(AlarmCode::LeakDetected, Severity::Critical, true),
-            "Environmental.1.3.0.LeakDetectedCritical"
-        );
-        assert_eq!(
-            id(AlarmCode::ValveFault, Severity::Warning, true),
-            "Environmental.1.3.0.ValveUnableToReachSetPoint"
-        );
+        for (code, severity, raised, expected) in [
+            (AlarmCode::PumpFault, Severity::Critical, true, "PumpFailed"),
+            (
+                AlarmCode::PumpFault,
+                Severity::Critical,
+                false,
+                "PumpRestored",
+            ),
+            (
+                AlarmCode::LeakDetected,
+                Severity::Warning,
+                true,
+                "LeakDetectedWarning",
+            ),
+            (
+                AlarmCode::LeakDetected,
+                Severity::Critical,
+                true,
+                "LeakDetectedCritical",
+            ),
+            (
+                AlarmCode::LeakDetected,
+                Severity::Critical,
+                false,
+                "LeakDetectedNormal",
+            ),
+            (
+                AlarmCode::ValveFault,
+                Severity::Warning,
+                true,
+                "ValveUnableToReachSetPoint",
+            ),
+            (
+                AlarmCode::ReservoirLow,
+                Severity::Warning,
+                true,
+                "FluidLevelWarning",
+            ),
+        ] {
+            assert_eq!(
+                message(&d, &devices, code, 0, severity, raised).0,
+                format!("Environmental.1.3.0.{expected}"),
+                "{code:?} raised {raised}"
+            );
+        }
         let (id, text, args, severity) = message(
             &d,
             &devices,

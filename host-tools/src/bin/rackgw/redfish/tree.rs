@@ -299,17 +299,12 @@ pub fn get(path: &str, v: &View<'_>) -> Option<Value> {
         ["Chassis", name, "PowerSubsystem", "Batteries", n] => {
             battery(rack(v.devices, name)?, n.parse::<usize>().ok()?)
         }
-        ["ThermalEquipment"] => {
-            let mut m = resource(
-                "/redfish/v1/ThermalEquipment",
-                "ThermalEquipment.v1_2_0.ThermalEquipment",
-                "ThermalEquipment",
-                "Cooling equipment",
-            );
-            m.insert("CDUs".into(), link(CDUS));
-            m.insert("Status".into(), json!({ "State": "Enabled" }));
-            Some(Value::Object(m))
-        }
+        ["ThermalEquipment"] => Some(equipment(
+            "ThermalEquipment.v1_2_0",
+            "Cooling equipment",
+            "CDUs",
+            CDUS,
+        )),
         ["ThermalEquipment", "CDUs"] => {
             let names: Vec<String> = cdu(v.devices).iter().map(|d| d.name.clone()).collect();
             Some(collection(CDUS, "CoolingUnit", "CDUs", &names))
@@ -318,17 +313,12 @@ pub fn get(path: &str, v: &View<'_>) -> Option<Value> {
             let d = cdu(v.devices).filter(|d| d.name == *id)?;
             cooling_unit(d, v.devices, tail, v.nameplate)
         }
-        ["PowerEquipment"] => {
-            let mut m = resource(
-                "/redfish/v1/PowerEquipment",
-                "PowerEquipment.v1_2_3.PowerEquipment",
-                "PowerEquipment",
-                "Power equipment",
-            );
-            m.insert("PowerShelves".into(), link(SHELVES));
-            m.insert("Status".into(), json!({ "State": "Enabled" }));
-            Some(Value::Object(m))
-        }
+        ["PowerEquipment"] => Some(equipment(
+            "PowerEquipment.v1_2_3",
+            "Power equipment",
+            "PowerShelves",
+            SHELVES,
+        )),
         ["PowerEquipment", "PowerShelves"] => {
             let mut ids = Vec::new();
             for d in v.devices.iter().filter(|d| !d.is_cdu()) {
@@ -348,6 +338,16 @@ pub fn get(path: &str, v: &View<'_>) -> Option<Value> {
         }
         _ => None,
     }
+}
+
+/// `ThermalEquipment` or `PowerEquipment` (`kind` is the namespace with its version): the
+/// singleton under the root with the one collection the gateway serves in it.
+fn equipment(kind: &str, name: &str, collection: &str, at: &str) -> Value {
+    let id = kind.split('.').next().unwrap_or(kind);
+    let mut m = resource(&format!("{ROOT}/{id}"), &format!("{kind}.{id}"), id, name);
+    m.insert(collection.into(), link(at));
+    m.insert("Status".into(), json!({ "State": "Enabled" }));
+    Value::Object(m)
 }
 
 fn service_root(v: &View<'_>) -> Value {
