@@ -11,7 +11,7 @@
 
 use std::path::Path;
 
-use rack_sim::report::campus::{self as report, CampusRun};
+use rack_sim::report::campus::{self as report, CampusRun, FacilityPoint};
 use rack_sim::run::campus;
 use rack_sim::scenario::campus::Campus;
 
@@ -285,7 +285,7 @@ fn bad_campus_files_name_the_field_and_what_is_allowed() {
 fn on_chillers(trip_s: Option<f64>) -> Campus {
     // Every row busy (80 %): the heat is well past five chillers' worth.
     let mut text = SMALL
-        .replace("duration_s = 20", "duration_s = 240")
+        .replace("duration_s = 20", "duration_s = 300")
         .replace("warmup_s = 5", "warmup_s = 60")
         .replace("rows = [0.0, 0.5]", "rows = [0.0, 1.0]")
         .replace(
@@ -316,7 +316,7 @@ fn a_chiller_trip_warms_every_rows_water_and_takes_the_cdus_headroom() {
     let before = tripped.facility.iter().find(|f| f.t_s >= 9.0).unwrap();
     let after = last(&tripped);
     assert_eq!((before.chillers_running, after.chillers_running), (10, 5));
-    assert!(before.heat_mw > after.capacity_mw, "{before:?} {after:?}");
+    assert!(after.heat_mw > after.capacity_mw, "{before:?} {after:?}");
     assert!(after.supply_c > 26.0, "the loop warms: {after:?}");
     // Every row's CDU sees the warmer water: its headroom goes to nothing, so the racks'
     // power controllers hold their power where it is, and the CDUs say they cannot hold the
@@ -347,6 +347,36 @@ fn a_chiller_trip_warms_every_rows_water_and_takes_the_cdus_headroom() {
 }
 
 #[test]
+fn the_rows_see_the_trip_only_when_its_water_has_come_through_the_mains() {
+    // The default mains take 60 s each way: the rows see the water that left the plant 60 s
+    // before, so they see the trip's warmer water 60 s after the plant supplied it.
+    // When the plant's supply first differs from the calm run's, and when the heat that comes
+    // back to it first does: until the warmer water has gone to the rows and their heat has come
+    // back, every row ran on the same water as in the calm run, to the bit.
+    let first = |calm: &CampusRun, tripped: &CampusRun, what: fn(&FacilityPoint) -> f64| {
+        calm.facility
+            .iter()
+            .zip(&tripped.facility)
+            .find(|(a, b)| what(a) != what(b))
+            .map(|(a, _)| a.t_s)
+            .unwrap()
+    };
+    let round_trip = |calm: &CampusRun, tripped: &CampusRun| {
+        first(calm, tripped, |f| f.heat_mw) - first(calm, tripped, |f| f.supply_c)
+    };
+    let calm = run_on(2, &on_chillers(None));
+    let tripped = run_on(2, &on_chillers(Some(10.0)));
+    assert_eq!(round_trip(&calm, &tripped), 120.0);
+    // With the mains 30 s each way, 60 s.
+    let short = |trip: Option<f64>| {
+        let mut c = on_chillers(trip);
+        c.file.water_plant.transit_s = 30.0;
+        run_on(2, &c)
+    };
+    assert_eq!(round_trip(&short(None), &short(Some(10.0))), 60.0);
+}
+
+#[test]
 fn a_chiller_trip_of_more_units_than_installed_is_refused_by_name() {
     let text =
         format!("{SMALL}\n[water_plant]\nchillers = 4\n\n[[chiller_trips]]\nat_s = 3\nunits = 5\n");
@@ -360,4 +390,10 @@ fn a_chiller_trip_of_more_units_than_installed_is_refused_by_name() {
         .unwrap_err()
         .to_string();
     assert!(e.contains("water_plant.loop_volume_l_per_kw"), "{e}");
+    let text = format!("{SMALL}\n[water_plant]\ntransit_s = 3600\n");
+    let e = Campus::parse(Path::new("bad.toml"), &text)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("water_plant.transit_s"), "{e}");
+    assert!(e.contains("0..=1800"), "{e}");
 }

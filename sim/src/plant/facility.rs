@@ -15,6 +15,10 @@
 //!   Short of capacity, the loop's water warms at (load - capacity) / (mass x cp).
 //! - The loop's water mass is `loop_volume_l_per_kw` of design heat (chiller makers ask for
 //!   3-10 US gallons per ton, 0.9-3 L/kW, in process cooling toward the upper end: 2 L/kW).
+//! - The mains between the plant and the rows take `transit_s` each way: the rows see the
+//!   water the plant supplied that long ago, and the plant takes the heat the rows rejected
+//!   that long ago. Chilled-water mains are sized for 1.2-3 m/s; a campus's plant sits a few
+//!   hundred metres from its halls (100-900 m at 1.5-3 m/s: 30-600 s): 60 s, the short end.
 //!
 //! Sources: the figures above are assumed from the ranges stated; the temperatures and flows
 //! are `DOMAIN.md`'s facility water classes (W27: facility supply up to 27 degC).
@@ -44,6 +48,9 @@ pub struct WaterPlantParams {
     pub stage_down_delay_s: f64,
     /// Chilled-water loop volume per kW of design heat, L/kW (0.1..=50).
     pub loop_volume_l_per_kw: f64,
+    /// The water's transit through the mains between the plant and the rows, each way, s
+    /// (0..=1800; whole facility steps).
+    pub transit_s: f64,
 }
 
 impl Default for WaterPlantParams {
@@ -55,11 +62,21 @@ impl Default for WaterPlantParams {
             control_time_constant_s: 60.0,
             stage_down_delay_s: 900.0,
             loop_volume_l_per_kw: 2.0,
+            transit_s: 60.0,
         }
     }
 }
 
 impl WaterPlantParams {
+    /// The mains' transit in whole facility steps of `step_s` (at least one: a row sees the
+    /// plant's water one facility step late at the soonest).
+    pub fn transit_steps(&self, step_s: f64) -> u64 {
+        // A validated transit (0..=1800 s) over a positive step: a small whole number.
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+        let steps = (self.transit_s / step_s).round() as u64;
+        steps.max(1)
+    }
+
     /// Checks the ranges; the error names the field (under `water_plant`) and what is allowed.
     pub fn validate(&self) -> Result<(), Invalid> {
         #[allow(clippy::cast_precision_loss)] // a count
@@ -115,6 +132,7 @@ impl WaterPlantParams {
                 "L per kW of design heat",
             )
         })
+        .and_then(|()| within("transit_s", self.transit_s, 0.0, 1800.0, "s each way"))
         .map_err(|e| e.under("water_plant"))
     }
 }

@@ -147,6 +147,68 @@ fn outcome(scenario: &Scenario, run: crate::report::trace::RunResult) -> RowOutc
     }
 }
 
+/// A batch's sums over rows, in milliwatts: the grid power at each of its control steps, the
+/// heat to the facility water and the headroom broadcast at the end of each facility step.
+struct Batch {
+    grid: Vec<i64>,
+    heat: Vec<i64>,
+    headroom: Vec<i64>,
+}
+
+impl Batch {
+    fn new(facility_steps: usize) -> Self {
+        Self {
+            grid: vec![0; facility_steps * FACILITY_STEPS as usize],
+            heat: vec![0; facility_steps],
+            headroom: vec![0; facility_steps],
+        }
+    }
+
+    /// Runs `row` through the batch's facility steps (each with the water it sees) and adds
+    /// what it gave.
+    fn add_row<'a>(
+        &mut self,
+        row: &mut RowStepper,
+        steps: impl Iterator<Item = (u64, &'a (f64, f64))>,
+        total_steps: u64,
+    ) {
+        let mut grid = self.grid.iter_mut();
+        for ((j, water), (heat, headroom)) in
+            steps.zip(self.heat.iter_mut().zip(&mut self.headroom))
+        {
+            row.set_facility(Some(*water));
+            let last_k = (j * FACILITY_STEPS).min(total_steps);
+            for k in (j - 1) * FACILITY_STEPS + 1..=last_k {
+                row.step(k, None, &mut |_| {});
+                if let Some(slot) = grid.next() {
+                    *slot += mw_int(row.grid_w());
+                }
+            }
+            *heat += mw_int(row.heat_to_facility_w());
+            *headroom += mw_int(row.headroom_w());
+        }
+    }
+
+    fn merge(mut self, other: Self) -> Self {
+        for (a, b) in self
+            .grid
+            .iter_mut()
+            .chain(&mut self.heat)
+            .chain(&mut self.headroom)
+            .zip(
+                other
+                    .grid
+                    .into_iter()
+                    .chain(other.heat)
+                    .chain(other.headroom),
+            )
+        {
+            *a += b;
+        }
+        self
+    }
+}
+
 /// Runs every row of `campus` in lockstep (in parallel on the current rayon pool), coupled by
 /// its water plant. `progress` gets the rows' worth of work done so far.
 pub fn run(campus: &Campus, smoothing: bool, progress: &(dyn Fn(usize) + Sync)) -> CampusRun {
@@ -175,107 +237,127 @@ pub fn run_with(
         .map(|s| RowStepper::new(s, Control::Rackloop, pid, false))
         .collect();
     let total_steps = ((campus.file.warmup_s + campus.file.duration_s) / DT_S).round() as u64;
+    let facility_steps = total_steps.div_ceil(FACILITY_STEPS);
     let mut exchange_s = 0.0;
     let warmup_s = campus.file.warmup_s;
     let duration_steps = (campus.file.duration_s / DT_S).round() as usize;
     let mut grid_mw = vec![0i64; duration_steps];
-    // The water plant: its setpoint is the facility water's supply, sized for the campus.
+    // The water plant: its setpoint is the facility water's supply, sized for the campus; it
+    // starts staged for the design heat (the warm-up stops what is not needed).
     let row = &campus.row;
     let truth = row.truth();
     let design_heat_w = (rows * truth.racks) as f64 * truth.rack_design_power_w;
     let setpoint = |t: f64| row_facility(campus).supply_at(t.max(0.0));
     let flow = |t: f64| row_facility(campus).flow_at(t.max(0.0));
-    let mut plant: Option<WaterPlant> = None;
+    // The end of facility step `j` (from 1; 0 is the start), s from the end of the warm-up.
+    let end_of = |j: u64| (j * FACILITY_STEPS).min(total_steps) as f64 * DT_S - warmup_s;
+    let mut water = WaterPlant::new(
+        campus.file.water_plant,
+        design_heat_w,
+        design_heat_w,
+        setpoint(end_of(0)),
+    );
     let mut trips = campus.file.chiller_trips.clone();
     trips.sort_by(|a, b| a.at_s.total_cmp(&b.at_s));
     let mut next_trip = 0;
     let mut facility = Vec::new();
     let mut markers = Vec::new();
-    let mut k0 = 1;
-    while k0 <= total_steps {
-        let k1 = (k0 + FACILITY_STEPS - 1).min(total_steps);
-        // Every row through this facility step; its grid power at each control step from t = 0.
-        let (grid, heat_mw, headroom_mw) = steppers
-            .par_iter_mut()
-            .map(|row| {
-                let mut grid = [0i64; FACILITY_STEPS as usize];
-                for (k, slot) in (k0..=k1).zip(grid.iter_mut()) {
-                    row.step(k, None, &mut |_| {});
-                    *slot = mw_int(row.grid_w());
-                }
-                (
-                    grid,
-                    mw_int(row.heat_to_facility_w()),
-                    mw_int(row.headroom_w()),
-                )
+    // The water takes `transit` facility steps through the mains each way: what a row sees in
+    // facility step j left the plant after its step j - transit, and the plant takes in step j
+    // the heat the rows rejected in step j - transit. So the rows run `transit` facility steps
+    // before they need the plant again: a batch, each row through all of it at once (its state
+    // stays in cache), then the batch's heat is added up step by step and the plant steps
+    // through it. With a transit of one step, a batch is one facility step.
+    let transit = campus
+        .file
+        .water_plant
+        .transit_steps(FACILITY_STEPS as f64 * DT_S);
+    // The plant's supply after each of its steps (index 0: before the first), and the rows'
+    // heat in each facility step (index 0: none yet), mW.
+    let mut supplied = vec![water.supply_c];
+    let mut heat_hist = vec![0i64];
+    let mut j0 = 1;
+    while j0 <= facility_steps {
+        let j1 = (j0 + transit - 1).min(facility_steps);
+        let batch = (j1 - j0 + 1) as usize;
+        let first_k = (j0 - 1) * FACILITY_STEPS + 1;
+        // What every row sees in each facility step of the batch: the supply that left the
+        // plant `transit` steps before, the flow as the facility water's profile has it.
+        let seen: Vec<(f64, f64)> = (j0..=j1)
+            .map(|j| {
+                let left = supplied
+                    .get(j.saturating_sub(transit) as usize)
+                    .copied()
+                    .unwrap_or(water.supply_c);
+                (left, flow(end_of(j - 1)))
             })
-            .reduce(
-                || ([0i64; FACILITY_STEPS as usize], 0, 0),
-                |(mut g, h, r), (g2, h2, r2)| {
-                    for (a, b) in g.iter_mut().zip(g2) {
-                        *a += b;
-                    }
-                    (g, h + h2, r + r2)
+            .collect();
+        // Every row through the batch; the grid power at each control step, the heat and
+        // headroom at the end of each facility step, added up.
+        let sums = steppers
+            .par_iter_mut()
+            .fold(
+                || Batch::new(batch),
+                |mut acc, row| {
+                    acc.add_row(row, (j0..=j1).zip(&seen), total_steps);
+                    acc
                 },
-            );
-        for (k, w) in (k0..=k1).zip(grid) {
+            )
+            .reduce(|| Batch::new(batch), Batch::merge);
+        for (k, w) in (first_k..).zip(&sums.grid) {
             let t = k as f64 * DT_S - warmup_s;
             let i = ((t / DT_S).round()) as usize;
             if t >= -DT_S / 2.0
                 && let Some(slot) = grid_mw.get_mut(i)
             {
-                *slot += w;
+                *slot += *w;
             }
         }
-        // The water plant under the campus's heat (every process's rows), and what every row
-        // sees next.
-        let mut sums = [heat_mw, headroom_mw];
+        // The campus's heat and headroom (every process's rows), step by step.
+        let mut exchanged = sums.heat;
+        exchanged.extend(sums.headroom);
         let at = Instant::now();
-        exchange.sum(&mut sums);
+        exchange.sum(&mut exchanged);
         exchange_s += at.elapsed().as_secs_f64();
-        let [heat_mw, headroom_mw] = sums;
-        let t = k1 as f64 * DT_S - warmup_s;
-        let load_w = heat_mw as f64 / 1e3;
-        // The plant starts staged for the design heat (the warm-up stops what is not needed).
-        let water = plant.get_or_insert_with(|| {
-            WaterPlant::new(
-                campus.file.water_plant,
-                design_heat_w,
-                design_heat_w,
-                setpoint(t),
-            )
-        });
-        while let Some(trip) = trips.get(next_trip).filter(|trip| trip.at_s <= t) {
-            next_trip += 1;
-            water.trip(trip.units);
-            markers.push(Marker {
-                t_s: trip.at_s,
-                device: "water plant".into(),
-                label: format!(
-                    "{} chiller{} trip",
-                    trip.units,
-                    if trip.units == 1 { "" } else { "s" }
-                ),
-                fault: true,
-            });
+        let (heat, headroom) = exchanged.split_at(batch);
+        heat_hist.extend_from_slice(heat);
+        // The water plant through the batch, under the heat that reaches it.
+        for (j, headroom_mw) in (j0..=j1).zip(headroom) {
+            let t = end_of(j);
+            let arriving = heat_hist
+                .get(j.saturating_sub(transit).max(1) as usize)
+                .copied()
+                .unwrap_or(0);
+            let load_w = arriving as f64 / 1e3;
+            while let Some(trip) = trips.get(next_trip).filter(|trip| trip.at_s <= t) {
+                next_trip += 1;
+                water.trip(trip.units);
+                markers.push(Marker {
+                    t_s: trip.at_s,
+                    device: "water plant".into(),
+                    label: format!(
+                        "{} chiller{} trip",
+                        trip.units,
+                        if trip.units == 1 { "" } else { "s" }
+                    ),
+                    fault: true,
+                });
+            }
+            water.step(t - end_of(j - 1), load_w, setpoint(t));
+            supplied.push(water.supply_c);
+            if t >= 0.0 {
+                facility.push(FacilityPoint {
+                    t_s: t,
+                    supply_c: water.supply_c,
+                    heat_mw: load_w / 1e6,
+                    capacity_mw: water.capacity_w() / 1e6,
+                    chillers_running: water.running(),
+                    headroom_mw: *headroom_mw as f64 / 1e9,
+                });
+            }
         }
-        water.step((k1 - k0 + 1) as f64 * DT_S, load_w, setpoint(t));
-        if t >= 0.0 {
-            facility.push(FacilityPoint {
-                t_s: t,
-                supply_c: water.supply_c,
-                heat_mw: load_w / 1e6,
-                capacity_mw: water.capacity_w() / 1e6,
-                chillers_running: water.running(),
-                headroom_mw: headroom_mw as f64 / 1e9,
-            });
-        }
-        let water_now = (water.supply_c, flow(t));
-        steppers
-            .par_iter_mut()
-            .for_each(|row| row.set_facility(Some(water_now)));
-        progress(((k1 as f64 / total_steps.max(1) as f64) * rows as f64) as usize);
-        k0 = k1 + 1;
+        progress(((j1 as f64 / facility_steps.max(1) as f64) * rows as f64) as usize);
+        j0 = j1 + 1;
     }
     // Each row's outcome, every process's, added up in row order.
     let outcomes: Vec<RowOutcome> = steppers
