@@ -46,9 +46,10 @@ pub struct CampusRun {
 pub struct FacilityPoint {
     /// Time, s.
     pub t_s: f64,
-    /// Facility water supply temperature every row sees, degC.
+    /// Facility water supply temperature leaving the plant (the rows see it the mains' transit
+    /// later), degC.
     pub supply_c: f64,
-    /// Heat the rows reject to it, MW.
+    /// Heat reaching the plant (the rows rejected it the mains' transit before), MW.
     pub heat_mw: f64,
     /// Capacity of the running chillers, MW.
     pub capacity_mw: f64,
@@ -416,7 +417,7 @@ fn plot(
                             .collect(),
                     },
                     CampusCurve {
-                        name: "heat from the rows",
+                        name: "heat from the rows, at the plant",
                         grey: false,
                         points: run.facility.iter().map(|f| (f.t_s, f.heat_mw)).collect(),
                     },

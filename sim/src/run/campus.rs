@@ -1,11 +1,13 @@
 //! Runs a campus: every row (its CDU and its eight racks' power controllers, the real code,
-//! against the same plant as `racksim run`) in lockstep, in parallel with rayon, coupled by
-//! the facility water plant.
+//! against the same plant as `racksim run`), in parallel with rayon, coupled by the facility
+//! water plant every facility step (1 s, ten control steps).
 //!
-//! Every row advances one facility step (1 s, ten control steps) at a time; then the rows' heat
-//! to the facility water is added up, the water plant (chillers, the loop's water) steps under
-//! it, and every row sees the supply temperature it sets for the next facility step. The grid
-//! aggregate is a sum over rows too.
+//! The water takes the mains' transit between the plant and the rows each way: a row sees in
+//! facility step j the supply that left the plant after its step j - transit, and the plant
+//! takes in step j the heat the rows rejected in step j - transit. So every row runs a
+//! transit's worth of facility steps at a time (its state stays in cache), then the rows' heat
+//! of each of those steps is added up and the water plant (chillers, the loop's water) steps
+//! through them, one facility step at a time. The grid aggregate is a sum over rows too.
 //!
 //! Sums are in integers (milliwatts), which add the same in any order: the results are
 //! identical for any thread count (and any split of the rows) and the same seed. What cannot be
@@ -209,7 +211,7 @@ impl Batch {
     }
 }
 
-/// Runs every row of `campus` in lockstep (in parallel on the current rayon pool), coupled by
+/// Runs every row of `campus` (in parallel on the current rayon pool), coupled by
 /// its water plant. `progress` gets the rows' worth of work done so far.
 pub fn run(campus: &Campus, smoothing: bool, progress: &(dyn Fn(usize) + Sync)) -> CampusRun {
     run_with(campus, smoothing, progress, &Alone)

@@ -83,8 +83,8 @@ pub fn run_live(
 }
 
 /// One row's closed loop, a control step at a time: what [`run_live`] runs to the end, and
-/// what a campus runs in lockstep with its other rows (every row at the same step, the facility
-/// water between steps).
+/// what a campus runs beside its other rows (a batch of facility steps at a time, the
+/// facility water set for each).
 pub struct RowStepper<'s> {
     row: RowRun<'s>,
     record_every: f64,
