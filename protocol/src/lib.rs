@@ -10,6 +10,7 @@
 //! - [`frame`]: COBS framing with a fixed header (version, kind, sequence) and a CRC-32C;
 //!   the compile-time maximum frame size.
 //! - [`decoder`]: the streaming decoder: bytes in, frames out, typed rejections with counters.
+//! - [`image`]: signed firmware images: the header, the checks a device makes, the signer.
 //!
 //! ```
 //! use rack_protocol::{frame, message::{Message, Subscribe}, decoder::FrameDecoder};
@@ -29,10 +30,14 @@
 //! fails, do not change the vector: add a new protocol version.
 #![no_std]
 
+#[cfg(feature = "image-sign")]
+extern crate alloc;
+
 pub mod auth;
 pub mod decoder;
 pub mod frame;
 pub mod golden;
+pub mod image;
 pub mod message;
 pub mod types;
 

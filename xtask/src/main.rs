@@ -15,6 +15,8 @@
 use std::process::{Command, ExitCode};
 use std::time::Instant;
 
+mod sign;
+
 /// The firmware target every `no_std` crate must build for (STM32G4 and QEMU's mps2-an386).
 /// `rust-toolchain.toml` must name it (checked by [`setup`]).
 const FIRMWARE_TARGET: &str = "thumbv7em-none-eabihf";
@@ -34,7 +36,10 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("test") => test(),
         Some("setup") => setup(),
-        Some("firmware") => setup().and_then(|()| firmware()),
+        Some("firmware") => sign::signing_key(args.get(1..).unwrap_or_default())
+            .and_then(|key| setup().and_then(|()| firmware()).map(|()| key))
+            .and_then(|key| key.map_or(Ok(()), |key| sign::sign_images(&key).map(drop))),
+        Some("firmware-key") => sign::new_signing_key(args.get(1).map(String::as_str)),
         Some("mac-cost") => setup()
             .and_then(|()| ensure_qemu())
             .and_then(|()| mac_cost()),
@@ -44,7 +49,7 @@ fn main() -> ExitCode {
             Ok(())
         }
         Some(other) => Err(format!(
-            "unknown xtask command `{other}`; the commands are: test, firmware, mac-cost, fuzz, setup, help"
+            "unknown xtask command `{other}`; the commands are: test, firmware, firmware-key, mac-cost, fuzz, setup, help"
         )),
     };
     match result {
@@ -62,7 +67,9 @@ fn print_help() {
          commands:\n  \
          test      every check CI runs: fmt, clippy, firmware images and their size budget, host\n            \
          tests (with processor-in-the-loop runs in QEMU), no_std builds for {FIRMWARE_TARGET}\n  \
-         firmware  build every board image in release and check it against its budget\n  \
+         firmware [--sign KEY]  build every board image in release and check it against its\n            \
+         budget; with --sign, also write each as a signed update image (IMAGE.rlfw)\n  \
+         firmware-key FILE  make a new ed25519 firmware signing key in FILE (mode 600)\n  \
          mac-cost  what a signed request costs the Cortex-M4, in instructions (QEMU, -icount)\n  \
          fuzz [RUNS]  the fuzz targets (decoder, coolant node, power node), RUNS executions each\n            \
          (default 10,000,000); installs cargo-fuzz when missing\n  \
@@ -84,6 +91,11 @@ fn test() -> Result<(), String> {
         &["fmt", "--all", "--", "--check"],
     )?;
     firmware()?;
+    // Every image signed with the development key, and each signed image read back as a
+    // device reads one.
+    sign::check_signed_images(&sign::sign_images(&sign::read_signing_key(
+        sign::DEV_SIGNING_KEY,
+    )?)?)?;
     // The boards' workspace has the host's lints; each board from its own folder, as built.
     for (board, dir, _) in BOARDS {
         step_in(
