@@ -33,6 +33,11 @@ fn binary(len: usize) -> Vec<u8> {
         .collect()
 }
 
+/// An image of version 1.3.0 for `kind` on `board`, of `len` bytes, signed with `seed`.
+fn signed(kind: DeviceKind, board: Board, len: usize, seed: &[u8; 32]) -> Vec<u8> {
+    image::sign(header(kind, board, v(1, 3, 0)), &binary(len), seed).unwrap()
+}
+
 fn coolant_image(version: FirmwareVersion) -> Vec<u8> {
     image::sign(
         header(DeviceKind::CoolantController, Board::QemuMps2An386, version),
@@ -86,16 +91,7 @@ fn each_refusal_has_its_reason() {
         let img = coolant_image(v(1, 3, 0));
         assert_eq!(image::verify(&img[..100], e), Err(Refusal::Unsigned));
         // The other controller, the other board.
-        let power = image::sign(
-            header(
-                DeviceKind::PowerController,
-                Board::QemuMps2An386,
-                v(1, 3, 0),
-            ),
-            &binary(10),
-            &SEED,
-        )
-        .unwrap();
+        let power = signed(DeviceKind::PowerController, Board::QemuMps2An386, 10, &SEED);
         assert_eq!(
             image::verify(&power, e),
             Err(Refusal::WrongKind {
@@ -103,16 +99,12 @@ fn each_refusal_has_its_reason() {
                 device: DeviceKind::CoolantController
             })
         );
-        let nucleo = image::sign(
-            header(
-                DeviceKind::CoolantController,
-                Board::NucleoG474re,
-                v(1, 3, 0),
-            ),
-            &binary(10),
+        let nucleo = signed(
+            DeviceKind::CoolantController,
+            Board::NucleoG474re,
+            10,
             &SEED,
-        )
-        .unwrap();
+        );
         assert_eq!(
             image::verify(&nucleo, e),
             Err(Refusal::WrongBoard {
@@ -129,16 +121,12 @@ fn each_refusal_has_its_reason() {
             })
         );
         // Too large for the slot.
-        let big = image::sign(
-            header(
-                DeviceKind::CoolantController,
-                Board::QemuMps2An386,
-                v(1, 3, 0),
-            ),
-            &binary(64 * 1024 + 1),
+        let big = signed(
+            DeviceKind::CoolantController,
+            Board::QemuMps2An386,
+            64 * 1024 + 1,
             &SEED,
-        )
-        .unwrap();
+        );
         assert_eq!(
             image::verify(&big, e),
             Err(Refusal::TooLarge {
@@ -155,16 +143,12 @@ fn each_refusal_has_its_reason() {
         unknown.key_id = 4;
         let img4 = image::sign(unknown, &binary(10), &SEED).unwrap();
         assert_eq!(image::verify(&img4, e), Err(Refusal::UnknownKey(4)));
-        let forged = image::sign(
-            header(
-                DeviceKind::CoolantController,
-                Board::QemuMps2An386,
-                v(1, 3, 0),
-            ),
-            &binary(5000),
+        let forged = signed(
+            DeviceKind::CoolantController,
+            Board::QemuMps2An386,
+            5000,
             &OTHER_SEED,
-        )
-        .unwrap();
+        );
         assert_eq!(image::verify(&forged, e), Err(Refusal::BadSignature));
         // Cut short, or with more than its header says.
         assert_eq!(

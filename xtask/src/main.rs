@@ -292,14 +292,7 @@ fn firmware() -> Result<(), String> {
             &["build", "--release", "--locked"],
         )?;
     }
-    let sysroot = output("rustc", &["--print", "sysroot"])?;
-    let host = output("rustc", &["--print", "host-tuple"])
-        .unwrap_or_else(|_| "x86_64-unknown-linux-gnu".into());
-    let size_tool = format!(
-        "{}/lib/rustlib/{}/bin/llvm-size",
-        sysroot.trim(),
-        host.trim()
-    );
+    let size_tool = llvm_tool("llvm-size")?;
     println!(
         "xtask: image sizes (budget: flash {} KiB, static RAM {} KiB)",
         FLASH_BUDGET / 1024,
@@ -340,6 +333,18 @@ fn firmware() -> Result<(), String> {
     } else {
         Err(format!("over budget: {}", over.join("; ")))
     }
+}
+
+/// The path of one of the toolchain's `llvm-tools` (`llvm-size`, `llvm-objcopy`).
+fn llvm_tool(name: &str) -> Result<String, String> {
+    let sysroot = output("rustc", &["--print", "sysroot"])?;
+    let host = output("rustc", &["--print", "host-tuple"])
+        .unwrap_or_else(|_| "x86_64-unknown-linux-gnu".into());
+    Ok(format!(
+        "{}/lib/rustlib/{}/bin/{name}",
+        sysroot.trim(),
+        host.trim()
+    ))
 }
 
 /// Builds the `mac_cost` example for QEMU's Cortex-M4 and runs it with `-icount shift=0`.

@@ -1,7 +1,7 @@
 //! Signed update images: `cargo xtask firmware --sign KEY`, `cargo xtask firmware-key FILE`,
 //! and the check `cargo xtask test` makes of the images signed with the development key.
 
-use crate::{BOARDS, BOARDS_DIR, FLASH_BUDGET, IMAGES, output, step};
+use crate::{BOARDS, BOARDS_DIR, FLASH_BUDGET, IMAGES, llvm_tool, step};
 
 /// A firmware signing key: its id and its ed25519 seed.
 pub struct SigningKey {
@@ -154,14 +154,7 @@ pub fn sign_images(key: &SigningKey) -> Result<Vec<(String, SignedImage)>, Strin
     use rack_protocol::image::{self, Board, Header};
     use rack_protocol::types::DeviceKind;
     let version = images_version()?;
-    let sysroot = output("rustc", &["--print", "sysroot"])?;
-    let host = output("rustc", &["--print", "host-tuple"])
-        .unwrap_or_else(|_| "x86_64-unknown-linux-gnu".into());
-    let objcopy = format!(
-        "{}/lib/rustlib/{}/bin/llvm-objcopy",
-        sysroot.trim(),
-        host.trim()
-    );
+    let objcopy = llvm_tool("llvm-objcopy")?;
     println!(
         "xtask: signed update images (key {}, version {}.{}.{})",
         key.id, version.major, version.minor, version.patch
@@ -206,4 +199,45 @@ pub fn sign_images(key: &SigningKey) -> Result<Vec<(String, SignedImage)>, Strin
         }
     }
     Ok(written)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    /// Reads `text` as a key file.
+    fn read(name: &str, text: &str) -> Result<SigningKey, String> {
+        let path = std::env::temp_dir().join(format!("xtask-key-{}-{name}", std::process::id()));
+        std::fs::write(&path, text).unwrap();
+        let key = read_signing_key(path.to_str().unwrap());
+        let _ = std::fs::remove_file(&path);
+        key
+    }
+
+    #[test]
+    fn the_development_key_reads_and_bad_key_files_say_what_is_wrong() {
+        let dev = read_signing_key(&format!("../{DEV_SIGNING_KEY}")).unwrap();
+        assert_eq!(dev.id, 1);
+        let seed = "ab".repeat(32);
+        let key = read("good", &format!("# a comment\n\n7 ed25519 {seed}\n")).unwrap();
+        assert_eq!((key.id, key.seed), (7, [0xab; 32]));
+        for (name, text, says) in [
+            ("empty", "# nothing\n".to_owned(), "no key line"),
+            ("id", format!("300 ed25519 {seed}"), "allowed 0..=255"),
+            ("kind", format!("1 rsa {seed}"), "must be `ID ed25519 SEED`"),
+            ("short", "1 ed25519 abcd".to_owned(), "64 hex digits"),
+            (
+                "hex",
+                format!("1 ed25519 {}", "zz".repeat(32)),
+                "64 hex digits",
+            ),
+        ] {
+            let e = read(name, &text).err().unwrap();
+            assert!(e.contains(says), "{name}: {e}");
+        }
+        let e = signing_key(&["--bogus".to_owned()]).err().unwrap();
+        assert!(e.contains("`--sign KEY`"), "{e}");
+        assert!(signing_key(&[]).unwrap().is_none());
+    }
 }
