@@ -264,12 +264,8 @@ pub fn run_with(
     let mut next_trip = 0;
     let mut facility = Vec::new();
     let mut markers = Vec::new();
-    // The water takes `transit` facility steps through the mains each way: what a row sees in
-    // facility step j left the plant after its step j - transit, and the plant takes in step j
-    // the heat the rows rejected in step j - transit. So the rows run `transit` facility steps
-    // before they need the plant again: a batch, each row through all of it at once (its state
-    // stays in cache), then the batch's heat is added up step by step and the plant steps
-    // through it. With a transit of one step, a batch is one facility step.
+    // A batch is the mains' transit in facility steps (see the module's description); with a
+    // transit of one step, a batch is one facility step.
     let transit = campus
         .file
         .water_plant
