@@ -7,6 +7,7 @@ use rack_protocol::message::{
 };
 use rack_protocol::types::{
     Action, AlarmCode, AuthRefusal, ModeSetting, OperatingMode, PumpControlMode, Refusal,
+    UpdateProblem,
 };
 use serde_json::json;
 
@@ -243,6 +244,8 @@ pub(crate) fn refused(
             "refused: {what} is for the other kind of device; this one is a {}",
             device_name(device)
         ),
+        (Refusal::Image(why), _) => format!("refused: {what}: {why}"),
+        (Refusal::Update(why), _) => format!("refused: {what}: {}", update_text(why)),
     };
     if cli.json {
         out!(
@@ -251,6 +254,24 @@ pub(crate) fn refused(
         );
     }
     Failure::Refused(text)
+}
+
+/// What an update's refusal means for the technician.
+fn update_text(why: UpdateProblem) -> String {
+    match why {
+        UpdateProblem::OutOfOrder { expected } => {
+            format!("the device needs the image from byte {expected} next (resume from there)")
+        }
+        UpdateProblem::NotReceiving => "no update is in progress (begin it again)".into(),
+        UpdateProblem::NotVerified => {
+            "the update slot holds no whole, verified image to swap to".into()
+        }
+        UpdateProblem::TooLong => "more bytes than the image's header says".into(),
+        UpdateProblem::OnTrial => "the running image is on trial and the update slot holds the \
+             image to roll back to: wait until it has marked itself good (`rackctl firmware status`)"
+            .into(),
+        UpdateProblem::Flash => "the device's flash refused an erase, a write or a read".into(),
+    }
 }
 
 /// What an authentication refusal means for the technician.

@@ -38,8 +38,9 @@ pub const TRAILER_SIZE: usize = 2 + 8 + MAC_SIZE;
 /// stay below 0x80 for ever (the table is append-only and checked at compile time).
 pub const SIGNED_FLAG: u8 = 0x80;
 /// The largest body a signed frame may have: every request a device receives fits (checked at
-/// compile time), and the bytes a device keeps to check a MAC stay small.
-pub const MAX_SIGNED_BODY_SIZE: usize = 64;
+/// compile time), and the bytes a device keeps to check a MAC stay small. Version 4's
+/// firmware chunks (a 128-byte piece of an image, and its offset) are the largest.
+pub const MAX_SIGNED_BODY_SIZE: usize = 136;
 /// The most bytes a MAC covers: header, body, key id and counter.
 pub const MAX_SIGNED_SIZE: usize = HEADER_SIZE + MAX_SIGNED_BODY_SIZE + 2 + 8;
 

@@ -26,7 +26,7 @@ use crate::auth::{self, Auth, Key, MAX_SIGNED_BODY_SIZE, SIGNED_FLAG, TRAILER_SI
 use crate::message::{MAX_BODY_SIZE, Message, MessageKind};
 
 /// The protocol version this crate speaks and sends by default.
-pub const PROTOCOL_VERSION: u8 = 3;
+pub const PROTOCOL_VERSION: u8 = 4;
 /// The oldest protocol version this crate still reads and can answer in.
 pub const OLDEST_VERSION: u8 = 1;
 /// Bytes of the fixed header.

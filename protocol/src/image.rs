@@ -44,7 +44,17 @@ const SIGNED_LEN: usize = 64;
 
 /// The board an image is built for.
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    serde::Serialize,
+    serde::Deserialize,
+    postcard::experimental::max_size::MaxSize,
+)]
 pub enum Board {
     /// QEMU's `mps2-an386` (Cortex-M4), the images CI runs.
     QemuMps2An386,
@@ -156,7 +166,17 @@ pub struct Expect<'k> {
 
 /// Why a device refuses an image.
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    serde::Serialize,
+    serde::Deserialize,
+    postcard::experimental::max_size::MaxSize,
+)]
 pub enum Refusal {
     /// Shorter than a header, or without the magic: not a signed image (a raw binary).
     Unsigned,

@@ -1,5 +1,5 @@
-//! Protocol version 3 (1 is its first 25 kinds, 2 its first 29): every message, its kind
-//! byte, and its payload.
+//! Protocol version 4 (1 is its first 25 kinds, 2 its first 29, 3 its first 31): every
+//! message, its kind byte, and its payload.
 //!
 //! A message's **kind** travels in the frame header (see [`crate::frame`]); its payload is the
 //! postcard encoding of the payload struct named after it. Kinds are **append-only**: a new
@@ -10,11 +10,12 @@
 //!
 //! | direction | messages |
 //! |---|---|
-//! | host -> device | `GetIdentity`, `GetTelemetry`, `Subscribe`, `GetSetpoint`, `SetSetpoint`, `SetMode`, `GetAlarms`, `AckAlarm`, `AckAllAlarms`, `GetEvents`, `Command`; v2: `GetCounters`, `SetKey`, `RevokeKey`; v3: `GetDiagnostics` |
-//! | device -> host | `Identity`, `CoolantTelemetry`, `PowerTelemetry`, `Setpoint`, `Alarms`, `Events`, `Ack`, `Refused`; v2: `Counters`; v3: `Diagnostics` |
+//! | host -> device | `GetIdentity`, `GetTelemetry`, `Subscribe`, `GetSetpoint`, `SetSetpoint`, `SetMode`, `GetAlarms`, `AckAlarm`, `AckAllAlarms`, `GetEvents`, `Command`; v2: `GetCounters`, `SetKey`, `RevokeKey`; v3: `GetDiagnostics`; v4: `GetFirmwareStatus`, `FirmwareBegin`, `FirmwareChunk`, `FirmwareSwap` |
+//! | device -> host | `Identity`, `CoolantTelemetry`, `PowerTelemetry`, `Setpoint`, `Alarms`, `Events`, `Ack`, `Refused`; v2: `Counters`; v3: `Diagnostics`; v4: `FirmwareStatus`, `FirmwareProgress` |
 //!
 //! Requests that change anything (`SetSetpoint`, `AckAlarm`, `AckAllAlarms`: operator;
-//! `SetMode`, `Command`, `SetKey`, `RevokeKey`: maintenance; [`MessageKind::needs_role`]) are
+//! `SetMode`, `Command`, `SetKey`, `RevokeKey`, and v4's `FirmwareBegin`, `FirmwareChunk`,
+//! `FirmwareSwap`: maintenance; [`MessageKind::needs_role`]) are
 //! carried out only when signed (see [`crate::auth`]).
 //! | both | `Heartbeat` |
 //! | row bus (controller to controller) | `RackPowerReport`, `ThermalHeadroom`, `IsolationRequest` |
@@ -25,10 +26,10 @@ use postcard::experimental::max_size::MaxSize;
 use serde::{Deserialize, Serialize};
 
 use crate::types::{
-    Action, AlarmCode, AlarmEntry, BbuState, BreakerState, ControllerState, DeviceKind, Event,
-    FaultRecord, FirmwareVersion, KeyRole, LeakState, ModeSetting, OperatingMode, PsuState,
+    Action, AlarmCode, AlarmEntry, BbuState, BootState, BreakerState, ControllerState, DeviceKind,
+    Event, FaultRecord, FirmwareVersion, KeyRole, LeakState, ModeSetting, OperatingMode, PsuState,
     PumpControlMode, PumpState, Reason, Refusal, ResetCause, SetpointId, StoreStatus, TaskId,
-    TrayState,
+    TrayState, UpdateSlotState,
 };
 
 /// Redundant secondary supply temperature sensors a CDU may have.
@@ -546,6 +547,78 @@ pub struct RevokeKey {
     pub key_id: u16,
 }
 
+/// Ask for the state of the firmware slots (protocol version 4; a read). Answered by
+/// [`FirmwareStatus`], or [`Refused`] (`NotSupported`) by a device without an update slot.
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, MaxSize)]
+pub struct GetFirmwareStatus;
+
+/// The firmware slots (protocol version 4): the image running and how it booted, and what the
+/// update slot holds.
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, MaxSize)]
+pub struct FirmwareStatus {
+    /// The running image's version.
+    pub running: FirmwareVersion,
+    /// How it booted: confirmed, on trial after a swap, or back after a failed trial.
+    pub boot: BootState,
+    /// What the update slot holds.
+    pub slot: UpdateSlotState,
+    /// The oldest version the device takes (its anti-rollback floor).
+    pub minimum: FirmwareVersion,
+    /// Control-loop seconds a new image must run healthy before it marks itself good.
+    pub confirm_after_s: u16,
+    /// Seconds it has run healthy so far on this trial (0 unless on trial).
+    pub healthy_s: u16,
+}
+
+/// Begin an update (protocol version 4; maintenance role): the image's 128-byte header
+/// ([`crate::image`]), checked before anything is erased or written. Answered by
+/// [`FirmwareProgress`] or [`Refused`] with the image's refusal.
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, MaxSize)]
+pub struct FirmwareBegin {
+    /// The image's header.
+    pub header: Vec<u8, { crate::image::HEADER_LEN }>,
+}
+
+/// Bytes of an image's binary in one [`FirmwareChunk`].
+pub const MAX_FIRMWARE_CHUNK: usize = 128;
+
+/// A piece of the image's binary at `offset` (protocol version 4; maintenance role). Taken in
+/// order: a chunk the device already has is taken again, one past a gap is refused with the
+/// offset it needs. Answered by [`FirmwareProgress`] (after the last byte, once the image's
+/// signature has checked out as it lies in flash) or [`Refused`].
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, MaxSize)]
+pub struct FirmwareChunk {
+    /// Where in the binary, bytes.
+    pub offset: u32,
+    /// The bytes.
+    pub data: Vec<u8, MAX_FIRMWARE_CHUNK>,
+}
+
+/// How far an update has come (protocol version 4).
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, MaxSize)]
+pub struct FirmwareProgress {
+    /// The binary offset the device needs next (the resume point).
+    pub next_offset: u32,
+    /// The binary's length, bytes.
+    pub len: u32,
+    /// The whole image is in the slot and its signature checked out.
+    pub verified: bool,
+}
+
+/// Swap to the verified image in the update slot (protocol version 4; maintenance role):
+/// answered by [`Ack`], after which the device puts its outputs in their fail-safe positions
+/// and resets into its bootloader, which swaps the slots; the new image runs on trial until it
+/// has run its control loop healthy for [`FirmwareStatus::confirm_after_s`]. Refused
+/// (`Update(NotVerified)`) without a verified image.
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, MaxSize)]
+pub struct FirmwareSwap;
+
 /// Declares the message table once: the kind enum, the message enum, body encoding and
 /// decoding by kind, and the largest body size. Written as a macro so the kind number, the
 /// variant and its payload type are stated in exactly one place.
@@ -726,6 +799,18 @@ messages! {
     29 => GetDiagnostics,
     /// The device's health record (v3).
     30 => Diagnostics,
+    /// Host asks for the firmware slots' state (v4).
+    31 => GetFirmwareStatus,
+    /// The firmware slots' state (v4).
+    32 => FirmwareStatus,
+    /// Host begins a firmware update with the image's header (v4).
+    33 => FirmwareBegin,
+    /// Host sends a piece of the image (v4).
+    34 => FirmwareChunk,
+    /// How far the update has come (v4).
+    35 => FirmwareProgress,
+    /// Host asks the device to swap to the verified image (v4).
+    36 => FirmwareSwap,
 }
 
 impl MessageKind {
@@ -735,8 +820,10 @@ impl MessageKind {
             1
         } else if (self as u8) <= MessageKind::RevokeKey as u8 {
             2
-        } else {
+        } else if (self as u8) <= MessageKind::Diagnostics as u8 {
             3
+        } else {
+            4
         }
     }
 
@@ -750,7 +837,10 @@ impl MessageKind {
             MessageKind::SetMode
             | MessageKind::Command
             | MessageKind::SetKey
-            | MessageKind::RevokeKey => Some(KeyRole::Maintenance),
+            | MessageKind::RevokeKey
+            | MessageKind::FirmwareBegin
+            | MessageKind::FirmwareChunk
+            | MessageKind::FirmwareSwap => Some(KeyRole::Maintenance),
             _ => None,
         }
     }
@@ -790,6 +880,8 @@ impl MessageKind {
                 | MessageKind::ActuatorCommand
                 | MessageKind::Counters
                 | MessageKind::Diagnostics
+                | MessageKind::FirmwareStatus
+                | MessageKind::FirmwareProgress
         )
     }
 }
@@ -802,7 +894,22 @@ impl MessageKind {
     pub const fn decoded_here(self) -> bool {
         !cfg!(feature = "device-end")
             || (self.device_receives()
-                && (cfg!(feature = "plant-io") || !matches!(self, MessageKind::PlantSample)))
+                && (cfg!(feature = "plant-io") || !matches!(self, MessageKind::PlantSample))
+                && (cfg!(feature = "update") || !self.is_update()))
+    }
+
+    /// Whether the kind is one of the firmware update's (protocol version 4): a device image
+    /// has their coders only with the `update` feature.
+    pub const fn is_update(self) -> bool {
+        matches!(
+            self,
+            MessageKind::GetFirmwareStatus
+                | MessageKind::FirmwareStatus
+                | MessageKind::FirmwareBegin
+                | MessageKind::FirmwareChunk
+                | MessageKind::FirmwareProgress
+                | MessageKind::FirmwareSwap
+        )
     }
 
     /// Whether this build encodes the kind: every kind on a host; in a device image, what a
@@ -810,7 +917,8 @@ impl MessageKind {
     pub const fn encoded_here(self) -> bool {
         !cfg!(feature = "device-end")
             || (self.device_sends()
-                && (cfg!(feature = "plant-io") || !matches!(self, MessageKind::ActuatorCommand)))
+                && (cfg!(feature = "plant-io") || !matches!(self, MessageKind::ActuatorCommand))
+                && (cfg!(feature = "update") || !self.is_update()))
     }
 }
 
@@ -836,6 +944,10 @@ impl MessageKind {
                 | MessageKind::SetKey
                 | MessageKind::RevokeKey
                 | MessageKind::GetDiagnostics
+                | MessageKind::GetFirmwareStatus
+                | MessageKind::FirmwareBegin
+                | MessageKind::FirmwareChunk
+                | MessageKind::FirmwareSwap
         )
     }
 }
@@ -853,7 +965,7 @@ impl<'de> Deserialize<'de> for MessageKind {
         MessageKind::from_u8(value).ok_or_else(|| {
             serde::de::Error::invalid_value(
                 serde::de::Unexpected::Unsigned(u64::from(value)),
-                &"a message kind of protocol version 3",
+                &"a message kind of protocol version 4",
             )
         })
     }

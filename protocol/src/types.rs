@@ -324,6 +324,94 @@ pub enum Refusal {
         /// What this device is.
         device: DeviceKind,
     },
+    // The last variants: an image without the update path leaves them out (`update`), and
+    // every other variant keeps its number.
+    #[cfg(any(not(feature = "device-end"), feature = "update"))]
+    /// Protocol version 4: the update image is refused, with the reason
+    /// ([`crate::image::Refusal`]).
+    Image(crate::image::Refusal),
+    #[cfg(any(not(feature = "device-end"), feature = "update"))]
+    /// Protocol version 4: the update request does not fit what the update slot is doing.
+    Update(UpdateProblem),
+}
+
+/// Why an update request does not fit the update slot's state (protocol version 4).
+/// Append-only.
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, MaxSize)]
+pub enum UpdateProblem {
+    /// A chunk past a gap: the device needs this offset next (resume from it).
+    OutOfOrder {
+        /// The binary offset the device needs next.
+        expected: u32,
+    },
+    /// A chunk or swap with no image begun.
+    NotReceiving,
+    /// A swap before the whole image is in and verified.
+    NotVerified,
+    /// More binary than the header said.
+    TooLong,
+    /// The running image is on trial: the update slot holds the image to roll back to until
+    /// it has run healthy long enough to mark itself good.
+    OnTrial,
+    /// The flash refused an erase, a write or a read.
+    Flash,
+}
+
+/// How the running image booted (protocol version 4). Append-only.
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, MaxSize)]
+pub enum BootState {
+    /// A good image: confirmed after its trial, or the one the board was programmed with.
+    Confirmed,
+    /// Swapped in at this boot and on trial: the bootloader swaps the previous image back at
+    /// the next reset unless this one marks itself good first.
+    Trial,
+    /// Back on the previous image: the one swapped in did not mark itself good.
+    RolledBack,
+}
+
+/// What the update slot holds (protocol version 4). Append-only.
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, MaxSize)]
+pub enum UpdateSlotState {
+    /// Nothing this device knows of since it booted (an image refused or never sent; after a
+    /// swap, the previous image, kept for a rollback).
+    Empty,
+    /// An image being received.
+    Receiving {
+        /// Its version.
+        version: FirmwareVersion,
+        /// Binary bytes received.
+        received: u32,
+        /// The binary's length, bytes.
+        len: u32,
+    },
+    /// A whole image whose signature checked out as it lies in flash, ready to swap.
+    Verified {
+        /// Its version.
+        version: FirmwareVersion,
+    },
+    /// The previous image, kept for a rollback while the running one is on trial.
+    Previous,
+}
+
+/// A step of a firmware update, as the event log records it (protocol version 4).
+/// Append-only.
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, MaxSize)]
+pub enum FirmwareStep {
+    /// An image was received whole and its signature checked out (its version).
+    Verified,
+    /// The device resets to swap to the image (its version).
+    Swapping,
+    /// The image swapped in booted, on trial (its version).
+    Trial,
+    /// The image on trial ran healthy long enough and marked itself good (its version).
+    Confirmed,
+    /// The image swapped in never marked itself good: the bootloader put the previous one
+    /// back (the version running now).
+    RolledBack,
 }
 
 /// Why an authenticated request was refused (protocol version 2). Append-only.
@@ -504,6 +592,15 @@ pub enum EventKind {
         cause: ResetCause,
         /// The task that stopped checking in before a watchdog reset.
         missed_task: Option<TaskId>,
+    },
+    // The last variant: an image without the update path leaves it out (`update`).
+    #[cfg(any(not(feature = "device-end"), feature = "update"))]
+    /// Protocol version 4: a step of a firmware update.
+    Firmware {
+        /// Which step.
+        step: FirmwareStep,
+        /// The version it concerns.
+        version: FirmwareVersion,
     },
 }
 

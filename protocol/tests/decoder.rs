@@ -214,8 +214,8 @@ fn dropping_the_iterator_early_keeps_the_stream_in_step() {
 #[test]
 fn errors_name_what_was_wrong_and_what_is_allowed() {
     assert_eq!(
-        FrameError::UnknownVersion { version: 4 }.to_string(),
-        "protocol version 4 is not spoken here (this side speaks 1..=3)"
+        FrameError::UnknownVersion { version: 5 }.to_string(),
+        "protocol version 5 is not spoken here (this side speaks 1..=4)"
     );
     assert_eq!(
         FrameError::UnknownKind { kind: 200 }.to_string(),

@@ -61,6 +61,8 @@ use rack_protocol::types::{
     Action, AlarmCode, AlarmEntry, AuthRefusal, DeviceKind, Event, EventKind, FirmwareVersion,
     KeyRole, ModeSetting, Refusal, ResetCause, SetpointId, Severity, StoreStatus, TaskId,
 };
+#[cfg(feature = "update")]
+use rack_protocol::types::{FirmwareStep, UpdateSlotState};
 use rack_protocol::{MessageKind, PROTOCOL_VERSION};
 
 pub use keys::{KeyError, KeyStore, MAX_KEYS};
@@ -292,6 +294,24 @@ pub struct Node<A> {
     heartbeat: bool,
     diagnostics: Diagnostics,
     log: EventLog<EventKind, EVENT_LOG_LEN>,
+    #[cfg(feature = "update")]
+    firmware: FirmwarePath,
+}
+
+/// The board's firmware update path, if it has one ([`update::Firmware`]).
+#[cfg(feature = "update")]
+#[derive(Default)]
+struct FirmwarePath(Option<&'static mut (dyn update::Firmware + Send)>);
+
+#[cfg(feature = "update")]
+impl core::fmt::Debug for FirmwarePath {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "FirmwarePath(present)"
+        } else {
+            "FirmwarePath(none)"
+        })
+    }
 }
 
 impl<A: Application> Node<A> {
@@ -328,7 +348,32 @@ impl<A: Application> Node<A> {
                 build: heapless::String::try_from(BUILD).unwrap_or_default(),
             },
             log,
+            #[cfg(feature = "update")]
+            firmware: FirmwarePath::default(),
         }
+    }
+
+    #[cfg(feature = "update")]
+    /// Gives the node the board's firmware update path: it then serves the update messages
+    /// (a node without one refuses them as `NotSupported`) and reports the control loop's
+    /// health to it at every [`Node::poll`].
+    pub fn set_firmware(&mut self, firmware: &'static mut (dyn update::Firmware + Send)) {
+        self.firmware = FirmwarePath(Some(firmware));
+    }
+
+    #[cfg(feature = "update")]
+    /// Whether the board should reset now (a swap was asked for, or a trial ran out): it
+    /// resets once the answer has left.
+    pub fn reset_due(&self, uptime_ms: u64) -> bool {
+        self.firmware
+            .0
+            .as_deref()
+            .is_some_and(|f| f.reset_due(uptime_ms))
+    }
+
+    /// Logs an event the board saw (how the image booted).
+    pub fn record(&mut self, now: Instant, event: EventKind) {
+        self.log.push(now, event);
     }
 
     /// Records why the device last reset, as the board read it at boot (and the task the
@@ -400,6 +445,15 @@ impl<A: Application> Node<A> {
         let mut link = core::mem::take(&mut self.link);
         self.poll_link(now, &mut link, send);
         self.link = link;
+        #[cfg(feature = "update")]
+        {
+            let healthy = self.healthy(now);
+            if let Some(firmware) = self.firmware.0.as_deref_mut()
+                && let Some(event) = firmware.health(now, healthy)
+            {
+                self.log.push(now, event);
+            }
+        }
         if let Some(last) = self.last_host_frame
             && !self.comms_lost
             && now.as_millis().saturating_sub(last.as_millis()) > self.config.comms_timeout_ms
@@ -770,6 +824,50 @@ impl<A: Application> Node<A> {
                 Err(KeyError::NoSuchKey) => refuse(Refusal::Unauthorized(AuthRefusal::UnknownKey)),
                 Err(_) => refuse(Refusal::NotPermitted),
             },
+            #[cfg(feature = "update")]
+            Message::GetFirmwareStatus(_) => match self.firmware.0.as_deref_mut() {
+                Some(f) => Message::FirmwareStatus(f.status()),
+                None => refuse(Refusal::NotSupported),
+            },
+            #[cfg(feature = "update")]
+            Message::FirmwareBegin(ref b) => match self.firmware.0.as_deref_mut() {
+                Some(f) => f
+                    .begin(&b.header)
+                    .map_or_else(refuse, Message::FirmwareProgress),
+                None => refuse(Refusal::NotSupported),
+            },
+            #[cfg(feature = "update")]
+            Message::FirmwareChunk(ref c) => match self.firmware.0.as_deref_mut() {
+                Some(f) => match (f.status().slot, f.chunk(c.offset, &c.data)) {
+                    (before, Ok(p)) => {
+                        if !matches!(before, UpdateSlotState::Verified { .. })
+                            && let UpdateSlotState::Verified { version } = f.status().slot
+                        {
+                            let _ = effects.push(EventKind::Firmware {
+                                step: FirmwareStep::Verified,
+                                version,
+                            });
+                        }
+                        Message::FirmwareProgress(p)
+                    }
+                    (_, Err(reason)) => refuse(reason),
+                },
+                None => refuse(Refusal::NotSupported),
+            },
+            #[cfg(feature = "update")]
+            Message::FirmwareSwap(_) => match self.firmware.0.as_deref_mut() {
+                Some(f) => match f.swap() {
+                    Ok(version) => {
+                        let _ = effects.push(EventKind::Firmware {
+                            step: FirmwareStep::Swapping,
+                            version,
+                        });
+                        ack
+                    }
+                    Err(reason) => refuse(reason),
+                },
+                None => refuse(Refusal::NotSupported),
+            },
             // Messages a host does not send to a device.
             _ => refuse(Refusal::NotSupported),
         };
@@ -838,6 +936,8 @@ fn event_version(kind: EventKind) -> u8 {
         | EventKind::WriteRefused { .. }
         | EventKind::KeyChanged { .. } => 2,
         EventKind::Reset { .. } => 3,
+        #[cfg(feature = "update")]
+        EventKind::Firmware { .. } => 4,
         EventKind::AlarmRaised { code, .. }
         | EventKind::AlarmCleared { code, .. }
         | EventKind::AlarmAcknowledged { code, .. } => code.first_version(),
@@ -848,6 +948,13 @@ fn event_version(kind: EventKind) -> u8 {
 /// A refusal as a peer speaking `version` can read it: version 1 has no authentication
 /// refusals, no "no such alarm" and no "wrong device", so it hears their nearest words.
 fn for_version(reason: Refusal, version: u8) -> Refusal {
+    if version >= 4 {
+        return reason;
+    }
+    #[cfg(feature = "update")]
+    if let Refusal::Image(_) | Refusal::Update(_) = reason {
+        return Refusal::NotPermitted;
+    }
     if version >= 2 {
         return reason;
     }

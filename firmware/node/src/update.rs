@@ -2,17 +2,23 @@
 //! update, sans-I/O, over any NOR flash region (`embedded-storage`), before any link or
 //! bootloader is wired to it.
 //!
-//! The slot holds the image as it came: its 128-byte header ([`rack_protocol::image`]) at the
-//! start and the binary after it. [`Receiver::begin`] checks the header against the device
-//! ([`image::check`]: the other controller or board, a downgrade, too large, an untrusted key,
-//! each refused with its reason before a byte is written), erases the pages the image needs
-//! and writes the header. [`Receiver::chunk`] takes the binary in order, at the offset the
+//! The slot (the bootloader's DFU partition) holds the binary from its first byte, as the
+//! bootloader swaps it into the active slot; the image's 128-byte header
+//! ([`rack_protocol::image`]) is kept in RAM while the binary comes. [`Receiver::begin`] checks
+//! the header against the device ([`image::check`]: the other controller or board, a
+//! downgrade, too large, an untrusted key, each refused with its reason before a byte is
+//! written) and erases the pages the binary needs. [`Receiver::chunk`] takes the binary in order, at the offset the
 //! receiver expects: a chunk it already has (a resend after a lost answer) is taken as done, one
 //! past a gap is refused with the offset it expects, so a sender that lost its link asks
 //! [`Receiver::next_offset`] and goes on from there. [`Receiver::verify`] reads the slot back
 //! from flash (what the bootloader would swap in, not what was meant to be written) through
-//! the signature check; an image that fails it is refused and its header erased, so nothing
-//! can later take the slot for a good image.
+//! the signature check; an image that fails it is refused and its first page erased.
+//!
+//! [`Updater`] is the device's whole update path over the bootloader's partitions
+//! (`embassy-boot`'s layout: the update slot, and the state page where the bootloader reads
+//! whether to swap): the receiver, the swap request, and the trial that a swapped-in image
+//! must pass (its control loop healthy for `confirm_after_s`) before it marks itself good;
+//! otherwise the bootloader swaps the previous image back at the next reset.
 
 // The header (128 B), a flash word (at most 32 B), a page (a few KiB) and a slot (at most a
 // bank) are far inside u32, and u32 offsets inside usize on the targets this runs on.
@@ -20,6 +26,16 @@
 
 use embedded_storage::nor_flash::NorFlash;
 use rack_protocol::image::{self, Expect, HEADER_LEN, Header, Refusal, Verifier};
+#[cfg(feature = "update")]
+use {
+    rack_control::Instant,
+    rack_protocol::image::Board,
+    rack_protocol::message::{FirmwareProgress, FirmwareStatus},
+    rack_protocol::types::{
+        BootState, DeviceKind, EventKind, FirmwareStep, FirmwareVersion, Refusal as ProtoRefusal,
+        UpdateProblem, UpdateSlotState,
+    },
+};
 
 /// Bytes held until a whole flash word can be written (the largest word this supports).
 const MAX_WORD: usize = 32;
@@ -64,7 +80,8 @@ pub enum UpdateError {
 pub struct Receiver<F> {
     flash: F,
     state: SlotState,
-    signature: [u8; 64],
+    /// The header of the image being received, as it came.
+    head: [u8; HEADER_LEN],
     /// Received bytes not yet written (less than a flash word).
     tail: heapless::Vec<u8, MAX_WORD>,
 }
@@ -75,7 +92,7 @@ impl<F: NorFlash> Receiver<F> {
         Self {
             flash,
             state: SlotState::Empty,
-            signature: [0; 64],
+            head: [0; HEADER_LEN],
             tail: heapless::Vec::new(),
         }
     }
@@ -100,27 +117,26 @@ impl<F: NorFlash> Receiver<F> {
     }
 
     /// Starts receiving the image whose first bytes (at least its header) are `header`:
-    /// checks it against `expect`, erases what the image needs and writes the header. Any
-    /// image begun or verified before is dropped.
+    /// checks it against `expect` and erases what the binary needs. Any image begun or
+    /// verified before is dropped.
     pub fn begin(&mut self, header: &[u8], expect: &Expect<'_>) -> Result<(), UpdateError> {
         self.state = SlotState::Empty;
         self.tail.clear();
         let slot = u32::try_from(self.flash.capacity()).unwrap_or(u32::MAX);
         let room = Expect {
-            slot_len: expect.slot_len.min(slot.saturating_sub(HEADER_LEN as u32)),
+            slot_len: expect.slot_len.min(slot),
             ..*expect
         };
-        let (h, signature) = image::check(header, &room).map_err(UpdateError::Refused)?;
+        let (h, _) = image::check(header, &room).map_err(UpdateError::Refused)?;
         let raw = header
             .get(..HEADER_LEN)
             .ok_or(UpdateError::Refused(Refusal::Unsigned))?;
         let erase = F::ERASE_SIZE as u32;
-        let end = (HEADER_LEN as u32 + h.len).div_ceil(erase) * erase;
+        let end = h.len.div_ceil(erase) * erase;
         self.flash
             .erase(0, end.min(slot))
             .map_err(|_| UpdateError::Flash)?;
-        self.flash.write(0, raw).map_err(|_| UpdateError::Flash)?;
-        self.signature = signature;
+        self.head.copy_from_slice(raw);
         self.state = SlotState::Receiving {
             header: h,
             received: 0,
@@ -161,7 +177,7 @@ impl<F: NorFlash> Receiver<F> {
     fn write_binary(&mut self, at: u32, bytes: &[u8]) -> Result<(), UpdateError> {
         let word = F::WRITE_SIZE.clamp(1, MAX_WORD);
         // Where the buffered tail starts in the slot.
-        let mut addr = HEADER_LEN as u32 + at - self.tail.len() as u32;
+        let mut addr = at - self.tail.len() as u32;
         for b in bytes {
             // The buffer has room for a word at least: it is emptied at every whole word.
             let _ = self.tail.push(*b);
@@ -176,7 +192,8 @@ impl<F: NorFlash> Receiver<F> {
         Ok(())
     }
 
-    /// Checks the whole image as it lies in flash. Refused: the header erased, the slot empty.
+    /// Checks the whole image as it lies in flash. Refused: its first page erased, the slot
+    /// empty.
     pub fn verify(&mut self, expect: &Expect<'_>) -> Result<Header, UpdateError> {
         let SlotState::Receiving { header, received } = self.state else {
             return match self.state {
@@ -190,7 +207,7 @@ impl<F: NorFlash> Receiver<F> {
         // The last partial word, padded as erased flash.
         if !self.tail.is_empty() {
             let word = F::WRITE_SIZE.clamp(1, MAX_WORD);
-            let addr = HEADER_LEN as u32 + received - self.tail.len() as u32;
+            let addr = received - self.tail.len() as u32;
             while self.tail.len() < word {
                 let _ = self.tail.push(0xff);
             }
@@ -214,29 +231,284 @@ impl<F: NorFlash> Receiver<F> {
         }
     }
 
-    /// The header and the binary read back from flash, checked as a device checks an image.
+    /// The binary read back from flash, checked with the header as a device checks an image.
     fn check_flash(&mut self, expect: &Expect<'_>) -> Result<Header, UpdateError> {
-        let mut head = [0u8; HEADER_LEN];
-        self.flash
-            .read(0, &mut head)
-            .map_err(|_| UpdateError::Flash)?;
-        let (header, signature) = image::check(&head, expect).map_err(UpdateError::Refused)?;
-        if signature != self.signature {
-            return Err(UpdateError::Refused(Refusal::BadSignature));
-        }
+        let (header, signature) = image::check(&self.head, expect).map_err(UpdateError::Refused)?;
         let mut v = Verifier::new(&header, &signature, expect).map_err(UpdateError::Refused)?;
         let mut buf = [0u8; READ_CHUNK];
         let mut at = 0u32;
         while at < header.len {
             let n = (header.len - at).min(READ_CHUNK as u32);
             let piece = buf.get_mut(..n as usize).ok_or(UpdateError::Flash)?;
-            self.flash
-                .read(HEADER_LEN as u32 + at, piece)
-                .map_err(|_| UpdateError::Flash)?;
+            self.flash.read(at, piece).map_err(|_| UpdateError::Flash)?;
             v.absorb(piece);
             at += n;
         }
         v.finish().map_err(UpdateError::Refused)?;
         Ok(header)
+    }
+}
+
+#[cfg(feature = "update")]
+/// A device's firmware update path as its node serves it (the protocol's version-4 update
+/// messages): implemented by [`Updater`] over a board's flash.
+pub trait Firmware {
+    /// The slots' state.
+    fn status(&mut self) -> FirmwareStatus;
+    /// Begins an update with the image's header.
+    fn begin(&mut self, header: &[u8]) -> Result<FirmwareProgress, ProtoRefusal>;
+    /// A piece of the binary at `offset`; the image is verified once the last byte is in.
+    fn chunk(&mut self, offset: u32, data: &[u8]) -> Result<FirmwareProgress, ProtoRefusal>;
+    /// Marks the verified image to be swapped in at the next reset; its version. The board
+    /// resets once the answer is sent ([`Firmware::reset_due`]).
+    fn swap(&mut self) -> Result<FirmwareVersion, ProtoRefusal>;
+    /// Whether the board should reset now: a swap was asked for, or a trial ran out.
+    fn reset_due(&self, uptime_ms: u64) -> bool;
+    /// The control loop's health at `now`: on trial, a swapped-in image marks itself good once
+    /// it has been healthy for `confirm_after_s`; the event to log when it does.
+    fn health(&mut self, now: Instant, healthy: bool) -> Option<EventKind>;
+}
+
+#[cfg(feature = "update")]
+/// What a board's [`Updater`] is set up with.
+#[derive(Debug, Clone, Copy)]
+pub struct UpdateConfig {
+    /// The device's kind.
+    pub kind: DeviceKind,
+    /// Its board.
+    pub board: Board,
+    /// The running image's version (the build's).
+    pub running: FirmwareVersion,
+    /// The oldest version it takes.
+    pub minimum: FirmwareVersion,
+    /// The keys it trusts, by key id.
+    pub keys: &'static [(u8, [u8; image::PUBLIC_KEY_LEN])],
+    /// The most binary the active slot holds, bytes.
+    pub slot_len: u32,
+    /// Control-loop seconds a swapped-in image must run healthy before it marks itself good.
+    pub confirm_after_s: u16,
+    /// Machine seconds after boot by which an image on trial must have marked itself good;
+    /// past them the board resets and the bootloader swaps the previous image back.
+    pub trial_limit_s: u32,
+}
+
+#[cfg(feature = "update")]
+/// The update path over the bootloader's update slot (`D`, its DFU partition) and state page
+/// (`S`), with `embassy-boot`'s state format.
+pub struct Updater<D, S> {
+    receiver: Receiver<D>,
+    state: S,
+    config: UpdateConfig,
+    boot: BootState,
+    healthy_since: Option<Instant>,
+    healthy_ms: u64,
+    swap_asked: bool,
+}
+
+#[cfg(feature = "update")]
+impl<D: NorFlash, S: NorFlash> Updater<D, S> {
+    /// The update path at boot: reads how this image came up from the state page (swapped in
+    /// and on trial, back after a failed trial, or a good image) and returns it with the
+    /// event to log (none for a good image). An image the bootloader put back marks itself
+    /// good at once: it is the one that ran before.
+    pub fn new(dfu: D, state: S, config: UpdateConfig) -> (Self, Option<EventKind>) {
+        let mut this = Self {
+            receiver: Receiver::new(dfu),
+            state,
+            config,
+            boot: BootState::Confirmed,
+            healthy_since: None,
+            healthy_ms: 0,
+            swap_asked: false,
+        };
+        let event = match this.boot_state() {
+            Some(embassy_boot::State::Swap) => {
+                this.boot = BootState::Trial;
+                Some(FirmwareStep::Trial)
+            }
+            Some(embassy_boot::State::Revert) => {
+                this.boot = BootState::RolledBack;
+                let _ = this.mark(BOOT_MAGIC);
+                Some(FirmwareStep::RolledBack)
+            }
+            _ => None,
+        };
+        let event = event.map(|step| EventKind::Firmware {
+            step,
+            version: config.running,
+        });
+        (this, event)
+    }
+
+    /// The receiver (for tests and the bootloader's side).
+    pub fn receiver(&mut self) -> &mut Receiver<D> {
+        &mut self.receiver
+    }
+
+    /// How the running image booted.
+    pub fn boot(&self) -> BootState {
+        self.boot
+    }
+
+    fn expect(&self) -> Expect<'static> {
+        Expect {
+            kind: self.config.kind,
+            board: self.config.board,
+            minimum: self.config.minimum,
+            slot_len: self.config.slot_len,
+            keys: self.config.keys,
+        }
+    }
+
+    /// The bootloader's state word, as `embassy-boot` reads it.
+    fn boot_state(&mut self) -> Option<embassy_boot::State> {
+        let mut word = [0u8; STATE_WORD];
+        let aligned = word.get_mut(..S::WRITE_SIZE)?;
+        embassy_boot::BlockingFirmwareState::new(&mut self.state, aligned)
+            .get_state()
+            .ok()
+    }
+
+    /// Writes the state word: `SWAP` (swap at the next boot) or `BOOT` (this image is good).
+    fn mark(&mut self, magic: u8) -> Result<(), ProtoRefusal> {
+        let mut word = [0u8; STATE_WORD];
+        let aligned = word
+            .get_mut(..S::WRITE_SIZE)
+            .ok_or(ProtoRefusal::Update(UpdateProblem::Flash))?;
+        let mut state = embassy_boot::BlockingFirmwareState::new(&mut self.state, aligned);
+        let done = if magic == BOOT_MAGIC {
+            state.mark_booted()
+        } else {
+            state.mark_updated()
+        };
+        done.map_err(|_| ProtoRefusal::Update(UpdateProblem::Flash))
+    }
+
+    fn progress(&self) -> FirmwareProgress {
+        let (len, verified) = match self.receiver.state() {
+            SlotState::Receiving { header, .. } => (header.len, false),
+            SlotState::Verified(h) => (h.len, true),
+            SlotState::Empty => (0, false),
+        };
+        FirmwareProgress {
+            next_offset: self.receiver.next_offset(),
+            len,
+            verified,
+        }
+    }
+}
+
+#[cfg(feature = "update")]
+/// The largest flash write word the state page may have (`embassy-boot` writes its magic a
+/// word at a time).
+const STATE_WORD: usize = 32;
+#[cfg(feature = "update")]
+/// `embassy-boot`'s mark for a good image (its state format).
+const BOOT_MAGIC: u8 = 0xD0;
+#[cfg(feature = "update")]
+/// `embassy-boot`'s mark for "swap at the next boot".
+const SWAP_MAGIC: u8 = 0xF0;
+
+#[cfg(feature = "update")]
+fn refusal(e: UpdateError) -> ProtoRefusal {
+    match e {
+        UpdateError::Refused(r) => ProtoRefusal::Image(r),
+        UpdateError::OutOfOrder { expected } => {
+            ProtoRefusal::Update(UpdateProblem::OutOfOrder { expected })
+        }
+        UpdateError::NotReceiving => ProtoRefusal::Update(UpdateProblem::NotReceiving),
+        UpdateError::TooLong => ProtoRefusal::Update(UpdateProblem::TooLong),
+        UpdateError::Flash => ProtoRefusal::Update(UpdateProblem::Flash),
+    }
+}
+
+#[cfg(feature = "update")]
+impl<D: NorFlash, S: NorFlash> Firmware for Updater<D, S> {
+    fn status(&mut self) -> FirmwareStatus {
+        let slot = match self.receiver.state() {
+            SlotState::Receiving { header, received } => UpdateSlotState::Receiving {
+                version: header.version,
+                received,
+                len: header.len,
+            },
+            SlotState::Verified(h) => UpdateSlotState::Verified { version: h.version },
+            SlotState::Empty if self.boot == BootState::Trial => UpdateSlotState::Previous,
+            SlotState::Empty => UpdateSlotState::Empty,
+        };
+        FirmwareStatus {
+            running: self.config.running,
+            boot: self.boot,
+            slot,
+            minimum: self.config.minimum,
+            confirm_after_s: self.config.confirm_after_s,
+            healthy_s: u16::try_from(self.healthy_ms / 1000).unwrap_or(u16::MAX),
+        }
+    }
+
+    fn begin(&mut self, header: &[u8]) -> Result<FirmwareProgress, ProtoRefusal> {
+        if self.boot == BootState::Trial {
+            // The update slot holds the image to roll back to.
+            return Err(ProtoRefusal::Update(UpdateProblem::OnTrial));
+        }
+        let expect = self.expect();
+        self.receiver.begin(header, &expect).map_err(refusal)?;
+        Ok(self.progress())
+    }
+
+    fn chunk(&mut self, offset: u32, data: &[u8]) -> Result<FirmwareProgress, ProtoRefusal> {
+        if self.boot == BootState::Trial {
+            return Err(ProtoRefusal::Update(UpdateProblem::OnTrial));
+        }
+        if let SlotState::Verified(h) = self.receiver.state()
+            && offset.saturating_add(u32::try_from(data.len()).unwrap_or(u32::MAX)) <= h.len
+        {
+            // A resend of the last chunk after its answer was lost.
+            return Ok(self.progress());
+        }
+        let next = self.receiver.chunk(offset, data).map_err(refusal)?;
+        if let SlotState::Receiving { header, .. } = self.receiver.state()
+            && next == header.len
+        {
+            let expect = self.expect();
+            self.receiver.verify(&expect).map_err(refusal)?;
+        }
+        Ok(self.progress())
+    }
+
+    fn swap(&mut self) -> Result<FirmwareVersion, ProtoRefusal> {
+        let SlotState::Verified(h) = self.receiver.state() else {
+            return Err(ProtoRefusal::Update(UpdateProblem::NotVerified));
+        };
+        self.mark(SWAP_MAGIC)?;
+        self.swap_asked = true;
+        Ok(h.version)
+    }
+
+    fn reset_due(&self, uptime_ms: u64) -> bool {
+        self.swap_asked
+            || (self.boot == BootState::Trial
+                && uptime_ms > u64::from(self.config.trial_limit_s) * 1000)
+    }
+
+    fn health(&mut self, now: Instant, healthy: bool) -> Option<EventKind> {
+        if self.boot != BootState::Trial {
+            return None;
+        }
+        if !healthy {
+            self.healthy_since = None;
+            self.healthy_ms = 0;
+            return None;
+        }
+        let since = *self.healthy_since.get_or_insert(now);
+        self.healthy_ms = now.as_millis().saturating_sub(since.as_millis());
+        if self.healthy_ms < u64::from(self.config.confirm_after_s) * 1000 {
+            return None;
+        }
+        self.mark(BOOT_MAGIC).ok()?;
+        self.boot = BootState::Confirmed;
+        Some(EventKind::Firmware {
+            step: FirmwareStep::Confirmed,
+            version: self.config.running,
+        })
     }
 }

@@ -1,6 +1,10 @@
 //! The update slot's receiver: a signed image in chunks of any size lands in flash byte for
 //! byte and verifies there; a dropped link resumes from the offset the receiver gives; a
 //! damaged image, a forged one and a wrong one are refused, and nothing they wrote can pass.
+//! The updater over the bootloader's state page: a swap is marked as `embassy-boot` reads
+//! it, an image on trial refuses to overwrite the one it would roll back to and marks itself
+//! good only after its control loop has been healthy long enough, and one put back by the
+//! bootloader says so.
 #![allow(
     clippy::unwrap_used,
     clippy::indexing_slicing,
@@ -82,7 +86,8 @@ fn an_image_in_uneven_chunks_lands_byte_for_byte_and_verifies_in_flash() {
         let h = rx.verify(e).unwrap();
         assert_eq!((h.kind, h.len), (DeviceKind::CoolantController, 9_999));
         assert_eq!(rx.state(), SlotState::Verified(h));
-        assert_eq!(slot_bytes(rx, img.len()), img);
+        // The binary from the slot's first byte, as the bootloader swaps it in.
+        assert_eq!(slot_bytes(rx, binary.len()), binary);
     });
 }
 
@@ -109,12 +114,12 @@ fn a_dropped_link_resumes_from_the_offset_the_receiver_gives() {
         let from = rx.next_offset() as usize;
         rx.chunk(from as u32, &binary[from..]).unwrap();
         rx.verify(e).unwrap();
-        assert_eq!(slot_bytes(rx, img.len()), img);
+        assert_eq!(slot_bytes(rx, binary.len()), binary);
     });
 }
 
 #[test]
-fn a_damaged_or_forged_image_is_refused_and_its_header_erased() {
+fn a_damaged_or_forged_image_is_refused_and_its_first_page_erased() {
     let img = signed(DeviceKind::CoolantController, 4_000, &SEED);
     // A byte changed on the way (past the frame's check) or in flash.
     let mut damaged = img.clone();
@@ -129,7 +134,8 @@ fn a_damaged_or_forged_image_is_refused_and_its_header_erased() {
                 Err(UpdateError::Refused(Refusal::BadSignature))
             );
             assert_eq!(rx.state(), SlotState::Empty);
-            assert!(slot_bytes(rx, HEADER_LEN).iter().all(|b| *b == 0xff));
+            // Its vector table is gone: nothing could boot what is left.
+            assert!(slot_bytes(rx, 2048).iter().all(|b| *b == 0xff));
             // And the slot takes a good image after it.
             rx.begin(&img, e).unwrap();
             rx.chunk(0, &img[HEADER_LEN..]).unwrap();
@@ -153,13 +159,13 @@ fn a_wrong_image_is_refused_before_a_byte_is_written() {
             rx.begin(&[0u8; 300], e),
             Err(UpdateError::Refused(Refusal::Unsigned))
         );
-        // Larger than this slot (16 KiB less the header), though the device's limit is 64 KiB.
-        let big = signed(DeviceKind::CoolantController, SLOT, &SEED);
+        // Larger than this slot (16 KiB), though the device's limit is 64 KiB.
+        let big = signed(DeviceKind::CoolantController, SLOT + 1, &SEED);
         assert_eq!(
             rx.begin(&big, e),
             Err(UpdateError::Refused(Refusal::TooLarge {
-                len: SLOT as u32,
-                slot: (SLOT - HEADER_LEN) as u32
+                len: SLOT as u32 + 1,
+                slot: SLOT as u32
             }))
         );
         assert!(slot_bytes(rx, SLOT).iter().all(|b| *b == 0xff));
@@ -177,4 +183,196 @@ fn chunks_without_an_image_or_past_its_end_are_refused() {
         assert_eq!(rx.chunk(0, &[0; 101]), Err(UpdateError::TooLong));
         assert_eq!(rx.next_offset(), 0);
     });
+}
+
+mod updater {
+    use super::*;
+    use embassy_boot::{BootLoader, BootLoaderConfig};
+    use rack_control::Instant;
+    use rack_node::update::{Firmware, UpdateConfig, Updater};
+    use rack_protocol::types::{
+        BootState, EventKind, FirmwareStep, Refusal as ProtoRefusal, UpdateProblem, UpdateSlotState,
+    };
+
+    const PAGE: usize = 2048;
+    const ACTIVE: usize = 8 * PAGE;
+
+    /// A board's flash: the active slot, the update slot (a page larger, for the swap) and
+    /// the bootloader's state page.
+    struct Board {
+        active: Vec<u8>,
+        dfu: Vec<u8>,
+        state: Vec<u8>,
+    }
+
+    impl Board {
+        /// Programmed at the factory with `old` in the active slot.
+        fn new(old: &[u8]) -> Self {
+            let mut active = vec![0xff; ACTIVE];
+            active[..old.len()].copy_from_slice(old);
+            Self {
+                active,
+                dfu: vec![0xff; ACTIVE + PAGE],
+                state: vec![0xff; PAGE],
+            }
+        }
+
+        /// The bootloader's run at reset (`embassy-boot`'s own code over this flash).
+        fn reset(&mut self) -> embassy_boot::State {
+            let mut bl = BootLoader::new(BootLoaderConfig {
+                active: RamFlash::new(&mut self.active),
+                dfu: RamFlash::new(&mut self.dfu),
+                state: RamFlash::new(&mut self.state),
+            });
+            bl.prepare_boot(&mut [0u8; 8]).unwrap()
+        }
+
+        /// The image's update path after a boot.
+        fn updater(
+            &mut self,
+            running: FirmwareVersion,
+        ) -> (Updater<RamFlash<'_>, RamFlash<'_>>, Option<EventKind>) {
+            static KEYS: std::sync::OnceLock<[(u8, [u8; 32]); 1]> = std::sync::OnceLock::new();
+            let keys = KEYS.get_or_init(|| [(1, image::public_key(&SEED))]);
+            Updater::new(
+                RamFlash::new(&mut self.dfu),
+                RamFlash::new(&mut self.state),
+                UpdateConfig {
+                    kind: DeviceKind::CoolantController,
+                    board: rack_protocol::image::Board::QemuMps2An386,
+                    running,
+                    minimum: version(),
+                    keys,
+                    slot_len: ACTIVE as u32,
+                    confirm_after_s: 30,
+                    trial_limit_s: 120,
+                },
+            )
+        }
+    }
+
+    fn v(minor: u8) -> FirmwareVersion {
+        FirmwareVersion {
+            major: 0,
+            minor,
+            patch: 0,
+        }
+    }
+
+    /// Sends `img` through the update path in 128-byte chunks, as `rackctl` does.
+    fn send(u: &mut impl Firmware, img: &[u8]) {
+        u.begin(&img[..HEADER_LEN]).unwrap();
+        let binary = &img[HEADER_LEN..];
+        let mut last = None;
+        for (i, c) in binary.chunks(128).enumerate() {
+            last = Some(u.chunk((i * 128) as u32, c).unwrap());
+        }
+        let last = last.unwrap();
+        assert!(last.verified);
+        assert_eq!(last.next_offset as usize, binary.len());
+    }
+
+    #[test]
+    fn a_swapped_image_runs_on_trial_and_marks_itself_good_only_after_running_healthy() {
+        let old = vec![0x11u8; 5_000];
+        let new = signed(DeviceKind::CoolantController, 7_000, &SEED);
+        let mut board = Board::new(&old);
+        assert_eq!(board.reset(), embassy_boot::State::Boot);
+        {
+            let (mut u, event) = board.updater(v(2));
+            assert_eq!(event, None);
+            assert_eq!(u.status().boot, BootState::Confirmed);
+            // Swapping without a verified image is refused.
+            assert_eq!(
+                u.swap(),
+                Err(ProtoRefusal::Update(UpdateProblem::NotVerified))
+            );
+            send(&mut u, &new);
+            assert_eq!(
+                u.status().slot,
+                UpdateSlotState::Verified { version: version() }
+            );
+            assert!(!u.reset_due(0));
+            assert_eq!(u.swap(), Ok(version()));
+            assert!(u.reset_due(0), "the board resets to swap");
+        }
+        assert_eq!(board.reset(), embassy_boot::State::Swap);
+        assert_eq!(&board.active[..7_000], &new[HEADER_LEN..]);
+        let (mut u, event) = board.updater(version());
+        assert_eq!(
+            event,
+            Some(EventKind::Firmware {
+                step: FirmwareStep::Trial,
+                version: version()
+            })
+        );
+        assert_eq!(u.status().slot, UpdateSlotState::Previous);
+        // On trial, the update slot is the way back: no new image may overwrite it.
+        assert_eq!(
+            u.begin(&new[..HEADER_LEN]),
+            Err(ProtoRefusal::Update(UpdateProblem::OnTrial))
+        );
+        // Healthy 20 s, a stall, then healthy again: the count starts over.
+        for s in 0..=20 {
+            assert_eq!(u.health(Instant(s * 1000), true), None);
+        }
+        assert_eq!(u.health(Instant(21_000), false), None);
+        for s in 22..52 {
+            assert_eq!(u.health(Instant(s * 1000), true), None, "at {s} s");
+        }
+        assert_eq!(u.status().healthy_s, 29);
+        assert_eq!(
+            u.health(Instant(52_000), true),
+            Some(EventKind::Firmware {
+                step: FirmwareStep::Confirmed,
+                version: version()
+            })
+        );
+        assert_eq!(u.status().boot, BootState::Confirmed);
+        assert!(!u.reset_due(1_000_000), "a good image never resets itself");
+        drop(u);
+        // Good: the next reset boots it again.
+        assert_eq!(board.reset(), embassy_boot::State::Boot);
+        assert_eq!(&board.active[..7_000], &new[HEADER_LEN..]);
+    }
+
+    #[test]
+    fn an_image_that_never_runs_healthy_is_swapped_back_at_the_next_reset() {
+        let old = vec![0x22u8; 3_000];
+        let new = signed(DeviceKind::CoolantController, 6_000, &SEED);
+        let mut board = Board::new(&old);
+        board.reset();
+        {
+            let (mut u, _) = board.updater(v(2));
+            send(&mut u, &new);
+            u.swap().unwrap();
+        }
+        assert_eq!(board.reset(), embassy_boot::State::Swap);
+        {
+            let (mut u, _) = board.updater(version());
+            for s in 0..100 {
+                assert_eq!(u.health(Instant(s * 1000), false), None);
+            }
+            assert!(!u.reset_due(119_000));
+            assert!(
+                u.reset_due(121_000),
+                "past its trial limit the board resets"
+            );
+        }
+        // The bootloader puts the previous image back; it says so and is good again.
+        assert_eq!(board.reset(), embassy_boot::State::Swap);
+        assert_eq!(&board.active[..3_000], &old[..]);
+        let (u, event) = board.updater(v(2));
+        assert_eq!(
+            event,
+            Some(EventKind::Firmware {
+                step: FirmwareStep::RolledBack,
+                version: v(2)
+            })
+        );
+        assert_eq!(u.boot(), BootState::RolledBack);
+        drop(u);
+        assert_eq!(board.reset(), embassy_boot::State::Boot);
+        assert_eq!(&board.active[..3_000], &old[..]);
+    }
 }

@@ -5,16 +5,17 @@
 use heapless::Vec;
 use rack_protocol::message::{
     Ack, AckAlarm, AckAllAlarms, ActuatorCommand, Alarms, BbuStatus, Command, CoolantTelemetry,
-    Counters, Diagnostics, Events, GetAlarms, GetCounters, GetDiagnostics, GetEvents, GetIdentity,
-    GetSetpoint, GetTelemetry, Heartbeat, Identity, IsolationRequest, Message, MessageKind,
-    PlantSample, PowerTelemetry, PumpStatus, RackPowerReport, Refused, RevokeKey, SetKey, SetMode,
-    SetSetpoint, Setpoint, ShelfStatus, Subscribe, ThermalHeadroom, TrayStatus,
+    Counters, Diagnostics, Events, FirmwareBegin, FirmwareChunk, FirmwareProgress, FirmwareStatus,
+    FirmwareSwap, GetAlarms, GetCounters, GetDiagnostics, GetEvents, GetFirmwareStatus,
+    GetIdentity, GetSetpoint, GetTelemetry, Heartbeat, Identity, IsolationRequest, Message,
+    MessageKind, PlantSample, PowerTelemetry, PumpStatus, RackPowerReport, Refused, RevokeKey,
+    SetKey, SetMode, SetSetpoint, Setpoint, ShelfStatus, Subscribe, ThermalHeadroom, TrayStatus,
 };
 use rack_protocol::types::{
-    Action, AlarmCode, AlarmEntry, BbuState, BreakerState, ControllerState, DeviceKind, Event,
-    EventKind, FaultRecord, FirmwareVersion, KeyRole, LeakState, ModeSetting, OperatingMode,
+    Action, AlarmCode, AlarmEntry, BbuState, BootState, BreakerState, ControllerState, DeviceKind,
+    Event, EventKind, FaultRecord, FirmwareVersion, KeyRole, LeakState, ModeSetting, OperatingMode,
     PsuState, PumpControlMode, PumpState, Reason, Refusal, ResetCause, SetpointId, Severity,
-    StoreStatus, TaskId, TrayState,
+    StoreStatus, TaskId, TrayState, UpdateSlotState,
 };
 
 fn vec<T: Clone, const N: usize>(items: &[T]) -> Vec<T, N> {
@@ -264,6 +265,38 @@ pub fn all() -> std::vec::Vec<Message> {
             settings: StoreStatus::Loaded,
             build: heapless::String::try_from("72f0748").expect("fits"),
         }),
+        Message::GetFirmwareStatus(GetFirmwareStatus),
+        Message::FirmwareStatus(FirmwareStatus {
+            running: FirmwareVersion {
+                major: 0,
+                minor: 2,
+                patch: 0,
+            },
+            boot: BootState::Trial,
+            slot: UpdateSlotState::Previous,
+            minimum: FirmwareVersion {
+                major: 0,
+                minor: 1,
+                patch: 0,
+            },
+            confirm_after_s: 60,
+            healthy_s: 42,
+        }),
+        Message::FirmwareBegin(FirmwareBegin {
+            header: (0..128u8).map(|i| i.wrapping_mul(37) ^ 0xa5).collect(),
+        }),
+        Message::FirmwareChunk(FirmwareChunk {
+            offset: 41_600,
+            data: (0..128u8)
+                .map(|i| i.wrapping_mul(11).wrapping_add(3))
+                .collect(),
+        }),
+        Message::FirmwareProgress(FirmwareProgress {
+            next_offset: 41_728,
+            len: 41_732,
+            verified: false,
+        }),
+        Message::FirmwareSwap(FirmwareSwap),
     ];
     let kinds: std::vec::Vec<MessageKind> = messages.iter().map(Message::kind).collect();
     assert_eq!(

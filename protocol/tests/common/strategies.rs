@@ -1,25 +1,27 @@
-//! proptest strategies for every message of protocol version 3, written out by hand: the
+//! proptest strategies for every message of protocol version 4, written out by hand: the
 //! payloads use `heapless` collections, for which no derive crate offers strategies.
 //! Floats are finite (a NaN never equals itself, so a round trip could not be compared).
 
 use heapless::Vec;
 use proptest::collection::vec as pvec;
 use proptest::prelude::*;
+use rack_protocol::image::{Board, Refusal as ImageRefusal};
 use rack_protocol::message::{
     Ack, AckAlarm, AckAllAlarms, ActuatorCommand, Alarms, BbuStatus, Command, CoolantTelemetry,
-    Counters, Diagnostics, Events, GetAlarms, GetCounters, GetDiagnostics, GetEvents, GetIdentity,
-    GetSetpoint, GetTelemetry, Heartbeat, Identity, IsolationRequest, MAX_ALARMS_PER_MESSAGE,
-    MAX_BBUS, MAX_EVENTS_PER_MESSAGE, MAX_LEAK_DETECTORS, MAX_PLANT_ANALOG_IN,
-    MAX_PLANT_ANALOG_OUT, MAX_PUMPS, MAX_SHELVES, MAX_SUPPLY_SENSORS, MAX_TRAYS, Message,
-    MessageKind, PSUS_PER_SHELF, PlantSample, PowerTelemetry, PumpStatus, RackPowerReport, Refused,
-    RevokeKey, SERIAL_NUMBER_LEN, SetKey, SetMode, SetSetpoint, Setpoint, ShelfStatus, Subscribe,
-    ThermalHeadroom, TrayStatus,
+    Counters, Diagnostics, Events, FirmwareBegin, FirmwareChunk, FirmwareProgress, FirmwareStatus,
+    FirmwareSwap, GetAlarms, GetCounters, GetDiagnostics, GetEvents, GetFirmwareStatus,
+    GetIdentity, GetSetpoint, GetTelemetry, Heartbeat, Identity, IsolationRequest,
+    MAX_ALARMS_PER_MESSAGE, MAX_BBUS, MAX_EVENTS_PER_MESSAGE, MAX_LEAK_DETECTORS,
+    MAX_PLANT_ANALOG_IN, MAX_PLANT_ANALOG_OUT, MAX_PUMPS, MAX_SHELVES, MAX_SUPPLY_SENSORS,
+    MAX_TRAYS, Message, MessageKind, PSUS_PER_SHELF, PlantSample, PowerTelemetry, PumpStatus,
+    RackPowerReport, Refused, RevokeKey, SERIAL_NUMBER_LEN, SetKey, SetMode, SetSetpoint, Setpoint,
+    ShelfStatus, Subscribe, ThermalHeadroom, TrayStatus,
 };
 use rack_protocol::types::{
-    Action, AlarmCode, AlarmEntry, AuthRefusal, BbuState, BreakerState, ControllerState,
-    DeviceKind, Event, EventKind, FaultRecord, FirmwareVersion, KeyRole, LeakState, ModeSetting,
-    OperatingMode, PsuState, PumpControlMode, PumpState, Reason, Refusal, ResetCause, SetpointId,
-    Severity, StoreStatus, TaskId, TrayState,
+    Action, AlarmCode, AlarmEntry, AuthRefusal, BbuState, BootState, BreakerState, ControllerState,
+    DeviceKind, Event, EventKind, FaultRecord, FirmwareStep, FirmwareVersion, KeyRole, LeakState,
+    ModeSetting, OperatingMode, PsuState, PumpControlMode, PumpState, Reason, Refusal, ResetCause,
+    SetpointId, Severity, StoreStatus, TaskId, TrayState, UpdateProblem, UpdateSlotState,
 };
 
 /// A heapless vector of up to `N` elements.
@@ -159,7 +161,96 @@ fn refusal() -> impl Strategy<Value = Refusal> {
         auth_refusal().prop_map(Refusal::Unauthorized),
         Just(Refusal::NoSuchAlarm),
         device_kind().prop_map(|device| Refusal::WrongDevice { device }),
+        image_refusal().prop_map(Refusal::Image),
+        update_problem().prop_map(Refusal::Update),
     ]
+}
+
+fn version() -> impl Strategy<Value = FirmwareVersion> {
+    any::<[u8; 3]>().prop_map(|[major, minor, patch]| FirmwareVersion {
+        major,
+        minor,
+        patch,
+    })
+}
+
+fn board() -> impl Strategy<Value = Board> {
+    pick![Board::QemuMps2An386, Board::NucleoG474re]
+}
+
+fn image_refusal() -> impl Strategy<Value = ImageRefusal> {
+    prop_oneof![
+        Just(ImageRefusal::Unsigned),
+        any::<u8>().prop_map(ImageRefusal::Format),
+        Just(ImageRefusal::Malformed),
+        (device_kind(), device_kind())
+            .prop_map(|(image, device)| ImageRefusal::WrongKind { image, device }),
+        (board(), board()).prop_map(|(image, device)| ImageRefusal::WrongBoard { image, device }),
+        (version(), version())
+            .prop_map(|(image, minimum)| ImageRefusal::Downgrade { image, minimum }),
+        (any::<u32>(), any::<u32>()).prop_map(|(len, slot)| ImageRefusal::TooLarge { len, slot }),
+        any::<u8>().prop_map(ImageRefusal::UnknownKey),
+        Just(ImageRefusal::BadSignature),
+        (any::<u32>(), any::<u32>())
+            .prop_map(|(expected, got)| ImageRefusal::LengthMismatch { expected, got }),
+    ]
+}
+
+fn update_problem() -> impl Strategy<Value = UpdateProblem> {
+    prop_oneof![
+        any::<u32>().prop_map(|expected| UpdateProblem::OutOfOrder { expected }),
+        Just(UpdateProblem::NotReceiving),
+        Just(UpdateProblem::NotVerified),
+        Just(UpdateProblem::TooLong),
+        Just(UpdateProblem::OnTrial),
+        Just(UpdateProblem::Flash),
+    ]
+}
+
+fn firmware_step() -> impl Strategy<Value = FirmwareStep> {
+    pick![
+        FirmwareStep::Verified,
+        FirmwareStep::Swapping,
+        FirmwareStep::Trial,
+        FirmwareStep::Confirmed,
+        FirmwareStep::RolledBack
+    ]
+}
+
+fn firmware_status() -> impl Strategy<Value = FirmwareStatus> {
+    (
+        version(),
+        pick![
+            BootState::Confirmed,
+            BootState::Trial,
+            BootState::RolledBack
+        ],
+        prop_oneof![
+            Just(UpdateSlotState::Empty),
+            (version(), any::<u32>(), any::<u32>()).prop_map(|(version, received, len)| {
+                UpdateSlotState::Receiving {
+                    version,
+                    received,
+                    len,
+                }
+            }),
+            version().prop_map(|version| UpdateSlotState::Verified { version }),
+            Just(UpdateSlotState::Previous),
+        ],
+        version(),
+        any::<u16>(),
+        any::<u16>(),
+    )
+        .prop_map(
+            |(running, boot, slot, minimum, confirm_after_s, healthy_s)| FirmwareStatus {
+                running,
+                boot,
+                slot,
+                minimum,
+                confirm_after_s,
+                healthy_s,
+            },
+        )
 }
 
 fn key_role() -> impl Strategy<Value = KeyRole> {
@@ -222,6 +313,8 @@ fn event_kind() -> impl Strategy<Value = EventKind> {
             .prop_map(|(key_id, role)| EventKind::KeyChanged { key_id, role }),
         (reset_cause(), proptest::option::of(task_id()))
             .prop_map(|(cause, missed_task)| EventKind::Reset { cause, missed_task }),
+        (firmware_step(), version())
+            .prop_map(|(step, version)| EventKind::Firmware { step, version }),
     ]
 }
 
@@ -626,5 +719,30 @@ pub fn message() -> impl Strategy<Value = Message> {
         any::<u16>().prop_map(|key_id| Message::RevokeKey(RevokeKey { key_id })),
         Just(Message::GetDiagnostics(GetDiagnostics)),
         diagnostics().prop_map(Message::Diagnostics),
+        Just(Message::GetFirmwareStatus(GetFirmwareStatus)),
+        firmware_status().prop_map(Message::FirmwareStatus),
+        proptest::collection::vec(any::<u8>(), 0..=128).prop_map(|h| {
+            Message::FirmwareBegin(FirmwareBegin {
+                header: h.into_iter().collect(),
+            })
+        }),
+        (
+            any::<u32>(),
+            proptest::collection::vec(any::<u8>(), 0..=128)
+        )
+            .prop_map(|(offset, d)| {
+                Message::FirmwareChunk(FirmwareChunk {
+                    offset,
+                    data: d.into_iter().collect(),
+                })
+            }),
+        (any::<u32>(), any::<u32>(), any::<bool>()).prop_map(|(next_offset, len, verified)| {
+            Message::FirmwareProgress(FirmwareProgress {
+                next_offset,
+                len,
+                verified,
+            })
+        }),
+        Just(Message::FirmwareSwap(FirmwareSwap)),
     ]
 }
