@@ -38,6 +38,54 @@ fn main() {
     let dest = PathBuf::from(std::env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
     std::fs::write(dest.join("build_keys.rs"), out).expect("write build_keys.rs");
     build_info(&manifest, &dest);
+    image_keys(&manifest, &dest);
+}
+
+/// The public keys the image trusts to sign its updates, into `OUT_DIR/image_keys.rs`: the
+/// file `RACKLOOP_IMAGE_KEYS` names, else the repository's (`firmware/boards/image-keys.pub`,
+/// the development key): `ID PUBLICKEY` lines, `#` comments.
+fn image_keys(manifest: &std::path::Path, dest: &std::path::Path) {
+    println!("cargo:rerun-if-env-changed=RACKLOOP_IMAGE_KEYS");
+    let path = std::env::var_os("RACKLOOP_IMAGE_KEYS")
+        .map_or_else(|| manifest.join("../boards/image-keys.pub"), PathBuf::from);
+    println!("cargo:rerun-if-changed={}", path.display());
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("image keys file {}: {e}", path.display()));
+    let mut out = String::from(
+        "/// The public keys this image trusts to sign its updates (see build.rs).\npub const IMAGE_KEYS: &[(u8, [u8; 32])] = &[\n",
+    );
+    for (number, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let bad = || {
+            panic!(
+                "{} line {}: `ID PUBLICKEY` (ID 0..=255, 64 hex digits) expected, not `{line}`",
+                path.display(),
+                number + 1
+            )
+        };
+        let mut words = line.split_whitespace();
+        let (Some(id), Some(key), None) = (words.next(), words.next(), words.next()) else {
+            bad()
+        };
+        let id: u8 = id.parse().unwrap_or_else(|_| bad());
+        let bytes: Vec<u8> = (0..key.len())
+            .step_by(2)
+            .map(|i| {
+                key.get(i..i + 2)
+                    .and_then(|h| u8::from_str_radix(h, 16).ok())
+                    .unwrap_or_else(|| bad())
+            })
+            .collect();
+        if bytes.len() != 32 {
+            bad();
+        }
+        writeln!(out, "    ({id}, {bytes:?}),").expect("write to a String");
+    }
+    out.push_str("];\n");
+    std::fs::write(dest.join("image_keys.rs"), out).expect("write image_keys.rs");
 }
 
 /// The firmware version and the source revision.

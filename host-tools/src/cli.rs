@@ -143,6 +143,11 @@ pub(crate) enum Cmd {
     },
     /// Clear latched alarms whose condition has gone.
     ClearLatched,
+    /// The device's firmware: its slots, and updates over this link.
+    Firmware {
+        #[command(subcommand)]
+        action: FirmwareCmd,
+    },
     /// Print shell completions.
     Completions {
         /// The shell.
@@ -167,6 +172,29 @@ pub(crate) enum PumpCmd {
     },
     /// Rotate the lead to the next pump.
     Rotate,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum FirmwareCmd {
+    /// Both slots: the running image (its version, and whether it is confirmed, on trial
+    /// after an update, or back after a failed one) and what the update slot holds.
+    Status,
+    /// Streams a signed image (`IMAGE.rlfw`, from `cargo xtask firmware --sign KEY`) into the
+    /// device's update slot, in order, with a progress bar; resumes where the device says after
+    /// a dropped link or a lost chunk; the device checks the image's signature as it lies in
+    /// its flash; then asks the device to swap to it: the device resets into its bootloader and
+    /// the new image runs on trial until its control loop has run healthy long enough, else
+    /// the previous one comes back at the next reset. Needs a maintenance key.
+    Update {
+        /// The signed image.
+        image: std::path::PathBuf,
+        /// Stream and verify only: leave the verified image in the update slot.
+        #[arg(long)]
+        no_swap: bool,
+        /// How long to keep trying to reach the device again after the link drops, s.
+        #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=3600))]
+        reconnect_s: u64,
+    },
 }
 
 #[derive(Debug, Subcommand)]

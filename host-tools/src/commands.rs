@@ -13,12 +13,14 @@ use serde_json::json;
 
 use clap::CommandFactory;
 
-use crate::cli::{Cli, Cmd, ModeArg, PumpCmd, RackCmd, TrayCmd};
+use crate::cli::{Cli, Cmd, FirmwareCmd, ModeArg, PumpCmd, RackCmd, TrayCmd};
 use crate::discover::discover;
+use crate::firmware;
 use crate::link::{Link, LinkError};
 use crate::render::{event_line, kebab, telemetry_text, to_json};
 use crate::watch::watch;
 use crate::{Failure, open, units};
+use std::time::Duration;
 
 /// Runs the command `cli` names.
 pub(crate) fn run(cli: &Cli) -> Result<(), Failure> {
@@ -89,6 +91,17 @@ pub(crate) fn run(cli: &Cli) -> Result<(), Failure> {
             }),
             "rack restore",
         ),
+        Cmd::Firmware {
+            action: FirmwareCmd::Status,
+        } => firmware::status(cli),
+        Cmd::Firmware {
+            action:
+                FirmwareCmd::Update {
+                    image,
+                    no_swap,
+                    reconnect_s,
+                },
+        } => firmware::update(cli, image, *no_swap, Duration::from_secs(*reconnect_s)),
         Cmd::ClearLatched => simple(
             cli,
             &Message::Command(Command {

@@ -213,6 +213,8 @@ fn answers(request: MessageKind, answer: MessageKind) -> bool {
         K::Events => request == K::GetEvents,
         K::Counters => request == K::GetCounters,
         K::Diagnostics => request == K::GetDiagnostics,
+        K::FirmwareStatus => request == K::GetFirmwareStatus,
+        K::FirmwareProgress => matches!(request, K::FirmwareBegin | K::FirmwareChunk),
         K::Heartbeat => request == K::Heartbeat,
         _ => false,
     }

@@ -14,6 +14,7 @@ macro_rules! out {
 mod cli;
 mod commands;
 mod discover;
+mod firmware;
 mod keys;
 mod render;
 mod watch;

@@ -280,10 +280,10 @@ impl core::fmt::Display for Refusal {
     }
 }
 
-/// Reads an image's header from its first bytes (at least [`HEADER_LEN`]) and checks it
-/// against what the device expects: everything but the signature, which needs the binary
-/// ([`Verifier`]). Returns the header and the signature.
-pub fn check(image: &[u8], expect: &Expect<'_>) -> Result<(Header, [u8; 64]), Refusal> {
+/// Reads an image's header from its first bytes (at least [`HEADER_LEN`]): its fields and its
+/// signature, refused only for what no device could read (no header, another format, unknown
+/// fields). [`check`] then holds it against the device.
+pub fn parse(image: &[u8]) -> Result<(Header, [u8; 64]), Refusal> {
     let header: &[u8; HEADER_LEN] = image
         .get(..HEADER_LEN)
         .and_then(|h| h.try_into().ok())
@@ -316,6 +316,18 @@ pub fn check(image: &[u8], expect: &Expect<'_>) -> Result<(Header, [u8; 64]), Re
         },
         len: u32::from_le_bytes([byte(12), byte(13), byte(14), byte(15)]),
     };
+    let mut sig = [0u8; 64];
+    for (s, b) in sig.iter_mut().zip(signature) {
+        *s = *b;
+    }
+    Ok((h, sig))
+}
+
+/// Reads an image's header from its first bytes (at least [`HEADER_LEN`]) and checks it
+/// against what the device expects: everything but the signature, which needs the binary
+/// ([`Verifier`]). Returns the header and the signature.
+pub fn check(image: &[u8], expect: &Expect<'_>) -> Result<(Header, [u8; 64]), Refusal> {
+    let (h, sig) = parse(image)?;
     if h.kind != expect.kind {
         return Err(Refusal::WrongKind {
             image: h.kind,
@@ -344,10 +356,6 @@ pub fn check(image: &[u8], expect: &Expect<'_>) -> Result<(Header, [u8; 64]), Re
     if !expect.keys.iter().any(|(id, _)| *id == h.key_id) {
         return Err(Refusal::UnknownKey(h.key_id));
     }
-    let mut sig = [0u8; 64];
-    for (s, b) in sig.iter_mut().zip(signature) {
-        *s = *b;
-    }
     Ok((h, sig))
 }
 
@@ -370,8 +378,19 @@ impl Verifier {
             .keys
             .iter()
             .find(|(id, _)| *id == header.key_id)
-            .map(|(_, k)| PublicKey::new(*k))
+            .map(|(_, k)| *k)
             .ok_or(Refusal::UnknownKey(header.key_id))?;
+        Self::with_key(header, signature, &key)
+    }
+
+    /// A verifier for `header` and `signature` (as [`parse`] returned them) under the public
+    /// key `key`.
+    pub fn with_key(
+        header: &Header,
+        signature: &[u8; 64],
+        key: &[u8; PUBLIC_KEY_LEN],
+    ) -> Result<Self, Refusal> {
+        let key = PublicKey::new(*key);
         // A signature or key that cannot be one (a point not on the curve) verifies nothing.
         let mut state = key
             .verify_incremental(&Signature::new(*signature))
@@ -450,4 +469,56 @@ pub fn sign(mut header: Header, binary: &[u8], seed: &[u8; 32]) -> Option<alloc:
 pub fn public_key(seed: &[u8; 32]) -> [u8; PUBLIC_KEY_LEN] {
     use ed25519_compact::{KeyPair, Seed};
     *KeyPair::from_seed(Seed::new(*seed)).pk
+}
+
+/// QEMU `mps2-an386`'s update layout, which its bootloader, its images and the host's
+/// harness share. QEMU's code memory is RAM that QEMU writes again at every reset, so the
+/// board's flash, which must keep what was written through a reset and a power cut, is a
+/// file on the host that the firmware reaches through semihosting (`flash.bin` in QEMU's
+/// working directory): the bootloader's state page, the active slot, and the update slot (a
+/// page larger, for the swap), with the geometry of the STM32G4's flash (2 KiB pages,
+/// 8-byte words). The bootloader runs from the code memory's start and loads the active slot
+/// at [`qemu::APP_BASE`] to run it, where a chip with flash would run it in place.
+pub mod qemu {
+    /// A flash page (the unit of erase), bytes.
+    pub const PAGE: u32 = 2048;
+    /// A flash word (the unit of write), bytes.
+    pub const WORD: u32 = 8;
+    /// The bootloader's state page: offset and length in the flash file.
+    pub const STATE: (u32, u32) = (0, PAGE);
+    /// The active slot: offset and length.
+    pub const ACTIVE: (u32, u32) = (PAGE, 64 * 1024);
+    /// The update (DFU) slot: offset and length.
+    pub const DFU: (u32, u32) = (PAGE + 64 * 1024, 64 * 1024 + PAGE);
+    /// The flash file's length, bytes.
+    pub const FLASH_LEN: u32 = DFU.0 + DFU.1;
+    /// The flash file's name, in QEMU's working directory (NUL-terminated for semihosting).
+    pub const FLASH_FILE: &[u8] = b"flash.bin\0";
+    /// Where the bootloader loads the active slot to run it (the images are linked there).
+    pub const APP_BASE: u32 = 0x0001_0000;
+
+    /// Programs `flash` (the flash file's [`FLASH_LEN`] bytes) as a board leaves the factory:
+    /// `binary` (an image's flash contents from its vector table on) in the active slot, the
+    /// rest erased. Refused when the binary does not fit the slot or `flash` is not the file's
+    /// length.
+    pub fn program(flash: &mut [u8], binary: &[u8]) -> Result<(), super::Refusal> {
+        let too_large = super::Refusal::TooLarge {
+            len: u32::try_from(binary.len()).unwrap_or(u32::MAX),
+            slot: ACTIVE.1,
+        };
+        if flash.len() != FLASH_LEN as usize {
+            return Err(super::Refusal::LengthMismatch {
+                expected: FLASH_LEN,
+                got: u32::try_from(flash.len()).unwrap_or(u32::MAX),
+            });
+        }
+        flash.fill(0xff);
+        let start = ACTIVE.0 as usize;
+        flash
+            .get_mut(start..start + binary.len())
+            .filter(|_| binary.len() <= ACTIVE.1 as usize)
+            .ok_or(too_large)?
+            .copy_from_slice(binary);
+        Ok(())
+    }
 }

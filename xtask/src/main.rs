@@ -97,7 +97,14 @@ fn test() -> Result<(), String> {
         sign::DEV_SIGNING_KEY,
     )?)?)?;
     // The boards' workspace has the host's lints; each board from its own folder, as built.
-    for (board, dir, _) in BOARDS {
+    for (board, dir) in BOARDS
+        .iter()
+        .map(|(board, dir, _)| (*board, *dir))
+        .chain(std::iter::once((
+            "qemu-mps2-an386 bootloader",
+            BOOTLOADER_DIR,
+        )))
+    {
         step_in(
             dir,
             &format!("clippy ({board})"),
@@ -292,6 +299,25 @@ fn firmware() -> Result<(), String> {
             &["build", "--release", "--locked"],
         )?;
     }
+    step_in(
+        BOOTLOADER_DIR,
+        "qemu-mps2-an386 bootloader (release)",
+        &cargo,
+        &["build", "--release", "--locked"],
+    )?;
+    // Each image's flash contents from its vector table on: what a slot holds, what
+    // `--sign` signs and what the QEMU runs program into the board's flash.
+    let objcopy = llvm_tool("llvm-objcopy")?;
+    for (_, _, out) in BOARDS {
+        for name in IMAGES {
+            let elf = format!("{out}/{name}");
+            step(
+                "objcopy",
+                &objcopy,
+                &["-O", "binary", &elf, &format!("{elf}.bin")],
+            )?;
+        }
+    }
     let size_tool = llvm_tool("llvm-size")?;
     println!(
         "xtask: image sizes (budget: flash {} KiB, static RAM {} KiB)",
@@ -303,9 +329,15 @@ fn firmware() -> Result<(), String> {
         "image", "flash (B)", "static RAM (B)", "stack headroom (B)*"
     );
     let mut over = Vec::new();
+    let qemu_out = BOARDS.first().map_or("", |(_, _, out)| *out);
     for (board, image, out) in BOARDS
         .iter()
         .flat_map(|(board, _, out)| IMAGES.iter().map(move |image| (board, image, out)))
+        .chain(std::iter::once((
+            &"qemu-mps2-an386",
+            &"bootloader",
+            &qemu_out,
+        )))
     {
         let path = format!("{out}/{image}");
         let image = format!("{board}/{image}");
@@ -328,10 +360,35 @@ fn firmware() -> Result<(), String> {
         }
     }
     println!("  * RAM of the smallest STM32G4 (32 KiB) less static RAM: what the stack may use");
+    print_layout();
     if over.is_empty() {
         Ok(())
     } else {
         Err(format!("over budget: {}", over.join("; ")))
+    }
+}
+
+/// The QEMU board's bootloader crate (built from its folder, as the boards are).
+const BOOTLOADER_DIR: &str = "firmware/boards/qemu-mps2-an386-boot";
+
+/// The QEMU board's memory and flash layout (`rack_protocol::image::qemu`).
+fn print_layout() {
+    use rack_protocol::image::qemu;
+    let kib = |n: u32| f64::from(n) / 1024.0;
+    println!("xtask: qemu-mps2-an386 layout (code memory; the flash is flash.bin beside QEMU)");
+    println!("  {:<28} {:>12} {:>10}", "region", "at", "KiB");
+    for (name, at, len) in [
+        ("bootloader (code memory)", 0, qemu::APP_BASE),
+        (
+            "running image (code memory)",
+            qemu::APP_BASE,
+            qemu::ACTIVE.1,
+        ),
+        ("bootloader state (flash)", qemu::STATE.0, qemu::STATE.1),
+        ("active slot (flash)", qemu::ACTIVE.0, qemu::ACTIVE.1),
+        ("update slot (flash)", qemu::DFU.0, qemu::DFU.1),
+    ] {
+        println!("  {name:<28} {at:>#12x} {:>10.1}", kib(len));
     }
 }
 
@@ -347,7 +404,8 @@ fn llvm_tool(name: &str) -> Result<String, String> {
     ))
 }
 
-/// Builds the `mac_cost` example for QEMU's Cortex-M4 and runs it with `-icount shift=0`.
+/// Builds the `mac_cost` example for QEMU's Cortex-M4 and runs it with `-icount shift=0`,
+/// booted as the images are: the bootloader loads it from a flash file programmed with it.
 fn mac_cost() -> Result<(), String> {
     ensure_flip_link()?;
     let (_, dir, out) = BOARDS
@@ -359,8 +417,29 @@ fn mac_cost() -> Result<(), String> {
         &cargo(),
         &["build", "--release", "--locked", "--example", "mac_cost"],
     )?;
+    step_in(
+        BOOTLOADER_DIR,
+        "qemu-mps2-an386 bootloader (release)",
+        &cargo(),
+        &["build", "--release", "--locked"],
+    )?;
     let image = format!("{out}/examples/mac_cost");
+    step(
+        "objcopy",
+        &llvm_tool("llvm-objcopy")?,
+        &["-O", "binary", &image, &format!("{image}.bin")],
+    )?;
+    let binary = std::fs::read(format!("{image}.bin")).map_err(|e| format!("{image}.bin: {e}"))?;
+    let mut flash = vec![0u8; rack_protocol::image::qemu::FLASH_LEN as usize];
+    rack_protocol::image::qemu::program(&mut flash, &binary)
+        .map_err(|e| format!("{image}.bin: {e}"))?;
+    let run_dir = format!("{out}/examples/mac_cost.run");
+    std::fs::create_dir_all(&run_dir).map_err(|e| format!("{run_dir}: {e}"))?;
+    std::fs::write(format!("{run_dir}/flash.bin"), flash).map_err(|e| format!("{run_dir}: {e}"))?;
+    let bootloader = std::fs::canonicalize(format!("{out}/bootloader"))
+        .map_err(|e| format!("{out}/bootloader: {e}"))?;
     let run = Command::new("timeout")
+        .current_dir(&run_dir)
         .args([
             "120",
             "qemu-system-arm",
@@ -370,12 +449,8 @@ fn mac_cost() -> Result<(), String> {
             "cortex-m4",
         ])
         .args(["-nographic", "-monitor", "none", "-icount", "shift=0"])
-        .args([
-            "-semihosting-config",
-            "enable=on,target=native",
-            "-kernel",
-            &image,
-        ])
+        .args(["-semihosting-config", "enable=on,target=native", "-kernel"])
+        .arg(&bootloader)
         .output()
         .map_err(|e| format!("qemu-system-arm: {e}"))?;
     let text = String::from_utf8_lossy(&run.stdout);

@@ -1,7 +1,7 @@
 //! Signed update images: `cargo xtask firmware --sign KEY`, `cargo xtask firmware-key FILE`,
 //! and the check `cargo xtask test` makes of the images signed with the development key.
 
-use crate::{BOARDS, BOARDS_DIR, FLASH_BUDGET, IMAGES, llvm_tool, step};
+use crate::{BOARDS, BOARDS_DIR, FLASH_BUDGET, IMAGES};
 
 /// A firmware signing key: its id and its ed25519 seed.
 pub struct SigningKey {
@@ -154,7 +154,6 @@ pub fn sign_images(key: &SigningKey) -> Result<Vec<(String, SignedImage)>, Strin
     use rack_protocol::image::{self, Board, Header};
     use rack_protocol::types::DeviceKind;
     let version = images_version()?;
-    let objcopy = llvm_tool("llvm-objcopy")?;
     println!(
         "xtask: signed update images (key {}, version {}.{}.{})",
         key.id, version.major, version.minor, version.patch
@@ -171,9 +170,8 @@ pub fn sign_images(key: &SigningKey) -> Result<Vec<(String, SignedImage)>, Strin
             } else {
                 DeviceKind::CoolantController
             };
-            let elf = format!("{out}/{name}");
+            // Written by `cargo xtask firmware`, which runs first.
             let bin = format!("{out}/{name}.bin");
-            step("objcopy", &objcopy, &["-O", "binary", &elf, &bin])?;
             let binary = std::fs::read(&bin).map_err(|e| format!("{bin}: {e}"))?;
             let mut header = Header {
                 kind,

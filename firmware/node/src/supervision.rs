@@ -88,6 +88,9 @@ const BOOTED: u32 = 0x5241_434b;
 /// Set in the fault word when the fault record holds one.
 const FAULT_SAVED: u32 = 0x4641_4c54;
 
+/// The starving word of a record whose firmware reset itself (no task has this number).
+const SOFTWARE_RESET: u32 = 0x5057_5253;
+
 /// What a board keeps in RAM across a reset: kept as raw words (RAM after a reset holds
 /// anything; a record is believed only with its magic).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -132,6 +135,7 @@ impl BootRecord {
             Some(ResetCause::Software) | None if fault.is_some() => ResetCause::Fault,
             Some(cause) => cause,
             None if task.is_some() => ResetCause::Watchdog,
+            None if valid && starving == SOFTWARE_RESET => ResetCause::Software,
             None if valid => ResetCause::Pin,
             None => ResetCause::PowerOn,
         };
@@ -139,6 +143,14 @@ impl BootRecord {
         let task = task.filter(|_| cause == ResetCause::Watchdog);
         self.words = [BOOTED, 0, 0, 0, 0, 0, 0];
         (cause, task, fault)
+    }
+
+    /// Notes that the firmware resets itself now (an update's swap, a trial run out), for a
+    /// board without reset flags to tell it from a reset from outside.
+    pub fn reset_by_software(&mut self) {
+        if let Some(slot) = self.words.get_mut(STARVING_WORD) {
+            *slot = SOFTWARE_RESET;
+        }
     }
 
     /// Notes the task the watchdog is being starved for (none: it is being fed).

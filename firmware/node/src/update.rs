@@ -37,6 +37,8 @@ use {
     },
 };
 
+include!(concat!(env!("OUT_DIR"), "/image_keys.rs"));
+
 /// Bytes held until a whole flash word can be written (the largest word this supports).
 const MAX_WORD: usize = 32;
 /// Bytes read back from flash at a time while verifying.
@@ -76,9 +78,51 @@ pub enum UpdateError {
     Flash,
 }
 
+/// How a device checks an image's signature over the binary in its update slot.
+pub trait SignatureCheck {
+    /// Checks the binary of the image whose header is `head` (which [`image::check`]
+    /// accepted), the first bytes of `flash`, under `key`.
+    fn check<F: NorFlash>(
+        &mut self,
+        head: &[u8; HEADER_LEN],
+        key: &[u8; image::PUBLIC_KEY_LEN],
+        flash: &mut F,
+    ) -> Result<(), Refusal>;
+}
+
+/// The signature checked in the image itself, with [`rack_protocol::image::Verifier`]
+/// (ed25519, about 14 KiB of flash). A board whose bootloader offers the check (QEMU's) uses
+/// that instead and keeps the flash.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct InImage;
+
+impl SignatureCheck for InImage {
+    fn check<F: NorFlash>(
+        &mut self,
+        head: &[u8; HEADER_LEN],
+        key: &[u8; image::PUBLIC_KEY_LEN],
+        flash: &mut F,
+    ) -> Result<(), Refusal> {
+        let (header, signature) = image::parse(head)?;
+        let mut v = Verifier::with_key(&header, &signature, key)?;
+        let mut buf = [0u8; READ_CHUNK];
+        let mut at = 0u32;
+        while at < header.len {
+            let n = (header.len - at).min(READ_CHUNK as u32);
+            let piece = buf.get_mut(..n as usize).ok_or(Refusal::BadSignature)?;
+            // A slot that cannot be read back verifies nothing.
+            flash.read(at, piece).map_err(|_| Refusal::BadSignature)?;
+            v.absorb(piece);
+            at += n;
+        }
+        v.finish()
+    }
+}
+
 /// The update slot's receiver.
-pub struct Receiver<F> {
+pub struct Receiver<F, V = InImage> {
     flash: F,
+    check: V,
     state: SlotState,
     /// The header of the image being received, as it came.
     head: [u8; HEADER_LEN],
@@ -87,10 +131,18 @@ pub struct Receiver<F> {
 }
 
 impl<F: NorFlash> Receiver<F> {
-    /// A receiver over `flash`, the whole update slot (its header and the largest binary).
+    /// A receiver over `flash`, the whole update slot, that checks signatures itself.
     pub fn new(flash: F) -> Self {
+        Self::with_check(flash, InImage)
+    }
+}
+
+impl<F: NorFlash, V: SignatureCheck> Receiver<F, V> {
+    /// A receiver over `flash`, the whole update slot, that checks signatures with `check`.
+    pub fn with_check(flash: F, check: V) -> Self {
         Self {
             flash,
+            check,
             state: SlotState::Empty,
             head: [0; HEADER_LEN],
             tail: heapless::Vec::new(),
@@ -233,18 +285,16 @@ impl<F: NorFlash> Receiver<F> {
 
     /// The binary read back from flash, checked with the header as a device checks an image.
     fn check_flash(&mut self, expect: &Expect<'_>) -> Result<Header, UpdateError> {
-        let (header, signature) = image::check(&self.head, expect).map_err(UpdateError::Refused)?;
-        let mut v = Verifier::new(&header, &signature, expect).map_err(UpdateError::Refused)?;
-        let mut buf = [0u8; READ_CHUNK];
-        let mut at = 0u32;
-        while at < header.len {
-            let n = (header.len - at).min(READ_CHUNK as u32);
-            let piece = buf.get_mut(..n as usize).ok_or(UpdateError::Flash)?;
-            self.flash.read(at, piece).map_err(|_| UpdateError::Flash)?;
-            v.absorb(piece);
-            at += n;
-        }
-        v.finish().map_err(UpdateError::Refused)?;
+        let (header, _) = image::check(&self.head, expect).map_err(UpdateError::Refused)?;
+        let key = expect
+            .keys
+            .iter()
+            .find(|(id, _)| *id == header.key_id)
+            .map(|(_, k)| *k)
+            .ok_or(UpdateError::Refused(Refusal::UnknownKey(header.key_id)))?;
+        self.check
+            .check(&self.head, &key, &mut self.flash)
+            .map_err(UpdateError::Refused)?;
         Ok(header)
     }
 }
@@ -295,8 +345,8 @@ pub struct UpdateConfig {
 #[cfg(feature = "update")]
 /// The update path over the bootloader's update slot (`D`, its DFU partition) and state page
 /// (`S`), with `embassy-boot`'s state format.
-pub struct Updater<D, S> {
-    receiver: Receiver<D>,
+pub struct Updater<D, S, V = InImage> {
+    receiver: Receiver<D, V>,
     state: S,
     config: UpdateConfig,
     boot: BootState,
@@ -307,13 +357,26 @@ pub struct Updater<D, S> {
 
 #[cfg(feature = "update")]
 impl<D: NorFlash, S: NorFlash> Updater<D, S> {
+    /// [`Updater::with_check`] with the signature checked in the image itself.
+    pub fn new(dfu: D, state: S, config: UpdateConfig) -> (Self, Option<EventKind>) {
+        Self::with_check(dfu, state, config, InImage)
+    }
+}
+
+#[cfg(feature = "update")]
+impl<D: NorFlash, S: NorFlash, V: SignatureCheck> Updater<D, S, V> {
     /// The update path at boot: reads how this image came up from the state page (swapped in
     /// and on trial, back after a failed trial, or a good image) and returns it with the
     /// event to log (none for a good image). An image the bootloader put back marks itself
     /// good at once: it is the one that ran before.
-    pub fn new(dfu: D, state: S, config: UpdateConfig) -> (Self, Option<EventKind>) {
+    pub fn with_check(
+        dfu: D,
+        state: S,
+        config: UpdateConfig,
+        check: V,
+    ) -> (Self, Option<EventKind>) {
         let mut this = Self {
-            receiver: Receiver::new(dfu),
+            receiver: Receiver::with_check(dfu, check),
             state,
             config,
             boot: BootState::Confirmed,
@@ -341,7 +404,7 @@ impl<D: NorFlash, S: NorFlash> Updater<D, S> {
     }
 
     /// The receiver (for tests and the bootloader's side).
-    pub fn receiver(&mut self) -> &mut Receiver<D> {
+    pub fn receiver(&mut self) -> &mut Receiver<D, V> {
         &mut self.receiver
     }
 
@@ -423,7 +486,7 @@ fn refusal(e: UpdateError) -> ProtoRefusal {
 }
 
 #[cfg(feature = "update")]
-impl<D: NorFlash, S: NorFlash> Firmware for Updater<D, S> {
+impl<D: NorFlash, S: NorFlash, V: SignatureCheck> Firmware for Updater<D, S, V> {
     fn status(&mut self) -> FirmwareStatus {
         let slot = match self.receiver.state() {
             SlotState::Receiving { header, received } => UpdateSlotState::Receiving {

@@ -6,6 +6,13 @@
 //! would be lost otherwise): the two UARTs and its machine protocol (QMP), through which a run
 //! halts the CPU and resets the board as a debugger or a reset line would. It runs with
 //! semihosting enabled (the firmware's log and exit code) and always under a deadline.
+//!
+//! The board boots as a board with flash does: QEMU starts the bootloader (`bootloader`
+//! beside the image), which loads the active slot of the board's flash, a file in QEMU's
+//! working directory ([`rack_protocol::image::qemu`]). A run programs that file with the
+//! image (`IMAGE.bin`, which `cargo xtask firmware` writes) as a factory would, in a folder of
+//! its own, or runs on a flash a test keeps ([`Pil::start_in`]) through resets, power cuts and
+//! updates.
 
 use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -36,6 +43,8 @@ pub struct Pil {
     log_reader: Option<std::thread::JoinHandle<()>>,
     /// The image run (its measured stack peaks are noted beside it).
     image: PathBuf,
+    /// The folder of the board's flash file, and whether the run made it (and removes it).
+    flash_dir: (PathBuf, bool),
     decoder: FrameDecoder,
     seq: u16,
     /// Steps exchanged.
@@ -86,30 +95,74 @@ impl Pil {
     /// memory at `preload.1` before the firmware runs (the settings store a board kept through
     /// a power cycle, see [`Pil::save_memory`]; QEMU loads it again at every reset).
     pub fn start_with(image: &Path, preload: Option<(&Path, u32)>) -> Result<Self, String> {
-        if !image.exists() {
-            return Err(format!(
-                "no firmware image at {}: build it with `cargo xtask firmware`",
-                image.display()
-            ));
+        Self::start_in(image, None, preload)
+    }
+
+    /// Starts QEMU on the board's flash in `flash_dir` (kept after the run; programmed with
+    /// `image` first if it holds no flash file yet), or on a flash of the run's own.
+    pub fn start_in(
+        image: &Path,
+        flash_dir: Option<&Path>,
+        preload: Option<(&Path, u32)>,
+    ) -> Result<Self, String> {
+        let binary = image.with_extension("bin");
+        let bootloader = image.with_file_name("bootloader");
+        for (what, path) in [
+            ("image", image),
+            ("image's binary", &binary),
+            ("bootloader", &bootloader),
+        ] {
+            if !path.exists() {
+                return Err(format!(
+                    "no firmware {what} at {}: build it with `cargo xtask firmware`",
+                    path.display()
+                ));
+            }
         }
+        let flash_dir = match flash_dir {
+            Some(dir) => (dir.to_path_buf(), false),
+            None => {
+                static RUNS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+                let n = RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let dir =
+                    std::env::temp_dir().join(format!("rackloop-pil-{}-{n}", std::process::id()));
+                (dir, true)
+            }
+        };
+        std::fs::create_dir_all(&flash_dir.0)
+            .map_err(|e| format!("{}: {e}", flash_dir.0.display()))?;
+        let flash_file = flash_dir.0.join("flash.bin");
+        if !flash_file.exists() {
+            let bytes = std::fs::read(&binary).map_err(|e| format!("{}: {e}", binary.display()))?;
+            let mut flash = vec![0u8; rack_protocol::image::qemu::FLASH_LEN as usize];
+            rack_protocol::image::qemu::program(&mut flash, &bytes)
+                .map_err(|e| format!("{}: {e}", binary.display()))?;
+            std::fs::write(&flash_file, flash)
+                .map_err(|e| format!("{}: {e}", flash_file.display()))?;
+        }
+        let absolute =
+            |p: &Path| std::fs::canonicalize(p).map_err(|e| format!("{}: {e}", p.display()));
+        let bootloader = absolute(&bootloader)?;
         let host_l = TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
         let plant_l = TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
         let qmp_l = TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
         let port = |l: &TcpListener| l.local_addr().map(|a| a.port()).unwrap_or(0);
         let mut qemu = Command::new("qemu-system-arm")
+            .current_dir(&flash_dir.0)
             .args(["-machine", "mps2-an386", "-cpu", "cortex-m4", "-nographic", "-monitor", "none"])
             .args(["-semihosting-config", "enable=on,target=native"])
             .arg("-kernel")
-            .arg(image)
+            .arg(&bootloader)
             .args(["-serial", &format!("tcp:127.0.0.1:{},nodelay=on", port(&host_l))])
             .args(["-serial", &format!("tcp:127.0.0.1:{},nodelay=on", port(&plant_l))])
             .args(["-qmp", &format!("tcp:127.0.0.1:{},nodelay=on", port(&qmp_l))])
-            .args(preload.map_or_else(Vec::new, |(file, addr)| {
-                vec![
+            .args(match preload {
+                Some((file, addr)) => vec![
                     "-device".to_owned(),
-                    format!("loader,file={},addr={addr:#x},force-raw=on", file.display()),
-                ]
-            }))
+                    format!("loader,file={},addr={addr:#x},force-raw=on", absolute(file)?.display()),
+                ],
+                None => Vec::new(),
+            })
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -148,6 +201,7 @@ impl Pil {
             log,
             log_reader,
             image: image.to_path_buf(),
+            flash_dir,
             decoder: FrameDecoder::new(),
             seq: 0,
             steps: 0,
@@ -224,6 +278,20 @@ impl Pil {
             serde_json::to_string(path).map_err(|e| e.to_string())?
         );
         qmp_execute(&mut self.qmp, "pmemsave", Some(&arguments))
+    }
+
+    /// Cuts the board's power: QEMU is killed wherever the firmware is, and its flash keeps
+    /// what was written (start the board again with [`Pil::start_in`] on the same folder).
+    pub fn power_cut(&mut self) {
+        if let Ok(None) = self.qemu.try_wait() {
+            let _ = self.qemu.kill();
+            let _ = self.qemu.wait();
+        }
+    }
+
+    /// The folder of the board's flash file.
+    pub fn flash_dir(&self) -> &Path {
+        &self.flash_dir.0
     }
 
     /// How many times the firmware has come up so far.
@@ -348,9 +416,9 @@ fn qmp_execute(
 impl Drop for Pil {
     fn drop(&mut self) {
         // Never leave QEMU behind, whatever happened.
-        if let Ok(None) = self.qemu.try_wait() {
-            let _ = self.qemu.kill();
-            let _ = self.qemu.wait();
+        self.power_cut();
+        if self.flash_dir.1 {
+            let _ = std::fs::remove_dir_all(&self.flash_dir.0);
         }
     }
 }

@@ -22,6 +22,14 @@
 //! and `-device loader`). RAM that QEMU zeroed at start stands for flash as it leaves the
 //! factory: it is erased before the store is read. Saves are timed by `SysTick`.
 //!
+//! **Updates.** The board's flash is a file on the host (`qemu_mps2_an386_boot`): the
+//! bootloader's state page, the active slot and the update slot. An image runs from
+//! `APP_BASE`, where the bootloader loaded it; its node serves the update messages over
+//! [`rack_node::update::Updater`] (the update slot, the state page), resets when a swap is
+//! asked for, and, when it was swapped in, marks itself good only after its control loop has
+//! run healthy for [`CONFIRM_AFTER_S`]; past [`TRIAL_LIMIT_S`] of machine time without it, it
+//! resets and the bootloader puts the previous image back.
+//!
 //! The CMSDK UART and watchdog drivers are written here: a few registers each, and no
 //! maintained crate covers this QEMU board.
 #![no_std]
@@ -33,16 +41,20 @@ use core::ptr::{read_volatile, write_volatile};
 use core::sync::atomic::{AtomicU32, Ordering};
 
 use cortex_m_semihosting::debug;
+use qemu_mps2_an386_boot::{FlashFile, Partition};
 use rack_control::Instant;
 use rack_node::plant_io::{injects_fault, is_end_of_run};
 use rack_node::settings::{RamFlash, Store};
 use rack_node::supervision::TaskMonitor;
+use rack_node::update::{SignatureCheck, UpdateConfig, Updater};
 use rack_node::{Application, Node};
 use rack_protocol::Message;
 use rack_protocol::decoder::FrameDecoder;
 use rack_protocol::frame::{self, MAX_WIRE_FRAME_SIZE};
+use rack_protocol::image::qemu;
 use rack_protocol::message::{ActuatorCommand, PlantSample};
 use rack_protocol::types::TaskId;
+use static_cell::StaticCell;
 
 /// A CMSDK APB UART.
 #[derive(Debug, Clone, Copy)]
@@ -244,6 +256,66 @@ fn settings_store(kind: rack_protocol::types::DeviceKind) -> Option<Store<RamFla
     Store::new(RamFlash::new(mem), 0..len, kind).ok()
 }
 
+/// Control-loop seconds a swapped-in image must run healthy before it marks itself good.
+pub const CONFIRM_AFTER_S: u16 = 30;
+/// Machine seconds after boot by which an image on trial must have marked itself good.
+pub const TRIAL_LIMIT_S: u32 = 90;
+
+/// An update's signature checked by the bootloader ([`qemu_mps2_an386_boot::BootServices`]),
+/// which keeps the ed25519 verifier once for every image.
+struct BootloaderCheck(&'static qemu_mps2_an386_boot::BootServices);
+
+impl SignatureCheck for BootloaderCheck {
+    fn check<F: embedded_storage::nor_flash::NorFlash>(
+        &mut self,
+        head: &[u8; rack_protocol::image::HEADER_LEN],
+        key: &[u8; rack_protocol::image::PUBLIC_KEY_LEN],
+        _flash: &mut F,
+    ) -> Result<(), rack_protocol::image::Refusal> {
+        // SAFETY: `head` and `key` are 128 and 32 bytes, borrowed for the call; the bootloader
+        // reads the update slot itself (the same flash file).
+        let verdict = unsafe { (self.0.verify_update)(head.as_ptr(), key.as_ptr()) };
+        if verdict == 0 {
+            Ok(())
+        } else {
+            Err(rack_protocol::image::Refusal::BadSignature)
+        }
+    }
+}
+
+/// The update path over the board's flash: its update slot and the bootloader's state page.
+type BoardUpdater = Updater<Partition, Partition, BootloaderCheck>;
+
+/// The node's update path over the board's flash file, and how this image booted (the event
+/// to log); `None` without a flash file or a bootloader (an image started on its own).
+fn update_path(
+    kind: rack_protocol::types::DeviceKind,
+) -> Option<(
+    &'static mut Updater<Partition, Partition, BootloaderCheck>,
+    Option<rack_protocol::types::EventKind>,
+)> {
+    static UPDATER: StaticCell<Updater<Partition, Partition, BootloaderCheck>> = StaticCell::new();
+    let services = qemu_mps2_an386_boot::services()?;
+    let file = FlashFile::open()?;
+    let (updater, event) = Updater::with_check(
+        file.partition(qemu::DFU),
+        file.partition(qemu::STATE),
+        UpdateConfig {
+            kind,
+            board: rack_protocol::image::Board::QemuMps2An386,
+            running: rack_node::FIRMWARE,
+            // Never older than itself: a reinstall is taken, a downgrade refused.
+            minimum: rack_node::FIRMWARE,
+            keys: rack_node::update::IMAGE_KEYS,
+            slot_len: qemu::ACTIVE.1,
+            confirm_after_s: CONFIRM_AFTER_S,
+            trial_limit_s: TRIAL_LIMIT_S,
+        },
+        BootloaderCheck(services),
+    );
+    Some((UPDATER.init(updater), event))
+}
+
 /// The main loop of every image: host protocol bytes from UART0 go to the node; each plant
 /// sample from UART1 is turned into the node's step by `on_sample`, which returns the actuator
 /// command sent back; an end-of-run sample exits through semihosting.
@@ -269,6 +341,12 @@ pub fn run<A: Application>(
         None => (rack_protocol::types::StoreStatus::None, None),
     };
     node.restore_settings(Instant(0), status, kept);
+    if let Some((updater, event)) = update_path(node.app.kind()) {
+        node.set_firmware(updater);
+        if let Some(event) = event {
+            node.record(Instant(0), event);
+        }
+    }
     cortex_m_semihosting::hprintln!("{}: up", name);
     enable_rx_interrupts();
     // A backstop only: the receive interrupts wake the loop.
@@ -305,6 +383,14 @@ pub fn run<A: Application>(
         {
             note_stack(node);
             node.on_bytes(now, bytes, &mut |f| host.write_all(f));
+        }
+        if node.reset_due(up.as_millis()) {
+            // A swap asked for (its answer has left), or a trial run out: the bootloader
+            // swaps the slots. The outputs fall to their fail-safe positions with the reset.
+            cortex_m_semihosting::hprintln!("{}: reset for the bootloader", name);
+            record.reset_by_software();
+            write_boot_record(&record);
+            cortex_m::peripheral::SCB::sys_reset();
         }
         if let Some(store) = store.as_mut()
             && node.settings_due(up)

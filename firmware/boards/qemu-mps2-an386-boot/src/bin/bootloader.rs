@@ -1,0 +1,79 @@
+//! rackloop's bootloader on QEMU `mps2-an386`: `embassy-boot` over the board's flash file
+//! swaps in a marked update, or swaps the previous image back when the one swapped in did not
+//! mark itself good, then loads the active slot at `APP_BASE` and jumps to it.
+#![no_std]
+#![no_main]
+// Jumping to the image (its vector table, its stack) and loading it into code memory are
+// `unsafe` by nature; the workspace denies it elsewhere.
+#![allow(unsafe_code)]
+
+use cortex_m_rt::entry;
+use cortex_m_semihosting::{debug, hprintln};
+use embassy_boot::{BootLoader, BootLoaderConfig, State};
+use qemu_mps2_an386_boot::{BootServices, FlashFile, SERVICES_AT, SERVICES_MAGIC, verify_update};
+use rack_protocol::image::qemu;
+
+#[entry]
+fn main() -> ! {
+    let Some(file) = FlashFile::open() else {
+        hprintln!("bootloader: no flash file (flash.bin in QEMU's working directory)");
+        fail()
+    };
+    let mut active = file.partition(qemu::ACTIVE);
+    let mut loader = BootLoader::new(BootLoaderConfig {
+        active,
+        dfu: file.partition(qemu::DFU),
+        state: file.partition(qemu::STATE),
+    });
+    let mut aligned = [0u8; qemu::WORD as usize];
+    match loader.prepare_boot(&mut aligned) {
+        Ok(State::Swap) => hprintln!("bootloader: swapped slots"),
+        Ok(_) => {}
+        Err(e) => hprintln!("bootloader: {:?}; booting the active slot as it is", e),
+    }
+    // SAFETY: the code memory from APP_BASE is the images' (their memory.x starts there) and
+    // nothing runs from it now; the bootloader runs below it.
+    let image: &mut [u8] = unsafe {
+        core::slice::from_raw_parts_mut(qemu::APP_BASE as *mut u8, qemu::ACTIVE.1 as usize)
+    };
+    use embedded_storage::nor_flash::ReadNorFlash;
+    if active.read(0, image).is_err() {
+        hprintln!("bootloader: cannot read the active slot");
+        fail()
+    }
+    file.close();
+    static SERVICES: BootServices = BootServices {
+        magic: SERVICES_MAGIC,
+        verify_update,
+    };
+    // SAFETY: SERVICES_AT is the top of the bootloader's RAM, which its memory.x leaves out
+    // and the images do not use.
+    unsafe {
+        core::ptr::write_volatile(SERVICES_AT as *mut u32, &raw const SERVICES as u32);
+    }
+    let vectors = qemu::APP_BASE as *const u32;
+    // SAFETY: the active slot holds an image linked at APP_BASE, whose first words are its
+    // stack pointer and reset vector; VTOR takes its vector table before it runs.
+    unsafe {
+        let scb = &*cortex_m::peripheral::SCB::PTR;
+        scb.vtor.write(qemu::APP_BASE);
+        cortex_m::asm::dsb();
+        cortex_m::asm::isb();
+        cortex_m::asm::bootload(vectors)
+    }
+}
+
+fn fail() -> ! {
+    debug::exit(debug::EXIT_FAILURE);
+    loop {
+        cortex_m::asm::wfi();
+    }
+}
+
+#[panic_handler]
+fn panic(info: &core::panic::PanicInfo) -> ! {
+    if let Some(at) = info.location() {
+        hprintln!("bootloader: panic at {}:{}", at.file(), at.line());
+    }
+    fail()
+}
