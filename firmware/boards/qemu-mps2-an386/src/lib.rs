@@ -291,10 +291,10 @@ type BoardUpdater = Updater<Partition, Partition, BootloaderCheck>;
 fn update_path(
     kind: rack_protocol::types::DeviceKind,
 ) -> Option<(
-    &'static mut Updater<Partition, Partition, BootloaderCheck>,
+    &'static mut BoardUpdater,
     Option<rack_protocol::types::EventKind>,
 )> {
-    static UPDATER: StaticCell<Updater<Partition, Partition, BootloaderCheck>> = StaticCell::new();
+    static UPDATER: StaticCell<BoardUpdater> = StaticCell::new();
     let services = qemu_mps2_an386_boot::services()?;
     let file = FlashFile::open()?;
     let (updater, event) = Updater::with_check(
