@@ -104,8 +104,7 @@ fn reconnect(cli: &Cli, within: Duration) -> Result<Link, Failure> {
         let tried = open(cli).and_then(|mut link| ask_status(&mut link).map(|_| link));
         match tried {
             Ok(link) => return Ok(link),
-            Err(Failure::Link(e)) if Instant::now() < deadline => {
-                let _ = e;
+            Err(Failure::Link(_)) if Instant::now() < deadline => {
                 std::thread::sleep(Duration::from_millis(500));
             }
             Err(e) => return Err(e),
@@ -128,6 +127,7 @@ pub(crate) fn update(
     reconnect_within: Duration,
 ) -> Result<(), Failure> {
     let (bytes, header) = read_image(path)?;
+    let started = Instant::now();
     let binary = bytes.get(HEADER_LEN..).unwrap_or_default();
     let head = bytes.get(..HEADER_LEN).unwrap_or_default();
     let mut link = open(cli)?;
@@ -209,15 +209,17 @@ pub(crate) fn update(
         "bytes": header.len,
         "chunks": run.chunks,
         "resumed": run.resumed,
+        "upload_s": started.elapsed().as_secs_f64(),
         "verified": true,
         "swapped": false,
     });
     if !cli.json {
         out!(
-            "{}: {} B in {} chunks ({} resumed), signature verified on the device",
+            "{}: {} B in {} chunks, {:.1} s ({} resumed); signature verified on the device",
             path.display(),
             header.len,
             run.chunks,
+            started.elapsed().as_secs_f64(),
             run.resumed
         );
     }

@@ -164,6 +164,13 @@ pub fn run_pil(
     image: &std::path::Path,
     progress: impl FnMut(f64),
 ) -> Result<(Outcome, String), String> {
+    pil_ready(scenario)?;
+    run_pil_on(scenario, run::pil::Pil::start(image)?, progress)
+}
+
+/// Whether `scenario` can run in the loop with the firmware: its built-in settings are the
+/// defaults.
+fn pil_ready(scenario: &Scenario) -> Result<(), String> {
     if scenario.power.is_some() || scenario.controller != scenario::ControllerOverrides::default() {
         return Err(format!(
             "{}: processor-in-the-loop runs use the firmware's built-in settings; remove the [controller] and [power] sections",
@@ -176,7 +183,17 @@ pub fn run_pil(
             scenario.name
         ));
     }
-    let mut link = run::pil::Pil::start(image)?;
+    Ok(())
+}
+
+/// [`run_pil`] on a board already started (a test that talks to the firmware's host link
+/// while the plant runs, e.g. to update it).
+pub fn run_pil_on(
+    scenario: &Scenario,
+    mut link: run::pil::Pil,
+    progress: impl FnMut(f64),
+) -> Result<(Outcome, String), String> {
+    pil_ready(scenario)?;
     let pid = rack_control::coolant::CoolantConfig::default().temp_pid;
     let run = runner::run_live(
         scenario,
@@ -199,7 +216,8 @@ pub fn run_pil(
     let end_us = (end_s * 1e6) as u64;
     let inputs =
         rack_control::coolant::CoolantInputs::uniform(rack_control::Instant(end_us / 1000), 30.0);
-    let (exit_ok, log) = link.finish(rack_node::plant_io::coolant_sample(end_us, &inputs, true))?;
+    let (exit_ok, log) =
+        link.finish(&rack_node::plant_io::coolant_sample(end_us, &inputs, true))?;
     if !exit_ok {
         return Err(format!("the firmware exited with a failure:\n{log}"));
     }

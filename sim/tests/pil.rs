@@ -156,7 +156,7 @@ fn the_firmware_answers_the_host_protocol_on_uart0() {
     );
     let inputs = rack_control::coolant::CoolantInputs::uniform(rack_control::Instant(1), 30.0);
     let (ok, log) = pil
-        .finish(rack_node::plant_io::coolant_sample(1000, &inputs, true))
+        .finish(&rack_node::plant_io::coolant_sample(1000, &inputs, true))
         .unwrap();
     assert!(ok, "{log}");
 }
@@ -212,7 +212,7 @@ fn the_power_controller_image_answers_on_uart0_and_steps_on_plant_samples() {
     let mut enabled = 0;
     for k in 1..=40u64 {
         let cmd = pil
-            .exchange(rack_node::plant_io::power::sample(
+            .exchange(&rack_node::plant_io::power::sample(
                 k * 100_000,
                 &inputs,
                 false,
@@ -222,7 +222,7 @@ fn the_power_controller_image_answers_on_uart0_and_steps_on_plant_samples() {
     }
     assert!(enabled >= 1, "after 4 s the sequence has switched trays on");
     let (ok, log) = pil
-        .finish(rack_node::plant_io::power::sample(
+        .finish(&rack_node::plant_io::power::sample(
             41 * 100_000,
             &inputs,
             true,
@@ -351,7 +351,7 @@ fn a_task_that_stops_gets_the_board_reset_by_the_watchdog_and_is_named_after_the
     assert!(!first.build.is_empty(), "the build names its revision");
     let inputs = rack_control::coolant::CoolantInputs::uniform(rack_control::Instant(0), 30.0);
     for k in 1..=20u64 {
-        pil.exchange(rack_node::plant_io::coolant_sample(
+        pil.exchange(&rack_node::plant_io::coolant_sample(
             k * 100_000,
             &inputs,
             false,
@@ -392,7 +392,7 @@ fn a_task_that_stops_gets_the_board_reset_by_the_watchdog_and_is_named_after_the
         ResetCause::Pin
     );
     let (ok, log) = pil
-        .finish(rack_node::plant_io::coolant_sample(
+        .finish(&rack_node::plant_io::coolant_sample(
             3_000_000, &inputs, true,
         ))
         .unwrap();
@@ -412,7 +412,7 @@ fn a_hard_fault_is_saved_the_board_resets_and_the_next_boot_reports_it() {
     let mut decoder = FrameDecoder::new();
     let inputs = rack_control::coolant::CoolantInputs::uniform(rack_control::Instant(0), 30.0);
     for k in 1..=10u64 {
-        pil.exchange(rack_node::plant_io::coolant_sample(
+        pil.exchange(&rack_node::plant_io::coolant_sample(
             k * 100_000,
             &inputs,
             false,
@@ -424,7 +424,7 @@ fn a_hard_fault_is_saved_the_board_resets_and_the_next_boot_reports_it() {
     let mut faulting = rack_node::plant_io::coolant_sample(1_100_000, &inputs, false);
     faulting.digital |= 1 << rack_node::plant_io::FAULT_INJECTION_BIT;
     let boots = pil.boots();
-    pil.send(faulting).unwrap();
+    pil.send(&faulting).unwrap();
     pil.wait_for_boot(boots, Duration::from_secs(15))
         .expect("the fault handler reset the board");
     let after = diagnostics(&mut host, &mut decoder, 2);
@@ -444,7 +444,7 @@ fn a_hard_fault_is_saved_the_board_resets_and_the_next_boot_reports_it() {
         "{after:?}"
     );
     let (ok, log) = pil
-        .finish(rack_node::plant_io::coolant_sample(
+        .finish(&rack_node::plant_io::coolant_sample(
             3_000_000, &inputs, true,
         ))
         .unwrap();

@@ -10,36 +10,11 @@
 )]
 
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::process::{Command, Output};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use rack_sim::run::pil::{Pil, default_image};
-
-/// Copies bytes from `from` to `to` until `stop` is set or either side closes.
-fn pump(mut from: TcpStream, mut to: TcpStream, stop: &AtomicBool) {
-    from.set_read_timeout(Some(Duration::from_millis(20)))
-        .unwrap();
-    let mut buf = [0u8; 512];
-    while !stop.load(Ordering::Relaxed) {
-        match from.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => {
-                if to.write_all(&buf[..n]).is_err() {
-                    break;
-                }
-            }
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                ) => {}
-            Err(_) => break,
-        }
-    }
-}
 
 fn json(out: &Output) -> serde_json::Value {
     assert!(
@@ -96,38 +71,8 @@ fn exchange(addr: &str, wire: &[u8]) -> rack_protocol::Message {
 fn rackctl_writes_only_with_the_right_key_to_the_firmware_over_its_uart() {
     let rackctl = rack_tests::binary("rackctl", "rackctl").unwrap();
     let pil = Pil::start(&default_image("coolant-controller")).unwrap();
-    let uart0 = pil.host.try_clone().unwrap();
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap().to_string();
-    let stop = Arc::new(AtomicBool::new(false));
-    let bridge = {
-        let stop = stop.clone();
-        std::thread::spawn(move || {
-            // One rackctl connection at a time, each bridged until it closes.
-            listener.set_nonblocking(true).unwrap();
-            while !stop.load(Ordering::Relaxed) {
-                match listener.accept() {
-                    Ok((client, _)) => {
-                        client.set_nonblocking(false).unwrap();
-                        // This connection's answers flow until the client has gone.
-                        let gone = Arc::new(AtomicBool::new(false));
-                        let back = std::thread::spawn({
-                            let (from, to, gone) = (
-                                uart0.try_clone().unwrap(),
-                                client.try_clone().unwrap(),
-                                gone.clone(),
-                            );
-                            move || pump(from, to, &gone)
-                        });
-                        pump(client, uart0.try_clone().unwrap(), &stop);
-                        gone.store(true, Ordering::Relaxed);
-                        back.join().unwrap();
-                    }
-                    Err(_) => std::thread::sleep(Duration::from_millis(10)),
-                }
-            }
-        })
-    };
+    let bridge = rack_tests::Bridge::new(&pil.host, rack_tests::Tamper::default()).unwrap();
+    let addr = bridge.addr.clone();
     let run = |args: &[&str]| {
         Command::new(&rackctl)
             .args(["--connect", &addr, "--timeout", "5000", "--json"])
@@ -219,11 +164,10 @@ fn rackctl_writes_only_with_the_right_key_to_the_firmware_over_its_uart() {
         })
     );
 
-    stop.store(true, Ordering::Relaxed);
-    bridge.join().unwrap();
+    drop(bridge);
     let inputs = rack_control::coolant::CoolantInputs::uniform(rack_control::Instant(1), 30.0);
     let (ok, log) = pil
-        .finish(rack_node::plant_io::coolant_sample(1000, &inputs, true))
+        .finish(&rack_node::plant_io::coolant_sample(1000, &inputs, true))
         .unwrap();
     assert!(ok, "{log}");
 }

@@ -21,13 +21,16 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use rack_protocol::Message;
 use rack_protocol::decoder::FrameDecoder;
 use rack_protocol::frame::{self, MAX_WIRE_FRAME_SIZE};
 use rack_protocol::message::{ActuatorCommand, PlantSample};
-use rack_protocol::{Frame, Message};
 
 /// How long one exchange may take before the run is declared hung.
 const EXCHANGE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a firmware that came up again has to answer a sample sent before its reset
+/// before it gets the sample again.
+const REBOOT_GRACE: Duration = Duration::from_millis(300);
 
 /// A running QEMU with a controller image.
 #[derive(Debug)]
@@ -209,48 +212,65 @@ impl Pil {
     }
 
     /// Sends a sample without waiting for an answer (one that makes the firmware reset).
-    pub fn send(&mut self, sample: PlantSample) -> Result<(), String> {
+    pub fn send(&mut self, sample: &PlantSample) -> Result<(), String> {
         self.seq = self.seq.wrapping_add(1);
         let mut wire = [0u8; MAX_WIRE_FRAME_SIZE];
-        let len = frame::encode(self.seq, &Message::PlantSample(sample), &mut wire)
+        let len = frame::encode(self.seq, &Message::PlantSample(sample.clone()), &mut wire)
             .map_err(|e| e.to_string())?;
         self.plant
             .write_all(wire.get(..len).unwrap_or(&[]))
             .map_err(|e| format!("plant link: {e}"))
     }
 
-    /// Sends a sample and waits for the firmware's command for it.
-    pub fn exchange(&mut self, sample: PlantSample) -> Result<ActuatorCommand, String> {
+    /// Sends a sample and waits for the firmware's command for it. A firmware that resets on
+    /// its own meanwhile (the swap of an update, a trial that ran out) gets the sample again
+    /// once it is up, unless it answers the first.
+    pub fn exchange(&mut self, sample: &PlantSample) -> Result<ActuatorCommand, String> {
         let time = sample.sim_time_us;
+        let boots = self.boots();
         self.send(sample)?;
-        let deadline = Instant::now() + EXCHANGE_TIMEOUT;
-        let mut buf = [0u8; 512];
+        let mut deadline = Instant::now() + EXCHANGE_TIMEOUT;
+        let mut rebooted_at: Option<Instant> = None;
+        let mut sent_again = false;
         loop {
-            match self.plant.read(&mut buf) {
-                Ok(0) => return Err("the firmware closed the plant link".into()),
-                Ok(n) => {
-                    let frames: Vec<Frame> = self
-                        .decoder
-                        .feed(buf.get(..n).unwrap_or(&[]))
-                        .filter_map(Result::ok)
-                        .collect();
-                    for f in frames {
-                        if let Message::ActuatorCommand(cmd) = f.message
-                            && cmd.sim_time_us == time
-                        {
-                            self.steps += 1;
-                            return Ok(cmd);
-                        }
-                    }
+            if let Some(cmd) = self.read_command(time)? {
+                self.steps += 1;
+                return Ok(cmd);
+            }
+            if !sent_again && self.boots() > boots {
+                // Up again: the sample reached the new firmware whole (it answers soon) or
+                // was cut by the reset (it never will).
+                let since = *rebooted_at.get_or_insert_with(Instant::now);
+                if since.elapsed() > REBOOT_GRACE {
+                    self.decoder = FrameDecoder::new();
+                    self.send(sample)?;
+                    sent_again = true;
+                    deadline = Instant::now() + EXCHANGE_TIMEOUT;
                 }
-                Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
-                Err(e) => return Err(format!("plant link: {e}")),
             }
             if Instant::now() > deadline {
                 return Err(format!(
                     "no actuator command from the firmware within {EXCHANGE_TIMEOUT:?}"
                 ));
             }
+        }
+    }
+
+    /// What the plant link holds now: the command for the step at `time`, if it came.
+    fn read_command(&mut self, time: u64) -> Result<Option<ActuatorCommand>, String> {
+        let mut buf = [0u8; 512];
+        match self.plant.read(&mut buf) {
+            Ok(0) => Err("the firmware closed the plant link".into()),
+            Ok(n) => Ok(self
+                .decoder
+                .feed(buf.get(..n).unwrap_or(&[]))
+                .filter_map(Result::ok)
+                .find_map(|f| match f.message {
+                    Message::ActuatorCommand(cmd) if cmd.sim_time_us == time => Some(cmd),
+                    _ => None,
+                })),
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => Ok(None),
+            Err(e) => Err(format!("plant link: {e}")),
         }
     }
 
@@ -326,7 +346,7 @@ impl Pil {
 
     /// Ends the run: the firmware answers the last sample and exits through semihosting.
     /// Returns its exit status and what it printed.
-    pub fn finish(mut self, last: PlantSample) -> Result<(bool, String), String> {
+    pub fn finish(mut self, last: &PlantSample) -> Result<(bool, String), String> {
         self.exchange(last)?;
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {

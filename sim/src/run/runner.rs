@@ -541,9 +541,20 @@ impl<'s> RowRun<'s> {
             self.reset_cdu(t, now);
         }
         let arm = match pil {
-            Some(link) => Some(rack_node::plant_io::coolant_command_of(&link.exchange(
-                rack_node::plant_io::coolant_sample(now.as_millis() * 1000, &self.inputs, false),
-            )?)),
+            Some(link) => {
+                let boots = link.boots();
+                let command = link.exchange(&rack_node::plant_io::coolant_sample(
+                    now.as_millis() * 1000,
+                    &self.inputs,
+                    false,
+                ))?;
+                if link.boots() > boots {
+                    // The firmware reset on its own (an update's swap): it answered this step
+                    // afresh, and so does the host build.
+                    self.reset_cdu(t, now);
+                }
+                Some(rack_node::plant_io::coolant_command_of(&command))
+            }
             None => None,
         };
         self.cdu.step(now, |app| app.step(now, &self.inputs));
