@@ -20,8 +20,9 @@ use rack_protocol::auth::Key;
 use rack_protocol::decoder::FrameDecoder;
 use rack_protocol::frame::{self, MAX_WIRE_FRAME_SIZE};
 use rack_protocol::message::{
-    AckAllAlarms, Command, GetAlarms, GetCounters, GetEvents, GetIdentity, GetSetpoint,
-    GetTelemetry, Heartbeat, RevokeKey, SetKey, SetSetpoint, Subscribe,
+    AckAllAlarms, Command, FirmwareBegin, FirmwareChunk, FirmwareSwap, GetAlarms, GetCounters,
+    GetEvents, GetFirmwareStatus, GetIdentity, GetSetpoint, GetTelemetry, Heartbeat, RevokeKey,
+    SetKey, SetSetpoint, Subscribe,
 };
 use rack_protocol::types::{Action, DeviceKind, KeyRole, SetpointId};
 
@@ -146,6 +147,26 @@ fn requests(kind: DeviceKind) -> Vec<(Message, MessageKind)> {
             Message::RevokeKey(RevokeKey { key_id: 99 }),
             MessageKind::Refused,
         ),
+        // A node with no update path (these have none; the boards' are tested in
+        // firmware_update.rs): each update request refused as not supported.
+        (
+            Message::GetFirmwareStatus(GetFirmwareStatus),
+            MessageKind::Refused,
+        ),
+        (
+            Message::FirmwareBegin(FirmwareBegin {
+                header: [0u8; 128].into_iter().collect(),
+            }),
+            MessageKind::Refused,
+        ),
+        (
+            Message::FirmwareChunk(FirmwareChunk {
+                offset: 0,
+                data: [1u8, 2, 3].into_iter().collect(),
+            }),
+            MessageKind::Refused,
+        ),
+        (Message::FirmwareSwap(FirmwareSwap), MessageKind::Refused),
     ]
 }
 

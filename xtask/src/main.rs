@@ -44,12 +44,13 @@ fn main() -> ExitCode {
             .and_then(|()| ensure_qemu())
             .and_then(|()| mac_cost()),
         Some("fuzz") => fuzz(args.get(1).map(String::as_str)),
+        Some("qemu") => ensure_qemu().and_then(|()| bench_board(args.get(1..).unwrap_or_default())),
         None | Some("help" | "--help" | "-h") => {
             print_help();
             Ok(())
         }
         Some(other) => Err(format!(
-            "unknown xtask command `{other}`; the commands are: test, firmware, firmware-key, mac-cost, fuzz, setup, help"
+            "unknown xtask command `{other}`; the commands are: test, firmware, firmware-key, qemu, mac-cost, fuzz, setup, help"
         )),
     };
     match result {
@@ -70,6 +71,10 @@ fn print_help() {
          firmware [--sign KEY]  build every board image in release and check it against its\n            \
          budget; with --sign, also write each as a signed update image (IMAGE.rlfw)\n  \
          firmware-key FILE  make a new ed25519 firmware signing key in FILE (mode 600)\n  \
+         qemu IMAGE [--port PORT] [--flash DIR]  a QEMU board on the bench: IMAGE\n            \
+         (coolant-controller or power-controller) booted by its bootloader from the board's\n            \
+         flash in DIR (programmed with IMAGE when DIR has none; default target/bench/IMAGE),\n            \
+         its UART0 on 127.0.0.1:PORT (default 7800) for rackctl, no plant on UART1\n  \
          mac-cost  what a signed request costs the Cortex-M4, in instructions (QEMU, -icount)\n  \
          fuzz [RUNS]  the fuzz targets (decoder, coolant node, power node), RUNS executions each\n            \
          (default 10,000,000); installs cargo-fuzz when missing\n  \
@@ -402,6 +407,82 @@ fn llvm_tool(name: &str) -> Result<String, String> {
         sysroot.trim(),
         host.trim()
     ))
+}
+
+/// `cargo xtask qemu IMAGE [--port PORT] [--flash DIR]`: a QEMU board on the bench, booted by
+/// its bootloader from a flash that lasts from one run to the next (a power cycle), its UART0
+/// a TCP server for rackctl (as a serial-to-TCP server would offer a board's port).
+fn bench_board(args: &[String]) -> Result<(), String> {
+    let usage =
+        "qemu IMAGE [--port PORT] [--flash DIR], IMAGE coolant-controller or power-controller";
+    let (image, rest) = args
+        .split_first()
+        .ok_or_else(|| format!("usage: cargo xtask {usage}"))?;
+    if !IMAGES.contains(&image.as_str()) {
+        return Err(format!("`{image}` is no image: {usage}"));
+    }
+    let mut port = 7800u16;
+    let mut flash = format!("target/bench/{image}");
+    let mut it = rest.iter();
+    while let Some(flag) = it.next() {
+        let value = it
+            .next()
+            .ok_or_else(|| format!("{flag} needs a value: {usage}"))?;
+        match flag.as_str() {
+            "--port" => {
+                port = value
+                    .parse()
+                    .map_err(|_| format!("--port {value}: a TCP port 1..=65535"))?;
+            }
+            "--flash" => flash.clone_from(value),
+            _ => return Err(format!("unknown flag `{flag}`: {usage}")),
+        }
+    }
+    let out = BOARDS.first().map_or("", |(_, _, out)| *out);
+    let missing = |p: &str| format!("{p} is missing: build the images with `cargo xtask firmware`");
+    let bootloader = std::fs::canonicalize(format!("{out}/bootloader"))
+        .map_err(|_| missing(&format!("{out}/bootloader")))?;
+    std::fs::create_dir_all(&flash).map_err(|e| format!("{flash}: {e}"))?;
+    let file = format!("{flash}/flash.bin");
+    if std::path::Path::new(&file).exists() {
+        println!("xtask: the board's flash as it was left: {file}");
+    } else {
+        let bin = format!("{out}/{image}.bin");
+        let binary = std::fs::read(&bin).map_err(|_| missing(&bin))?;
+        let mut bytes = vec![0u8; rack_protocol::image::qemu::FLASH_LEN as usize];
+        rack_protocol::image::qemu::program(&mut bytes, &binary)
+            .map_err(|e| format!("{bin}: {e}"))?;
+        std::fs::write(&file, bytes).map_err(|e| format!("{file}: {e}"))?;
+        println!("xtask: programmed {file} with {bin} (the active slot), as a factory would");
+    }
+    println!(
+        "xtask: {image} on QEMU; UART0 on 127.0.0.1:{port} (rackctl --connect 127.0.0.1:{port} status); Ctrl-C ends it"
+    );
+    let status = Command::new("qemu-system-arm")
+        .current_dir(&flash)
+        .args([
+            "-machine",
+            "mps2-an386",
+            "-cpu",
+            "cortex-m4",
+            "-nographic",
+            "-monitor",
+            "none",
+        ])
+        .args(["-semihosting-config", "enable=on,target=native", "-kernel"])
+        .arg(&bootloader)
+        .args([
+            "-serial",
+            &format!("tcp:127.0.0.1:{port},server=on,wait=off,nodelay=on"),
+        ])
+        .args(["-serial", "null"])
+        .status()
+        .map_err(|e| format!("qemu-system-arm: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("qemu-system-arm ended: {status}"))
+    }
 }
 
 /// Builds the `mac_cost` example for QEMU's Cortex-M4 and runs it with `-icount shift=0`,
