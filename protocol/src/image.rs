@@ -28,6 +28,8 @@
 //! Signing is host-side ([`sign`], behind the `image-sign` feature); the device only verifies.
 
 use ed25519_compact::{PublicKey, Signature, VerifyingState};
+use postcard::experimental::max_size::MaxSize;
+use serde::{Deserialize, Serialize};
 
 use crate::types::{DeviceKind, FirmwareVersion};
 
@@ -44,17 +46,7 @@ const SIGNED_LEN: usize = 64;
 
 /// The board an image is built for.
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Hash,
-    serde::Serialize,
-    serde::Deserialize,
-    postcard::experimental::max_size::MaxSize,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, MaxSize)]
 pub enum Board {
     /// QEMU's `mps2-an386` (Cortex-M4), the images CI runs.
     QemuMps2An386,
@@ -166,17 +158,7 @@ pub struct Expect<'k> {
 
 /// Why a device refuses an image.
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Hash,
-    serde::Serialize,
-    serde::Deserialize,
-    postcard::experimental::max_size::MaxSize,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, MaxSize)]
 pub enum Refusal {
     /// Shorter than a header, or without the magic: not a signed image (a raw binary).
     Unsigned,

@@ -37,6 +37,18 @@ pub fn binary(package: &str, name: &str) -> Result<PathBuf, String> {
     Ok(path)
 }
 
+/// `rackctl --connect ADDR --json`, as a technician's script runs it: no key from the
+/// environment or a configuration file (the caller names one with `--key-file`).
+pub fn rackctl(addr: &str) -> Result<Command, String> {
+    let mut command = Command::new(binary("rackctl", "rackctl")?);
+    command
+        .args(["--connect", addr, "--json"])
+        .env_remove("RACKCTL_KEY")
+        .env_remove("RACKCTL_KEY_FILE")
+        .env("HOME", "/nonexistent");
+    Ok(command)
+}
+
 /// A serial-to-TCP server in miniature: offers a device's UART (QEMU's side of it, a TCP
 /// stream) on a local port, one client connection at a time, as a technician's terminal
 /// server would. What a client sends can be made to go wrong on the way ([`Tamper`]).

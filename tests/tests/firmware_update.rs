@@ -17,7 +17,7 @@
 )]
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 use std::time::{Duration, Instant};
 
 use rack_protocol::image::{self, Board, Header, qemu};
@@ -68,6 +68,25 @@ fn signed(
     path
 }
 
+/// A test's folder, the development keys in it, and the coolant controller's binary.
+fn bench(name: &str) -> (PathBuf, String, Vec<u8>) {
+    let dir = scratch(name);
+    let keys = dev_keys(&dir);
+    (dir, keys, coolant_binary())
+}
+
+/// `binary` as a coolant controller image of `version`, signed with the development key.
+fn coolant(dir: &Path, name: &str, version: FirmwareVersion, binary: &[u8]) -> PathBuf {
+    signed(
+        dir,
+        name,
+        DeviceKind::CoolantController,
+        version,
+        binary,
+        &dev_seed(),
+    )
+}
+
 /// The coolant controller's binary, as its active slot holds it.
 fn coolant_binary() -> Vec<u8> {
     std::fs::read(default_image("coolant-controller").with_extension("bin"))
@@ -89,20 +108,10 @@ fn dev_keys(dir: &Path) -> String {
 }
 
 fn rackctl(addr: &str, keys: &str, args: &[&str]) -> Output {
-    Command::new(rack_tests::binary("rackctl", "rackctl").unwrap())
-        .args([
-            "--connect",
-            addr,
-            "--key-file",
-            keys,
-            "--timeout",
-            "3000",
-            "--json",
-        ])
+    rack_tests::rackctl(addr)
+        .unwrap()
+        .args(["--key-file", keys, "--timeout", "3000"])
         .args(args)
-        .env_remove("RACKCTL_KEY")
-        .env_remove("RACKCTL_KEY_FILE")
-        .env("HOME", "/nonexistent")
         .output()
         .unwrap()
 }
@@ -136,16 +145,8 @@ fn running() -> FirmwareVersion {
 /// resets with it, in every bit.
 #[test]
 fn an_update_at_full_load_swaps_in_and_the_row_stays_within_its_limits() {
-    let dir = scratch("full-load");
-    let keys = dev_keys(&dir);
-    let image = signed(
-        &dir,
-        "coolant.rlfw",
-        DeviceKind::CoolantController,
-        running(),
-        &coolant_binary(),
-        &dev_seed(),
-    );
+    let (dir, keys, binary) = bench("full-load");
+    let image = coolant(&dir, "coolant.rlfw", running(), &binary);
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../sim/scenarios/steady.toml");
     let mut scenario = rack_sim::scenario::Scenario::load(&path).unwrap();
     // Long enough for the upload (a few hundred chunks between the plant's steps) and the
@@ -229,29 +230,13 @@ fn an_update_at_full_load_swaps_in_and_the_row_stays_within_its_limits() {
 /// the device gives; each image that lands verifies.
 #[test]
 fn a_corrupted_chunk_is_refused_and_a_dropped_link_resumed() {
-    let dir = scratch("line");
-    let keys = dev_keys(&dir);
-    let binary = coolant_binary();
-    let first = signed(
-        &dir,
-        "first.rlfw",
-        DeviceKind::CoolantController,
-        running(),
-        &binary,
-        &dev_seed(),
-    );
+    let (dir, keys, binary) = bench("line");
+    let first = coolant(&dir, "first.rlfw", running(), &binary);
     let next = FirmwareVersion {
         patch: running().patch + 1,
         ..running()
     };
-    let second = signed(
-        &dir,
-        "second.rlfw",
-        DeviceKind::CoolantController,
-        next,
-        &binary,
-        &dev_seed(),
-    );
+    let second = coolant(&dir, "second.rlfw", next, &binary);
     let pil = Pil::start(&default_image("coolant-controller")).unwrap();
     let rejects = |addr: &str| -> u64 {
         let s = json(&rackctl(addr, &keys, &["status"]));
@@ -310,18 +295,8 @@ fn a_corrupted_chunk_is_refused_and_a_dropped_link_resumed() {
 /// version, and one signed by a key the device does not trust.
 #[test]
 fn a_bad_signature_a_wrong_kind_a_downgrade_and_an_unknown_key_are_refused() {
-    let dir = scratch("refused");
-    let keys = dev_keys(&dir);
-    let binary = coolant_binary();
-    let good = std::fs::read(signed(
-        &dir,
-        "good.rlfw",
-        DeviceKind::CoolantController,
-        running(),
-        &binary,
-        &dev_seed(),
-    ))
-    .unwrap();
+    let (dir, keys, binary) = bench("refused");
+    let good = std::fs::read(coolant(&dir, "good.rlfw", running(), &binary)).unwrap();
     let mut damaged = good.clone();
     damaged[image::HEADER_LEN + 4_000] ^= 0x01;
     let damaged_path = dir.join("damaged.rlfw");
@@ -339,14 +314,7 @@ fn a_bad_signature_a_wrong_kind_a_downgrade_and_an_unknown_key_are_refused() {
         minor: 0,
         patch: 1,
     };
-    let downgrade = signed(
-        &dir,
-        "old.rlfw",
-        DeviceKind::CoolantController,
-        old,
-        &binary,
-        &dev_seed(),
-    );
+    let downgrade = coolant(&dir, "old.rlfw", old, &binary);
     let stranger = signed(
         &dir,
         "stranger.rlfw",
@@ -397,16 +365,8 @@ fn a_bad_signature_a_wrong_kind_a_downgrade_and_an_unknown_key_are_refused() {
 /// says so and logs it.
 #[test]
 fn an_image_that_never_becomes_healthy_is_rolled_back_at_the_next_reset() {
-    let dir = scratch("rollback");
-    let keys = dev_keys(&dir);
-    let image = signed(
-        &dir,
-        "coolant.rlfw",
-        DeviceKind::CoolantController,
-        running(),
-        &coolant_binary(),
-        &dev_seed(),
-    );
+    let (dir, keys, binary) = bench("rollback");
+    let image = coolant(&dir, "coolant.rlfw", running(), &binary);
     let mut pil = Pil::start(&default_image("coolant-controller")).unwrap();
     let bridge = Bridge::new(&pil.host, Tamper::default()).unwrap();
     let update = json(&rackctl(
@@ -447,17 +407,8 @@ fn an_image_that_never_becomes_healthy_is_rolled_back_at_the_next_reset() {
 /// active slot.
 #[test]
 fn a_power_cut_during_the_write_leaves_the_old_image_to_boot() {
-    let dir = scratch("power-cut");
-    let keys = dev_keys(&dir);
-    let binary = coolant_binary();
-    let image = signed(
-        &dir,
-        "coolant.rlfw",
-        DeviceKind::CoolantController,
-        running(),
-        &binary,
-        &dev_seed(),
-    );
+    let (dir, keys, binary) = bench("power-cut");
+    let image = coolant(&dir, "coolant.rlfw", running(), &binary);
     let flash = dir.join("board");
     let mut pil = Pil::start_in(&default_image("coolant-controller"), Some(&flash), None).unwrap();
     let bridge = Bridge::new(&pil.host, Tamper::default()).unwrap();

@@ -11,7 +11,7 @@
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::process::{Command, Output};
+use std::process::Output;
 use std::time::Duration;
 
 use rack_sim::run::pil::{Pil, default_image};
@@ -69,17 +69,14 @@ fn exchange(addr: &str, wire: &[u8]) -> rack_protocol::Message {
 
 #[test]
 fn rackctl_writes_only_with_the_right_key_to_the_firmware_over_its_uart() {
-    let rackctl = rack_tests::binary("rackctl", "rackctl").unwrap();
     let pil = Pil::start(&default_image("coolant-controller")).unwrap();
     let bridge = rack_tests::Bridge::new(&pil.host, rack_tests::Tamper::default()).unwrap();
     let addr = bridge.addr.clone();
     let run = |args: &[&str]| {
-        Command::new(&rackctl)
-            .args(["--connect", &addr, "--timeout", "5000", "--json"])
+        rack_tests::rackctl(&addr)
+            .unwrap()
+            .args(["--timeout", "5000"])
             .args(args)
-            .env_remove("RACKCTL_KEY")
-            .env_remove("RACKCTL_KEY_FILE")
-            .env("HOME", "/nonexistent")
             .output()
             .unwrap()
     };
