@@ -414,6 +414,30 @@ impl Verifier {
     }
 }
 
+/// Checks the binary of the image whose header is `head` under the public key `key`, read
+/// in order a few hundred bytes at a time through `read(offset, buf)`: the image as it lies
+/// in a device's flash, never held whole. A read that fails verifies nothing.
+pub fn verify_from<E>(
+    head: &[u8],
+    key: &[u8; PUBLIC_KEY_LEN],
+    mut read: impl FnMut(u32, &mut [u8]) -> Result<(), E>,
+) -> Result<Header, Refusal> {
+    const PIECE: u32 = 256;
+    let (header, signature) = parse(head)?;
+    let mut v = Verifier::with_key(&header, &signature, key)?;
+    let mut buf = [0u8; PIECE as usize];
+    let mut at = 0u32;
+    while at < header.len {
+        let n = (header.len - at).min(PIECE);
+        let piece = buf.get_mut(..n as usize).ok_or(Refusal::BadSignature)?;
+        read(at, piece).map_err(|_| Refusal::BadSignature)?;
+        v.absorb(piece);
+        at += n;
+    }
+    v.finish()?;
+    Ok(header)
+}
+
 /// Checks a whole image held in memory (or memory-mapped flash): [`check`], then its signature.
 pub fn verify(image: &[u8], expect: &Expect<'_>) -> Result<Header, Refusal> {
     let (header, signature) = check(image, expect)?;

@@ -25,7 +25,7 @@
 #![allow(clippy::cast_possible_truncation)]
 
 use embedded_storage::nor_flash::NorFlash;
-use rack_protocol::image::{self, Expect, HEADER_LEN, Header, Refusal, Verifier};
+use rack_protocol::image::{self, Expect, HEADER_LEN, Header, Refusal};
 #[cfg(feature = "update")]
 use {
     rack_control::Instant,
@@ -41,8 +41,6 @@ include!(concat!(env!("OUT_DIR"), "/image_keys.rs"));
 
 /// Bytes held until a whole flash word can be written (the largest word this supports).
 const MAX_WORD: usize = 32;
-/// Bytes read back from flash at a time while verifying.
-const READ_CHUNK: usize = 256;
 
 /// What the update slot holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -90,7 +88,7 @@ pub trait SignatureCheck {
     ) -> Result<(), Refusal>;
 }
 
-/// The signature checked in the image itself, with [`rack_protocol::image::Verifier`]
+/// The signature checked in the image itself, with [`rack_protocol::image::verify_from`]
 /// (ed25519, about 14 KiB of flash). A board whose bootloader offers the check (QEMU's) uses
 /// that instead and keeps the flash.
 #[derive(Debug, Clone, Copy, Default)]
@@ -103,19 +101,7 @@ impl SignatureCheck for InImage {
         key: &[u8; image::PUBLIC_KEY_LEN],
         flash: &mut F,
     ) -> Result<(), Refusal> {
-        let (header, signature) = image::parse(head)?;
-        let mut v = Verifier::with_key(&header, &signature, key)?;
-        let mut buf = [0u8; READ_CHUNK];
-        let mut at = 0u32;
-        while at < header.len {
-            let n = (header.len - at).min(READ_CHUNK as u32);
-            let piece = buf.get_mut(..n as usize).ok_or(Refusal::BadSignature)?;
-            // A slot that cannot be read back verifies nothing.
-            flash.read(at, piece).map_err(|_| Refusal::BadSignature)?;
-            v.absorb(piece);
-            at += n;
-        }
-        v.finish()
+        image::verify_from(head, key, |at, buf| flash.read(at, buf)).map(drop)
     }
 }
 
@@ -391,7 +377,7 @@ impl<D: NorFlash, S: NorFlash, V: SignatureCheck> Updater<D, S, V> {
             }
             Some(embassy_boot::State::Revert) => {
                 this.boot = BootState::RolledBack;
-                let _ = this.mark(BOOT_MAGIC);
+                let _ = this.mark(true);
                 Some(FirmwareStep::RolledBack)
             }
             _ => None,
@@ -432,14 +418,14 @@ impl<D: NorFlash, S: NorFlash, V: SignatureCheck> Updater<D, S, V> {
             .ok()
     }
 
-    /// Writes the state word: `SWAP` (swap at the next boot) or `BOOT` (this image is good).
-    fn mark(&mut self, magic: u8) -> Result<(), ProtoRefusal> {
+    /// Writes the state word: this image is good (`good`), or swap at the next boot.
+    fn mark(&mut self, good: bool) -> Result<(), ProtoRefusal> {
         let mut word = [0u8; STATE_WORD];
         let aligned = word
             .get_mut(..S::WRITE_SIZE)
             .ok_or(ProtoRefusal::Update(UpdateProblem::Flash))?;
         let mut state = embassy_boot::BlockingFirmwareState::new(&mut self.state, aligned);
-        let done = if magic == BOOT_MAGIC {
+        let done = if good {
             state.mark_booted()
         } else {
             state.mark_updated()
@@ -465,12 +451,6 @@ impl<D: NorFlash, S: NorFlash, V: SignatureCheck> Updater<D, S, V> {
 /// The largest flash write word the state page may have (`embassy-boot` writes its magic a
 /// word at a time).
 const STATE_WORD: usize = 32;
-#[cfg(feature = "update")]
-/// `embassy-boot`'s mark for a good image (its state format).
-const BOOT_MAGIC: u8 = 0xD0;
-#[cfg(feature = "update")]
-/// `embassy-boot`'s mark for "swap at the next boot".
-const SWAP_MAGIC: u8 = 0xF0;
 
 #[cfg(feature = "update")]
 fn refusal(e: UpdateError) -> ProtoRefusal {
@@ -542,7 +522,7 @@ impl<D: NorFlash, S: NorFlash, V: SignatureCheck> Firmware for Updater<D, S, V> 
         let SlotState::Verified(h) = self.receiver.state() else {
             return Err(ProtoRefusal::Update(UpdateProblem::NotVerified));
         };
-        self.mark(SWAP_MAGIC)?;
+        self.mark(false)?;
         self.swap_asked = true;
         Ok(h.version)
     }
@@ -567,7 +547,7 @@ impl<D: NorFlash, S: NorFlash, V: SignatureCheck> Firmware for Updater<D, S, V> 
         if self.healthy_ms < u64::from(self.config.confirm_after_s) * 1000 {
             return None;
         }
-        self.mark(BOOT_MAGIC).ok()?;
+        self.mark(true).ok()?;
         self.boot = BootState::Confirmed;
         Some(EventKind::Firmware {
             step: FirmwareStep::Confirmed,

@@ -54,12 +54,12 @@ pub fn services() -> Option<&'static BootServices> {
 }
 
 /// The bootloader's side of [`BootServices::verify_update`]: reads the update slot from the
-/// flash file and checks it with `rack_protocol`'s verifier.
+/// flash file and checks it with `rack_protocol`'s verifier (`image::verify_from`).
 ///
 /// # Safety
 /// `head` must point at 128 readable bytes and `key` at 32.
 pub unsafe extern "C" fn verify_update(head: *const u8, key: *const u8) -> u32 {
-    use rack_protocol::image::{HEADER_LEN, PUBLIC_KEY_LEN, Verifier, parse};
+    use rack_protocol::image::{HEADER_LEN, PUBLIC_KEY_LEN, verify_from};
     // SAFETY: the caller gives 128 and 32 readable bytes.
     let (head, key) = unsafe {
         (
@@ -67,31 +67,13 @@ pub unsafe extern "C" fn verify_update(head: *const u8, key: *const u8) -> u32 {
             &*(key.cast::<[u8; PUBLIC_KEY_LEN]>()),
         )
     };
-    let Ok((header, signature)) = parse(head) else {
-        return 1;
-    };
-    let Ok(mut verifier) = Verifier::with_key(&header, &signature, key) else {
-        return 2;
-    };
     let Some(file) = FlashFile::open() else {
         return 3;
     };
     let mut dfu = file.partition(qemu::DFU);
-    let mut buf = [0u8; BLOCK];
-    let mut at = 0u32;
-    let mut read_ok = true;
-    while at < header.len && read_ok {
-        let n = (header.len - at).min(BLOCK as u32);
-        let piece = buf.get_mut(..n as usize).unwrap_or_default();
-        read_ok = dfu.read(at, piece).is_ok();
-        verifier.absorb(piece);
-        at += n;
-    }
+    let verdict = verify_from(head, key, |at, buf| dfu.read(at, buf));
     file.close();
-    match (read_ok, verifier.finish()) {
-        (true, Ok(())) => 0,
-        _ => 4,
-    }
+    u32::from(verdict.is_err())
 }
 
 /// Bytes moved per semihosting call while erasing and read-modify-writing.
