@@ -7,8 +7,10 @@
 //! ([`rack_protocol::image`]) is kept in RAM while the binary comes. [`Receiver::begin`] checks
 //! the header against the device ([`image::check`]: the other controller or board, a
 //! downgrade, too large, an untrusted key, each refused with its reason before a byte is
-//! written) and erases the pages the binary needs. [`Receiver::chunk`] takes the binary in order, at the offset the
-//! receiver expects: a chunk it already has (a resend after a lost answer) is taken as done, one
+//! written). [`Receiver::chunk`] takes the binary in order, at the offset the receiver
+//! expects, and erases each page just before its first word is written (one page's erase, some
+//! 20-40 ms on an STM32G4, between two control steps, where the slot's thirty at once would
+//! outlast the watchdog): a chunk it already has (a resend after a lost answer) is taken as done, one
 //! past a gap is refused with the offset it expects, so a sender that lost its link asks
 //! [`Receiver::next_offset`] and goes on from there. [`Receiver::verify`] reads the slot back
 //! from flash (what the bootloader would swap in, not what was meant to be written) through
@@ -155,8 +157,8 @@ impl<F: NorFlash, V: SignatureCheck> Receiver<F, V> {
     }
 
     /// Starts receiving the image whose first bytes (at least its header) are `header`:
-    /// checks it against `expect` and erases what the binary needs. Any image begun or
-    /// verified before is dropped.
+    /// checks it against `expect`. Any image begun or verified before is dropped (its pages are
+    /// erased as the new binary reaches them).
     pub fn begin(&mut self, header: &[u8], expect: &Expect<'_>) -> Result<(), UpdateError> {
         self.state = SlotState::Empty;
         self.tail.clear();
@@ -169,11 +171,6 @@ impl<F: NorFlash, V: SignatureCheck> Receiver<F, V> {
         let raw = header
             .get(..HEADER_LEN)
             .ok_or(UpdateError::Refused(Refusal::Unsigned))?;
-        let erase = F::ERASE_SIZE as u32;
-        let end = h.len.div_ceil(erase) * erase;
-        self.flash
-            .erase(0, end.min(slot))
-            .map_err(|_| UpdateError::Flash)?;
         self.head.copy_from_slice(raw);
         self.state = SlotState::Receiving {
             header: h,
@@ -220,13 +217,27 @@ impl<F: NorFlash, V: SignatureCheck> Receiver<F, V> {
             // The buffer has room for a word at least: it is emptied at every whole word.
             let _ = self.tail.push(*b);
             if self.tail.len() == word {
-                self.flash
-                    .write(addr, &self.tail)
-                    .map_err(|_| UpdateError::Flash)?;
+                self.write_tail(addr)?;
                 addr += word as u32;
-                self.tail.clear();
             }
         }
+        Ok(())
+    }
+
+    /// Writes the word buffer at `addr` (a word boundary), erasing the page first when the
+    /// word is the page's first: the binary is written in order from 0, so every page is
+    /// erased once, just before it is needed.
+    fn write_tail(&mut self, addr: u32) -> Result<(), UpdateError> {
+        let erase = F::ERASE_SIZE as u32;
+        if addr.is_multiple_of(erase) {
+            self.flash
+                .erase(addr, addr + erase)
+                .map_err(|_| UpdateError::Flash)?;
+        }
+        self.flash
+            .write(addr, &self.tail)
+            .map_err(|_| UpdateError::Flash)?;
+        self.tail.clear();
         Ok(())
     }
 
@@ -249,10 +260,7 @@ impl<F: NorFlash, V: SignatureCheck> Receiver<F, V> {
             while self.tail.len() < word {
                 let _ = self.tail.push(0xff);
             }
-            self.flash
-                .write(addr, &self.tail)
-                .map_err(|_| UpdateError::Flash)?;
-            self.tail.clear();
+            self.write_tail(addr)?;
         }
         let verdict = self.check_flash(expect);
         match verdict {

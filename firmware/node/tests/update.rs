@@ -91,6 +91,80 @@ fn an_image_in_uneven_chunks_lands_byte_for_byte_and_verifies_in_flash() {
     });
 }
 
+/// A NOR flash that notes every erase it is asked for.
+struct NotingErases<'a> {
+    flash: RamFlash<'a>,
+    erases: Vec<(u32, u32)>,
+}
+
+impl embedded_storage::nor_flash::ErrorType for NotingErases<'_> {
+    type Error = <RamFlash<'static> as embedded_storage::nor_flash::ErrorType>::Error;
+}
+
+impl embedded_storage::nor_flash::ReadNorFlash for NotingErases<'_> {
+    const READ_SIZE: usize = 1;
+    fn read(&mut self, offset: u32, bytes: &mut [u8]) -> Result<(), Self::Error> {
+        self.flash.read(offset, bytes)
+    }
+    fn capacity(&self) -> usize {
+        self.flash.capacity()
+    }
+}
+
+impl embedded_storage::nor_flash::NorFlash for NotingErases<'_> {
+    const WRITE_SIZE: usize = RamFlash::WRITE_SIZE;
+    const ERASE_SIZE: usize = RamFlash::ERASE_SIZE;
+    fn erase(&mut self, from: u32, to: u32) -> Result<(), Self::Error> {
+        self.erases.push((from, to));
+        self.flash.erase(from, to)
+    }
+    fn write(&mut self, offset: u32, bytes: &[u8]) -> Result<(), Self::Error> {
+        self.flash.write(offset, bytes)
+    }
+}
+
+#[test]
+fn each_page_is_erased_alone_just_before_the_binary_reaches_it_over_an_older_image() {
+    use embedded_storage::nor_flash::NorFlash;
+    let img = signed(DeviceKind::CoolantController, 9_000, &SEED);
+    let binary = &img[HEADER_LEN..];
+    // The slot holds an older image's bytes (bits a write alone could not set).
+    let mut mem: Vec<u8> = (0..SLOT).map(|i| (i * 13 % 256) as u8).collect();
+    let keys = [(1, image::public_key(&SEED))];
+    let e = Expect {
+        kind: DeviceKind::CoolantController,
+        board: Board::QemuMps2An386,
+        minimum: version(),
+        slot_len: 64 * 1024,
+        keys: &keys,
+    };
+    let mut rx = Receiver::new(NotingErases {
+        flash: RamFlash::new(&mut mem),
+        erases: Vec::new(),
+    });
+    rx.begin(&img, &e).unwrap();
+    // The header checked: nothing erased yet (a refused image costs no erase).
+    assert!(rx.flash().erases.is_empty());
+    let page = RamFlash::ERASE_SIZE;
+    for (i, chunk) in binary.chunks(128).enumerate() {
+        let at = i * 128;
+        rx.chunk(at as u32, chunk).unwrap();
+        // Erased: exactly the pages whole words of the binary have reached, one erase each.
+        let written_to = (at + chunk.len()) / 8 * 8;
+        let expected: Vec<(u32, u32)> = (0..written_to.div_ceil(page))
+            .map(|p| ((p * page) as u32, ((p + 1) * page) as u32))
+            .collect();
+        assert_eq!(rx.flash().erases, expected, "after the chunk at {at}");
+    }
+    let h = rx.verify(&e).unwrap();
+    assert_eq!(h.len, 9_000);
+    assert_eq!(rx.flash().erases.len(), 9_000_usize.div_ceil(page));
+    use embedded_storage::nor_flash::ReadNorFlash;
+    let mut back = vec![0; binary.len()];
+    rx.flash().read(0, &mut back).unwrap();
+    assert_eq!(back, binary);
+}
+
 #[test]
 fn a_dropped_link_resumes_from_the_offset_the_receiver_gives() {
     let img = signed(DeviceKind::CoolantController, 6_000, &SEED);
