@@ -528,3 +528,44 @@ pub mod qemu {
         Ok(())
     }
 }
+
+/// The STM32G474RE Nucleo's flash and RAM layout, which its bootloader (`embassy-boot-stm32`),
+/// its images and `cargo xtask firmware` share (the boards' `memory.x` files say the same, and
+/// `cargo xtask firmware` checks that they do). The chip runs in dual-bank mode (2 KiB pages,
+/// 8-byte words, two 256 KiB banks): the bootloader and the active slot are in bank 1, where the
+/// image runs in place; the update slot, the bootloader's state page and the settings are in bank
+/// 2, so that writing them never stalls the running image's instruction fetches (the G4 reads
+/// one bank while it writes the other). Offsets are from [`nucleo::FLASH_BASE`].
+pub mod nucleo {
+    /// Where the flash is mapped.
+    pub const FLASH_BASE: u32 = 0x0800_0000;
+    /// A flash page in dual-bank mode (the unit of erase), bytes.
+    pub const PAGE: u32 = 2048;
+    /// A flash word (the unit of write), bytes.
+    pub const WORD: u32 = 8;
+    /// The bootloader: offset and length.
+    pub const BOOTLOADER: (u32, u32) = (0, 32 * 1024);
+    /// The active slot, where the image runs: offset and length (the images are linked at
+    /// [`FLASH_BASE`] + its offset).
+    pub const ACTIVE: (u32, u32) = (BOOTLOADER.1, 64 * 1024);
+    /// Bank 2's first byte.
+    pub const BANK2: u32 = 256 * 1024;
+    /// The update (DFU) slot: offset and length (a page more than the active slot, for the
+    /// swap).
+    pub const DFU: (u32, u32) = (BANK2, 64 * 1024 + PAGE);
+    /// The bootloader's state page: offset and length.
+    pub const STATE: (u32, u32) = (DFU.0 + DFU.1, PAGE);
+    /// The settings store (`rack_node::settings`): the last 16 KiB of bank 2.
+    pub const SETTINGS: (u32, u32) = (512 * 1024 - 16 * 1024, 16 * 1024);
+    /// Where the RAM is mapped (SRAM1, SRAM2 and the CCM SRAM, 128 KiB in one run).
+    pub const RAM_BASE: u32 = 0x2000_0000;
+    /// The RAM's length, bytes.
+    pub const RAM_LEN: u32 = 128 * 1024;
+    /// The bootloader's RAM, the top 16 KiB, which the images leave alone (their RAM ends
+    /// below it), so that nothing the bootloader does touches the record an image keeps in
+    /// RAM through a reset: offset from [`RAM_BASE`] and length.
+    pub const BOOT_RAM: (u32, u32) = (RAM_LEN - 16 * 1024, 16 * 1024);
+    /// Where the bootloader leaves the address of its services for the image: the last 16
+    /// bytes of its RAM, which its own `memory.x` leaves out.
+    pub const SERVICES_AT: u32 = RAM_BASE + RAM_LEN - 16;
+}

@@ -679,10 +679,19 @@ macro_rules! messages {
             /// `device-end` feature, a kind a device never sends (a host's request, a plant
             /// sample) is refused (`WontImplement`): its encoder would cost flash for nothing
             /// (see [`MessageKind::encoded_here`]).
-            pub(crate) fn encode_body<'a>(&self, out: &'a mut [u8]) -> postcard::Result<&'a mut [u8]> {
+            ///
+            /// `sends` narrows it further at compile time: a kind it refuses is refused too
+            /// (a device passes what its own kind of controller sends, a `fn` item or a
+            /// closure without state, so that the other controller's telemetry encoder is
+            /// folded away from its image).
+            pub(crate) fn encode_body<'a>(
+                &self,
+                out: &'a mut [u8],
+                sends: impl Fn(MessageKind) -> bool,
+            ) -> postcard::Result<&'a mut [u8]> {
                 match self {
                     $( Message::$name(payload) => {
-                        if !MessageKind::$name.encoded_here() {
+                        if !MessageKind::$name.encoded_here() || !sends(MessageKind::$name) {
                             Err(postcard::Error::WontImplement)
                         } else {
                             postcard::to_slice(payload, out)

@@ -256,3 +256,40 @@ proptest! {
         })?;
     }
 }
+
+/// The Nucleo's layout holds what `embassy-boot` and the chip need: every region page-aligned,
+/// inside the flash and apart from the others; the update slot a page larger than the active
+/// slot; the state page large enough for the swap's progress (`embassy-boot` asks for
+/// 2 + 4 words per page of the active slot); the bootloader and the running image in bank 1,
+/// what is written while it runs in bank 2; the services word inside the bootloader's RAM.
+#[test]
+fn the_nucleo_layout_is_what_embassy_boot_and_the_chip_need() {
+    use image::nucleo::*;
+    let flash_len = 512 * 1024;
+    let regions = [BOOTLOADER, ACTIVE, DFU, STATE, SETTINGS];
+    for (i, (at, len)) in regions.iter().enumerate() {
+        assert_eq!(at % PAGE, 0, "region {i} starts off a page");
+        assert_eq!(len % PAGE, 0, "region {i} ends off a page");
+        assert!(at + len <= flash_len, "region {i} past the flash");
+        for (j, (bt, blen)) in regions.iter().enumerate().skip(i + 1) {
+            assert!(
+                at + len <= *bt || bt + blen <= *at,
+                "regions {i} and {j} overlap"
+            );
+        }
+    }
+    assert_eq!(
+        BOOTLOADER.0, 0,
+        "the chip boots from the flash's first word"
+    );
+    assert!(DFU.1 >= ACTIVE.1 + PAGE);
+    assert!(2 + 4 * (ACTIVE.1 / PAGE) <= STATE.1 / WORD);
+    assert!(ACTIVE.0 + ACTIVE.1 <= BANK2);
+    for (at, _) in [DFU, STATE, SETTINGS] {
+        assert!(at >= BANK2);
+    }
+    assert_eq!(ACTIVE.1, 64 * 1024, "an image's budget is 64 KiB");
+    let boot_ram = RAM_BASE + BOOT_RAM.0..RAM_BASE + BOOT_RAM.0 + BOOT_RAM.1;
+    assert!(boot_ram.contains(&SERVICES_AT) && boot_ram.contains(&(SERVICES_AT + 3)));
+    assert_eq!(BOOT_RAM.0 + BOOT_RAM.1, RAM_LEN);
+}

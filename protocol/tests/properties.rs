@@ -23,12 +23,26 @@ fn encode(seq: u16, message: &Message) -> Vec<u8> {
     wire[..len].to_vec()
 }
 
+/// The CRC is CRC-32C: its check value.
+#[test]
+fn the_crc_is_crc32c() {
+    assert_eq!(CRC.checksum(b"123456789"), 0xe306_9283);
+}
+
 fn decode_all(bytes: &[u8]) -> Vec<Result<Frame, FrameError>> {
     FrameDecoder::new().feed(bytes).collect()
 }
 
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(2048))]
+
+    /// The device images' bit-by-bit CRC (`device-end`) is the host's table CRC.
+    #[test]
+    fn the_device_crc_is_the_host_crc(bytes in proptest::collection::vec(any::<u8>(), 0..600)) {
+        let bitwise = crc::Crc::<u32, crc::NoTable>::new(&crc::CRC_32_ISCSI);
+        prop_assert_eq!(bitwise.checksum(&bytes), CRC.checksum(&bytes));
+    }
+
 
     #[test]
     fn every_message_round_trips(seq in any::<u16>(), message in common::strategies::message()) {

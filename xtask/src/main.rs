@@ -105,10 +105,7 @@ fn test() -> Result<(), String> {
     for (board, dir) in BOARDS
         .iter()
         .map(|(board, dir, _)| (*board, *dir))
-        .chain(std::iter::once((
-            "qemu-mps2-an386 bootloader",
-            BOOTLOADER_DIR,
-        )))
+        .chain(BOOTLOADERS.iter().map(|(board, dir, _, _)| (*board, *dir)))
     {
         step_in(
             dir,
@@ -304,12 +301,14 @@ fn firmware() -> Result<(), String> {
             &["build", "--release", "--locked"],
         )?;
     }
-    step_in(
-        BOOTLOADER_DIR,
-        "qemu-mps2-an386 bootloader (release)",
-        &cargo,
-        &["build", "--release", "--locked"],
-    )?;
+    for (board, dir, _, _) in BOOTLOADERS {
+        step_in(
+            dir,
+            &format!("{board} (release)"),
+            &cargo,
+            &["build", "--release", "--locked"],
+        )?;
+    }
     // Each image's flash contents from its vector table on: what a slot holds, what
     // `--sign` signs and what the QEMU runs program into the board's flash.
     let objcopy = llvm_tool("llvm-objcopy")?;
@@ -325,7 +324,7 @@ fn firmware() -> Result<(), String> {
     }
     let size_tool = llvm_tool("llvm-size")?;
     println!(
-        "xtask: image sizes (budget: flash {} KiB, static RAM {} KiB)",
+        "xtask: image sizes (budget: flash {} KiB an image, a bootloader its region; static RAM {} KiB)",
         FLASH_BUDGET / 1024,
         RAM_BUDGET / 1024
     );
@@ -334,18 +333,24 @@ fn firmware() -> Result<(), String> {
         "image", "flash (B)", "static RAM (B)", "stack headroom (B)*"
     );
     let mut over = Vec::new();
-    let qemu_out = BOARDS.first().map_or("", |(_, _, out)| *out);
-    for (board, image, out) in BOARDS
-        .iter()
-        .flat_map(|(board, _, out)| IMAGES.iter().map(move |image| (board, image, out)))
-        .chain(std::iter::once((
-            &"qemu-mps2-an386",
-            &"bootloader",
-            &qemu_out,
-        )))
-    {
-        let path = format!("{out}/{image}");
-        let image = format!("{board}/{image}");
+    // Each image against the slot budget; each bootloader against its own region.
+    let images = BOARDS.iter().flat_map(|(board, _, out)| {
+        IMAGES.iter().map(move |image| {
+            (
+                format!("{board}/{image}"),
+                format!("{out}/{image}"),
+                FLASH_BUDGET,
+            )
+        })
+    });
+    let bootloaders = BOOTLOADERS.iter().map(|(board, _, out, region)| {
+        (
+            board.replace(" bootloader", "/bootloader"),
+            format!("{out}/bootloader"),
+            *region,
+        )
+    });
+    for (image, path, flash_budget) in images.chain(bootloaders) {
         let sections = output(&size_tool, &["-A", &path])?;
         let size = |name: &str| -> u64 {
             sections
@@ -360,12 +365,13 @@ fn firmware() -> Result<(), String> {
             "  {image:<36} {flash:>10} {ram:>14} {:>22}",
             RAM_SMALLEST.saturating_sub(ram)
         );
-        if flash > FLASH_BUDGET || ram > RAM_BUDGET {
+        if flash > flash_budget || ram > RAM_BUDGET {
             over.push(format!("{image}: flash {flash} B, static RAM {ram} B"));
         }
     }
     println!("  * RAM of the smallest STM32G4 (32 KiB) less static RAM: what the stack may use");
     print_layout();
+    check_nucleo_memory_x(std::path::Path::new("."))?;
     if over.is_empty() {
         Ok(())
     } else {
@@ -375,6 +381,25 @@ fn firmware() -> Result<(), String> {
 
 /// The QEMU board's bootloader crate (built from its folder, as the boards are).
 const BOOTLOADER_DIR: &str = "firmware/boards/qemu-mps2-an386-boot";
+/// The Nucleo's bootloader crate.
+const NUCLEO_BOOTLOADER_DIR: &str = "firmware/boards/nucleo-g474re-boot";
+
+/// Each board's bootloader: its name, its folder, where it is built, and its flash region
+/// (QEMU's: the code memory below the images; the Nucleo's: `image::nucleo::BOOTLOADER`).
+const BOOTLOADERS: &[(&str, &str, &str, u64)] = &[
+    (
+        "qemu-mps2-an386 bootloader",
+        BOOTLOADER_DIR,
+        "target/boards/thumbv7em-none-eabihf/release",
+        rack_protocol::image::qemu::APP_BASE as u64,
+    ),
+    (
+        "nucleo-g474re bootloader",
+        NUCLEO_BOOTLOADER_DIR,
+        "target/nucleo/thumbv7em-none-eabihf/release",
+        rack_protocol::image::nucleo::BOOTLOADER.1 as u64,
+    ),
+];
 
 /// The QEMU board's memory and flash layout (`rack_protocol::image::qemu`).
 fn print_layout() {
@@ -395,6 +420,86 @@ fn print_layout() {
     ] {
         println!("  {name:<28} {at:>#12x} {:>10.1}", kib(len));
     }
+    use rack_protocol::image::nucleo;
+    println!("xtask: nucleo-g474re layout (flash in dual-bank mode, 2 KiB pages)");
+    println!("  {:<28} {:>12} {:>10}", "region", "at", "KiB");
+    for (name, (at, len)) in [
+        ("bootloader (bank 1)", nucleo::BOOTLOADER),
+        ("active slot (bank 1)", nucleo::ACTIVE),
+        ("update slot (bank 2)", nucleo::DFU),
+        ("bootloader state (bank 2)", nucleo::STATE),
+        ("settings (bank 2)", nucleo::SETTINGS),
+    ] {
+        println!(
+            "  {name:<28} {:>#12x} {:>10.1}",
+            nucleo::FLASH_BASE + at,
+            kib(len)
+        );
+    }
+}
+
+/// The Nucleo's two `memory.x` files say what `rack_protocol::image::nucleo` says: the images
+/// linked at the active slot with the RAM below the bootloader's, the bootloader at the flash's
+/// start with the RAM's top (less the services word).
+fn check_nucleo_memory_x(root: &std::path::Path) -> Result<(), String> {
+    use rack_protocol::image::nucleo;
+    let expected = [
+        (
+            "firmware/boards/nucleo-g474re/memory.x",
+            (nucleo::FLASH_BASE + nucleo::ACTIVE.0, nucleo::ACTIVE.1),
+            (nucleo::RAM_BASE, nucleo::BOOT_RAM.0),
+        ),
+        (
+            "firmware/boards/nucleo-g474re-boot/memory.x",
+            (
+                nucleo::FLASH_BASE + nucleo::BOOTLOADER.0,
+                nucleo::BOOTLOADER.1,
+            ),
+            (
+                nucleo::RAM_BASE + nucleo::BOOT_RAM.0,
+                nucleo::SERVICES_AT - (nucleo::RAM_BASE + nucleo::BOOT_RAM.0),
+            ),
+        ),
+    ];
+    for (path, flash, ram) in expected {
+        let text = std::fs::read_to_string(root.join(path)).map_err(|e| format!("{path}: {e}"))?;
+        for (region, want) in [("FLASH", flash), ("RAM", ram)] {
+            let got = memory_region(&text, region)
+                .ok_or_else(|| format!("{path}: no {region} region with ORIGIN and LENGTH"))?;
+            if got != want {
+                return Err(format!(
+                    "{path}: {region} is {:#x}+{:#x}, rack_protocol::image::nucleo says {:#x}+{:#x}",
+                    got.0, got.1, want.0, want.1
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `region`'s ORIGIN and LENGTH in a `memory.x` (`ORIGIN = 0x...`, `LENGTH = N[K] [- M]`).
+fn memory_region(text: &str, region: &str) -> Option<(u32, u32)> {
+    let line = text
+        .lines()
+        .find(|l| l.trim_start().starts_with(region) && l.contains("ORIGIN"))?;
+    let field = |name: &str| -> Option<&str> {
+        let rest = line.split(name).nth(1)?.trim_start().strip_prefix('=')?;
+        Some(rest.split(',').next()?.trim())
+    };
+    let origin = u32::from_str_radix(field("ORIGIN")?.strip_prefix("0x")?, 16).ok()?;
+    let number = |t: &str| -> Option<u32> {
+        let t = t.trim();
+        match t.strip_suffix('K') {
+            Some(k) => k.trim().parse::<u32>().ok()?.checked_mul(1024),
+            None => t.parse().ok(),
+        }
+    };
+    let length = field("LENGTH")?;
+    let length = match length.split_once('-') {
+        Some((a, b)) => number(a)?.checked_sub(number(b)?)?,
+        None => number(length)?,
+    };
+    Some((origin, length))
 }
 
 /// The path of one of the toolchain's `llvm-tools` (`llvm-size`, `llvm-objcopy`).
@@ -945,5 +1050,32 @@ mod tests {
         assert!(e.contains("[toolchain]"), "{e}");
         let ok = parse_toolchain("[toolchain]\nchannel = \"1.95.0\"\n").unwrap();
         assert!(ok.components.is_empty() && ok.targets.is_empty());
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // a test fails by panicking
+mod memory_x_tests {
+    use super::{check_nucleo_memory_x, memory_region};
+
+    #[test]
+    fn memory_x_regions_are_read_with_their_arithmetic() {
+        let text = "MEMORY\n{\n  FLASH : ORIGIN = 0x08008000, LENGTH = 64K\n  RAM   : ORIGIN = 0x2001C000, LENGTH = 16K - 16\n}\n";
+        assert_eq!(memory_region(text, "FLASH"), Some((0x0800_8000, 64 * 1024)));
+        assert_eq!(
+            memory_region(text, "RAM"),
+            Some((0x2001_c000, 16 * 1024 - 16))
+        );
+        assert_eq!(memory_region(text, "CCMRAM"), None);
+        assert_eq!(
+            memory_region("FLASH : ORIGIN = 8000, LENGTH = 1K", "FLASH"),
+            None
+        );
+    }
+
+    #[test]
+    fn the_nucleo_memory_x_files_follow_the_layout() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        check_nucleo_memory_x(&root).unwrap();
     }
 }

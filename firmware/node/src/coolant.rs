@@ -7,7 +7,7 @@ use rack_control::coolant::{
     PumpState as CtlPump, Reason as CtlReason, SettingError,
 };
 use rack_protocol::message::{
-    CoolantTelemetry, MAX_ALARMS_PER_MESSAGE, Message, PumpStatus, Setpoint,
+    CoolantTelemetry, MAX_ALARMS_PER_MESSAGE, Message, MessageKind, PumpStatus, Setpoint,
 };
 use rack_protocol::types::{
     Action, AlarmCode, AlarmEntry, ControllerState, DeviceKind, EventKind, LeakState, ModeSetting,
@@ -139,6 +139,10 @@ fn i16_of(value: f32, per_unit: f32) -> i16 {
 impl Application for CoolantApp {
     fn kind(&self) -> DeviceKind {
         DeviceKind::CoolantController
+    }
+
+    fn sends(kind: MessageKind) -> bool {
+        kind != MessageKind::PowerTelemetry
     }
 
     fn telemetry(&self, now: Instant) -> Message {

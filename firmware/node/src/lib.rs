@@ -86,6 +86,14 @@ pub const REFUSAL_LOG_INTERVAL_MS: u64 = 1_000;
 pub trait Application {
     /// Which device this is.
     fn kind(&self) -> DeviceKind;
+
+    /// Whether this device ever sends `kind` on its host link: the node's encoder keeps only
+    /// these (folded at compile time; the other controller's telemetry encoder costs an image
+    /// some 450 B).
+    fn sends(kind: MessageKind) -> bool {
+        let _ = kind;
+        true
+    }
     /// A telemetry snapshot at `now`.
     fn telemetry(&self, now: Instant) -> Message;
     /// A setpoint's value and allowed range.
@@ -479,7 +487,7 @@ impl<A: Application> Node<A> {
             link.subscription = Some((period_ms, next));
             let seq = self.next_seq();
             let telemetry = self.app.telemetry(now);
-            emit(link.version, seq, &telemetry, send);
+            emit::<A>(link.version, seq, &telemetry, send);
         }
     }
 
@@ -694,7 +702,7 @@ impl<A: Application> Node<A> {
                 Err(reason) => {
                     let named = frame.auth.as_ref().map_or(0, |a| a.key_id);
                     self.refused_auth(now, kind, named, reason);
-                    emit(
+                    emit::<A>(
                         version,
                         frame.seq,
                         &refuse(Refusal::Unauthorized(reason)),
@@ -884,7 +892,7 @@ impl<A: Application> Node<A> {
         for effect in effects {
             self.log.push(now, effect);
         }
-        emit(version, frame.seq, &reply, send);
+        emit::<A>(version, frame.seq, &reply, send);
     }
 
     /// The application's alarms and the node's own (comms lost, settings lost), as a peer
@@ -991,10 +999,11 @@ pub(crate) fn alarm_entries<C: Copy + PartialEq, const N: usize>(
     u8::try_from(table.iter().count()).unwrap_or(u8::MAX)
 }
 
-/// Encodes `message` in protocol `version` and hands the frame to `send`.
-fn emit(version: u8, seq: u16, message: &Message, send: &mut dyn FnMut(&[u8])) {
+/// Encodes `message` in protocol `version`, as an `A` device sends it, and hands the frame to
+/// `send`.
+fn emit<A: Application>(version: u8, seq: u16, message: &Message, send: &mut dyn FnMut(&[u8])) {
     let mut wire = [0u8; MAX_WIRE_FRAME_SIZE];
-    if let Ok(len) = frame::encode_version(version, seq, message, &mut wire)
+    if let Ok(len) = frame::encode_version_sent_by(version, seq, message, &mut wire, A::sends)
         && let Some(bytes) = wire.get(..len)
     {
         send(bytes);

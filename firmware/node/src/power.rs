@@ -6,7 +6,8 @@ use rack_control::power::{
     SHELVES, TRAYS,
 };
 use rack_protocol::message::{
-    BbuStatus, MAX_ALARMS_PER_MESSAGE, Message, PowerTelemetry, Setpoint, ShelfStatus, TrayStatus,
+    BbuStatus, MAX_ALARMS_PER_MESSAGE, Message, MessageKind, PowerTelemetry, Setpoint, ShelfStatus,
+    TrayStatus,
 };
 use rack_protocol::types::{
     Action, AlarmCode, AlarmEntry, BbuState, BreakerState, ControllerState, DeviceKind, EventKind,
@@ -113,6 +114,10 @@ fn range(r: (f32, f32)) -> Refusal {
 impl Application for PowerApp {
     fn kind(&self) -> DeviceKind {
         DeviceKind::PowerController
+    }
+
+    fn sends(kind: MessageKind) -> bool {
+        kind != MessageKind::CoolantTelemetry
     }
 
     fn telemetry(&self, now: Instant) -> Message {

@@ -14,6 +14,7 @@
 use rack_control::Instant;
 use rack_control::coolant::{CoolantOutputs, MAX_RACKS, RackReport};
 use rack_control::power::{PowerInputs, PowerOutputs};
+use rack_protocol::MessageKind;
 use rack_protocol::decoder::FrameDecoder;
 use rack_protocol::frame;
 use rack_protocol::message::{IsolationRequest, Message, RackPowerReport, ThermalHeadroom};
@@ -60,10 +61,26 @@ fn fd_len(n: usize) -> usize {
     }
 }
 
-/// Encodes `message` as a row-bus frame with identifier `id`; `None` if it does not fit.
+/// The kinds the row bus carries (its encoder keeps these only).
+fn on_the_row_bus(kind: MessageKind) -> bool {
+    matches!(
+        kind,
+        MessageKind::RackPowerReport | MessageKind::ThermalHeadroom | MessageKind::IsolationRequest
+    )
+}
+
+/// Encodes `message` as a row-bus frame with identifier `id`; `None` if it does not fit or is
+/// not a row-bus message.
 pub fn encode(id: u16, seq: u16, message: &Message) -> Option<BusFrame> {
     let mut data = [0u8; CAN_FD_MAX];
-    let n = frame::encode(seq, message, &mut data).ok()?;
+    let n = frame::encode_version_sent_by(
+        rack_protocol::PROTOCOL_VERSION,
+        seq,
+        message,
+        &mut data,
+        on_the_row_bus,
+    )
+    .ok()?;
     Some(BusFrame {
         id,
         data,

@@ -11,7 +11,7 @@
 //! critical-section mutex, held only while the node handles bytes (tens of microseconds).
 //!
 //! **Settings** ([`rack_node::settings`]) are kept in the last 16 KiB of the flash's second
-//! bank ([`SETTINGS`], eight 2 KiB pages): the chip runs in dual-bank mode (`DBANK`, the
+//! bank (`rack_protocol::image::nucleo::SETTINGS`, eight 2 KiB pages): the chip runs in dual-bank mode (`DBANK`, the
 //! factory setting), so the code keeps running from bank 1 while bank 2 is erased or written.
 //! The host-link task loads them at boot and saves them when the node says a save is due.
 //! With eight pages of five records and 10 k erase cycles a page, the store takes 400 k saves;
@@ -49,14 +49,17 @@ use embedded_io_async::{Read, Write};
 // A panic halts for probe-rs (`udf`). Its `print-defmt` feature would print the message, but
 // formatting it keeps every panic site's message and `core::fmt` in flash: measured +35 KiB
 // (98 KiB for the coolant image), more than half a slot. The firmware never panics on input.
+use embassy_embedded_hal::flash::partition::BlockingPartition;
 use embassy_stm32::flash::{Blocking, Flash};
 use panic_probe as _;
 use rack_control::Instant;
 use rack_node::row_bus::{self, BusFrame};
 use rack_node::settings::Store;
+use rack_node::update::{UpdateConfig, Updater};
 use rack_node::{Application, Node};
 use rack_protocol::Message;
 use rack_protocol::decoder::FrameDecoder;
+use rack_protocol::image::nucleo;
 
 /// The executor the control step runs in: interrupt mode, from a spare interrupt (UART5), so
 /// that it preempts the links and the buses.
@@ -89,10 +92,19 @@ pub fn i2c_fast() -> embassy_stm32::i2c::Config {
 #[macro_export]
 macro_rules! row_bus_state {
     ($bus:ty) => {
+        // The state lives in a `StaticCell` (zeroed RAM) and the mutex holds a reference: an
+        // `Option` of the state itself would be initialised data, its bytes copied from flash.
         static ROW: embassy_sync::blocking_mutex::Mutex<
             embassy_sync::blocking_mutex::raw::CriticalSectionRawMutex,
-            core::cell::RefCell<Option<$bus>>,
+            core::cell::RefCell<Option<&'static mut $bus>>,
         > = embassy_sync::blocking_mutex::Mutex::new(core::cell::RefCell::new(None));
+
+        /// Puts the row bus's state in place (once, at boot).
+        fn install_row_bus(bus: $bus) {
+            static STATE: static_cell::StaticCell<$bus> = static_cell::StaticCell::new();
+            let state = STATE.init(bus);
+            ROW.lock(|row| *row.borrow_mut() = Some(state));
+        }
 
         #[embassy_executor::task]
         async fn row_rx(rx: embassy_stm32::can::CanRx<'static>) {
@@ -219,24 +231,93 @@ pub fn record_boot<A: Application>(node: &Shared<A>) {
     defmt::info!("reset: {}, task in the way: {}", cause, missed);
 }
 
-/// The settings store's region, as offsets in the flash: the last 16 KiB of bank 2.
-pub const SETTINGS: core::ops::Range<u32> = 0x7_c000..0x8_0000;
+/// Resets the chip for the bootloader (a swap asked for, a trial run out), noted in the boot
+/// record so the next boot names a software reset and no task in the watchdog's way.
+fn reset_for_bootloader() -> ! {
+    let mut record = read_boot_record();
+    record.reset_by_software();
+    write_boot_record(&record);
+    cortex_m::peripheral::SCB::sys_reset()
+}
+
+/// The chip's flash, shared by the settings store and the update path (each a region of it).
+pub type BoardFlash = Mutex<CriticalSectionRawMutex, RefCell<Flash<'static, Blocking>>>;
+
+/// A region of the chip's flash ([`rack_protocol::image::nucleo`]'s offsets).
+pub type Region = BlockingPartition<'static, CriticalSectionRawMutex, Flash<'static, Blocking>>;
+
+/// The chip's flash, once, for its regions.
+pub fn board_flash(flash: embassy_stm32::Peri<'static, peripherals::FLASH>) -> &'static BoardFlash {
+    static FLASH: static_cell::StaticCell<BoardFlash> = static_cell::StaticCell::new();
+    FLASH.init(Mutex::new(RefCell::new(Flash::new_blocking(flash))))
+}
+
+/// The region `(offset, len)` of the flash.
+fn region(flash: &'static BoardFlash, (offset, len): (u32, u32)) -> Region {
+    BlockingPartition::new(flash, offset, len)
+}
 
 /// The board's settings store.
-pub type SettingsStore = Store<Flash<'static, Blocking>>;
+pub type SettingsStore = Store<Region>;
 
-/// The settings store for a `kind` device, if the chip is set up for it: in single-bank mode
-/// (`DBANK` cleared) the pages are laid out otherwise, and the device runs on its built-in
-/// settings (`StoreStatus::None`) rather than erase the wrong ones.
+/// The settings store for a `kind` device in the last 16 KiB of bank 2 (`nucleo::SETTINGS`),
+/// if the chip is set up for it: in single-bank mode (`DBANK` cleared) the pages are laid out
+/// otherwise, and the device runs on its built-in settings (`StoreStatus::None`) rather than
+/// erase the wrong ones.
 pub fn settings_store(
-    flash: embassy_stm32::Peri<'static, peripherals::FLASH>,
+    flash: &'static BoardFlash,
     kind: rack_protocol::types::DeviceKind,
 ) -> Option<SettingsStore> {
     if !embassy_stm32::pac::FLASH.optr().read().dbank() {
         defmt::error!("flash in single-bank mode (DBANK=0): settings will not be kept");
         return None;
     }
-    Store::new(Flash::new_blocking(flash), SETTINGS, kind).ok()
+    let (_, len) = nucleo::SETTINGS;
+    Store::new(region(flash, nucleo::SETTINGS), 0..len, kind).ok()
+}
+
+/// Control-loop seconds a swapped-in image must run healthy before it marks itself good.
+pub const CONFIRM_AFTER_S: u16 = 30;
+/// Seconds after boot by which an image on trial must have marked itself good, or the board
+/// resets and the bootloader puts the previous image back.
+pub const TRIAL_LIMIT_S: u32 = 90;
+
+/// The update path over the chip's flash: the update slot and the bootloader's state page (in
+/// bank 2, written while the image runs from bank 1).
+type BoardUpdater = Updater<Region, Region, boot_services::ServicesCheck>;
+
+/// Gives the node its update path, when the bootloader left its services (an image started
+/// without the bootloader, by a debugger, has none and answers the update requests
+/// `NotSupported`), and logs how this image booted (on trial, or put back).
+pub fn start_update_path<A: Application>(node: &Shared<A>, flash: &'static BoardFlash) {
+    static UPDATER: static_cell::StaticCell<BoardUpdater> = static_cell::StaticCell::new();
+    let Some(services) = nucleo_g474re_boot::services() else {
+        defmt::warn!("no bootloader services: no update path");
+        return;
+    };
+    node.lock(|cell| {
+        let mut n = cell.borrow_mut();
+        let (updater, event) = Updater::with_check(
+            region(flash, nucleo::DFU),
+            region(flash, nucleo::STATE),
+            UpdateConfig {
+                kind: n.app.kind(),
+                board: rack_protocol::image::Board::NucleoG474re,
+                running: rack_node::FIRMWARE,
+                // Never older than itself: a reinstall is taken, a downgrade refused.
+                minimum: rack_node::FIRMWARE,
+                keys: rack_node::update::IMAGE_KEYS,
+                slot_len: nucleo::ACTIVE.1,
+                confirm_after_s: CONFIRM_AFTER_S,
+                trial_limit_s: TRIAL_LIMIT_S,
+            },
+            boot_services::ServicesCheck(services),
+        );
+        n.set_firmware(UPDATER.init(updater));
+        if let Some(event) = event {
+            n.record(now(), event);
+        }
+    });
 }
 
 /// At boot, after [`record_boot`]: puts the kept settings in force (or the built-in ones,
@@ -417,6 +498,14 @@ pub async fn host_link<A: Application>(
                 defmt::warn!("host link: error {} (usart::Error)", e as u8);
             }
             out.bytes.clear();
+        }
+        if node.lock(|cell| cell.borrow().reset_due(t.as_millis())) {
+            // A swap asked for (its answer is out of the UART), or a trial run out: the
+            // bootloader swaps the slots. The outputs fall to their fail-safe positions with
+            // the reset (the heartbeat to the fail-safe relay stops).
+            let _ = uart.flush().await;
+            defmt::info!("reset for the bootloader");
+            reset_for_bootloader();
         }
     }
 }

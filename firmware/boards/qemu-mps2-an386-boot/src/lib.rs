@@ -19,61 +19,32 @@ use embedded_storage::nor_flash::{
 };
 use rack_protocol::image::qemu;
 
-/// What the bootloader offers the images it starts: the check of an update's signature, so
-/// that the ed25519 verifier (about 14 KiB) is kept once, in the bootloader's region, and not
-/// in each image's 64 KiB, as a chip's boot ROM offers its own services. The bootloader leaves
-/// this table's address at [`SERVICES_AT`] before it starts an image.
-#[repr(C)]
-pub struct BootServices {
-    /// [`SERVICES_MAGIC`].
-    pub magic: u32,
-    /// Checks the binary in the update slot against the image header at `head` (128 bytes)
-    /// under the ed25519 public key at `key` (32 bytes): 0 when its signature checks out.
-    pub verify_update: unsafe extern "C" fn(head: *const u8, key: *const u8) -> u32,
-}
-
-/// Marks a services table.
-pub const SERVICES_MAGIC: u32 = 0x5342_4c52;
-/// Where the bootloader leaves the address of its [`BootServices`]: the top of its RAM, which
-/// the images leave alone (their RAM starts above the bootloader's, which stops below this).
+/// Where the bootloader leaves the address of its services ([`boot_services`]): the top of its
+/// RAM, which the images leave alone (their RAM starts above the bootloader's, which stops
+/// below this).
 pub const SERVICES_AT: u32 = 0x2000_fff0;
 
 /// The bootloader's services, if it left them (an image started without the bootloader has
 /// none).
-pub fn services() -> Option<&'static BootServices> {
-    // SAFETY: the word at SERVICES_AT is RAM no image uses; the address in it is believed only
-    // when it points into the bootloader's code region and the table there has its magic.
-    unsafe {
-        let at = core::ptr::read_volatile(SERVICES_AT as *const u32);
-        if at == 0 || at >= qemu::APP_BASE || !at.is_multiple_of(4) {
-            return None;
-        }
-        let table = &*(at as *const BootServices);
-        (core::ptr::read_volatile(&table.magic) == SERVICES_MAGIC).then_some(table)
-    }
+pub fn services() -> Option<&'static boot_services::BootServices> {
+    boot_services::find(SERVICES_AT, 0..qemu::APP_BASE)
 }
 
-/// The bootloader's side of [`BootServices::verify_update`]: reads the update slot from the
-/// flash file and checks it with `rack_protocol`'s verifier (`image::verify_from`).
+/// The bootloader's side of [`boot_services::BootServices::verify_update`]: reads the update
+/// slot from the flash file.
 ///
 /// # Safety
 /// `head` must point at 128 readable bytes and `key` at 32.
 pub unsafe extern "C" fn verify_update(head: *const u8, key: *const u8) -> u32 {
-    use rack_protocol::image::{HEADER_LEN, PUBLIC_KEY_LEN, verify_from};
-    // SAFETY: the caller gives 128 and 32 readable bytes.
-    let (head, key) = unsafe {
-        (
-            core::slice::from_raw_parts(head, HEADER_LEN),
-            &*(key.cast::<[u8; PUBLIC_KEY_LEN]>()),
-        )
-    };
     let Some(file) = FlashFile::open() else {
         return 3;
     };
     let mut dfu = file.partition(qemu::DFU);
-    let verdict = verify_from(head, key, |at, buf| dfu.read(at, buf));
+    // SAFETY: the caller's pointers, as this function's contract says.
+    let verdict =
+        unsafe { boot_services::verify_update_with(head, key, |at, buf| dfu.read(at, buf)) };
     file.close();
-    u32::from(verdict.is_err())
+    verdict
 }
 
 /// Bytes moved per semihosting call while erasing and read-modify-writing.

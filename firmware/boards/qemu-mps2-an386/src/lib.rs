@@ -46,7 +46,7 @@ use rack_control::Instant;
 use rack_node::plant_io::{injects_fault, is_end_of_run};
 use rack_node::settings::{RamFlash, Store};
 use rack_node::supervision::TaskMonitor;
-use rack_node::update::{SignatureCheck, UpdateConfig, Updater};
+use rack_node::update::{UpdateConfig, Updater};
 use rack_node::{Application, Node};
 use rack_protocol::Message;
 use rack_protocol::decoder::FrameDecoder;
@@ -261,30 +261,8 @@ pub const CONFIRM_AFTER_S: u16 = 30;
 /// Machine seconds after boot by which an image on trial must have marked itself good.
 pub const TRIAL_LIMIT_S: u32 = 90;
 
-/// An update's signature checked by the bootloader ([`qemu_mps2_an386_boot::BootServices`]),
-/// which keeps the ed25519 verifier once for every image.
-struct BootloaderCheck(&'static qemu_mps2_an386_boot::BootServices);
-
-impl SignatureCheck for BootloaderCheck {
-    fn check<F: embedded_storage::nor_flash::NorFlash>(
-        &mut self,
-        head: &[u8; rack_protocol::image::HEADER_LEN],
-        key: &[u8; rack_protocol::image::PUBLIC_KEY_LEN],
-        _flash: &mut F,
-    ) -> Result<(), rack_protocol::image::Refusal> {
-        // SAFETY: `head` and `key` are 128 and 32 bytes, borrowed for the call; the bootloader
-        // reads the update slot itself (the same flash file).
-        let verdict = unsafe { (self.0.verify_update)(head.as_ptr(), key.as_ptr()) };
-        if verdict == 0 {
-            Ok(())
-        } else {
-            Err(rack_protocol::image::Refusal::BadSignature)
-        }
-    }
-}
-
 /// The update path over the board's flash: its update slot and the bootloader's state page.
-type BoardUpdater = Updater<Partition, Partition, BootloaderCheck>;
+type BoardUpdater = Updater<Partition, Partition, boot_services::ServicesCheck>;
 
 /// The node's update path over the board's flash file, and how this image booted (the event
 /// to log); `None` without a flash file or a bootloader (an image started on its own).
@@ -311,7 +289,7 @@ fn update_path(
             confirm_after_s: CONFIRM_AFTER_S,
             trial_limit_s: TRIAL_LIMIT_S,
         },
-        BootloaderCheck(services),
+        boot_services::ServicesCheck(services),
     );
     Some((UPDATER.init(updater), event))
 }

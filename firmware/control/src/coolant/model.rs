@@ -49,7 +49,7 @@ impl HxModel {
     /// `design x hp^1.25`, as two square roots (exact in IEEE arithmetic and cheap) where the
     /// inverse power would be a `powf`.
     fn primary_of_film(&self, hp: f32) -> f32 {
-        self.primary_design_kg_s * hp * libm::sqrtf(libm::sqrtf(hp))
+        self.primary_design_kg_s * hp * crate::sqrt(crate::sqrt(hp))
     }
 
     /// UA with the films `hs` and `hp` relative to design, W/K.

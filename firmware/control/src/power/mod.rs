@@ -468,7 +468,7 @@ impl PowerController {
 
     fn breaker_budget_w(&self) -> f32 {
         let c = &self.config;
-        libm::sqrtf(3.0) * c.feed_voltage_v * c.breaker_rated_a * 0.99 * c.breaker_budget_fraction
+        crate::sqrt(3.0) * c.feed_voltage_v * c.breaker_rated_a * 0.99 * c.breaker_budget_fraction
     }
 
     /// The host's budget bounded by the breaker and the healthy PSUs, input side, W.

@@ -89,8 +89,10 @@ type Monitor = Ina228<AtomicDevice<'static, I2c<'static, Blocking, i2c::Master>>
 static NODE: StaticCell<Shared<PowerApp>> = StaticCell::new();
 static I2C1_BUS: StaticCell<Bus> = StaticCell::new();
 static I2C2_BUS: StaticCell<Bus> = StaticCell::new();
-static RACK: Mutex<CriticalSectionRawMutex, RefCell<Option<RackBus>>> =
+/// The rack bus's state, in zeroed RAM (see `row_bus_state!`).
+static RACK: Mutex<CriticalSectionRawMutex, RefCell<Option<&'static mut RackBus>>> =
     Mutex::new(RefCell::new(None));
+static RACK_STATE: StaticCell<RackBus> = StaticCell::new();
 nucleo_g474re::row_bus_state!(RackRowBus);
 
 struct Io {
@@ -296,11 +298,14 @@ async fn main(spawner: Spawner) {
     });
     node.lock(|n| n.borrow_mut().keys_mut().install_build_keys());
     record_boot(node);
+    let flash = nucleo_g474re::board_flash(p.FLASH);
     let mut store =
-        nucleo_g474re::settings_store(p.FLASH, rack_protocol::types::DeviceKind::PowerController);
+        nucleo_g474re::settings_store(flash, rack_protocol::types::DeviceKind::PowerController);
     nucleo_g474re::load_settings(node, store.as_mut());
-    ROW.lock(|r| *r.borrow_mut() = Some(RackRowBus::new(rack)));
-    RACK.lock(|r| *r.borrow_mut() = Some(RackBus::new()));
+    nucleo_g474re::start_update_path(node, flash);
+    install_row_bus(RackRowBus::new(rack));
+    let rack_state = RACK_STATE.init(RackBus::new());
+    RACK.lock(|r| *r.borrow_mut() = Some(rack_state));
 
     let uart = host_uart(p.LPUART1, p.PA3, p.PA2, Irqs);
 

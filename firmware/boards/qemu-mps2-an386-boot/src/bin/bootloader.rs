@@ -7,10 +7,11 @@
 // `unsafe` by nature; the workspace denies it elsewhere.
 #![allow(unsafe_code)]
 
+use boot_services::{BootServices, MAGIC};
 use cortex_m_rt::entry;
 use cortex_m_semihosting::{debug, hprintln};
 use embassy_boot::{BootLoader, BootLoaderConfig, State};
-use qemu_mps2_an386_boot::{BootServices, FlashFile, SERVICES_AT, SERVICES_MAGIC, verify_update};
+use qemu_mps2_an386_boot::{FlashFile, SERVICES_AT, verify_update};
 use rack_protocol::image::qemu;
 
 #[entry]
@@ -43,14 +44,12 @@ fn main() -> ! {
     }
     file.close();
     static SERVICES: BootServices = BootServices {
-        magic: SERVICES_MAGIC,
+        magic: MAGIC,
         verify_update,
     };
     // SAFETY: SERVICES_AT is the top of the bootloader's RAM, which its memory.x leaves out
     // and the images do not use.
-    unsafe {
-        core::ptr::write_volatile(SERVICES_AT as *mut u32, &raw const SERVICES as u32);
-    }
+    unsafe { boot_services::publish(SERVICES_AT, &SERVICES) };
     let vectors = qemu::APP_BASE as *const u32;
     // SAFETY: the active slot holds an image linked at APP_BASE, whose first words are its
     // stack pointer and reset vector; VTOR takes its vector table before it runs.
