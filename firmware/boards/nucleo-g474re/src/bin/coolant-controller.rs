@@ -286,7 +286,7 @@ async fn main(spawner: Spawner) {
     let mut store =
         nucleo_g474re::settings_store(flash, rack_protocol::types::DeviceKind::CoolantController);
     nucleo_g474re::load_settings(node, store.as_mut());
-    // No update path in this image yet: with it the image is 68.4 KiB, over its 64 KiB slot
+    // No update path in this image yet: with it the image is 67,912 B, over its 64 KiB slot
     // (the board's README); it answers the update requests `NotSupported` and is flashed with
     // a probe, as before. The power controller's image has it.
     install_row_bus(CduRowBus::new(0));
