@@ -9,6 +9,10 @@
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
+#[path = "src/trial.rs"]
+#[allow(dead_code)]
+mod trial;
+
 fn main() {
     println!("cargo:rerun-if-env-changed=RACKLOOP_KEYS");
     let manifest = PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets it"));
@@ -39,6 +43,35 @@ fn main() {
     std::fs::write(dest.join("build_keys.rs"), out).expect("write build_keys.rs");
     build_info(&manifest, &dest);
     image_keys(&manifest, &dest);
+    trial_times(&dest);
+}
+
+/// How long a swapped-in image is on trial (`src/trial.rs`), into `OUT_DIR/trial_times.rs`.
+fn trial_times(dest: &std::path::Path) {
+    let var = |name: &str| {
+        println!("cargo:rerun-if-env-changed={name}");
+        std::env::var(name).ok()
+    };
+    let (confirm, limit) = (
+        var("RACKLOOP_CONFIRM_AFTER_S"),
+        var("RACKLOOP_TRIAL_LIMIT_S"),
+    );
+    let (confirm_s, limit_s) = trial::trial_times(confirm.as_deref(), limit.as_deref())
+        .unwrap_or_else(|e| {
+            panic!(
+                "RACKLOOP_CONFIRM_AFTER_S={} RACKLOOP_TRIAL_LIMIT_S={}: {e}",
+                confirm.as_deref().unwrap_or("(unset)"),
+                limit.as_deref().unwrap_or("(unset)")
+            )
+        });
+    std::fs::write(
+        dest.join("trial_times.rs"),
+        format!(
+            "/// Control-loop seconds a swapped-in image must run healthy before it marks itself good (the build's `RACKLOOP_CONFIRM_AFTER_S`, else {}).\npub const CONFIRM_AFTER_S: u16 = {confirm_s};\n/// Seconds after boot by which an image on trial must have marked itself good, or the board resets and the bootloader puts the previous image back (the build's `RACKLOOP_TRIAL_LIMIT_S`).\npub const TRIAL_LIMIT_S: u32 = {limit_s};\n",
+            trial::DEFAULT_CONFIRM_AFTER_S
+        ),
+    )
+    .expect("write trial_times.rs");
 }
 
 /// The public keys the image trusts to sign its updates, into `OUT_DIR/image_keys.rs`: the

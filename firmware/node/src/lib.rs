@@ -47,6 +47,7 @@ pub mod rack_bus;
 pub mod row_bus;
 pub mod settings;
 pub mod supervision;
+pub mod trial;
 pub mod update;
 
 use rack_control::Instant;

@@ -40,6 +40,7 @@ use {
 };
 
 include!(concat!(env!("OUT_DIR"), "/image_keys.rs"));
+include!(concat!(env!("OUT_DIR"), "/trial_times.rs"));
 
 /// Bytes held until a whole flash word can be written (the largest word this supports).
 const MAX_WORD: usize = 32;

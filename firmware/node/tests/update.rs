@@ -450,3 +450,66 @@ mod updater {
         assert_eq!(&board.active[..3_000], &old[..]);
     }
 }
+
+/// How long an image is on trial, as a build sets it: the defaults, a longer trial, and each
+/// wrong setting refused with what is allowed.
+mod trial_times {
+    use rack_node::trial::{TrialError, trial_times};
+
+    #[test]
+    fn unset_gives_thirty_seconds_and_a_ninety_second_limit() {
+        assert_eq!(trial_times(None, None), Ok((30, 90)));
+    }
+
+    #[test]
+    fn a_longer_confirm_time_moves_the_default_limit_with_it() {
+        assert_eq!(trial_times(Some("600"), None), Ok((600, 660)));
+        assert_eq!(trial_times(Some(" 10 "), Some("40")), Ok((10, 40)));
+        assert_eq!(trial_times(None, Some("7200")), Ok((30, 7200)));
+    }
+
+    #[test]
+    fn wrong_settings_are_refused_with_what_is_allowed() {
+        assert_eq!(trial_times(Some("30s"), None), Err(TrialError::NotSeconds));
+        assert_eq!(trial_times(Some("-5"), None), Err(TrialError::NotSeconds));
+        assert_eq!(
+            trial_times(Some("4"), None),
+            Err(TrialError::ConfirmOutOfRange(4))
+        );
+        assert_eq!(
+            trial_times(Some("70000"), None),
+            Err(TrialError::ConfirmOutOfRange(70_000))
+        );
+        let short = trial_times(Some("60"), Some("80"));
+        assert_eq!(
+            short,
+            Err(TrialError::LimitOutOfRange {
+                limit: 80,
+                confirm: 60
+            })
+        );
+        assert_eq!(
+            short.unwrap_err().to_string(),
+            "trial limit 80 s: 90 to 7200 s allowed with a confirm time of 60 s"
+        );
+        assert_eq!(
+            TrialError::ConfirmOutOfRange(4).to_string(),
+            "confirm time 4 s: 5 to 3600 s allowed"
+        );
+        assert!(trial_times(None, Some("9000")).is_err());
+    }
+
+    #[test]
+    fn the_build_compiled_in_what_its_variables_say() {
+        assert_eq!(
+            Ok((
+                rack_node::update::CONFIRM_AFTER_S,
+                rack_node::update::TRIAL_LIMIT_S
+            )),
+            trial_times(
+                option_env!("RACKLOOP_CONFIRM_AFTER_S"),
+                option_env!("RACKLOOP_TRIAL_LIMIT_S")
+            )
+        );
+    }
+}

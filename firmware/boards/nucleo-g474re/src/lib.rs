@@ -276,12 +276,6 @@ pub fn settings_store(
     Store::new(region(flash, nucleo::SETTINGS), 0..len, kind).ok()
 }
 
-/// Control-loop seconds a swapped-in image must run healthy before it marks itself good.
-pub const CONFIRM_AFTER_S: u16 = 30;
-/// Seconds after boot by which an image on trial must have marked itself good, or the board
-/// resets and the bootloader puts the previous image back.
-pub const TRIAL_LIMIT_S: u32 = 90;
-
 /// The update path over the chip's flash: the update slot and the bootloader's state page (in
 /// bank 2, written while the image runs from bank 1).
 type BoardUpdater = Updater<Region, Region, boot_services::ServicesCheck>;
@@ -308,8 +302,8 @@ pub fn start_update_path<A: Application>(node: &Shared<A>, flash: &'static Board
                 minimum: rack_node::FIRMWARE,
                 keys: rack_node::update::IMAGE_KEYS,
                 slot_len: nucleo::ACTIVE.1,
-                confirm_after_s: CONFIRM_AFTER_S,
-                trial_limit_s: TRIAL_LIMIT_S,
+                confirm_after_s: rack_node::update::CONFIRM_AFTER_S,
+                trial_limit_s: rack_node::update::TRIAL_LIMIT_S,
             },
             boot_services::ServicesCheck(services),
         );

@@ -27,8 +27,10 @@
 //! `APP_BASE`, where the bootloader loaded it; its node serves the update messages over
 //! [`rack_node::update::Updater`] (the update slot, the state page), resets when a swap is
 //! asked for, and, when it was swapped in, marks itself good only after its control loop has
-//! run healthy for [`CONFIRM_AFTER_S`]; past [`TRIAL_LIMIT_S`] of machine time without it, it
-//! resets and the bootloader puts the previous image back.
+//! run healthy for [`rack_node::update::CONFIRM_AFTER_S`]; past
+//! [`rack_node::update::TRIAL_LIMIT_S`] of machine time without it (both set by the build:
+//! `RACKLOOP_CONFIRM_AFTER_S`, `RACKLOOP_TRIAL_LIMIT_S`), it resets and the bootloader puts
+//! the previous image back.
 //!
 //! The CMSDK UART and watchdog drivers are written here: a few registers each, and no
 //! maintained crate covers this QEMU board.
@@ -256,11 +258,6 @@ fn settings_store(kind: rack_protocol::types::DeviceKind) -> Option<Store<RamFla
     Store::new(RamFlash::new(mem), 0..len, kind).ok()
 }
 
-/// Control-loop seconds a swapped-in image must run healthy before it marks itself good.
-pub const CONFIRM_AFTER_S: u16 = 30;
-/// Machine seconds after boot by which an image on trial must have marked itself good.
-pub const TRIAL_LIMIT_S: u32 = 90;
-
 /// The update path over the board's flash: its update slot and the bootloader's state page.
 type BoardUpdater = Updater<Partition, Partition, boot_services::ServicesCheck>;
 
@@ -286,8 +283,8 @@ fn update_path(
             minimum: rack_node::FIRMWARE,
             keys: rack_node::update::IMAGE_KEYS,
             slot_len: qemu::ACTIVE.1,
-            confirm_after_s: CONFIRM_AFTER_S,
-            trial_limit_s: TRIAL_LIMIT_S,
+            confirm_after_s: rack_node::update::CONFIRM_AFTER_S,
+            trial_limit_s: rack_node::update::TRIAL_LIMIT_S,
         },
         boot_services::ServicesCheck(services),
     );
