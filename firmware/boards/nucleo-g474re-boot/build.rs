@@ -1,16 +1,11 @@
-//! Puts the bootloader's memory.x where the linker (cortex-m-rt's link.x) finds it, for this
-//! crate's binary only: the images that use this crate's layout have their own; and defmt's
-//! linker script.
+//! The bootloader's memory.x (the flash's first 32 KiB, the RAM's top) and defmt's linker
+//! script, for this crate's binary only: the images that use its library have their own.
 // A build script reports failure by panicking: cargo shows the message and stops the build.
-#![allow(clippy::expect_used)]
-use std::path::PathBuf;
+#![allow(clippy::panic)]
+
+#[path = "../memory_x.rs"]
+mod memory_x;
 
 fn main() {
-    let out = PathBuf::from(std::env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
-    std::fs::copy("memory.x", out.join("memory.x")).expect("copy memory.x");
-    // Two arguments: flip-link reads `-L DIR` to find memory.x.
-    println!("cargo:rustc-link-arg-bins=-L");
-    println!("cargo:rustc-link-arg-bins={}", out.display());
-    println!("cargo:rustc-link-arg-bins=-Tdefmt.x");
-    println!("cargo:rerun-if-changed=memory.x");
+    memory_x::install(true);
 }

@@ -338,6 +338,26 @@ pub struct UpdateConfig {
 }
 
 #[cfg(feature = "update")]
+impl UpdateConfig {
+    /// A board's update path as this build sets it: a `kind` device on `board` whose active
+    /// slot holds `slot_len` bytes, running this firmware and taking nothing older (a reinstall
+    /// is taken, a downgrade refused), trusting the build's image keys, on trial for the
+    /// build's times ([`CONFIRM_AFTER_S`], [`TRIAL_LIMIT_S`]).
+    pub fn for_board(kind: DeviceKind, board: Board, slot_len: u32) -> Self {
+        Self {
+            kind,
+            board,
+            running: crate::FIRMWARE,
+            minimum: crate::FIRMWARE,
+            keys: IMAGE_KEYS,
+            slot_len,
+            confirm_after_s: CONFIRM_AFTER_S,
+            trial_limit_s: TRIAL_LIMIT_S,
+        }
+    }
+}
+
+#[cfg(feature = "update")]
 /// The update path over the bootloader's update slot (`D`, its DFU partition) and state page
 /// (`S`), with `embassy-boot`'s state format.
 pub struct Updater<D, S, V = InImage> {

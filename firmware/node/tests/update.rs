@@ -43,18 +43,23 @@ fn signed(kind: DeviceKind, len: usize, seed: &[u8; 32]) -> Vec<u8> {
     image::sign(header, &binary, seed).unwrap()
 }
 
+/// What the coolant controller on QEMU expects of an image, trusting `keys`.
+fn coolant_expect(keys: &[(u8, [u8; 32])]) -> Expect<'_> {
+    Expect {
+        kind: DeviceKind::CoolantController,
+        board: Board::QemuMps2An386,
+        minimum: version(),
+        slot_len: 64 * 1024,
+        keys,
+    }
+}
+
 /// Runs `f` with a receiver over fresh (erased) flash and the coolant controller's
 /// expectations.
 fn with_slot<R>(f: impl FnOnce(&mut Receiver<RamFlash<'_>>, &Expect<'_>) -> R) -> R {
     let mut mem = vec![0xffu8; SLOT];
     let keys = [(1, image::public_key(&SEED))];
-    let expect = Expect {
-        kind: DeviceKind::CoolantController,
-        board: Board::QemuMps2An386,
-        minimum: version(),
-        slot_len: 64 * 1024,
-        keys: &keys,
-    };
+    let expect = coolant_expect(&keys);
     let mut rx = Receiver::new(RamFlash::new(&mut mem));
     f(&mut rx, &expect)
 }
@@ -131,13 +136,7 @@ fn each_page_is_erased_alone_just_before_the_binary_reaches_it_over_an_older_ima
     // The slot holds an older image's bytes (bits a write alone could not set).
     let mut mem: Vec<u8> = (0..SLOT).map(|i| (i * 13 % 256) as u8).collect();
     let keys = [(1, image::public_key(&SEED))];
-    let e = Expect {
-        kind: DeviceKind::CoolantController,
-        board: Board::QemuMps2An386,
-        minimum: version(),
-        slot_len: 64 * 1024,
-        keys: &keys,
-    };
+    let e = coolant_expect(&keys);
     let mut rx = Receiver::new(NotingErases {
         flash: RamFlash::new(&mut mem),
         erases: Vec::new(),

@@ -294,17 +294,11 @@ pub fn start_update_path<A: Application>(node: &Shared<A>, flash: &'static Board
         let (updater, event) = Updater::with_check(
             region(flash, nucleo::DFU),
             region(flash, nucleo::STATE),
-            UpdateConfig {
-                kind: n.app.kind(),
-                board: rack_protocol::image::Board::NucleoG474re,
-                running: rack_node::FIRMWARE,
-                // Never older than itself: a reinstall is taken, a downgrade refused.
-                minimum: rack_node::FIRMWARE,
-                keys: rack_node::update::IMAGE_KEYS,
-                slot_len: nucleo::ACTIVE.1,
-                confirm_after_s: rack_node::update::CONFIRM_AFTER_S,
-                trial_limit_s: rack_node::update::TRIAL_LIMIT_S,
-            },
+            UpdateConfig::for_board(
+                n.app.kind(),
+                rack_protocol::image::Board::NucleoG474re,
+                nucleo::ACTIVE.1,
+            ),
             boot_services::ServicesCheck(services),
         );
         n.set_firmware(UPDATER.init(updater));

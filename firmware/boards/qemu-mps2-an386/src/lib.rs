@@ -275,17 +275,11 @@ fn update_path(
     let (updater, event) = Updater::with_check(
         file.partition(qemu::DFU),
         file.partition(qemu::STATE),
-        UpdateConfig {
+        UpdateConfig::for_board(
             kind,
-            board: rack_protocol::image::Board::QemuMps2An386,
-            running: rack_node::FIRMWARE,
-            // Never older than itself: a reinstall is taken, a downgrade refused.
-            minimum: rack_node::FIRMWARE,
-            keys: rack_node::update::IMAGE_KEYS,
-            slot_len: qemu::ACTIVE.1,
-            confirm_after_s: rack_node::update::CONFIRM_AFTER_S,
-            trial_limit_s: rack_node::update::TRIAL_LIMIT_S,
-        },
+            rack_protocol::image::Board::QemuMps2An386,
+            qemu::ACTIVE.1,
+        ),
         boot_services::ServicesCheck(services),
     );
     Some((UPDATER.init(updater), event))
