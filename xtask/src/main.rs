@@ -102,17 +102,20 @@ fn test() -> Result<(), String> {
         sign::DEV_SIGNING_KEY,
     )?)?)?;
     // The boards' workspace has the host's lints; each board from its own folder, as built.
-    for (board, dir) in BOARDS
+    for (board, dir, with) in BOARDS
         .iter()
-        .map(|(board, dir, _)| (*board, *dir))
-        .chain(BOOTLOADERS.iter().map(|(board, dir, _, _)| (*board, *dir)))
+        .map(|(board, dir, _)| (*board, *dir, built_with(board)))
+        .chain(
+            BOOTLOADERS
+                .iter()
+                .filter(|(_, dir, _, _)| !built_with_a_board(dir))
+                .map(|(board, dir, _, _)| (*board, *dir, Vec::new())),
+        )
     {
-        step_in(
-            dir,
-            &format!("clippy ({board})"),
-            &cargo,
-            &["clippy", "--release", "--locked", "--", "-D", "warnings"],
-        )?;
+        let mut args = vec!["clippy", "--release", "--locked"];
+        args.extend(with);
+        args.extend(["--", "-D", "warnings"]);
+        step_in(dir, &format!("clippy ({board})"), &cargo, &args)?;
     }
     ensure_qemu()?;
     ensure_gateway_tools()?;
@@ -294,14 +297,14 @@ fn firmware() -> Result<(), String> {
     // folder, linker script, runner) applies and no board's features leak into another's
     // build (embassy-stm32 turns on cortex-m-rt's `device` vector table).
     for (board, dir, _) in BOARDS {
-        step_in(
-            dir,
-            &format!("{board} images (release)"),
-            &cargo,
-            &["build", "--release", "--locked"],
-        )?;
+        let mut args = vec!["build", "--release", "--locked"];
+        args.extend(built_with(board));
+        step_in(dir, &format!("{board} images (release)"), &cargo, &args)?;
     }
-    for (board, dir, _, _) in BOOTLOADERS {
+    for (board, dir, _, _) in BOOTLOADERS
+        .iter()
+        .filter(|(_, dir, _, _)| !built_with_a_board(dir))
+    {
         step_in(
             dir,
             &format!("{board} (release)"),
@@ -383,6 +386,23 @@ fn firmware() -> Result<(), String> {
 const BOOTLOADER_DIR: &str = "firmware/boards/qemu-mps2-an386-boot";
 /// The Nucleo's bootloader crate.
 const NUCLEO_BOOTLOADER_DIR: &str = "firmware/boards/nucleo-g474re-boot";
+
+/// The packages a board's folder builds and lints together: the Nucleo's images with its
+/// bootloader, so that cargo compiles embassy-stm32 once for both (their features unified;
+/// the bootloader does not start the HAL, so the images' time driver stays idle in it).
+/// QEMU's bootloader shares no such crate with its images and is built on its own.
+fn built_with(board: &str) -> Vec<&'static str> {
+    if board == "nucleo-g474re" {
+        vec!["-p", "nucleo-g474re", "-p", "nucleo-g474re-boot"]
+    } else {
+        Vec::new()
+    }
+}
+
+/// Whether a bootloader's folder is built with its board's images ([`built_with`]).
+fn built_with_a_board(dir: &str) -> bool {
+    dir == NUCLEO_BOOTLOADER_DIR
+}
 
 /// Each board's bootloader: its name, its folder, where it is built, and its flash region
 /// (QEMU's: the code memory below the images; the Nucleo's: `image::nucleo::BOOTLOADER`).

@@ -71,10 +71,14 @@ static SERVICES: BootServices = BootServices {
 
 #[entry]
 fn main() -> ! {
-    // The chip at its reset clocks (16 MHz HSI): the flash needs no more, and the image sets
-    // its own.
-    let p = embassy_stm32::init(embassy_stm32::Config::default());
-    let flash = Mutex::<NoopRawMutex, _>::new(RefCell::new(Fed(Flash::new_blocking(p.FLASH))));
+    // The chip as the reset left it (16 MHz HSI, no interrupt enabled): the flash needs no
+    // more, and `embassy_stm32::init` is the image's to call. Not calling it here also keeps
+    // the time driver (built with the images' features, which cargo unifies when the two are
+    // built together) from starting a timer and its interrupt under the image.
+    // SAFETY: the flash controller is the one peripheral this program uses, and only here.
+    let flash_peripheral = unsafe { embassy_stm32::peripherals::FLASH::steal() };
+    let flash =
+        Mutex::<NoopRawMutex, _>::new(RefCell::new(Fed(Flash::new_blocking(flash_peripheral))));
     let part = |(offset, len): (u32, u32)| BlockingPartition::new(&flash, offset, len);
     let config = BootLoaderConfig {
         active: part(nucleo::ACTIVE),
