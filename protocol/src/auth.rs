@@ -18,7 +18,8 @@
 //!
 //! HMAC-SHA256 truncated to 128 bits is the `RustCrypto` `hmac` and `sha2` crates (`no_std`, no
 //! allocation), as RFC 2104 / RFC 4868 allow; the comparison is constant-time
-//! (`verify_truncated_left`). The CRC still guards against line noise: a corrupted frame is
+//! ([`Auth::matches`]). A device may have the MAC computed outside its image (the Nucleo's
+//! bootloader offers it, see `rack_node::keys::MacFn`): it checks it the same way. The CRC still guards against line noise: a corrupted frame is
 //! dropped as `BadCrc` before any MAC is computed.
 
 use heapless::Vec;
@@ -32,6 +33,8 @@ use crate::types::KeyRole;
 pub const SECRET_SIZE: usize = 32;
 /// Bytes of the (truncated) MAC on the wire.
 pub const MAC_SIZE: usize = 16;
+/// Bytes of a whole HMAC-SHA256, before it is truncated to [`MAC_SIZE`].
+pub const FULL_MAC_SIZE: usize = 32;
 /// Bytes of the trailer: key id, counter, MAC.
 pub const TRAILER_SIZE: usize = 2 + 8 + MAC_SIZE;
 /// Set in the header's kind byte of a version-2 frame that carries the trailer. Message kinds
@@ -99,11 +102,25 @@ impl Auth {
 
     /// Whether the MAC is right under `secret` (constant-time comparison).
     pub fn verify(&self, secret: &[u8; SECRET_SIZE]) -> bool {
-        let Ok(mut mac) = <Hmac<Sha256> as KeyInit>::new_from_slice(secret) else {
-            return false;
-        };
-        mac.update(&self.signed);
-        mac.verify_truncated_left(&self.mac).is_ok()
+        self.matches(&hmac_sha256(secret, &self.signed))
+    }
+
+    /// The bytes the MAC covers (header, body, key id and counter), for a MAC computed
+    /// elsewhere.
+    pub fn signed(&self) -> &[u8] {
+        &self.signed
+    }
+
+    /// Whether the frame's MAC is the first [`MAC_SIZE`] bytes of `full`, the HMAC-SHA256 of
+    /// [`Auth::signed`] under the named key's secret: every byte compared, whatever the first
+    /// difference, so the time taken tells a forger nothing.
+    pub fn matches(&self, full: &[u8; FULL_MAC_SIZE]) -> bool {
+        let diff = self
+            .mac
+            .iter()
+            .zip(full)
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b));
+        core::hint::black_box(diff) == 0
     }
 }
 
@@ -176,12 +193,23 @@ impl core::error::Error for KeyLineError {}
 
 /// The truncated MAC of `signed` under `secret`.
 pub fn mac(secret: &[u8; SECRET_SIZE], signed: &[u8]) -> [u8; MAC_SIZE] {
+    let full = hmac_sha256(secret, signed);
     let mut out = [0u8; MAC_SIZE];
+    for (o, b) in out.iter_mut().zip(full) {
+        *o = b;
+    }
+    out
+}
+
+/// The whole HMAC-SHA256 of `message` under `secret` (what a bootloader offering the MAC to
+/// its images computes).
+pub fn hmac_sha256(secret: &[u8; SECRET_SIZE], message: &[u8]) -> [u8; FULL_MAC_SIZE] {
+    let mut out = [0u8; FULL_MAC_SIZE];
+    // HMAC takes a key of any length: this never fails.
     if let Ok(mut mac) = <Hmac<Sha256> as KeyInit>::new_from_slice(secret) {
-        mac.update(signed);
-        let full = mac.finalize().into_bytes();
-        for (o, b) in out.iter_mut().zip(full.iter()) {
-            *o = *b;
+        mac.update(message);
+        for (o, b) in out.iter_mut().zip(mac.finalize().into_bytes()) {
+            *o = b;
         }
     }
     out
@@ -234,5 +262,43 @@ mod tests {
                 0x75, 0xc7
             ]
         );
+    }
+
+    #[test]
+    fn the_whole_hmac_is_rfc_4231s_and_a_mac_matches_only_its_first_half() {
+        let mut secret = [0u8; SECRET_SIZE];
+        secret[..4].copy_from_slice(b"Jefe");
+        let message = b"what do ya want for nothing?";
+        let full = hmac_sha256(&secret, message);
+        // RFC 4231, test case 2, HMAC-SHA-256.
+        assert_eq!(
+            full,
+            [
+                0x5b, 0xdc, 0xc1, 0x46, 0xbf, 0x60, 0x75, 0x4e, 0x6a, 0x04, 0x24, 0x26, 0x08, 0x95,
+                0x75, 0xc7, 0x5a, 0x00, 0x3f, 0x08, 0x9d, 0x27, 0x39, 0x83, 0x9d, 0xec, 0x58, 0xb9,
+                0x64, 0xec, 0x38, 0x43
+            ]
+        );
+        let auth = Auth {
+            key_id: 1,
+            counter: 1,
+            mac: mac(&secret, message),
+            signed: Vec::from_slice(message).unwrap(),
+        };
+        assert_eq!(auth.signed(), message);
+        assert!(auth.verify(&secret));
+        assert!(auth.matches(&full));
+        // The half not on the wire is not compared; any bit of the other half is.
+        let mut other_tail = full;
+        other_tail[MAC_SIZE..].fill(0);
+        assert!(auth.matches(&other_tail));
+        for bit in 0..MAC_SIZE * 8 {
+            let mut wrong = full;
+            wrong[bit / 8] ^= 1 << (bit % 8);
+            assert!(!auth.matches(&wrong), "bit {bit} flipped still matches");
+        }
+        let mut other = secret;
+        other[0] ^= 1;
+        assert!(!auth.verify(&other));
     }
 }

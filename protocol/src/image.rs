@@ -80,14 +80,16 @@ impl Board {
     }
 }
 
-const fn kind_code(kind: DeviceKind) -> u8 {
+/// A device kind's code in the header.
+pub const fn kind_code(kind: DeviceKind) -> u8 {
     match kind {
         DeviceKind::CoolantController => 0,
         DeviceKind::PowerController => 1,
     }
 }
 
-fn kind_from_code(code: u8) -> Option<DeviceKind> {
+/// The device kind of header code `code`.
+pub fn kind_from_code(code: u8) -> Option<DeviceKind> {
     match code {
         0 => Some(DeviceKind::CoolantController),
         1 => Some(DeviceKind::PowerController),

@@ -9,7 +9,7 @@
 //! each accepted write: only a frame accepted in the second before a reset could be replayed
 //! once after it.
 
-use rack_protocol::auth::{Auth, SECRET_SIZE};
+use rack_protocol::auth::{Auth, FULL_MAC_SIZE, SECRET_SIZE};
 use rack_protocol::types::{AuthRefusal, KeyRole};
 
 use rack_protocol::message::SetKey;
@@ -43,10 +43,36 @@ pub enum KeyError {
     LastMaintenanceKey,
 }
 
+/// Computes the HMAC-SHA256 of a signed request (`rack_protocol::auth`) under a key's
+/// secret: in the image ([`in_image_mac`]), or by a service the board offers (its bootloader,
+/// whose flash is not the image's 64 KiB). `None` when it cannot (a board whose service is
+/// missing): the request is refused as `BadMac`, never let through.
+pub type MacFn = fn(&[u8; SECRET_SIZE], &[u8]) -> Option<[u8; FULL_MAC_SIZE]>;
+
+/// The MAC computed in the image (`rack_protocol::auth::hmac_sha256`).
+#[cfg(not(feature = "provided-mac"))]
+pub fn in_image_mac(secret: &[u8; SECRET_SIZE], signed: &[u8]) -> Option<[u8; FULL_MAC_SIZE]> {
+    Some(rack_protocol::auth::hmac_sha256(secret, signed))
+}
+
+/// With `provided-mac`, until the board gives its MAC ([`KeyStore::set_mac`]): none, so every
+/// signed request is refused.
+#[cfg(feature = "provided-mac")]
+fn no_mac(_: &[u8; SECRET_SIZE], _: &[u8]) -> Option<[u8; FULL_MAC_SIZE]> {
+    None
+}
+
 /// The device's keys.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct KeyStore {
     keys: heapless::Vec<Entry, MAX_KEYS>,
+    mac: MacFn,
+}
+
+impl Default for KeyStore {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 impl core::fmt::Debug for KeyStore {
@@ -63,7 +89,16 @@ impl KeyStore {
     pub const fn new() -> Self {
         Self {
             keys: heapless::Vec::new(),
+            #[cfg(not(feature = "provided-mac"))]
+            mac: in_image_mac,
+            #[cfg(feature = "provided-mac")]
+            mac: no_mac,
         }
+    }
+
+    /// Has the MAC computed by `mac` (a board's service) instead of in the image.
+    pub fn set_mac(&mut self, mac: MacFn) {
+        self.mac = mac;
     }
 
     /// Installs a key, or replaces the one with the same id (its counter starts afresh).
@@ -155,12 +190,13 @@ impl KeyStore {
     /// key's counter moves to the request's and the key id is returned.
     pub fn authorize(&mut self, auth: Option<&Auth>, needed: KeyRole) -> Result<u16, AuthRefusal> {
         let auth = auth.ok_or(AuthRefusal::MissingMac)?;
+        let mac = self.mac;
         let key = self
             .keys
             .iter_mut()
             .find(|k| k.id == auth.key_id)
             .ok_or(AuthRefusal::UnknownKey)?;
-        if !auth.verify(&key.secret) {
+        if !mac(&key.secret, auth.signed()).is_some_and(|full| auth.matches(&full)) {
             return Err(AuthRefusal::BadMac);
         }
         if key.last_counter.is_some_and(|last| auth.counter <= last) {

@@ -391,6 +391,42 @@ fn supply(value: i32) -> Message {
 }
 
 #[test]
+fn a_mac_the_board_computes_is_checked_as_the_images_own_and_none_refuses() {
+    // A board's service that computes the MAC (as the bootloaders do).
+    fn service(secret: &[u8; 32], signed: &[u8]) -> Option<[u8; 32]> {
+        Some(rack_protocol::auth::hmac_sha256(secret, signed))
+    }
+    // A service that gets it wrong, and a board whose service is missing.
+    fn wrong(secret: &[u8; 32], signed: &[u8]) -> Option<[u8; 32]> {
+        let mut full = rack_protocol::auth::hmac_sha256(secret, signed);
+        full[15] ^= 1;
+        Some(full)
+    }
+    fn missing(_: &[u8; 32], _: &[u8]) -> Option<[u8; 32]> {
+        None
+    }
+    let unauthorized = |r| Some(Refusal::Unauthorized(r));
+    let mut n = node();
+    let now = steps(&mut n, 0, 5);
+    n.keys_mut().set_mac(service);
+    assert_eq!(refusal_of(&ask(&mut n, now, 1, supply(2900))), None);
+    for (provider, seq) in [(wrong as keys::MacFn, 2), (missing, 3)] {
+        n.keys_mut().set_mac(provider);
+        assert_eq!(
+            refusal_of(&ask(&mut n, now, seq, supply(3100))),
+            unauthorized(AuthRefusal::BadMac)
+        );
+    }
+    let Ok(sp) = n.app.get_setpoint(SetpointId::SupplyTempCentiC) else {
+        panic!("the supply setpoint reads")
+    };
+    assert_eq!(
+        sp.value, 2900,
+        "only the write the service's MAC proved was carried out"
+    );
+}
+
+#[test]
 fn a_write_without_the_right_key_and_fresh_counter_is_refused_and_changes_nothing() {
     let mut n = node();
     let now = steps(&mut n, 0, 5);

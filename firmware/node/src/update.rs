@@ -21,6 +21,10 @@
 //! whether to swap): the receiver, the swap request, and the trial that a swapped-in image
 //! must pass (its control loop healthy for `confirm_after_s`) before it marks itself good;
 //! otherwise the bootloader swaps the previous image back at the next reset.
+//!
+//! On the boards the updater runs in the bootloader's region (`boot-services`' update agent:
+//! some 3 KiB no image carries), and the images' nodes reach it through C calls of [`raw`]'s
+//! types, as the [`Firmware`] they serve the update messages with.
 
 // The header (128 B), a flash word (at most 32 B), a page (a few KiB) and a slot (at most a
 // bank) are far inside u32, and u32 offsets inside usize on the targets this runs on.
@@ -38,6 +42,9 @@ use {
         UpdateProblem, UpdateSlotState,
     },
 };
+
+#[cfg(feature = "update")]
+pub mod raw;
 
 include!(concat!(env!("OUT_DIR"), "/image_keys.rs"));
 include!(concat!(env!("OUT_DIR"), "/trial_times.rs"));
@@ -91,9 +98,9 @@ pub trait SignatureCheck {
     ) -> Result<(), Refusal>;
 }
 
-/// The signature checked in the image itself, with [`rack_protocol::image::verify_from`]
-/// (ed25519, about 14 KiB of flash). A board whose bootloader offers the check (QEMU's) uses
-/// that instead and keeps the flash.
+/// The signature checked where the updater runs, with [`rack_protocol::image::verify_from`]
+/// (ed25519, about 14 KiB of flash): on the boards, in the bootloader, which keeps the update
+/// path for its images (`boot-services`).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct InImage;
 

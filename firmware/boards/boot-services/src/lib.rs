@@ -1,12 +1,16 @@
-//! What rackloop's bootloaders offer the images they start, on every board: the check of an
-//! update's signature, so that the ed25519 verifier (about 14 KiB) is kept once, in the
-//! bootloader's region, and not in each image's 64 KiB slot, as a chip's boot ROM offers its
-//! own services. The bootloader leaves the address of its [`BootServices`] table in a RAM word
-//! the images leave alone ([`publish`]); an image finds it there ([`find`]) and checks an
-//! update through it ([`ServicesCheck`]).
+//! What rackloop's bootloaders offer the images they start, on every board, as a chip's boot
+//! ROM offers its own services: kept once, in the bootloader's region, not in each image's
+//! 64 KiB slot. The first table ([`BootServices`]) checks an update's signature (the ed25519
+//! verifier is about 14 KiB); the second ([`BootServicesV2`]) keeps the whole update path, the
+//! update slot and the state page ([`update`]: `rack_node::update::Updater` in the bootloader,
+//! about 3 KiB an image no longer carries), and computes the signed requests' HMAC-SHA256
+//! ([`BootServices::mac`]: 0.3 KiB more). The bootloader leaves the address of its table in
+//! a RAM word the images leave alone ([`publish`]); an image finds it there ([`find`]) and
+//! opens its update path through it ([`update::ServicesFirmware`]).
 //!
-//! The table is the interface between two programs built apart (an old bootloader starts new
-//! images): `#[repr(C)]`, C calls, a magic word, and only ever grown at its end.
+//! The tables are the interface between two programs built apart (an old bootloader starts new
+//! images): `#[repr(C)]`, C calls of `rack_node::update::raw`'s types, a magic word for each
+//! table, and each table the one before it grown at its end.
 #![no_std]
 // Reading and writing a fixed RAM word and calling into the other program are `unsafe` by
 // nature (each block says why it is sound); the workspace denies it elsewhere.
@@ -14,26 +18,117 @@
 
 use core::ops::Range;
 
-use rack_protocol::image::{HEADER_LEN, PUBLIC_KEY_LEN, Refusal, verify_from};
+use rack_protocol::image::{HEADER_LEN, PUBLIC_KEY_LEN, verify_from};
 
-/// The bootloader's services.
+pub mod update;
+
+/// The bootloader's services: the first table's, which every later one begins with.
 #[repr(C)]
 pub struct BootServices {
-    /// [`MAGIC`].
+    /// [`MAGIC`], or [`MAGIC_V2`] when the table is a [`BootServicesV2`].
     pub magic: u32,
     /// Checks the binary in the update slot against the image header at `head` (128 bytes)
     /// under the ed25519 public key at `key` (32 bytes): 0 when its signature checks out.
     pub verify_update: unsafe extern "C" fn(head: *const u8, key: *const u8) -> u32,
 }
 
-/// Marks a services table.
+/// The second table: the first, then the update path.
+#[repr(C)]
+pub struct BootServicesV2 {
+    /// The first table's entries, with [`MAGIC_V2`].
+    pub v1: BootServices,
+    /// The update path the bootloader keeps.
+    pub update: update::UpdateAgent,
+    /// Writes to `out` (32 bytes) the HMAC-SHA256 of the `len` bytes at `message` under the
+    /// 32-byte secret at `secret` (`rack_protocol::auth::hmac_sha256`).
+    pub mac: unsafe extern "C" fn(secret: *const u8, message: *const u8, len: usize, out: *mut u8),
+}
+
+impl BootServicesV2 {
+    /// A bootloader's second table: its signature check (`verify_update`, read from its flash)
+    /// and its update path (`update`, [`update_agent!`]), with the MAC every board computes
+    /// alike ([`mac`]).
+    pub const fn new(
+        verify_update: unsafe extern "C" fn(head: *const u8, key: *const u8) -> u32,
+        update: update::UpdateAgent,
+    ) -> Self {
+        Self {
+            v1: BootServices {
+                magic: MAGIC_V2,
+                verify_update,
+            },
+            update,
+            mac,
+        }
+    }
+}
+
+/// Marks the first services table.
 pub const MAGIC: u32 = 0x5342_4c52;
+/// Marks the second ([`BootServicesV2`]).
+pub const MAGIC_V2: u32 = 0x5342_4c53;
+
+impl BootServices {
+    /// The second table, if this is one.
+    fn v2(&self) -> Option<&BootServicesV2> {
+        if self.magic != MAGIC_V2 {
+            return None;
+        }
+        // SAFETY: a table marked MAGIC_V2 is a BootServicesV2 (the bootloaders publish one
+        // as such, and `find` checked that the whole of it lies in the bootloader's region).
+        Some(unsafe { &*core::ptr::from_ref(self).cast::<BootServicesV2>() })
+    }
+
+    /// The update path, if the bootloader keeps it (a first-table bootloader does not).
+    pub fn update(&self) -> Option<&update::UpdateAgent> {
+        self.v2().map(|v2| &v2.update)
+    }
+
+    /// The HMAC-SHA256 of `message` under `secret`, if the bootloader computes it (a
+    /// first-table bootloader does not).
+    pub fn mac(&self, secret: &[u8; 32], message: &[u8]) -> Option<[u8; 32]> {
+        let v2 = self.v2()?;
+        let mut out = [0u8; 32];
+        // SAFETY: the secret is 32 bytes, the message `len` bytes and `out` 32 bytes, all
+        // borrowed for the call.
+        unsafe {
+            (v2.mac)(
+                secret.as_ptr(),
+                message.as_ptr(),
+                message.len(),
+                out.as_mut_ptr(),
+            );
+        }
+        Some(out)
+    }
+
+    /// Whether the bootloader computes the requests' MAC.
+    pub fn has_mac(&self) -> bool {
+        self.v2().is_some()
+    }
+}
+
+/// The bootloader's side of [`BootServicesV2::mac`], the same on every board.
+///
+/// # Safety
+/// `secret` must point at 32 readable bytes, `message` at `len`, and `out` at 32 writable.
+pub unsafe extern "C" fn mac(secret: *const u8, message: *const u8, len: usize, out: *mut u8) {
+    // SAFETY: the caller's pointers, as this function's contract says.
+    let (secret, message, out) = unsafe {
+        (
+            &*secret.cast::<[u8; 32]>(),
+            core::slice::from_raw_parts(message, len),
+            &mut *out.cast::<[u8; 32]>(),
+        )
+    };
+    *out = rack_protocol::auth::hmac_sha256(secret, message);
+}
 
 /// Leaves `table`'s address at `at` (a RAM word no image uses) for the image about to start.
 ///
 /// # Safety
 /// `at` must be a writable, aligned RAM word that the images leave alone.
-pub unsafe fn publish(at: u32, table: &'static BootServices) {
+pub unsafe fn publish(at: u32, table: &'static BootServicesV2) {
     // SAFETY: the caller gives a RAM word no one else uses.
     unsafe { core::ptr::write_volatile(at as *mut u32, core::ptr::from_ref(table) as u32) }
 }
@@ -46,17 +141,22 @@ pub fn find(at: u32, bootloader: Range<u32>) -> Option<&'static BootServices> {
     // the address in it is dereferenced only inside the bootloader's code region, aligned.
     unsafe {
         let table = core::ptr::read_volatile(at as *const u32);
-        // Two words on the 32-bit targets this runs on.
+        // A few words on the 32-bit targets this runs on.
         #[allow(clippy::cast_possible_truncation)]
-        let size = core::mem::size_of::<BootServices>() as u32;
-        if !table.is_multiple_of(4)
-            || !bootloader.contains(&table)
-            || !bootloader.contains(&(table + size - 1))
-        {
+        let inside = |size: usize| {
+            table.is_multiple_of(4)
+                && bootloader.contains(&table)
+                && bootloader.contains(&(table + size as u32 - 1))
+        };
+        if !inside(core::mem::size_of::<BootServices>()) {
             return None;
         }
-        let table = &*(table as *const BootServices);
-        (core::ptr::read_volatile(&table.magic) == MAGIC).then_some(table)
+        let found = &*(table as *const BootServices);
+        match core::ptr::read_volatile(&found.magic) {
+            MAGIC => Some(found),
+            MAGIC_V2 if inside(core::mem::size_of::<BootServicesV2>()) => Some(found),
+            _ => None,
+        }
     }
 }
 
@@ -78,25 +178,4 @@ pub unsafe fn verify_update_with<E>(
         )
     };
     u32::from(verify_from(head, key, read).is_err())
-}
-
-/// An update's signature checked by the bootloader's services.
-pub struct ServicesCheck(pub &'static BootServices);
-
-impl rack_node::update::SignatureCheck for ServicesCheck {
-    fn check<F: embedded_storage::nor_flash::NorFlash>(
-        &mut self,
-        head: &[u8; HEADER_LEN],
-        key: &[u8; PUBLIC_KEY_LEN],
-        _flash: &mut F,
-    ) -> Result<(), Refusal> {
-        // SAFETY: `head` and `key` are 128 and 32 bytes, borrowed for the call; the bootloader
-        // reads the update slot itself.
-        let verdict = unsafe { (self.0.verify_update)(head.as_ptr(), key.as_ptr()) };
-        if verdict == 0 {
-            Ok(())
-        } else {
-            Err(Refusal::BadSignature)
-        }
-    }
 }

@@ -49,13 +49,14 @@ use embedded_io_async::{Read, Write};
 // A panic halts for probe-rs (`udf`). Its `print-defmt` feature would print the message, but
 // formatting it keeps every panic site's message and `core::fmt` in flash: measured +35 KiB
 // (98 KiB for the coolant image), more than half a slot. The firmware never panics on input.
+use boot_services::update::ServicesFirmware;
 use embassy_embedded_hal::flash::partition::BlockingPartition;
 use embassy_stm32::flash::{Blocking, Flash};
 use panic_probe as _;
 use rack_control::Instant;
 use rack_node::row_bus::{self, BusFrame};
 use rack_node::settings::Store;
-use rack_node::update::{UpdateConfig, Updater};
+use rack_node::update::UpdateConfig;
 use rack_node::{Application, Node};
 use rack_protocol::Message;
 use rack_protocol::decoder::FrameDecoder;
@@ -217,6 +218,26 @@ pub fn reset_cause() -> rack_protocol::types::ResetCause {
     cause
 }
 
+/// At boot: installs the build's keys and has the requests' MAC computed by the bootloader
+/// (the images keep no HMAC of their own: rack-node's `provided-mac`, 0.3 KiB). Without it (an
+/// image started by a debugger, or a bootloader too old to offer it) every signed request is
+/// refused as `BadMac`.
+pub fn install_keys<A: Application>(node: &Shared<A>) {
+    if !nucleo_g474re_boot::services().is_some_and(boot_services::BootServices::has_mac) {
+        defmt::error!("the bootloader computes no MAC: signed requests will be refused");
+    }
+    node.lock(|cell| {
+        let mut n = cell.borrow_mut();
+        n.keys_mut().install_build_keys();
+        n.keys_mut().set_mac(service_mac);
+    });
+}
+
+/// The requests' MAC, computed by the bootloader ([`boot_services::BootServices::mac`]).
+fn service_mac(secret: &[u8; 32], signed: &[u8]) -> Option<[u8; 32]> {
+    nucleo_g474re_boot::services()?.mac(secret, signed)
+}
+
 /// At boot: reads why the chip reset (and the task in the watchdog's way, from the boot
 /// record) into the node's log and diagnostics; the record starts afresh.
 pub fn record_boot<A: Application>(node: &Shared<A>) {
@@ -240,7 +261,8 @@ fn reset_for_bootloader() -> ! {
     cortex_m::peripheral::SCB::sys_reset()
 }
 
-/// The chip's flash, shared by the settings store and the update path (each a region of it).
+/// The chip's flash, for the settings store (a region of it; the update path's regions are
+/// the bootloader's, driven by its own driver).
 pub type BoardFlash = Mutex<CriticalSectionRawMutex, RefCell<Flash<'static, Blocking>>>;
 
 /// A region of the chip's flash ([`rack_protocol::image::nucleo`]'s offsets).
@@ -276,32 +298,29 @@ pub fn settings_store(
     Store::new(region(flash, nucleo::SETTINGS), 0..len, kind).ok()
 }
 
-/// The update path over the chip's flash: the update slot and the bootloader's state page (in
-/// bank 2, written while the image runs from bank 1).
-type BoardUpdater = Updater<Region, Region, boot_services::ServicesCheck>;
-
-/// Gives the node its update path, when the bootloader left its services (an image started
-/// without the bootloader, by a debugger, has none and answers the update requests
-/// `NotSupported`), and logs how this image booted (on trial, or put back).
-pub fn start_update_path<A: Application>(node: &Shared<A>, flash: &'static BoardFlash) {
-    static UPDATER: static_cell::StaticCell<BoardUpdater> = static_cell::StaticCell::new();
-    let Some(services) = nucleo_g474re_boot::services() else {
-        defmt::warn!("no bootloader services: no update path");
-        return;
-    };
+/// Gives the node its update path, kept by the bootloader (the update slot and the state page
+/// in bank 2, written while the image runs from bank 1: `boot_services::update`), and logs how
+/// this image booted (on trial, or put back). An image started without the bootloader, by a
+/// debugger, has none and answers the update requests `NotSupported`.
+pub fn start_update_path<A: Application>(node: &Shared<A>) {
+    static FIRMWARE: static_cell::StaticCell<ServicesFirmware> = static_cell::StaticCell::new();
     node.lock(|cell| {
         let mut n = cell.borrow_mut();
-        let (updater, event) = Updater::with_check(
-            region(flash, nucleo::DFU),
-            region(flash, nucleo::STATE),
-            UpdateConfig::for_board(
-                n.app.kind(),
-                rack_protocol::image::Board::NucleoG474re,
-                nucleo::ACTIVE.1,
-            ),
-            boot_services::ServicesCheck(services),
+        let config = UpdateConfig::for_board(
+            n.app.kind(),
+            rack_protocol::image::Board::NucleoG474re,
+            nucleo::ACTIVE.1,
         );
-        n.set_firmware(UPDATER.init(updater));
+        let Some((firmware, event)) = nucleo_g474re_boot::services()
+            .and_then(|services| ServicesFirmware::open(services, &config))
+        else {
+            defmt::warn!("no update path in the bootloader's services");
+            return;
+        };
+        let Some(firmware) = FIRMWARE.try_init(firmware) else {
+            return;
+        };
+        n.set_firmware(firmware);
         if let Some(event) = event {
             n.record(now(), event);
         }

@@ -24,10 +24,11 @@
 //!
 //! **Updates.** The board's flash is a file on the host (`qemu_mps2_an386_boot`): the
 //! bootloader's state page, the active slot and the update slot. An image runs from
-//! `APP_BASE`, where the bootloader loaded it; its node serves the update messages over
-//! [`rack_node::update::Updater`] (the update slot, the state page), resets when a swap is
-//! asked for, and, when it was swapped in, marks itself good only after its control loop has
-//! run healthy for [`rack_node::update::CONFIRM_AFTER_S`]; past
+//! `APP_BASE`, where the bootloader loaded it; its node serves the update messages over the
+//! update path the bootloader keeps ([`boot_services::update`]: `rack_node::update::Updater`
+//! over the update slot and the state page, in the bootloader, as on the Nucleo), resets when
+//! a swap is asked for, and, when it was swapped in, marks itself good only after its control
+//! loop has run healthy for [`rack_node::update::CONFIRM_AFTER_S`]; past
 //! [`rack_node::update::TRIAL_LIMIT_S`] of machine time without it (both set by the build:
 //! `RACKLOOP_CONFIRM_AFTER_S`, `RACKLOOP_TRIAL_LIMIT_S`), it resets and the bootloader puts
 //! the previous image back.
@@ -42,13 +43,13 @@
 use core::ptr::{read_volatile, write_volatile};
 use core::sync::atomic::{AtomicU32, Ordering};
 
+use boot_services::update::ServicesFirmware;
 use cortex_m_semihosting::debug;
-use qemu_mps2_an386_boot::{FlashFile, Partition};
 use rack_control::Instant;
 use rack_node::plant_io::{injects_fault, is_end_of_run};
 use rack_node::settings::{RamFlash, Store};
 use rack_node::supervision::TaskMonitor;
-use rack_node::update::{UpdateConfig, Updater};
+use rack_node::update::UpdateConfig;
 use rack_node::{Application, Node};
 use rack_protocol::Message;
 use rack_protocol::decoder::FrameDecoder;
@@ -258,31 +259,29 @@ fn settings_store(kind: rack_protocol::types::DeviceKind) -> Option<Store<RamFla
     Store::new(RamFlash::new(mem), 0..len, kind).ok()
 }
 
-/// The update path over the board's flash: its update slot and the bootloader's state page.
-type BoardUpdater = Updater<Partition, Partition, boot_services::ServicesCheck>;
-
-/// The node's update path over the board's flash file, and how this image booted (the event
-/// to log); `None` without a flash file or a bootloader (an image started on its own).
+/// The node's update path, kept by the bootloader, and how this image booted (the event to
+/// log); `None` without a bootloader that keeps one (an image started on its own).
 fn update_path(
     kind: rack_protocol::types::DeviceKind,
 ) -> Option<(
-    &'static mut BoardUpdater,
+    &'static mut ServicesFirmware,
     Option<rack_protocol::types::EventKind>,
 )> {
-    static UPDATER: StaticCell<BoardUpdater> = StaticCell::new();
-    let services = qemu_mps2_an386_boot::services()?;
-    let file = FlashFile::open()?;
-    let (updater, event) = Updater::with_check(
-        file.partition(qemu::DFU),
-        file.partition(qemu::STATE),
-        UpdateConfig::for_board(
+    static FIRMWARE: StaticCell<ServicesFirmware> = StaticCell::new();
+    let (firmware, event) = ServicesFirmware::open(
+        qemu_mps2_an386_boot::services()?,
+        &UpdateConfig::for_board(
             kind,
             rack_protocol::image::Board::QemuMps2An386,
             qemu::ACTIVE.1,
         ),
-        boot_services::ServicesCheck(services),
-    );
-    Some((UPDATER.init(updater), event))
+    )?;
+    Some((FIRMWARE.try_init(firmware)?, event))
+}
+
+/// The requests' MAC, computed by the bootloader ([`boot_services::BootServices::mac`]).
+fn service_mac(secret: &[u8; 32], signed: &[u8]) -> Option<[u8; 32]> {
+    qemu_mps2_an386_boot::services()?.mac(secret, signed)
 }
 
 /// The main loop of every image: host protocol bytes from UART0 go to the node; each plant
@@ -315,6 +314,11 @@ pub fn run<A: Application>(
         if let Some(event) = event {
             node.record(Instant(0), event);
         }
+    }
+    // Started by a bootloader that computes the requests' MAC: as the Nucleo's images (which
+    // keep none of their own), so that CI runs the service they depend on.
+    if qemu_mps2_an386_boot::services().is_some_and(boot_services::BootServices::has_mac) {
+        node.keys_mut().set_mac(service_mac);
     }
     cortex_m_semihosting::hprintln!("{}: up", name);
     enable_rx_interrupts();

@@ -1,6 +1,8 @@
 //! rackloop's bootloader on the STM32G474RE Nucleo: `embassy-boot-stm32` over the chip's flash
 //! swaps in a marked update, or swaps the previous image back when the one swapped in did not
-//! mark itself good, leaves its services for the image, and starts the active slot in place.
+//! mark itself good, leaves its services for the image (the signature check, and the update
+//! path over the update slot and the state page that the image's node serves), and starts the
+//! active slot in place.
 //!
 //! The swap (some 4 s for a full slot: every page erased and written three times) feeds the
 //! independent watchdog between flash operations, in case the option bytes start it at reset
@@ -14,17 +16,21 @@
 
 use core::cell::RefCell;
 
-use boot_services::{BootServices, MAGIC};
+use boot_services::BootServicesV2;
+use boot_services::update::Agent;
 use cortex_m_rt::entry;
 use defmt_rtt as _;
 use embassy_boot_stm32::{BootLoader, BootLoaderConfig, State};
 use embassy_embedded_hal::flash::partition::BlockingPartition;
 use embassy_stm32::flash::{Blocking, Flash};
 use embassy_sync::blocking_mutex::Mutex;
-use embassy_sync::blocking_mutex::raw::NoopRawMutex;
+use embassy_sync::blocking_mutex::raw::{CriticalSectionRawMutex, NoopRawMutex};
 use embedded_storage::nor_flash::{ErrorType, NorFlash, ReadNorFlash};
 use nucleo_g474re_boot::verify_update;
+use rack_node::update::{UpdateConfig, Updater};
 use rack_protocol::image::nucleo;
+use rack_protocol::types::EventKind;
+use static_cell::StaticCell;
 
 /// The chip's flash, feeding the watchdog before every erase and write.
 struct Fed(Flash<'static, Blocking>);
@@ -63,11 +69,34 @@ impl NorFlash for Fed {
     }
 }
 
+/// A region of the flash, for the update path (in the image's time: the image feeds the
+/// watchdog, by its own rules, between the update's requests; a page's erase is 20-40 ms of
+/// its 500 ms).
+type Region = BlockingPartition<'static, CriticalSectionRawMutex, Flash<'static, Blocking>>;
+
+/// The update path the images open: the updater over the update slot and the state page (in
+/// bank 2, written while the image runs from bank 1), with the signature checked here.
+static AGENT: Agent<Updater<Region, Region>> = Agent::new();
+
+/// The update path for the image `config` describes, over the bootloader's own driver of the
+/// flash (the image's drives its settings; the two are called from the image's one task that
+/// serves its link, never at once).
+fn make_updater(config: UpdateConfig) -> Option<(Updater<Region, Region>, Option<EventKind>)> {
+    static FLASH: StaticCell<Mutex<CriticalSectionRawMutex, RefCell<Flash<'static, Blocking>>>> =
+        StaticCell::new();
+    // SAFETY: the image's own flash driver is idle while the image calls the update path,
+    // from the task that also keeps its settings.
+    let peripheral = unsafe { embassy_stm32::peripherals::FLASH::steal() };
+    let flash = FLASH.try_init(Mutex::new(RefCell::new(Flash::new_blocking(peripheral))))?;
+    let part = |(offset, len): (u32, u32)| BlockingPartition::new(flash, offset, len);
+    Some(Updater::new(part(nucleo::DFU), part(nucleo::STATE), config))
+}
+
 /// The services this bootloader offers the images.
-static SERVICES: BootServices = BootServices {
-    magic: MAGIC,
+static SERVICES: BootServicesV2 = BootServicesV2::new(
     verify_update,
-};
+    boot_services::update_agent!(AGENT, make_updater),
+);
 
 #[entry]
 fn main() -> ! {
@@ -75,7 +104,8 @@ fn main() -> ! {
     // more, and `embassy_stm32::init` is the image's to call. Not calling it here also keeps
     // the time driver (built with the images' features, which cargo unifies when the two are
     // built together) from starting a timer and its interrupt under the image.
-    // SAFETY: the flash controller is the one peripheral this program uses, and only here.
+    // SAFETY: the flash controller is the one peripheral this program uses: here, and in the
+    // update path once the image runs (this driver is gone by then).
     let flash_peripheral = unsafe { embassy_stm32::peripherals::FLASH::steal() };
     let flash =
         Mutex::<NoopRawMutex, _>::new(RefCell::new(Fed(Flash::new_blocking(flash_peripheral))));

@@ -286,15 +286,13 @@ async fn main(spawner: Spawner) {
     let p = embassy_stm32::init(config());
     defmt::info!("coolant-controller: up");
     let node = NODE.init_with(|| Mutex::new(RefCell::new(make_node())));
-    node.lock(|n| n.borrow_mut().keys_mut().install_build_keys());
+    nucleo_g474re::install_keys(node);
     record_boot(node);
     let flash = nucleo_g474re::board_flash(p.FLASH);
     let mut store =
         nucleo_g474re::settings_store(flash, rack_protocol::types::DeviceKind::CoolantController);
     nucleo_g474re::load_settings(node, store.as_mut());
-    // No update path in this image yet: with it the image is 67,040 B, over its 64 KiB slot
-    // (the board's README); it answers the update requests `NotSupported` and is flashed with
-    // a probe, as before. The power controller's image has it.
+    nucleo_g474re::start_update_path(node);
     install_row_bus(CduRowBus::new(0));
 
     let uart = host_uart(p.LPUART1, p.PA3, p.PA2, Irqs);

@@ -302,13 +302,13 @@ async fn main(spawner: Spawner) {
         .fold(0u8, |acc, (i, s)| acc | (u8::from(s.is_low()) << i));
     defmt::info!("power-controller: up, rack {}", rack);
     let node = NODE.init_with(|| Mutex::new(RefCell::new(make_node())));
-    node.lock(|n| n.borrow_mut().keys_mut().install_build_keys());
+    nucleo_g474re::install_keys(node);
     record_boot(node);
     let flash = nucleo_g474re::board_flash(p.FLASH);
     let mut store =
         nucleo_g474re::settings_store(flash, rack_protocol::types::DeviceKind::PowerController);
     nucleo_g474re::load_settings(node, store.as_mut());
-    nucleo_g474re::start_update_path(node, flash);
+    nucleo_g474re::start_update_path(node);
     install_row_bus(RackRowBus::new(rack));
     let rack_state = RACK_STATE.init(RackBus::new());
     RACK.lock(|r| *r.borrow_mut() = Some(rack_state));

@@ -1,18 +1,45 @@
 //! rackloop's bootloader on QEMU `mps2-an386`: `embassy-boot` over the board's flash file
 //! swaps in a marked update, or swaps the previous image back when the one swapped in did not
-//! mark itself good, then loads the active slot at `APP_BASE` and jumps to it.
+//! mark itself good, then loads the active slot at `APP_BASE` and jumps to it, leaving its
+//! services: the signature check, and the update path over the flash file (the update slot
+//! and the state page) that the images' nodes serve.
 #![no_std]
 #![no_main]
 // Jumping to the image (its vector table, its stack) and loading it into code memory are
 // `unsafe` by nature; the workspace denies it elsewhere.
 #![allow(unsafe_code)]
 
-use boot_services::{BootServices, MAGIC};
+use boot_services::BootServicesV2;
+use boot_services::update::Agent;
 use cortex_m_rt::entry;
 use cortex_m_semihosting::{debug, hprintln};
 use embassy_boot::{BootLoader, BootLoaderConfig, State};
-use qemu_mps2_an386_boot::{FlashFile, SERVICES_AT, verify_update};
+use qemu_mps2_an386_boot::{FlashFile, Partition, SERVICES_AT, verify_update};
+use rack_node::update::{UpdateConfig, Updater};
 use rack_protocol::image::qemu;
+use rack_protocol::types::EventKind;
+
+/// The update path the images open: the updater over the flash file's update slot and state
+/// page, with the signature checked here.
+static AGENT: Agent<Updater<Partition, Partition>> = Agent::new();
+
+/// The update path for the image `config` describes; `None` without the flash file.
+fn make_updater(
+    config: UpdateConfig,
+) -> Option<(Updater<Partition, Partition>, Option<EventKind>)> {
+    let file = FlashFile::open()?;
+    Some(Updater::new(
+        file.partition(qemu::DFU),
+        file.partition(qemu::STATE),
+        config,
+    ))
+}
+
+/// The services this bootloader offers the images.
+static SERVICES: BootServicesV2 = BootServicesV2::new(
+    verify_update,
+    boot_services::update_agent!(AGENT, make_updater),
+);
 
 #[entry]
 fn main() -> ! {
@@ -43,10 +70,6 @@ fn main() -> ! {
         fail()
     }
     file.close();
-    static SERVICES: BootServices = BootServices {
-        magic: MAGIC,
-        verify_update,
-    };
     // SAFETY: SERVICES_AT is the top of the bootloader's RAM, which its memory.x leaves out
     // and the images do not use.
     unsafe { boot_services::publish(SERVICES_AT, &SERVICES) };
