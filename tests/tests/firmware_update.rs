@@ -383,6 +383,17 @@ fn an_image_that_never_becomes_healthy_is_rolled_back_at_the_next_reset() {
         "{s}"
     );
     assert_eq!(s["slot"], "Previous", "{s}");
+    // The image before logged the verification and the swap just before its reset; the
+    // bootloader carried them across it, and the new image logs them before its trial.
+    let text = json(&rackctl(&bridge.addr, &keys, &["log"])).to_string();
+    let at = |step: &str| {
+        text.find(&format!("\"step\":\"{step}\""))
+            .unwrap_or(usize::MAX)
+    };
+    assert!(
+        at("Verified") < at("Swapping") && at("Swapping") < at("Trial") && at("Trial") < usize::MAX,
+        "the new image's log: the update verified, the swap, the trial, in order: {text}"
+    );
     // The next reset (here the reset line; on a board in the field, the trial's own limit).
     pil.reset().unwrap();
     let s = status(&bridge.addr, &keys);

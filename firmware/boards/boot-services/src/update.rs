@@ -55,6 +55,58 @@ pub struct UpdateAgent {
     /// The control loop's health (1 healthy) at `now_ms`: `HEALTH_CONFIRMED` when the image
     /// on trial has just marked itself good.
     pub health: unsafe extern "C" fn(now_ms: u64, healthy: u32) -> u32,
+    /// 1 when this boot is a swap the image before asked for (its version written to `out`,
+    /// once: see [`carry`]), else 0.
+    pub carried: unsafe extern "C" fn(out: *mut RawVersion) -> u32,
+}
+
+/// The update the agent carries across the reset its swap asks for, for the image the
+/// bootloader starts next: the image before logged its verification and the swap just before
+/// the reset, in a log in its RAM that the reset loses. Kept in the bootloader's RAM that no
+/// startup clears (`.uninit`), whose address is the bootloader's, which is not updated: the
+/// image that reads it is another build than the one that asked.
+#[unsafe(link_section = ".uninit.rackloop_carried")]
+static mut CARRIED: core::mem::MaybeUninit<[u32; 2]> = core::mem::MaybeUninit::uninit();
+
+/// Marks a carried swap (RAM after power-on holds anything: believed only with it).
+const CARRIED_MAGIC: u32 = 0x5041_5753;
+
+/// Carries `version` (the swap just asked for) to the next boot.
+fn carry(version: RawVersion) {
+    let base = core::ptr::addr_of_mut!(CARRIED).cast::<u32>();
+    // SAFETY: two words inside the static, each written whole (every bit pattern is a u32);
+    // the one caller at a time is the image's task that serves the link.
+    unsafe {
+        core::ptr::write_volatile(base.add(1), version.packed());
+        core::ptr::write_volatile(base, CARRIED_MAGIC);
+    }
+}
+
+/// The version a swap carried to this boot, once (the record is cleared).
+fn take_carried() -> Option<RawVersion> {
+    let base = core::ptr::addr_of_mut!(CARRIED).cast::<u32>();
+    // SAFETY: as in `carry`.
+    unsafe {
+        let magic = core::ptr::read_volatile(base);
+        let version = core::ptr::read_volatile(base.add(1));
+        core::ptr::write_volatile(base, 0);
+        (magic == CARRIED_MAGIC).then_some(RawVersion::unpacked(version))
+    }
+}
+
+/// [`UpdateAgent::carried`], the same on every board.
+///
+/// # Safety
+/// `out` must be writable.
+pub unsafe extern "C" fn carried(out: *mut RawVersion) -> u32 {
+    match take_carried() {
+        Some(version) => {
+            // SAFETY: the caller's pointer.
+            unsafe { out.write(version) };
+            1
+        }
+        None => 0,
+    }
 }
 
 /// The most image keys the bootloader keeps for an image (more are left out).
@@ -68,12 +120,14 @@ pub struct ServicesFirmware {
 
 impl ServicesFirmware {
     /// Opens the update path the bootloader keeps, for this image (`config`), and says how it
-    /// booted (the event to log: on trial, or put back); `None` when the bootloader keeps none
-    /// (a first-table bootloader) or could not open it.
+    /// booted, as the events to log in order: the image verified and the swap to it, when the
+    /// image before asked for this boot's swap (carried by the bootloader across the reset),
+    /// then on trial, or put back. `None` when the bootloader keeps no update path (a
+    /// first-table bootloader) or could not open it.
     pub fn open(
         services: &'static BootServices,
         config: &UpdateConfig,
-    ) -> Option<(Self, Option<EventKind>)> {
+    ) -> Option<(Self, [Option<EventKind>; 3])> {
         let agent = services.update()?;
         let keys: heapless::Vec<RawKey, MAX_KEYS> = config
             .keys
@@ -90,16 +144,22 @@ impl ServicesFirmware {
             BOOT_ROLLED_BACK => Some(FirmwareStep::RolledBack),
             _ => return None,
         };
-        let event = step.map(|step| EventKind::Firmware {
-            step,
-            version: config.running,
-        });
+        let event = |step, version| EventKind::Firmware { step, version };
+        let mut swapped_to = RawVersion::default();
+        // SAFETY: `swapped_to` is writable for the call.
+        let swapped = unsafe { (agent.carried)(&mut swapped_to) } == 1;
+        let swapped_to = FirmwareVersion::from(swapped_to);
+        let events = [
+            swapped.then(|| event(FirmwareStep::Verified, swapped_to)),
+            swapped.then(|| event(FirmwareStep::Swapping, swapped_to)),
+            step.map(|step| event(step, config.running)),
+        ];
         Some((
             Self {
                 agent,
                 running: config.running,
             },
-            event,
+            events,
         ))
     }
 }
@@ -281,6 +341,7 @@ impl<U: Firmware> Agent<U> {
     pub unsafe fn swap(&self, out: *mut RawVersion) -> RawRefusal {
         match self.with(Firmware::swap) {
             Some(Ok(version)) => {
+                carry(version.into());
                 // SAFETY: the caller's pointer.
                 unsafe { out.write(version.into()) };
                 RawRefusal::NONE
@@ -374,6 +435,7 @@ macro_rules! update_agent {
             swap,
             reset_due,
             health,
+            carried: $crate::update::carried,
         }
     }};
 }

@@ -300,7 +300,7 @@ pub fn settings_store(
 
 /// Gives the node its update path, kept by the bootloader (the update slot and the state page
 /// in bank 2, written while the image runs from bank 1: `boot_services::update`), and logs how
-/// this image booted (on trial, or put back). An image started without the bootloader, by a
+/// this image booted (verified and swapped in by the image before, on trial, or put back). An image started without the bootloader, by a
 /// debugger, has none and answers the update requests `NotSupported`.
 pub fn start_update_path<A: Application>(node: &Shared<A>) {
     static FIRMWARE: static_cell::StaticCell<ServicesFirmware> = static_cell::StaticCell::new();
@@ -311,7 +311,7 @@ pub fn start_update_path<A: Application>(node: &Shared<A>) {
             rack_protocol::image::Board::NucleoG474re,
             nucleo::ACTIVE.1,
         );
-        let Some((firmware, event)) = nucleo_g474re_boot::services()
+        let Some((firmware, events)) = nucleo_g474re_boot::services()
             .and_then(|services| ServicesFirmware::open(services, &config))
         else {
             defmt::warn!("no update path in the bootloader's services");
@@ -321,7 +321,7 @@ pub fn start_update_path<A: Application>(node: &Shared<A>) {
             return;
         };
         n.set_firmware(firmware);
-        if let Some(event) = event {
+        for event in events.into_iter().flatten() {
             n.record(now(), event);
         }
     });

@@ -259,16 +259,16 @@ fn settings_store(kind: rack_protocol::types::DeviceKind) -> Option<Store<RamFla
     Store::new(RamFlash::new(mem), 0..len, kind).ok()
 }
 
-/// The node's update path, kept by the bootloader, and how this image booted (the event to
+/// The node's update path, kept by the bootloader, and how this image booted (the events to
 /// log); `None` without a bootloader that keeps one (an image started on its own).
 fn update_path(
     kind: rack_protocol::types::DeviceKind,
 ) -> Option<(
     &'static mut ServicesFirmware,
-    Option<rack_protocol::types::EventKind>,
+    [Option<rack_protocol::types::EventKind>; 3],
 )> {
     static FIRMWARE: StaticCell<ServicesFirmware> = StaticCell::new();
-    let (firmware, event) = ServicesFirmware::open(
+    let (firmware, events) = ServicesFirmware::open(
         qemu_mps2_an386_boot::services()?,
         &UpdateConfig::for_board(
             kind,
@@ -276,7 +276,7 @@ fn update_path(
             qemu::ACTIVE.1,
         ),
     )?;
-    Some((FIRMWARE.try_init(firmware)?, event))
+    Some((FIRMWARE.try_init(firmware)?, events))
 }
 
 /// The requests' MAC, computed by the bootloader ([`boot_services::BootServices::mac`]).
@@ -309,9 +309,9 @@ pub fn run<A: Application>(
         None => (rack_protocol::types::StoreStatus::None, None),
     };
     node.restore_settings(Instant(0), status, kept);
-    if let Some((updater, event)) = update_path(node.app.kind()) {
+    if let Some((updater, events)) = update_path(node.app.kind()) {
         node.set_firmware(updater);
-        if let Some(event) = event {
+        for event in events.into_iter().flatten() {
             node.record(Instant(0), event);
         }
     }

@@ -50,13 +50,13 @@ impl From<RawVersion> for FirmwareVersion {
 
 impl RawVersion {
     /// In one word (`major << 16 | minor << 8 | patch`), for a refusal's fields.
-    const fn packed(self) -> u32 {
+    pub const fn packed(self) -> u32 {
         (self.major as u32) << 16 | (self.minor as u32) << 8 | self.patch as u32
     }
 
     /// From [`RawVersion::packed`]'s word.
     #[allow(clippy::cast_possible_truncation)] // each byte taken alone
-    const fn unpacked(word: u32) -> Self {
+    pub const fn unpacked(word: u32) -> Self {
         Self {
             major: (word >> 16) as u8,
             minor: (word >> 8) as u8,
