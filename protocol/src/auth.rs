@@ -19,8 +19,9 @@
 //! HMAC-SHA256 truncated to 128 bits is the `RustCrypto` `hmac` and `sha2` crates (`no_std`, no
 //! allocation), as RFC 2104 / RFC 4868 allow; the comparison is constant-time
 //! ([`Auth::matches`]). A device may have the MAC computed outside its image (the Nucleo's
-//! bootloader offers it, see `rack_node::keys::MacFn`): it checks it the same way. The CRC still guards against line noise: a corrupted frame is
-//! dropped as `BadCrc` before any MAC is computed.
+//! bootloader offers it, see `rack_node::keys::MacFn`): it checks it the same way. The CRC
+//! still guards against line noise: a corrupted frame is dropped as `BadCrc` before any MAC is
+//! computed.
 
 use heapless::Vec;
 use hmac::{Hmac, KeyInit, Mac};

@@ -300,8 +300,9 @@ pub fn settings_store(
 
 /// Gives the node its update path, kept by the bootloader (the update slot and the state page
 /// in bank 2, written while the image runs from bank 1: `boot_services::update`), and logs how
-/// this image booted (verified and swapped in by the image before, on trial, or put back). An image started without the bootloader, by a
-/// debugger, has none and answers the update requests `NotSupported`.
+/// this image booted (verified and swapped in by the image before, on trial, or put back). An
+/// image started without the bootloader, by a debugger, has none and answers the update
+/// requests `NotSupported`.
 pub fn start_update_path<A: Application>(node: &Shared<A>) {
     static FIRMWARE: static_cell::StaticCell<ServicesFirmware> = static_cell::StaticCell::new();
     node.lock(|cell| {
