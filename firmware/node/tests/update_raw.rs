@@ -97,8 +97,6 @@ fn every_refusal_of_the_update_path_crosses_as_it_was_and_success_as_none() {
             );
         }
     }
-    let ok: Result<u8, Refusal> = Ok(3);
-    assert_eq!(RawRefusal::from(&ok), RawRefusal::NONE);
     assert_eq!(RawRefusal::NONE.result(), Ok(()));
 }
 

@@ -285,15 +285,6 @@ impl RawRefusal {
     }
 }
 
-impl<T> From<&Result<T, ProtoRefusal>> for RawRefusal {
-    fn from(r: &Result<T, ProtoRefusal>) -> Self {
-        match r {
-            Ok(_) => Self::NONE,
-            Err(e) => (*e).into(),
-        }
-    }
-}
-
 impl From<ProtoRefusal> for RawRefusal {
     fn from(r: ProtoRefusal) -> Self {
         let of = Self::of;
