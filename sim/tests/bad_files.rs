@@ -106,6 +106,11 @@ fn each_bad_file_fails_with_file_line_field_value_and_range() {
             "coolant controller's own range",
         ),
         (
+            BASE.replace("feed_forward = true", "running_pumps = 3"),
+            "bad.toml:8: controller.running_pumps = 3: allowed 1..=2",
+            "the row's pumps that may run at once",
+        ),
+        (
             with_row("secondary_density_kg_per_l = 0"),
             "bad.toml:5: row.secondary_density_kg_per_l = 0: allowed 0.8..=1.3",
             "PG25",

@@ -73,6 +73,9 @@ pub fn controller_config(
     if let Some(v) = o.lead_rotation_interval_s {
         c.lead_rotation_interval_s = v;
     }
+    if let Some(v) = o.running_pumps {
+        c.running_pumps = v;
+    }
     if let Some(v) = o.feed_forward {
         c.feed_forward = v;
     }
@@ -81,6 +84,7 @@ pub fn controller_config(
     }
     if control == Control::Baseline {
         c.feed_forward = false;
+        c.running_pumps = 1;
         #[allow(clippy::cast_possible_truncation)]
         {
             c.pump_control = PumpControl::FixedSpeed((p.pump_design_speed * 100.0) as f32);

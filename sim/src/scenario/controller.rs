@@ -21,6 +21,9 @@ pub struct ControllerOverrides {
     pub leak_reaction_delay_s: Option<f32>,
     /// Lead pump rotation interval, s.
     pub lead_rotation_interval_s: Option<f32>,
+    /// Pumps that run at once, sharing the flow (1: lead/standby; at most the row's pumps,
+    /// checked with the row).
+    pub running_pumps: Option<usize>,
     /// Use the row-bus feed-forward.
     pub feed_forward: Option<bool>,
     /// Feed-forward lag at design flow, s (else the commissioned loop volume over the design

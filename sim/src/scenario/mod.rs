@@ -241,6 +241,18 @@ impl Scenario {
         self.controller
             .validate()
             .map_err(|e| e.under("controller"))?;
+        if let Some(n) = self.controller.running_pumps
+            && !(1..=self.row.pumps).contains(&n)
+        {
+            return Err(Invalid::new(
+                "controller.running_pumps",
+                n,
+                format!(
+                    "1..={} (the row's pumps that may run at once)",
+                    self.row.pumps
+                ),
+            ));
+        }
         self.facility.validate()?;
         self.workload.validate().map_err(|e| e.under("workload"))?;
         for (i, f) in self.faults.iter().enumerate() {

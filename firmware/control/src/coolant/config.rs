@@ -28,8 +28,13 @@ pub struct CoolantConfig {
     pub racks: usize,
     /// Secondary supply sensors fitted (1..=3).
     pub supply_sensors: usize,
-    /// Pumps fitted (2..=3); one runs, the others stand by.
+    /// Pumps fitted (2..=3).
     pub pumps: usize,
+    /// Pumps that run at once, sharing the flow at one speed (1..=`pumps`); the others stand
+    /// by. With two or more running, a trip loses that pump's share of the flow, not all of
+    /// it, while the others speed up (a lead/standby CDU's flow falls to its standby's
+    /// spin-up, ~30 % for ~2 s).
+    pub running_pumps: usize,
     /// Secondary supply setpoint, degC (Redfish CDU mockup: 30).
     pub supply_setpoint_c: f32,
     /// Allowed supply setpoint range, degC (Redfish mockup: 10..=35).
@@ -88,7 +93,10 @@ pub struct CoolantConfig {
     pub flow_exponent: f32,
     /// GPU slowdown temperature, degC (H100 class ~83, assumed).
     pub gpu_slowdown_c: f32,
-    /// GPU margin below slowdown the pumps keep, K.
+    /// GPU margin below slowdown the pumps keep, K: the pressure rises above the load's reset
+    /// for a GPU within it. 3 K is where the racks' power controllers start capping (their
+    /// `gpu_limit_c`); a wider margin raises the flow on rows whose GPUs run warm but safe,
+    /// which, once the valve is wide open, warms the supply for every rack.
     pub gpu_margin_k: f32,
     /// Differential pressure added per K of missing GPU margin, kPa/K.
     pub dp_per_margin_kpa_per_k: f32,
@@ -179,6 +187,7 @@ impl Default for CoolantConfig {
             racks: 8,
             supply_sensors: 3,
             pumps: 2,
+            running_pumps: 2,
             supply_setpoint_c: 30.0,
             supply_setpoint_min_c: 10.0,
             supply_setpoint_max_c: 35.0,
@@ -220,7 +229,7 @@ impl Default for CoolantConfig {
             coolant_density_kg_per_l: 1.02,
             flow_exponent: 1.85,
             gpu_slowdown_c: 83.0,
-            gpu_margin_k: 8.0,
+            gpu_margin_k: 3.0,
             dp_per_margin_kpa_per_k: 3.0,
             dp_setpoint_slew_kpa_per_s: 5.0,
             dp_reset_decay_s: 900.0,

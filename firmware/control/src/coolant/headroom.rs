@@ -9,6 +9,8 @@
 //!   less show as a factor below 1, a better row as one above; filtered over `CALIBRATION_S`);
 //! - a valve that does not follow its demand (command and feedback apart by more than the
 //!   valve-fault tolerance) is counted at where it stands: the capacity is what it rejects now;
+//! - a valve wide open (95 % or more) with the supply still over its setpoint by more than
+//!   0.5 K leaves none: the row cannot reject its present load at the setpoint, let alone more;
 //! - the pumps' largest flow bounds it at the design temperature rise, and a loop whose flow has
 //!   collapsed (no pump delivering), or whose flow cannot be measured, has none;
 //! - while the supply holds its setpoint (within 0.5 K) with valve travel to spare, it is at
@@ -21,6 +23,10 @@ use super::model::FullOpen;
 use super::sensors::SensorBank;
 use super::{CoolantConfig, CoolantInputs, CoolantState};
 
+/// The supply holds its setpoint within this, K.
+const HOLDING_K: f32 = 0.5;
+/// A valve at this position or more has no travel left to reject more heat, %.
+const OPEN_PCT: f32 = 95.0;
 /// Time constant of the calibration factor's filter, s.
 const CALIBRATION_S: f32 = 30.0;
 /// The calibration moves only while the model's duty at the valve's position is at least this
@@ -92,6 +98,11 @@ impl Headroom {
                 self.calibration += (ratio - self.calibration) * (dt / CALIBRATION_S).min(1.0);
             }
         }
+        // Wide open and the supply still over its setpoint: the row cannot reject even its
+        // load at the setpoint, whatever the model says it could.
+        if valve_ok && position >= OPEN_PCT && supply > c.supply_setpoint_c + HOLDING_K {
+            return 0.0;
+        }
         let stuck = valve_ok && (position - m.valve_demand_pct).abs() > c.valve_fault_tolerance_pct;
         let capacity = match measured_w {
             // The valve will not move: the row rejects what it rejects now.
@@ -107,8 +118,10 @@ impl Headroom {
         // While the supply holds its setpoint with valve travel to spare, the row can take at
         // least a little more than it carries: the racks are not starved by a model that
         // thinks less of the row than the row does.
-        let holding =
-            (supply - c.supply_setpoint_c).abs() <= 0.5 && valve_ok && !stuck && position < 95.0;
+        let holding = (supply - c.supply_setpoint_c).abs() <= HOLDING_K
+            && valve_ok
+            && !stuck
+            && position < OPEN_PCT;
         let capacity = if holding {
             capacity.max(1.05 * m.heat_w)
         } else {
@@ -190,6 +203,14 @@ mod tests {
             0.1,
         );
         assert!((stuck - 1_000.0).abs() < 50.0, "{stuck}");
+        // Wide open and the supply 1 K over its setpoint, inside the alarm band: none, though
+        // the model (facility water 5 K under the supply) promises plenty.
+        let (config, sensors, inputs) = bench(38.0, 100.0, 25.0);
+        let open = measured(&sensors, &inputs, 31.0, 100.0, now_w);
+        assert_eq!(h.headroom_w(&config, &open, 0.1), 0.0);
+        // The same valve with the supply held: the model's headroom.
+        let held = measured(&sensors, &inputs, 30.0, 100.0, now_w);
+        assert!(h.headroom_w(&config, &held, 0.1) > 100_000.0);
     }
 
     #[test]

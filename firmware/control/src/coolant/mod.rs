@@ -151,6 +151,9 @@ impl CoolantController {
             racks: config.racks.clamp(1, MAX_RACKS),
             supply_sensors: config.supply_sensors.clamp(1, MAX_SUPPLY_SENSORS),
             pumps: config.pumps.clamp(1, MAX_PUMPS),
+            running_pumps: config
+                .running_pumps
+                .clamp(1, config.pumps.clamp(1, MAX_PUMPS)),
             ..config
         };
         Self {
@@ -395,6 +398,7 @@ impl CoolantController {
             self.state,
             supply_lost,
             load.heat_w,
+            load.peak_rack_w,
             load.hottest_gpu_c,
             inputs,
             &self.sensors,
@@ -446,25 +450,23 @@ impl CoolantController {
             };
             self.fire(now, Trigger::Start, reason);
             // A controller that boots on a running row (reset, flashed or power-cycled while
-            // the drives ran on at their fail-safe speed) takes over the pump that runs, from
-            // the speed it runs at: no bump (docs/failsafe.md).
-            let running = if self.started_once {
+            // the drives ran on at their fail-safe speed) takes over the pumps that run, from
+            // the speed they run at: no bump (docs/failsafe.md).
+            let running_rpm = if self.started_once {
                 None
             } else {
-                PumpBank::running_pump(
+                self.pumps.adopt_running(
+                    now,
                     inputs,
                     &self.config,
                     WARM_START_RPM_FRACTION * self.config.pump_max_rpm,
                 )
             };
-            if let Some((pump, _)) = running {
-                self.pumps.adopt_lead(pump);
-            }
             self.started_once = true;
             self.started_at = now;
             self.supply_reached_band = false;
             self.pumps.start_lead(now);
-            let running_pct = running.map(|(_, rpm)| rpm / self.config.pump_max_rpm * 100.0);
+            let running_pct = running_rpm.map(|rpm| rpm / self.config.pump_max_rpm * 100.0);
             self.pressure_loop.start(&self.config, running_pct);
         }
     }

@@ -1,6 +1,7 @@
-//! The pressure loop: the lead pump's speed holds the secondary differential pressure (or the
-//! flow, or a fixed speed). The pressure setpoint is **reset from the heat load**: the
-//! pressure that gives the flow for the design temperature rise at the load's envelope
+//! The pressure loop: the running pumps' speed holds the secondary differential pressure (or
+//! the flow, or a fixed speed). The pressure setpoint is **reset from the heat load**: the
+//! pressure that gives the flow for the design temperature rise at the load's envelope (the
+//! row's load, or its most loaded open rack's if that is more: one pressure feeds them all)
 //! (`dp_design x envelope^flow_exponent`; the envelope rises with the load at once and decays
 //! over `dp_reset_decay_s`, so a load that swings, as training does, keeps a steady flow),
 //! raised by `dp_per_margin_kpa_per_k` for every kelvin the hottest GPU is short of its margin
@@ -53,14 +54,21 @@ impl PressureLoop {
         state: CoolantState,
         supply_lost: bool,
         heat_w: f32,
+        peak_rack_w: f32,
         hottest_gpu_c: Option<f32>,
         inputs: &CoolantInputs,
         sensors: &SensorBank,
         dt: f32,
     ) -> f32 {
         let c = config;
+        // The load the reset follows: the row's, or its most loaded rack's if more (one
+        // differential pressure feeds every rack).
+        #[allow(clippy::cast_precision_loss)] // at most MAX_RACKS
+        let rack_design_w = c.design_heat_w / c.racks.max(1) as f32;
         let load_fraction = if hottest_gpu_c.is_some() {
-            (heat_w / c.design_heat_w).clamp(0.0, 1.5)
+            (heat_w / c.design_heat_w)
+                .max(peak_rack_w / rack_design_w)
+                .clamp(0.0, 1.5)
         } else {
             1.0
         };
@@ -149,6 +157,8 @@ mod tests {
                     state,
                     lost,
                     heat_w,
+                    // The load spread evenly over the racks.
+                    heat_w / self.config.racks as f32,
                     gpu_c,
                     &self.inputs,
                     &self.sensors,
@@ -180,12 +190,39 @@ mod tests {
             "{}",
             b.p.dp_setpoint_kpa
         );
-        // 3 K short of the 8 K margin below 83 degC: 9 kPa more.
-        b.run(10, running, false, half, Some(78.0));
+        // 3 K short of the 3 K margin below 83 degC: 9 kPa more.
+        b.run(10, running, false, half, Some(83.0));
         assert!((b.p.dp_setpoint_kpa - (expected + 9.0)).abs() < 1e-3);
         // Without reports: the design pressure.
         b.run(10, running, false, half, None);
         assert!((b.p.dp_setpoint_kpa - 35.0).abs() < 1e-4);
+    }
+
+    #[test]
+    fn one_rack_at_full_load_keeps_the_design_pressure_on_a_half_loaded_row() {
+        let mut b = Bench::new();
+        b.config.temp_pid.slew_per_s = 100.0 / 20.0;
+        let c = b.config;
+        let half = 0.5 * c.design_heat_w;
+        let rack_full = c.design_heat_w / c.racks as f32;
+        for _ in 0..60 {
+            b.p.step(
+                &c,
+                CoolantState::Running,
+                false,
+                half,
+                rack_full,
+                Some(60.0),
+                &b.inputs,
+                &b.sensors,
+                1.0,
+            );
+        }
+        assert!(
+            (b.p.dp_setpoint_kpa - c.dp_design_kpa).abs() < 1e-3,
+            "{}",
+            b.p.dp_setpoint_kpa
+        );
     }
 
     #[test]

@@ -1,9 +1,12 @@
-//! The N+1 pumps: one runs (the lead), the others stand by. A running pump is judged once it
-//! has had `pump_spinup_s` to reach speed: a tach below `pump_underspeed_fraction` of its
-//! command for `pump_fault_delay_s`, or a drive over-current, faults it (`PumpFault`,
-//! critical) and the lead **fails over** to the next pump standing by. At the rotation
-//! interval the lead **rotates**: the next pump starts, and takes the lead once at 90 % of the
-//! lead's speed (the old lead then stands by). Every lead change is logged with its reason.
+//! The N+1 pumps: `running_pumps` of them run in parallel at one speed (the lead and its
+//! assists), the others stand by; a starting controller runs the lead alone until it is
+//! Running. A running pump is judged once it has had `pump_spinup_s` to reach speed: a tach
+//! below `pump_underspeed_fraction` of its command for `pump_fault_delay_s`, or a drive
+//! over-current, faults it (`PumpFault`, critical); a faulted lead **fails over** to the next
+//! pump that runs, else to the next standing by, and a pump standing by starts to keep the
+//! running count. At the rotation interval the lead **rotates** to a pump standing by, if
+//! any: it starts, and takes the lead once at 90 % of the lead's speed (the old lead then
+//! stands by). Every lead change is logged with its reason.
 //!
 //! ```text
 //!  Standby ──start──▶ Running ──under-speed or over-current──▶ Faulted
@@ -106,10 +109,23 @@ impl PumpBank {
                 #[allow(clippy::cast_possible_truncation)] // i < MAX_PUMPS
                 annunciator.set(now, Alarm::PumpFault, i as u8, true, true);
                 if i == self.lead
-                    && let Some(next) = self.next_pump(c, i)
+                    && let Some(next) = self
+                        .next_pump(c, i, PumpState::Running)
+                        .or_else(|| self.next_pump(c, i, PumpState::Standby))
                 {
-                    self.change_lead(now, next, Reason::PumpFault, annunciator);
+                    self.change_lead(now, next, Reason::PumpFault, c, annunciator);
                 }
+            }
+        }
+
+        // The assists: pumps standing by start until `running_pumps` run (not while the
+        // controller starts or stops).
+        if may_rotate {
+            while self.running(c) < c.running_pumps {
+                let Some(next) = self.next_pump(c, self.lead, PumpState::Standby) else {
+                    break;
+                };
+                self.start(now, next);
             }
         }
 
@@ -120,7 +136,7 @@ impl PumpBank {
         {
             let due = now.plus_millis(secs_to_ms(c.lead_rotation_interval_s));
             self.rotation = Rotation::Waiting { due };
-            if let Some(next) = self.next_pump(c, self.lead)
+            if let Some(next) = self.next_pump(c, self.lead, PumpState::Standby)
                 && may_rotate
             {
                 self.start(now, next);
@@ -139,7 +155,7 @@ impl PumpBank {
                 self.rotation = Rotation::Waiting { due };
             } else if at_speed {
                 self.rotation = Rotation::Waiting { due };
-                self.change_lead(now, next, Reason::LeadRotation, annunciator);
+                self.change_lead(now, next, Reason::LeadRotation, c, annunciator);
             }
         }
     }
@@ -205,7 +221,7 @@ impl PumpBank {
             return Err(SettingError::NotPermitted);
         }
         if pump != self.lead {
-            self.change_lead(now, pump, Reason::Command, annunciator);
+            self.change_lead(now, pump, Reason::Command, config, annunciator);
         }
         Ok(())
     }
@@ -216,32 +232,27 @@ impl PumpBank {
     }
 
     /// The controller boots on a running row (it was reset, or flashed, while the drives ran
-    /// on): the fitted pump turning fastest, if any turns at `min_rpm` or more, is the one the
-    /// drives kept running; it becomes the lead.
-    pub fn running_pump(
+    /// on): the fitted pumps turning at `min_rpm` or more are the ones the drives kept
+    /// running. They run on (up to `running_pumps`), the first of them as the lead; returns
+    /// its speed, rpm, if any turns.
+    pub fn adopt_running(
+        &mut self,
+        now: Instant,
         inputs: &CoolantInputs,
         config: &CoolantConfig,
         min_rpm: f32,
-    ) -> Option<(usize, f32)> {
-        inputs
-            .pump_tach_rpm
-            .iter()
-            .copied()
-            .enumerate()
-            .take(config.pumps)
-            .filter(|(_, rpm)| *rpm >= min_rpm)
-            .fold(None, |best: Option<(usize, f32)>, (i, rpm)| match best {
-                Some((_, b)) if b >= rpm => best,
-                _ => Some((i, rpm)),
-            })
-    }
-
-    /// Makes `pump` the lead without logging a change (a warm start adopts the pump the
-    /// drives kept running).
-    pub fn adopt_lead(&mut self, pump: usize) {
-        if pump < MAX_PUMPS {
-            self.lead = pump;
+    ) -> Option<f32> {
+        let mut lead_rpm = None;
+        for (i, rpm) in inputs.pump_tach_rpm.iter().enumerate().take(config.pumps) {
+            if *rpm >= min_rpm && self.running(config) < config.running_pumps {
+                if lead_rpm.is_none() {
+                    self.lead = i;
+                    lead_rpm = Some(*rpm);
+                }
+                self.start(now, i);
+            }
         }
+        lead_rpm
     }
 
     /// Every running pump stands by (the controller stopped).
@@ -253,14 +264,20 @@ impl PumpBank {
         }
     }
 
-    fn next_pump(&self, config: &CoolantConfig, from: usize) -> Option<usize> {
+    /// How many fitted pumps run.
+    fn running(&self, config: &CoolantConfig) -> usize {
+        self.pumps
+            .iter()
+            .take(config.pumps)
+            .filter(|p| p.state == PumpState::Running)
+            .count()
+    }
+
+    /// The first pump after `from`, in turn, that is in `state`.
+    fn next_pump(&self, config: &CoolantConfig, from: usize, state: PumpState) -> Option<usize> {
         (1..config.pumps)
             .map(|k| (from + k) % config.pumps)
-            .find(|&i| {
-                self.pumps
-                    .get(i)
-                    .is_some_and(|p| p.state == PumpState::Standby)
-            })
+            .find(|&i| self.pumps.get(i).is_some_and(|p| p.state == state))
     }
 
     fn start(&mut self, now: Instant, i: usize) {
@@ -278,11 +295,15 @@ impl PumpBank {
         now: Instant,
         to: usize,
         reason: Reason,
+        config: &CoolantConfig,
         annunciator: &mut Annunciator,
     ) {
         let from = self.lead;
         self.start(now, to);
-        if let Some(p) = self.pumps.get_mut(from)
+        // The old lead stands by only if more pumps now run than should (it keeps running as
+        // an assist when the new lead was one already).
+        if self.running(config) > config.running_pumps
+            && let Some(p) = self.pumps.get_mut(from)
             && p.state == PumpState::Running
         {
             p.state = PumpState::Standby;
@@ -362,17 +383,26 @@ mod tests {
         assert_eq!(out.pump_states[0], PumpState::Faulted);
     }
 
+    /// A bank whose lead has started at t = 0, its annunciator, and steady inputs.
+    fn started(config: &CoolantConfig) -> (PumpBank, Annunciator, CoolantInputs) {
+        let mut bank = PumpBank::new();
+        bank.schedule_rotation(Instant(0), config);
+        bank.start_lead(Instant(0));
+        (
+            bank,
+            Annunciator::new(),
+            CoolantInputs::uniform(Instant(0), 30.0),
+        )
+    }
+
     #[test]
     fn rotation_hands_over_once_the_next_pump_is_at_speed() {
         let config = CoolantConfig {
             lead_rotation_interval_s: 10.0,
+            running_pumps: 1,
             ..CoolantConfig::default()
         };
-        let mut bank = PumpBank::new();
-        let mut ann = Annunciator::new();
-        bank.schedule_rotation(Instant(0), &config);
-        bank.start_lead(Instant(0));
-        let mut inputs = CoolantInputs::uniform(Instant(0), 30.0);
+        let (mut bank, mut ann, mut inputs) = started(&config);
         inputs.pump_tach_rpm = [2_000.0, 0.0, 0.0];
         let commanded = [60.0, 0.0, 0.0];
         bank.supervise(
@@ -400,6 +430,56 @@ mod tests {
             out.pump_states[0],
             PumpState::Standby,
             "the old lead stands by"
+        );
+    }
+
+    #[test]
+    fn parallel_pumps_run_together_and_a_trip_leaves_the_others_running() {
+        let config = CoolantConfig {
+            pumps: 3,
+            running_pumps: 2,
+            ..CoolantConfig::default()
+        };
+        let (mut bank, mut ann, mut inputs) = started(&config);
+        let commanded = [60.0, 60.0, 60.0];
+        let mut out = super::super::CoolantController::new(config).outputs;
+        let states = |bank: &PumpBank, out: &mut super::super::CoolantOutputs| {
+            bank.command(60.0, false, &config, out);
+            out.pump_states
+        };
+        // Starting: the lead alone.
+        bank.supervise(Instant(100), &inputs, &config, &commanded, false, &mut ann);
+        assert_eq!(
+            states(&bank, &mut out),
+            [PumpState::Running, PumpState::Standby, PumpState::Standby]
+        );
+        // Running: the next pump assists.
+        bank.supervise(Instant(200), &inputs, &config, &commanded, true, &mut ann);
+        assert_eq!(
+            states(&bank, &mut out),
+            [PumpState::Running, PumpState::Running, PumpState::Standby]
+        );
+        assert_eq!(out.pump_speed_pct, [60.0, 60.0, 0.0], "one speed for both");
+        // A technician hands the lead to the assist: both keep running.
+        bank.set_lead(Instant(300), 1, &config, &mut ann).unwrap();
+        bank.set_lead(Instant(400), 0, &config, &mut ann).unwrap();
+        assert_eq!(
+            states(&bank, &mut out),
+            [PumpState::Running, PumpState::Running, PumpState::Standby]
+        );
+        // The lead's tach falls to nothing: past its fault delay it faults, the assist that
+        // already runs leads, and the pump standing by starts to keep two running.
+        inputs.pump_tach_rpm = [0.0, 2_160.0, 0.0];
+        let mut t = 10_000;
+        while !bank.any_faulted(&config) {
+            bank.supervise(Instant(t), &inputs, &config, &commanded, true, &mut ann);
+            t += 100;
+            assert!(t < 20_000, "the dead lead never faulted");
+        }
+        assert_eq!(bank.lead(), 1);
+        assert_eq!(
+            states(&bank, &mut out),
+            [PumpState::Faulted, PumpState::Running, PumpState::Running]
         );
     }
 }

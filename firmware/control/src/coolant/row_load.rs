@@ -18,6 +18,9 @@ pub(super) struct RowLoadNow {
     pub heat_w: f32,
     /// The hottest GPU among fresh reports, degC (none without a fresh report).
     pub hottest_gpu_c: Option<f32>,
+    /// The most loaded open rack's heat, W (0 without fresh reports): every rack sees the one
+    /// differential pressure, so this rack sets the flow it needs.
+    pub peak_rack_w: f32,
 }
 
 /// Whether the feed-forward from the row bus is in use (its changes are logged).
@@ -40,6 +43,7 @@ impl RowLoad {
         annunciator: &mut Annunciator,
     ) -> RowLoadNow {
         let mut power = 0.0;
+        let mut peak: f32 = 0.0;
         let mut fresh = false;
         let mut hottest: Option<f32> = None;
         for (rack, report) in inputs.rack_reports.iter().enumerate().take(config.racks) {
@@ -48,6 +52,7 @@ impl RowLoad {
                 continue;
             }
             power += report.input_power_w;
+            peak = peak.max(report.input_power_w);
             if now.secs_since(report.at) <= config.report_stale_after_s {
                 fresh = true;
                 hottest = Some(
@@ -70,6 +75,7 @@ impl RowLoad {
             return RowLoadNow {
                 heat_w: power * config.liquid_capture_fraction,
                 hottest_gpu_c: hottest,
+                peak_rack_w: peak * config.liquid_capture_fraction,
             };
         }
         // Measured heat pickup, if flow and both temperatures are usable.
@@ -88,6 +94,8 @@ impl RowLoad {
         RowLoadNow {
             heat_w: measured,
             hottest_gpu_c: None,
+            // Unknown; the pressure loop holds the design pressure without reports.
+            peak_rack_w: 0.0,
         }
     }
 }
@@ -122,6 +130,7 @@ mod tests {
             &mut ann,
         );
         assert!((now.heat_w - 8.0 * 100_000.0 * 0.9).abs() < 1.0);
+        assert!((now.peak_rack_w - 100_000.0 * 0.9).abs() < 1e-3);
         assert_eq!(now.hottest_gpu_c, Some(70.0));
         assert!(load.feed_forward_active);
         // Reports stale, no usable flow: the design load, no feed-forward, RowBusSilent.

@@ -90,6 +90,21 @@ impl Bench {
         }
     }
 
+    /// The bench's inputs with every process reading taken now (a first step by hand).
+    fn readings_now(&self) -> CoolantInputs {
+        let mut inputs = self.inputs;
+        for r in inputs.supply_temps_c.iter_mut().chain([
+            &mut inputs.return_temp_c,
+            &mut inputs.primary_supply_temp_c,
+            &mut inputs.primary_return_temp_c,
+            &mut inputs.flow_lpm,
+            &mut inputs.dp_kpa,
+        ]) {
+            r.at = self.now;
+        }
+        inputs
+    }
+
     fn events(&self) -> heapless::Vec<CoolantEvent, 64> {
         self.c.events().iter().map(|r| r.event).collect()
     }
@@ -124,6 +139,16 @@ fn it_starts_runs_and_records_why() {
     let mut b = Bench::new(CoolantConfig::default());
     b.run(10.0);
     assert_eq!(b.c.state(), CoolantState::Running);
+    let speeds = b.c.outputs().pump_speed_pct;
+    assert!(speeds[0] > 0.0);
+    assert_eq!(speeds[1], speeds[0], "both pumps run, at one speed");
+    assert_eq!(speeds[2], 0.0, "a pump not fitted stays off");
+    // A CDU commissioned for one pump at a time: the other stands by.
+    let mut b = Bench::new(CoolantConfig {
+        running_pumps: 1,
+        ..CoolantConfig::default()
+    });
+    b.run(10.0);
     assert!(b.c.outputs().pump_speed_pct[0] > 0.0);
     assert_eq!(
         b.c.outputs().pump_speed_pct[1],
@@ -237,6 +262,7 @@ fn a_dead_lead_pump_fails_over_to_the_standby() {
 fn the_lead_rotates_at_its_interval_without_a_gap() {
     let mut b = Bench::new(CoolantConfig {
         lead_rotation_interval_s: 60.0,
+        running_pumps: 1,
         ..CoolantConfig::default()
     });
     b.run(59.0);
@@ -423,16 +449,7 @@ fn a_controller_that_boots_on_a_running_row_takes_it_over_without_a_bump() {
     // fail-safe speed, the valve's spring opened it fully.
     b.now = Instant(100);
     let at = b.now;
-    let mut inputs = b.inputs;
-    for r in inputs.supply_temps_c.iter_mut().chain([
-        &mut inputs.return_temp_c,
-        &mut inputs.primary_supply_temp_c,
-        &mut inputs.primary_return_temp_c,
-        &mut inputs.flow_lpm,
-        &mut inputs.dp_kpa,
-    ]) {
-        r.at = at;
-    }
+    let mut inputs = b.readings_now();
     inputs.valve_feedback_pct = Reading { value: 100.0, at };
     inputs.pump_tach_rpm = [0.0, 0.9 * config.pump_max_rpm, 0.0];
     b.c.step(at, &inputs);
@@ -467,11 +484,51 @@ fn a_controller_that_boots_on_a_running_row_takes_it_over_without_a_bump() {
             (now.pump_speed_pct[1] - last.pump_speed_pct[1]).abs() <= pump_step,
             "{last:?} -> {now:?}"
         );
-        assert_eq!(now.pump_speed_pct[0], 0.0);
+        if b.c.state() == CoolantState::Startup {
+            assert_eq!(now.pump_speed_pct[0], 0.0, "no assist while starting");
+        }
         last = now;
     }
     assert_eq!(b.c.state(), CoolantState::Running);
     assert!(last.valve_demand_pct < 99.0, "the loop took the valve over");
+    assert_eq!(
+        last.pump_speed_pct[0], last.pump_speed_pct[1],
+        "running, the other pump assists at the lead's speed"
+    );
+}
+
+#[test]
+fn a_controller_that_boots_with_both_pumps_turning_keeps_both_running() {
+    let config = CoolantConfig::default();
+    let mut b = Bench::new(config);
+    // Both drives ran on at their fail-safe speed through the reset.
+    b.now = Instant(100);
+    let at = b.now;
+    let mut inputs = b.readings_now();
+    inputs.pump_tach_rpm = [0.9 * config.pump_max_rpm, 0.9 * config.pump_max_rpm, 0.0];
+    b.c.step(at, &inputs);
+    let pump_step = config.pump_pid.slew_per_s * 0.1 + 1e-3;
+    let first = b.c.outputs().pump_speed_pct;
+    assert!(
+        (first[0] - 90.0).abs() <= pump_step && (first[1] - 90.0).abs() <= pump_step,
+        "both run on from their speed: {first:?}"
+    );
+    let mut last = [first[0], first[1]];
+    for _ in 0..600 {
+        b.run(0.1);
+        let now = b.c.outputs().pump_speed_pct;
+        for i in 0..2 {
+            assert!(
+                (now[i] - last[i]).abs() <= pump_step,
+                "pump {i}: {} -> {} in {:?}",
+                last[i],
+                now[i],
+                b.c.state()
+            );
+        }
+        last = [now[0], now[1]];
+    }
+    assert_eq!(b.c.state(), CoolantState::Running);
 }
 
 #[test]
