@@ -79,6 +79,11 @@ pub struct SweepReport {
     pub throttle_only_rackloop: u64,
     /// Samples where a GPU shut down under rackloop and none did under the baseline.
     pub shutdown_only_rackloop: u64,
+    /// Samples where rackloop's supply deviated more than the baseline's while its hottest GPU
+    /// ran at least `COOLER_GPU_K` cooler: the trade a row out of valve authority forces (more
+    /// secondary flow keeps the GPUs from slowdown and warms the supply), not a loop that did
+    /// worse.
+    pub worse_supply_cooler_gpus: u64,
     /// Samples whose row could not be commissioned (the bump test refused it: the CDU cannot
     /// hold the row); the KPIs are over the others.
     pub not_commissioned: u64,
@@ -173,6 +178,10 @@ fn spread(values: &mut [f64]) -> Spread {
     }
 }
 
+/// How much cooler rackloop's hottest GPU must run for a warmer supply to count as the trade
+/// (`worse_supply_cooler_gpus`), K.
+pub const COOLER_GPU_K: f64 = 0.5;
+
 /// The sweep's statistics over `outcomes` (in sample order); `worst` is the path the worst
 /// sample is written to.
 pub fn report(
@@ -217,6 +226,16 @@ pub fn report(
         throttle_only_rackloop: outcomes
             .iter()
             .filter(|o| throttles(&o.rackloop) && !throttles(&o.baseline))
+            .count() as u64,
+        worse_supply_cooler_gpus: outcomes
+            .iter()
+            .filter(|o| {
+                let kpi = |k: &Kpis, name: &str| k.get(name).copied().unwrap_or(f64::NAN);
+                let dev = "supply_temp_max_dev_c";
+                let gpu = "max_gpu_temp_c";
+                kpi(&o.rackloop, dev) > kpi(&o.baseline, dev)
+                    && kpi(&o.rackloop, gpu) <= kpi(&o.baseline, gpu) - COOLER_GPU_K
+            })
             .count() as u64,
         shutdown_only_rackloop: outcomes
             .iter()
@@ -403,14 +422,15 @@ pub fn table(report: &SweepReport) -> String {
     let mut s = String::new();
     let _ = writeln!(
         s,
-        "sweep {}: {} samples, seed {}\n  checks held in {:.1} % of samples; rackloop throttled where the baseline did not in {}, shut a GPU down where it did not in {}; rows the bump test refused: {}",
+        "sweep {}: {} samples, seed {}\n  checks held in {:.1} % of samples; rackloop throttled where the baseline did not in {}, shut a GPU down where it did not in {}; rows the bump test refused: {}\n  supply deviated more under rackloop with its hottest GPU {COOLER_GPU_K} K or more cooler (more flow on a row out of valve authority) in {}",
         report.scenario,
         report.samples,
         report.seed,
         100.0 * report.checks_pass_fraction,
         report.throttle_only_rackloop,
         report.shutdown_only_rackloop,
-        report.not_commissioned
+        report.not_commissioned,
+        report.worse_supply_cooler_gpus
     );
     let _ = writeln!(
         s,
@@ -438,4 +458,49 @@ pub fn table(report: &SweepReport) -> String {
     }
     let _ = writeln!(s, "  worst sample {}: {}", report.worst_index, report.worst);
     s
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::float_cmp)]
+    use super::*;
+
+    /// A sample where rackloop's supply deviated `dev` and its hottest GPU reached `gpu`,
+    /// against the baseline's 1 degC and 80 degC.
+    fn sample(scenario: &Scenario, dev: f64, gpu: f64) -> SampleOutcome {
+        let kpis = |dev: f64, gpu: f64| {
+            Kpis::from([
+                ("supply_temp_max_dev_c".to_owned(), dev),
+                ("max_gpu_temp_c".to_owned(), gpu),
+            ])
+        };
+        SampleOutcome {
+            scenario: scenario.clone(),
+            passed: true,
+            rackloop: kpis(dev, gpu),
+            baseline: kpis(1.0, 80.0),
+            refused: None,
+        }
+    }
+
+    #[test]
+    fn a_warmer_supply_bought_with_cooler_gpus_is_counted_apart() {
+        let scenario = Scenario::parse(
+            std::path::Path::new("t.toml"),
+            "name = \"t\"\nduration_s = 10\n[workload]\nshape = { kind = \"constant\", level = 1.0 }\n",
+        )
+        .unwrap();
+        let outcomes = [
+            // Worse supply, GPUs 2 K cooler: the trade.
+            sample(&scenario, 1.5, 78.0),
+            // Worse supply, GPUs only 0.2 K cooler: simply worse.
+            sample(&scenario, 1.2, 79.8),
+            // Better supply and cooler GPUs: not worse at all.
+            sample(&scenario, 0.5, 77.0),
+        ];
+        let report = report(&scenario, 1, &outcomes, "worst.toml");
+        assert_eq!(report.worse_supply_cooler_gpus, 1);
+        let dev = &report.kpis["supply_temp_max_dev_c"];
+        assert!((dev.no_worse_fraction - 1.0 / 3.0).abs() < 1e-12);
+    }
 }

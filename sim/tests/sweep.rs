@@ -159,8 +159,8 @@ fn a_bad_uncertainty_spec_is_refused_naming_its_field() {
 
 /// CI's small sweep of the four scenarios the robust-control goal names (16 plants each from
 /// the default uncertainty set): on every commissioned plant, rackloop never throttles a GPU
-/// or shuts one down where the baseline does not. (The supply-deviation goal, measured on 200
-/// samples, is reported in the README; it is not met yet on slow valves.)
+/// or shuts one down where the baseline does not. (The supply-deviation figures on 200 samples
+/// are in the README.)
 #[test]
 fn small_sweeps_rackloop_never_throttles_or_shuts_down_where_the_baseline_does_not() {
     for name in [
