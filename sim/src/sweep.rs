@@ -178,6 +178,16 @@ fn spread(values: &mut [f64]) -> Spread {
     }
 }
 
+/// The supply's largest deviation, the KPI the sweep is judged on.
+const SUPPLY_DEV: &str = "supply_temp_max_dev_c";
+/// The hottest GPU.
+const GPU_MAX: &str = "max_gpu_temp_c";
+
+/// `name` in `kpis`, NaN where the run has none.
+fn kpi(kpis: &Kpis, name: &str) -> f64 {
+    kpis.get(name).copied().unwrap_or(f64::NAN)
+}
+
 /// How much cooler rackloop's hottest GPU must run for a warmer supply to count as the trade
 /// (`worse_supply_cooler_gpus`), K.
 pub const COOLER_GPU_K: f64 = 0.5;
@@ -230,11 +240,8 @@ pub fn report(
         worse_supply_cooler_gpus: outcomes
             .iter()
             .filter(|o| {
-                let kpi = |k: &Kpis, name: &str| k.get(name).copied().unwrap_or(f64::NAN);
-                let dev = "supply_temp_max_dev_c";
-                let gpu = "max_gpu_temp_c";
-                kpi(&o.rackloop, dev) > kpi(&o.baseline, dev)
-                    && kpi(&o.rackloop, gpu) <= kpi(&o.baseline, gpu) - COOLER_GPU_K
+                kpi(&o.rackloop, SUPPLY_DEV) > kpi(&o.baseline, SUPPLY_DEV)
+                    && kpi(&o.rackloop, GPU_MAX) <= kpi(&o.baseline, GPU_MAX) - COOLER_GPU_K
             })
             .count() as u64,
         shutdown_only_rackloop: outcomes
@@ -295,7 +302,7 @@ pub fn worst_index(outcomes: &[SampleOutcome]) -> usize {
         if o.refused.is_some() {
             return (false, f64::MIN);
         }
-        let dev = |k: &Kpis| k.get("supply_temp_max_dev_c").copied().unwrap_or(0.0);
+        let dev = |k: &Kpis| k.get(SUPPLY_DEV).copied().unwrap_or(0.0);
         let ratio = dev(&o.rackloop) / dev(&o.baseline).max(1e-6);
         (!o.passed, ratio)
     };
@@ -345,19 +352,15 @@ pub fn samples_csv(outcomes: &[SampleOutcome]) -> String {
                 None => write!(s, ","),
             };
         }
-        let get = |k: &Kpis, name: &str| k.get(name).copied().unwrap_or(f64::NAN);
-        let (r, b) = (
-            get(&o.rackloop, "supply_temp_max_dev_c"),
-            get(&o.baseline, "supply_temp_max_dev_c"),
-        );
+        let (r, b) = (kpi(&o.rackloop, SUPPLY_DEV), kpi(&o.baseline, SUPPLY_DEV));
         let _ = writeln!(
             s,
             ",{},{},{r},{b},{},{},{}",
             o.refused.is_none(),
             o.passed,
             r / b,
-            get(&o.rackloop, "max_gpu_temp_c"),
-            get(&o.baseline, "max_gpu_temp_c"),
+            kpi(&o.rackloop, GPU_MAX),
+            kpi(&o.baseline, GPU_MAX),
         );
     }
     s

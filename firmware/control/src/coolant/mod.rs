@@ -147,13 +147,12 @@ impl CoolantController {
     /// A controller in `Stopped`; it starts its pumps on the first step if the reservoir has
     /// level (call [`CoolantController::stop`] first to keep it stopped).
     pub fn new(config: CoolantConfig) -> Self {
+        let pumps = config.pumps.clamp(1, MAX_PUMPS);
         let config = CoolantConfig {
             racks: config.racks.clamp(1, MAX_RACKS),
             supply_sensors: config.supply_sensors.clamp(1, MAX_SUPPLY_SENSORS),
-            pumps: config.pumps.clamp(1, MAX_PUMPS),
-            running_pumps: config
-                .running_pumps
-                .clamp(1, config.pumps.clamp(1, MAX_PUMPS)),
+            pumps,
+            running_pumps: config.running_pumps.clamp(1, pumps),
             ..config
         };
         Self {
