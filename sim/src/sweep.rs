@@ -182,6 +182,10 @@ fn spread(values: &mut [f64]) -> Spread {
 const SUPPLY_DEV: &str = "supply_temp_max_dev_c";
 /// The hottest GPU.
 const GPU_MAX: &str = "max_gpu_temp_c";
+/// The supply's largest deviation while the valve could still move.
+const SUPPLY_DEV_IN_AUTHORITY: &str = "supply_temp_max_dev_in_authority_c";
+/// Time any GPU spent slowed down.
+const THROTTLE: &str = "throttle_s";
 
 /// `name` in `kpis`, NaN where the run has none.
 fn kpi(kpis: &Kpis, name: &str) -> f64 {
@@ -223,7 +227,7 @@ pub fn report(
     for name in names {
         kpis.insert(name.clone(), kpi_sweep(name, outcomes, n));
     }
-    let throttles = |k: &Kpis| k.get("throttle_s").is_some_and(|t| *t > 0.0);
+    let throttles = |k: &Kpis| k.get(THROTTLE).is_some_and(|t| *t > 0.0);
     let shuts_down = |k: &Kpis| k.get("gpu_shutdowns").is_some_and(|t| *t > 0.0);
     #[allow(clippy::cast_precision_loss)] // sample counts
     SweepReport {
@@ -342,7 +346,8 @@ pub fn samples_csv(outcomes: &[SampleOutcome]) -> String {
     for p in &params {
         let _ = write!(s, ",{p}");
     }
-    s.push_str(",commissioned,passed,rackloop_supply_dev_c,baseline_supply_dev_c,supply_dev_ratio,rackloop_gpu_max_c,baseline_gpu_max_c\n");
+    s.push_str(",commissioned,passed,rackloop_supply_dev_c,baseline_supply_dev_c,supply_dev_ratio,rackloop_gpu_max_c,baseline_gpu_max_c");
+    s.push_str(",rackloop_supply_dev_in_authority_c,baseline_supply_dev_in_authority_c,rackloop_throttle_s,baseline_throttle_s\n");
     for (i, o) in outcomes.iter().enumerate() {
         let _ = write!(s, "{i}");
         for p in &params {
@@ -355,12 +360,16 @@ pub fn samples_csv(outcomes: &[SampleOutcome]) -> String {
         let (r, b) = (kpi(&o.rackloop, SUPPLY_DEV), kpi(&o.baseline, SUPPLY_DEV));
         let _ = writeln!(
             s,
-            ",{},{},{r},{b},{},{},{}",
+            ",{},{},{r},{b},{},{},{},{},{},{},{}",
             o.refused.is_none(),
             o.passed,
             r / b,
             kpi(&o.rackloop, GPU_MAX),
             kpi(&o.baseline, GPU_MAX),
+            kpi(&o.rackloop, SUPPLY_DEV_IN_AUTHORITY),
+            kpi(&o.baseline, SUPPLY_DEV_IN_AUTHORITY),
+            kpi(&o.rackloop, THROTTLE),
+            kpi(&o.baseline, THROTTLE),
         );
     }
     s

@@ -101,7 +101,17 @@ fn a_sweep_is_the_same_on_one_thread_and_two_and_its_worst_sample_reruns() {
     let lines: Vec<&str> = csv.lines().collect();
     assert_eq!(lines.len(), 7, "{csv}");
     let header: Vec<&str> = lines[0].split(',').collect();
-    assert!(header.contains(&"supply_dev_ratio"), "{csv}");
+    for name in [
+        "supply_dev_ratio",
+        "rackloop_supply_dev_in_authority_c",
+        "baseline_throttle_s",
+    ] {
+        assert!(header.contains(&name), "{name}: {csv}");
+    }
+    assert!(
+        lines.iter().all(|l| l.split(',').count() == header.len()),
+        "{csv}"
+    );
     let col = |name: &str| header.iter().position(|h| *h == name).unwrap();
     let ratio_col = col("supply_dev_ratio");
     let csv_max = lines[1..]
