@@ -54,8 +54,16 @@ pub fn table(summary: &Summary) -> String {
         let t = &b.tuning;
         let _ = writeln!(
             out,
-            "  commissioning tuning, both supply loops (SIMC from a {:.0} % valve step, read {}): K = {:.4} K/%, tau = {:.1} s, theta = {:.1} s -> Kc = {:.2} %/K, Ti = {:.1} s",
-            t.step_pct, t.method, t.gain_k_per_pct, t.tau_s, t.theta_s, t.kc_pct_per_k, t.ti_s
+            "  commissioning tuning, both supply loops (SIMC from a {:.0} % valve step at {:.0} % load and {:.1} % open, read {}): K = {:.4} K/%, tau = {:.1} s, theta = {:.1} s -> Kc = {:.2} %/K, Ti = {:.1} s",
+            t.step_pct,
+            t.load * 100.0,
+            t.valve_before_pct,
+            t.method,
+            t.gain_k_per_pct,
+            t.tau_s,
+            t.theta_s,
+            t.kc_pct_per_k,
+            t.ti_s
         );
     }
     out

@@ -15,7 +15,11 @@
 //! and the PI never asks the valve to move faster than that. A test that cannot give a model is
 //! refused with the reason, as an engineer would refuse it: the valve saturated at the
 //! operating point (no room for the step), a response too small to read, or a dead time
-//! shorter than the sensor's sampling can resolve even by its first movement.
+//! shorter than the sensor's sampling can resolve even by its first movement. A test during
+//! which the GPUs' own protection acted (a tray slowed down or shut down: its heat gone, the
+//! supply falls for that reason and not the valve's) is refused too; a valve position that
+//! starves the GPUs counts as too closed when the operating point is sought. Refused for
+//! saturation or for the GPUs at design load, the test is taken at 75 %, then 50 % load.
 
 use rack_control::pid::PidConfig;
 use serde::Serialize;
@@ -34,6 +38,9 @@ const DT_S: f64 = 0.1;
 pub struct Tuning {
     /// Valve step, %.
     pub step_pct: f64,
+    /// The load the test was taken at, fraction of design (design load unless the valve had
+    /// no room there or the GPUs protected themselves).
+    pub load: f64,
     /// Valve position before the step, %.
     pub valve_before_pct: f64,
     /// Process gain, K per % valve (negative: opening cools).
@@ -83,7 +90,7 @@ pub fn identify(p: &RowParams, facility_c: f64, setpoint_c: f64) -> Result<Tunin
     for load in [1.0, 0.75, 0.5] {
         match bump_test(p, facility_c, setpoint_c, load) {
             Ok(t) => return Ok(t),
-            Err(e) if e.starts_with(SATURATED) => refusal = e,
+            Err(e) if e.starts_with(SATURATED) || e.starts_with(GPUS_PROTECTED) => refusal = e,
             Err(e) => return Err(e),
         }
     }
@@ -92,6 +99,14 @@ pub fn identify(p: &RowParams, facility_c: f64, setpoint_c: f64) -> Result<Tunin
 
 /// The start of the refusal of a test whose valve had no room for the step.
 const SATURATED: &str = "refused: saturated";
+/// The start of the refusal of a test during which the GPUs' own protection cut the heat.
+const GPUS_PROTECTED: &str = "refused: GPUs protected";
+
+/// Whether the GPUs' own protection acts on `plant` now: a tray slowed down, or one shut down
+/// since the start (a shutdown holds). Their heat is then not the load the test is at.
+fn protected(plant: &RowPlant) -> bool {
+    plant.state.throttling_trays > 0 || plant.state.shutdown_trays > 0
+}
 
 fn bump_test(p: &RowParams, facility_c: f64, setpoint_c: f64, load: f64) -> Result<Tuning, String> {
     let mut plant = RowPlant::new(*p, load, setpoint_c, 0);
@@ -116,13 +131,32 @@ fn bump_test(p: &RowParams, facility_c: f64, setpoint_c: f64, load: f64) -> Resu
         rack_valve_open: vec![true; p.racks],
         heartbeat: None,
     };
+    // The row's GPUs slow down even with the valve wide open: this load cannot be tested
+    // (its heat would not be the load's).
+    let mut open = plant.clone();
+    settle(&mut open, &mut act, &env, 100.0, 600.0);
+    if protected(&open) {
+        return Err(format!(
+            "{GPUS_PROTECTED}: at {:.0} % load the GPUs slow down or shut down even with the valve \
+             wide open (hottest {:.1} degC), so the row does not carry the load the test needs",
+            load * 100.0,
+            open.state.hottest_gpu_c
+        ));
+    }
     // Find the valve position that holds the setpoint at this load (bisection on the
-    // steady state), so the step is taken at the operating point.
+    // steady state), so the step is taken at the operating point. A valve so far closed that
+    // the GPUs protect themselves is too closed, whatever the supply then reads: their heat
+    // is gone (a row whose trays shut down cools to the facility water).
     let (mut lo, mut hi) = (0.0f64, 100.0f64);
     for _ in 0..12 {
         let v = 0.5 * (lo + hi);
-        let supply = settle(&mut plant.clone(), &mut act, &env, v, 600.0);
-        if supply > setpoint_c { lo = v } else { hi = v }
+        let mut trial = plant.clone();
+        let supply = settle(&mut trial, &mut act, &env, v, 600.0);
+        if supply > setpoint_c || protected(&trial) {
+            lo = v;
+        } else {
+            hi = v;
+        }
     }
     let held = 0.5 * (lo + hi);
     if !(STEP_PCT..=100.0 - STEP_PCT).contains(&held) {
@@ -152,6 +186,14 @@ fn bump_test(p: &RowParams, facility_c: f64, setpoint_c: f64, load: f64) -> Resu
             arrived_s = Some(t);
         }
     }
+    if protected(&plant) {
+        return Err(format!(
+            "{GPUS_PROTECTED}: at {:.0} % load the GPUs slowed down or shut down during the test \
+             (valve at {v0:.1} %, hottest {:.1} degC), so the response is not the row's",
+            load * 100.0,
+            plant.state.hottest_gpu_c
+        ));
+    }
     let Some(arrived_s) = arrived_s else {
         return Err(format!(
             "refused: the valve did not follow the {STEP_PCT} % step within {RECORD_S} s (its position feedback stayed at {:.1} %)",
@@ -159,7 +201,7 @@ fn bump_test(p: &RowParams, facility_c: f64, setpoint_c: f64, load: f64) -> Resu
         ));
     };
     let valve_stroke_s = arrived_s / STEP_PCT * 100.0;
-    fit(&samples, y0, v0, valve_stroke_s)
+    fit(&samples, y0, v0, valve_stroke_s).map(|t| Tuning { load, ..t })
 }
 
 /// The first-order-plus-dead-time fit of the recorded response `samples` (from `y0`, the
@@ -209,6 +251,7 @@ fn fit(samples: &[(f64, f64)], y0: f64, v0: f64, valve_stroke_s: f64) -> Result<
     let tau_c = theta;
     Ok(Tuning {
         step_pct: STEP_PCT,
+        load: 1.0,
         valve_before_pct: v0,
         gain_k_per_pct: gain,
         tau_s: tau,
@@ -276,6 +319,45 @@ mod tests {
         };
         let t = identify(&p, 25.0, 30.0).unwrap();
         assert!(t.theta_s >= 0.5 && t.kc_pct_per_k < 100.0, "{t:?}");
+    }
+
+    #[test]
+    fn a_test_is_not_taken_on_a_row_whose_gpus_protect_themselves() {
+        // Cold plates 35 % over nameplate: at design load the GPUs pass their 83 degC slowdown
+        // even with the supply at its setpoint, so the heat is not the load's. The test is
+        // taken at 75 % load, on a row that carries it, at the valve that holds it there.
+        let hot = RowParams {
+            cold_plate_r_design_k_per_w: 0.025 * 1.35,
+            facility_flow_factor: 0.66,
+            ..RowParams::default()
+        };
+        let e = bump_test(&hot, 25.0, 30.0, 1.0).unwrap_err();
+        assert!(e.starts_with("refused: GPUs protected"), "{e}");
+        let t = identify(&hot, 25.0, 30.0).unwrap();
+        assert_eq!(t.load, 0.75, "{t:?}");
+        let at_design = identify(&RowParams::default(), 25.0, 30.0).unwrap();
+        assert_eq!(at_design.load, 1.0);
+        // The step is taken where the valve holds the loaded row (short of facility water, as
+        // open as the nameplate row's at design load), and the response is the loaded row's:
+        // not the small one of a row whose trays shut down and left the supply near the
+        // facility water (such a test had read 0.09 K/% at 44 % open and tuned a PI that
+        // hunted +-1.4 K for a whole day).
+        assert!(
+            t.valve_before_pct > 80.0 && t.valve_before_pct < 95.0,
+            "{t:?}"
+        );
+        assert!(
+            t.gain_k_per_pct.abs() > 0.5 * at_design.gain_k_per_pct.abs(),
+            "{t:?} {at_design:?}"
+        );
+        // Slowing down at every load: refused, saying so.
+        let cooked = RowParams {
+            cold_plate_r_design_k_per_w: 0.025 * 6.0,
+            ..RowParams::default()
+        };
+        let e = identify(&cooked, 25.0, 30.0).unwrap_err();
+        assert!(e.starts_with("refused: GPUs protected"), "{e}");
+        assert!(e.contains("50 % load"), "{e}");
     }
 
     /// A recorded response `y(t)` sampled as the bump test samples it.
