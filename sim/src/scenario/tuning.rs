@@ -63,6 +63,11 @@ pub struct Tuning {
 pub const TWO_POINT: &str = "two-point (28 %, 63 %)";
 /// The fallback's name: dead time to the first movement.
 pub const FIRST_MOVEMENT: &str = "first movement (5 %) and 63 %";
+/// The two-point time constant with the dead time its first movement shows.
+pub const TWO_POINT_FIRST_MOVEMENT: &str =
+    "two-point (28 %, 63 %), dead time from its first movement (5 %)";
+/// Where a first-order response reaches 5 % of its change, in time constants: ln(1 / 0.95).
+const FIVE_PCT_TAU: f64 = 0.051_293_294_387_550_5;
 
 impl Tuning {
     /// The PI as the controller's setting.
@@ -225,7 +230,18 @@ fn fit(samples: &[(f64, f64)], y0: f64, v0: f64, valve_stroke_s: f64) -> Result<
     };
     let two_point_tau = 1.5 * (t63 - t28);
     let (tau, theta, method) = if t63 - two_point_tau >= 2.0 * DT_S {
-        (two_point_tau, t63 - two_point_tau, TWO_POINT)
+        // The model may not move before the response does: a first-order-plus-dead-time
+        // response moves 5 % of its change 0.051 tau after its dead time, so a response that
+        // moved later has that much more dead time (a sensor's lag and the valve's travel,
+        // which the two points miss when a fast part is followed by a slow one: read as
+        // 0.2 s where the supply had not moved 5 % for 2.5 s, the PI hunted +-0.8 K).
+        let theta = t63 - two_point_tau;
+        let first = time_at(0.05).map_or(theta, |t05| t05 - two_point_tau * FIVE_PCT_TAU);
+        if first > theta + DT_S {
+            (two_point_tau, first, TWO_POINT_FIRST_MOVEMENT)
+        } else {
+            (two_point_tau, theta, TWO_POINT)
+        }
     } else {
         // A response that starts fast and goes on slowly (the exchanger answers at once, the
         // cooled water's trip round the loop later) puts the two-point dead time below zero:
@@ -400,6 +416,23 @@ mod tests {
         assert_eq!(t.method, FIRST_MOVEMENT);
         assert!(t.theta_s > 1.0 && t.theta_s < 1.5, "{t:?}");
         assert!(t.tau_s > 20.0 && t.kc_pct_per_k > 0.0, "{t:?}");
+        // 55 % through a lag of two 2 s stages (a sensor's lag, the valve's travel) after a
+        // 1 s dead time, the rest over 40 s: the two points read a dead time of 0.5 s, but the
+        // response had not moved 5 % until 1.9 s, which puts the model's dead time at 1.35 s
+        // (a PI 0.37 times as strong).
+        let lagged_then_slow = record(|t| {
+            if t < 1.0 {
+                0.0
+            } else {
+                let s = t - 1.0;
+                let fast = 1.0 - (1.0 + s / 2.0) * (-s / 2.0).exp();
+                -(0.55 * fast + 0.45 * (1.0 - (-s / 40.0).exp()))
+            }
+        });
+        let t = fit(&lagged_then_slow, 0.0, 50.0, 30.0).unwrap();
+        assert_eq!(t.method, TWO_POINT_FIRST_MOVEMENT, "{t:?}");
+        assert!((t.tau_s - 10.8).abs() < 0.2, "{t:?}");
+        assert!((t.theta_s - 1.35).abs() < 0.1, "{t:?}");
         // Moving within the first sample: refused, with why.
         let instant = record(|t| -(1.0 - (-t / 30.0).exp()) - 0.3);
         let e = fit(&instant, 0.0, 50.0, 30.0).unwrap_err();
