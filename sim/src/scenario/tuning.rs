@@ -206,12 +206,18 @@ fn bump_test(p: &RowParams, facility_c: f64, setpoint_c: f64, load: f64) -> Resu
         ));
     };
     let valve_stroke_s = arrived_s / STEP_PCT * 100.0;
-    fit(&samples, y0, v0, valve_stroke_s).map(|t| Tuning { load, ..t })
+    fit(&samples, y0, v0, valve_stroke_s, load)
 }
 
 /// The first-order-plus-dead-time fit of the recorded response `samples` (from `y0`, the
-/// valve stepped from `v0`) by the two-point method, and the SIMC PI it gives.
-fn fit(samples: &[(f64, f64)], y0: f64, v0: f64, valve_stroke_s: f64) -> Result<Tuning, String> {
+/// valve stepped from `v0`, the row at `load`) by the two-point method, and the SIMC PI it gives.
+fn fit(
+    samples: &[(f64, f64)],
+    y0: f64,
+    v0: f64,
+    valve_stroke_s: f64,
+    load: f64,
+) -> Result<Tuning, String> {
     let y_end = samples.last().map_or(y0, |s| s.1);
     let change = y_end - y0;
     if change.abs() < 1e-3 {
@@ -267,7 +273,7 @@ fn fit(samples: &[(f64, f64)], y0: f64, v0: f64, valve_stroke_s: f64) -> Result<
     let tau_c = theta;
     Ok(Tuning {
         step_pct: STEP_PCT,
-        load: 1.0,
+        load,
         valve_before_pct: v0,
         gain_k_per_pct: gain,
         tau_s: tau,
@@ -396,7 +402,7 @@ mod tests {
                 -(1.0 - (-(t - 3.0) / 20.0).exp())
             }
         });
-        let t = fit(&fopdt, 0.0, 50.0, 30.0).unwrap();
+        let t = fit(&fopdt, 0.0, 50.0, 30.0, 1.0).unwrap();
         assert_eq!(t.method, TWO_POINT);
         assert!(
             (t.theta_s - 3.0).abs() < 0.3 && (t.tau_s - 20.0).abs() < 0.5,
@@ -412,7 +418,7 @@ mod tests {
                 -(0.33 * (1.0 - (-s).exp()) + 0.67 * (1.0 - (-s / 60.0).exp()))
             }
         });
-        let t = fit(&fast_then_slow, 0.0, 50.0, 30.0).unwrap();
+        let t = fit(&fast_then_slow, 0.0, 50.0, 30.0, 1.0).unwrap();
         assert_eq!(t.method, FIRST_MOVEMENT);
         assert!(t.theta_s > 1.0 && t.theta_s < 1.5, "{t:?}");
         assert!(t.tau_s > 20.0 && t.kc_pct_per_k > 0.0, "{t:?}");
@@ -429,13 +435,13 @@ mod tests {
                 -(0.55 * fast + 0.45 * (1.0 - (-s / 40.0).exp()))
             }
         });
-        let t = fit(&lagged_then_slow, 0.0, 50.0, 30.0).unwrap();
+        let t = fit(&lagged_then_slow, 0.0, 50.0, 30.0, 1.0).unwrap();
         assert_eq!(t.method, TWO_POINT_FIRST_MOVEMENT, "{t:?}");
         assert!((t.tau_s - 10.8).abs() < 0.2, "{t:?}");
         assert!((t.theta_s - 1.35).abs() < 0.1, "{t:?}");
         // Moving within the first sample: refused, with why.
         let instant = record(|t| -(1.0 - (-t / 30.0).exp()) - 0.3);
-        let e = fit(&instant, 0.0, 50.0, 30.0).unwrap_err();
+        let e = fit(&instant, 0.0, 50.0, 30.0, 1.0).unwrap_err();
         assert!(e.starts_with("refused: inconclusive"), "{e}");
     }
 }
